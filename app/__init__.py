@@ -1,0 +1,103 @@
+"""Application factory: an ordered list of configure_* steps."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from .config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    os.environ.setdefault("TZ", "UTC")  # naive timer dates must never be read in a local zone
+    app = Flask(__name__, instance_path=(config or Config()).INSTANCE_DIR)
+    app.config.from_object(config or Config())
+    configure_crypto_self_test()
+    configure_extensions(app)
+    configure_domains()
+    configure_blueprints(app)
+    configure_templates(app)
+    configure_security_headers(app)
+    configure_errors(app)
+    configure_cli(app)
+    return app
+
+
+def configure_crypto_self_test() -> None:
+    from .core.gm import self_test
+    self_test()
+
+
+def configure_extensions(app: Flask) -> None:
+    from .extensions import csrf, db, login_manager, migrate
+    os.makedirs(app.config["INSTANCE_DIR"], exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    csrf.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        from sqlalchemy import event
+        with app.app_context():
+            @event.listens_for(db.engine, "connect")
+            def _sqlite_pragmas(dbapi_conn, _record):
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA busy_timeout=10000")
+                cur.close()
+
+
+def configure_domains() -> None:
+    """Import every model module (so metadata is complete) and every domain that registers
+    BPMN service functions and start hooks."""
+    from .cases import models as _cases  # noqa: F401
+    from .core import models as _core  # noqa: F401
+    from .engine import models as _engine  # noqa: F401
+    from .hazards import models as _hazard_models  # noqa: F401
+    from .hazards import services as _hazard_services  # noqa: F401
+
+
+def configure_blueprints(app: Flask) -> None:
+    from .api import bp as api_bp
+    from .cases.views import bp as cases_bp
+    from .core.auth import bp as auth_bp
+    from .core.views import bp as core_bp
+    from .hazards.views import bp as hazards_bp
+    from .extensions import csrf
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(core_bp)
+    app.register_blueprint(cases_bp)
+    app.register_blueprint(hazards_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)  # the API authenticates by bearer token; see api/__init__.py for session callers
+
+
+def configure_templates(app: Flask) -> None:
+    from .web import register_template_helpers
+    register_template_helpers(app)
+
+
+def configure_security_headers(app: Flask) -> None:
+    csp = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+           "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+           "frame-ancestors 'none'")
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+def configure_errors(app: Flask) -> None:
+    from .errors import register_error_handlers
+    register_error_handlers(app)
+
+
+def configure_cli(app: Flask) -> None:
+    from .cli import register_cli
+    register_cli(app)

@@ -1,0 +1,242 @@
+"""JSON API /api/v1 — the same operations as the pages, for mobile pages and third parties.
+
+Authentication: `POST /api/v1/session` returns a bearer token; or the browser session, in which
+case state-changing calls must carry the X-CSRFToken header. Errors: {"error": {code, message, fields}}.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError as CSRFValidationError
+
+from ..cases import services as case_services
+from ..cases.models import Case, Task
+from ..core.auth import authenticate, issue_token, user_from_token
+from ..core.clock import to_local
+from ..core.storage import save_upload
+from ..engine import runtime
+from ..engine.registry import latest_version, latest_versions, version_forms, version_info
+from ..errors import DomainError, NotFound, Unauthorized, ValidationFailed
+from ..extensions import db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def api_user():
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return user_from_token(header[7:].strip())
+    if current_user.is_authenticated:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            try:
+                validate_csrf(request.headers.get("X-CSRFToken", ""))
+            except CSRFValidationError as err:
+                raise DomainError("CSRF 校验失败：使用浏览器会话调用接口时需携带 X-CSRFToken 请求头",
+                                  code="csrf_failed") from err
+        return current_user._get_current_object()
+    raise Unauthorized()
+
+
+def authenticated(fn):
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        g.api_user = api_user()
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise DomainError("请求体必须是 JSON 对象", code="bad_json")
+    return body
+
+
+def _iso(value):
+    local = to_local(value)
+    return local.isoformat() if local else None
+
+
+def user_json(user) -> dict:
+    return {"id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
+            "role_label": user.role_label, "region_code": user.region_code, "region_name": user.region.name,
+            "org_id": user.org_id, "org_name": user.org.name if user.org else None}
+
+
+def task_json(task: Task, *, with_case: bool = True) -> dict:
+    body = {"id": task.id, "case_id": task.case_id, "task_def": task.task_def, "name": task.name,
+            "status": task.status, "candidate_role": task.candidate_role,
+            "candidate_region": task.candidate_region, "candidate_org_id": task.candidate_org_id,
+            "assignee_id": task.assignee_id, "due_at": _iso(task.due_at), "warning_level": task.warning_level,
+            "created_at": _iso(task.created_at), "completed_at": _iso(task.completed_at),
+            "url": url_for("cases.task_page", task_id=task.id)}
+    if with_case:
+        body["case"] = case_summary(task.case)
+    return body
+
+
+def case_summary(case: Case) -> dict:
+    return {"id": case.id, "case_no": case.case_no, "process_key": case.process_key, "title": case.title,
+            "status": case.status, "current_step": case.current_step, "region_code": case.region_code,
+            "region_name": case.region.name, "due_at": _iso(case.due_at), "warning_level": case.warning_level,
+            "created_at": _iso(case.created_at), "closed_at": _iso(case.closed_at), "outcome": case.outcome,
+            "process_version": case.process_version.version}
+
+
+def case_json(case: Case) -> dict:
+    body = case_summary(case)
+    body["open_tasks"] = [task_json(t, with_case=False) for t in case_services.open_tasks(case)]
+    body["timeline"] = [{
+        "seq": row["event"].seq, "at": _iso(row["event"].at), "kind": row["event"].kind,
+        "actor": row["actor"], "unit": row["unit"], "step": row["event"].step_name,
+        "summary": row["event"].summary, "comment": row["event"].comment, "data": row["data"],
+        "attachments": [{"id": a.id, "filename": a.filename, "sm3": a.sm3} for a in row["attachments"]],
+        "hash": row["event"].hash} for row in case_services.timeline(case)]
+    return body
+
+
+@bp.post("/session")
+def create_session():
+    body = _json_body()
+    missing = {k: "此项为必填项" for k in ("username", "password") if not body.get(k)}
+    if missing:
+        raise ValidationFailed(missing)
+    user = authenticate(str(body["username"]), str(body["password"]))
+    if user is None:
+        raise Unauthorized("用户名或密码错误")
+    token = issue_token(user)
+    db.session.commit()
+    return jsonify({"token": token, "user": user_json(user)}), 201
+
+
+@bp.get("/me")
+@authenticated
+def me():
+    return jsonify(user_json(g.api_user))
+
+
+@bp.get("/processes")
+@authenticated
+def list_processes():
+    return jsonify({"items": [{"key": v.process_key, "name": v.name, "version": v.version,
+                               "can_start": runtime.can_start(g.api_user, v)} for v in latest_versions()]})
+
+
+@bp.get("/processes/<key>")
+@authenticated
+def get_process(key: str):
+    version = latest_version(key)
+    if version is None:
+        raise NotFound("流程不存在或尚未部署")
+    info = version_info(version)
+    return jsonify({"key": key, "name": version.name, "version": version.version,
+                    "can_start": runtime.can_start(g.api_user, version), "start_roles": info.start_roles,
+                    "start_form": runtime.start_form_schema(version),
+                    "forms": sorted(version_forms(version))})
+
+
+@bp.post("/cases")
+@authenticated
+def create_case():
+    body = _json_body()
+    if not body.get("process_key"):
+        raise ValidationFailed({"process_key": "此项为必填项"})
+    data = body.get("data") or {}
+    if not isinstance(data, dict):
+        raise ValidationFailed({"data": "必须是 JSON 对象"})
+    case = runtime.start_case(str(body["process_key"]), g.api_user, data)
+    db.session.commit()
+    return jsonify(case_json(case)), 201
+
+
+@bp.get("/cases/<int:case_id>")
+@authenticated
+def get_case(case_id: int):
+    return jsonify(case_json(case_services.visible_case(g.api_user, case_id)))
+
+
+@bp.get("/tasks")
+@authenticated
+def list_tasks():
+    f = case_services.InboxFilter.from_args(request.args)
+    items, total = case_services.paginate(case_services.inbox_query(g.api_user, f), f.page, f.per_page)
+    render = case_summary if f.box == "started" else task_json
+    return jsonify({"items": [render(i) for i in items], "total": total, "page": f.page,
+                    "per_page": f.per_page, "counts": case_services.inbox_counts(g.api_user)})
+
+
+@bp.get("/tasks/<int:task_id>")
+@authenticated
+def get_task(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    body = task_json(task)
+    body["form"] = runtime.task_form_schema(task)
+    body["data"] = runtime.task_data(task) if task.status == "open" else {}
+    return jsonify(body)
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+@authenticated
+def claim_task(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    runtime.claim_task(task.id, g.api_user)
+    db.session.commit()
+    return jsonify(task_json(task))
+
+
+@bp.post("/tasks/<int:task_id>/unclaim")
+@authenticated
+def unclaim_task(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    runtime.unclaim_task(task.id, g.api_user)
+    db.session.commit()
+    return jsonify(task_json(task))
+
+
+@bp.post("/tasks/<int:task_id>/complete")
+@authenticated
+def complete_task(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    body = _json_body()
+    data = body.get("data") or {}
+    if not isinstance(data, dict):
+        raise ValidationFailed({"data": "必须是 JSON 对象"})
+    case = runtime.complete_task(task.id, g.api_user, data)
+    db.session.commit()
+    return jsonify(case_json(case))
+
+
+@bp.post("/attachments")
+@authenticated
+def upload_attachment():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationFailed({"file": "请选择要上传的文件 (表单字段 file)"})
+    att = save_upload(upload, g.api_user)
+    db.session.commit()
+    return jsonify({"id": att.id, "filename": att.filename, "mime": att.mime, "size": att.size,
+                    "sm3": att.sm3}), 201
+
+
+@bp.get("/equipment")
+@authenticated
+def equipment_search():
+    items = case_services.equipment_suggestions(g.api_user, (request.args.get("q") or "").strip()[:50])
+    return jsonify({"items": [{"id": e.id, "code": e.code, "name": e.name, "use_org": e.use_org.name,
+                               "region_code": e.region_code} for e in items]})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from flask import current_app, send_from_directory
+    import os
+    return send_from_directory(os.path.join(os.path.dirname(current_app.root_path), "docs"), "openapi.json",
+                               mimetype="application/json")
+
+
+@bp.errorhandler(404)
+def api_not_found(_err):
+    return jsonify({"error": {"code": "not_found", "message": "接口不存在"}}), 404

@@ -1,0 +1,125 @@
+"""Generic case, task (inbox projection), timeline and case parties — shared by every process."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.clock import utcnow
+from ..core.models import Equipment, Organization, Region, User
+from ..engine.models import ProcessVersion
+from ..extensions import db
+
+WARNING_LEVELS = ["none", "blue", "yellow", "orange", "red"]
+WARNING_LABELS = {"none": "正常", "blue": "蓝色预警", "yellow": "黄色预警", "orange": "橙色预警", "red": "红色预警"}
+WARNING_RANK = {level: i for i, level in enumerate(WARNING_LEVELS)}
+
+
+class Case(db.Model):
+    __tablename__ = "case_record"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    process_key: Mapped[str] = mapped_column(String(64), index=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="running", index=True)  # running | closed | cancelled
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    current_step: Mapped[str | None] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id"), index=True)
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    warning_level: Mapped[str] = mapped_column(String(8), default="none", index=True)
+    next_timer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # Engine state: spec-less serialization as TEXT, never jsonb (see docs/架构说明.md).
+    state: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    process_version: Mapped[ProcessVersion] = relationship()
+    region: Mapped[Region] = relationship()
+    org: Mapped[Organization | None] = relationship()
+    equipment: Mapped[Equipment | None] = relationship()
+    started_by: Mapped[User] = relationship()
+
+    STATUS_LABELS = {"running": "办理中", "closed": "已办结", "cancelled": "已撤销"}
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+
+class CaseParty(db.Model):
+    """Organisations that take part in a case and may therefore see it (enterprise scope)."""
+    __tablename__ = "case_party"
+    __table_args__ = (UniqueConstraint("case_id", "org_id", "relation"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    relation: Mapped[str] = mapped_column(String(32))   # owner | reporter | …
+
+
+class Task(db.Model):
+    """Projection of the engine's READY user tasks: the inbox never deserialises a workflow."""
+    __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_inbox_regulator", "status", "candidate_role", "candidate_region"),
+        Index("ix_task_inbox_org", "status", "candidate_role", "candidate_org_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    task_def: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(64))
+    form_key: Mapped[str | None] = mapped_column(String(64))
+    candidate_role: Mapped[str] = mapped_column(String(32))
+    candidate_region: Mapped[str | None] = mapped_column(String(6))
+    candidate_org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    warning_level: Mapped[str] = mapped_column(String(8), default="none")
+    status: Mapped[str] = mapped_column(String(16), default="open")   # open | completed | cancelled
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    data: Mapped[str | None] = mapped_column(Text)   # the submitted form (JSON text)
+
+    case: Mapped[Case] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    candidate_org: Mapped[Organization | None] = relationship()
+
+    STATUS_LABELS = {"open": "待办理", "completed": "已办理", "cancelled": "已取消"}
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+
+class CaseEvent(db.Model):
+    """The timeline: append-only, each entry chained to the previous one of its case by SM3."""
+    __tablename__ = "case_event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    kind: Mapped[str] = mapped_column(String(32))   # started | completed | claimed | unclaimed | log | …
+    task_def: Mapped[str | None] = mapped_column(String(64))
+    step_name: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500))
+    comment: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(Text)          # JSON text
+    attachment_ids: Mapped[str | None] = mapped_column(String(500))  # JSON list
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    actor: Mapped[User | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)

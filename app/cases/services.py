@@ -1,0 +1,177 @@
+"""Inbox, case and attachment queries — every one filtered by the user's data scope."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from ..core.clock import DISPLAY_TZ, today_local
+from ..core.models import Attachment, Equipment, Organization, User
+from ..core.scope import candidate_condition, case_scope
+from ..errors import NotFound
+from ..extensions import db
+from .models import WARNING_RANK, Case, CaseEvent, Task
+
+BOXES = ("todo", "done", "started")
+
+
+@dataclass
+class InboxFilter:
+    box: str = "todo"
+    process: str | None = None
+    status: str | None = None
+    region: str | None = None
+    warning: str | None = None
+    overdue: bool = False
+    q: str | None = None
+    sort: str = "due"
+    page: int = 1
+    per_page: int = 20
+
+    @classmethod
+    def from_args(cls, args) -> "InboxFilter":
+        def _int(name, default, lo, hi):
+            try:
+                return max(lo, min(hi, int(args.get(name, default))))
+            except (TypeError, ValueError):
+                return default
+        box = args.get("box", "todo")
+        return cls(box=box if box in BOXES else "todo", process=args.get("process") or None,
+                   status=args.get("status") or None, region=(args.get("region") or "").strip() or None,
+                   warning=args.get("warning") or None, overdue=args.get("overdue") in ("1", "true", "on"),
+                   q=(args.get("q") or "").strip()[:100] or None,
+                   sort=args.get("sort") if args.get("sort") in ("due", "-created", "created", "warning") else "due",
+                   page=_int("page", 1, 1, 100000), per_page=_int("per_page", 20, 5, 100))
+
+
+def _end_of_today_utc() -> datetime:
+    return datetime.combine(today_local(), time(0, 0), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+
+
+def inbox_query(user: User, f: InboxFilter):
+    """One indexed query over the task projection (todo/done) or cases (started)."""
+    if f.box == "started":
+        query = select(Case).where(Case.started_by_id == user.id, case_scope(user))
+        entity, due_col, warn_col, created_col = Case, Case.due_at, Case.warning_level, Case.created_at
+        case_cols = Case
+    else:
+        query = select(Task).join(Case, Task.case_id == Case.id)
+        if f.box == "todo":
+            query = query.where(Task.status == "open", candidate_condition(user), case_scope(user))
+        else:
+            query = query.where(Task.completed_by_id == user.id, Task.status == "completed")
+        query = query.options(joinedload(Task.case))
+        entity, due_col, warn_col, created_col = Task, Task.due_at, Task.warning_level, Task.created_at
+        case_cols = Case
+    if f.process:
+        query = query.where(case_cols.process_key == f.process)
+    if f.status:
+        query = query.where(case_cols.status == f.status)
+    if f.region and f.region.isdigit():
+        query = query.where(case_cols.region_code.startswith(f.region.rstrip("0") or f.region, autoescape=True))
+    if f.warning:
+        query = query.where(warn_col == f.warning)
+    if f.overdue:
+        query = query.where(due_col < _end_of_today_utc())
+    if f.q:
+        like = f"%{f.q}%"
+        query = query.where(or_(case_cols.case_no.ilike(like), case_cols.title.ilike(like)))
+    order = {
+        "due": [due_col.is_(None), due_col.asc(), entity.id.desc()],
+        "created": [created_col.asc(), entity.id.asc()],
+        "-created": [created_col.desc(), entity.id.desc()],
+        "warning": [_warning_rank(warn_col).desc(), due_col.asc(), entity.id.desc()],
+    }[f.sort]
+    if f.box == "done":
+        order = [Task.completed_at.desc(), Task.id.desc()] if f.sort == "due" else order
+    return query.order_by(*order)
+
+
+def _warning_rank(column):
+    from sqlalchemy import case as sql_case
+    return sql_case(*[(column == level, rank) for level, rank in WARNING_RANK.items()], else_=0)
+
+
+def paginate(query, page: int, per_page: int) -> tuple[list, int]:
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
+    return items, total
+
+
+def inbox_counts(user: User) -> dict[str, int]:
+    todo = db.session.scalar(select(func.count(Task.id)).join(Case, Task.case_id == Case.id)
+                             .where(Task.status == "open", candidate_condition(user), case_scope(user)))
+    done = db.session.scalar(select(func.count(Task.id)).where(Task.completed_by_id == user.id,
+                                                               Task.status == "completed"))
+    started = db.session.scalar(select(func.count(Case.id)).where(Case.started_by_id == user.id))
+    return {"todo": todo or 0, "done": done or 0, "started": started or 0}
+
+
+def visible_case(user: User, case_id: int) -> Case:
+    case = db.session.scalar(select(Case).where(Case.id == case_id, case_scope(user)))
+    if case is None:
+        raise NotFound("案件不存在或不在您的查看范围内")
+    return case
+
+
+def visible_task(user: User, task_id: int) -> Task:
+    task = db.session.scalar(select(Task).join(Case, Task.case_id == Case.id)
+                             .where(Task.id == task_id, case_scope(user)))
+    if task is None:
+        raise NotFound("任务不存在或不在您的查看范围内")
+    return task
+
+
+def visible_attachment(user: User, attachment_id: int) -> Attachment:
+    att = db.session.get(Attachment, attachment_id)
+    if att is None:
+        raise NotFound("附件不存在或无权下载")
+    if att.case_id is None:
+        if att.uploaded_by_id != user.id:
+            raise NotFound("附件不存在或无权下载")
+        return att
+    visible_case(user, att.case_id)  # raises NotFound out of scope
+    return att
+
+
+def timeline(case: Case) -> list[dict]:
+    events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                     .options(joinedload(CaseEvent.actor)).order_by(CaseEvent.seq)))
+    att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
+    atts = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(att_ids)))} if att_ids else {}
+    rows = []
+    for e in events:
+        actor = e.actor
+        org = actor.org.name if actor and actor.org else (actor.region.name if actor else "系统")
+        rows.append({"event": e, "actor": actor.display_name if actor else "系统", "unit": org,
+                     "data": json.loads(e.data) if e.data else None,
+                     "attachments": [atts[i] for i in json.loads(e.attachment_ids or "[]") if i in atts]})
+    return rows
+
+
+def open_tasks(case: Case) -> list[Task]:
+    return list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
+                                   .order_by(Task.id)))
+
+
+def last_submission(case: Case, task_def: str) -> dict:
+    """The latest data submitted at this step of the case: prefill for rework rounds."""
+    row = db.session.scalar(select(Task.data).where(Task.case_id == case.id, Task.task_def == task_def,
+                                                    Task.status == "completed")
+                            .order_by(Task.completed_at.desc()).limit(1))
+    return json.loads(row) if row else {}
+
+
+def equipment_suggestions(user: User, q: str, limit: int = 20) -> list[Equipment]:
+    from ..core.scope import equipment_scope
+    query = select(Equipment).options(joinedload(Equipment.use_org))
+    if user.role != "inspection_agency":
+        query = query.where(equipment_scope(user))
+    if q:
+        like = f"%{q}%"
+        query = query.outerjoin(Organization, Equipment.use_org_id == Organization.id).where(
+            or_(Equipment.code.ilike(like), Equipment.name.ilike(like), Organization.name.ilike(like)))
+    return list(db.session.scalars(query.order_by(Equipment.code).limit(limit)))

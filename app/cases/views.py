@@ -1,0 +1,194 @@
+"""Inbox, start a case, case page, task form — thin views over the engine and case services."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from ..core.regions import region_prefix
+from ..core.scope import is_candidate
+from ..core.storage import open_attachment
+from ..engine import runtime
+from ..engine.registry import latest_version, latest_versions, version_info
+from ..errors import ValidationFailed
+from ..extensions import db
+from . import services
+from .forms_web import field_views, read_submission
+
+bp = Blueprint("cases", __name__)
+
+
+@bp.route("/")
+@login_required
+def home():
+    return redirect(url_for("cases.inbox"))
+
+
+@bp.route("/inbox")
+@login_required
+def inbox():
+    f = services.InboxFilter.from_args(request.args)
+    items, total = services.paginate(services.inbox_query(current_user, f), f.page, f.per_page)
+    return render_template("cases/inbox.html", f=f, items=items, total=total,
+                           counts=services.inbox_counts(current_user), processes=latest_versions(),
+                           pages=max(1, -(-total // f.per_page)))
+
+
+@bp.route("/processes")
+@login_required
+def processes():
+    rows = [(v, version_info(v), runtime.can_start(current_user, v)) for v in latest_versions()]
+    return render_template("cases/processes.html", rows=rows)
+
+
+@bp.route("/processes/<key>/start", methods=["GET", "POST"])
+@login_required
+def start(key: str):
+    version = latest_version(key)
+    if version is None:
+        abort(404)
+    if not runtime.can_start(current_user, version):
+        abort(403)
+    schema = runtime.start_form_schema(version)
+    errors: dict = {}
+    values: dict = {}
+    if request.method == "POST":
+        try:
+            values = read_submission(schema, request.form, request.files, current_user)
+            case = runtime.start_case(key, current_user, values)
+            db.session.commit()
+            flash(f"已提交，案件编号 {case.case_no}")
+            return redirect(url_for("cases.case_page", case_id=case.id))
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+            values = request.form.to_dict()
+    return render_template("cases/start.html", version=version, info=version_info(version), schema=schema,
+                           fields=field_views(schema, values, errors, current_user), errors=errors), \
+        (422 if errors else 200)
+
+
+def _case_context(case):
+    active, done = runtime.done_steps(case)
+    return {"case": case, "timeline": services.timeline(case), "open_tasks": services.open_tasks(case),
+            "active_ids": active, "done_ids": done, "domain": _domain_panel(case)}
+
+
+def _domain_panel(case):
+    if case.process_key == "major_hazard":
+        from ..hazards.services import hazard_for_case
+        return {"template": "hazards/_case_panel.html", "hazard": hazard_for_case(case)}
+    return None
+
+
+@bp.route("/cases/<int:case_id>")
+@login_required
+def case_page(case_id: int):
+    case = services.visible_case(current_user, case_id)
+    return render_template("cases/case.html", **_case_context(case))
+
+
+@bp.route("/cases/<int:case_id>/diagram.bpmn")
+@login_required
+def case_diagram(case_id: int):
+    case = services.visible_case(current_user, case_id)
+    return Response(case.process_version.bpmn_xml, mimetype="application/xml")
+
+
+@bp.route("/cases/<int:case_id>/log", methods=["POST"])
+@login_required
+def add_log(case_id: int):
+    """监察日志: a supervisor's note on the case at any step."""
+    case = services.visible_case(current_user, case_id)
+    if not current_user.is_regulator:
+        abort(403)
+    text = (request.form.get("text") or "").strip()
+    if len(text) < 2:
+        flash("监察日志内容至少 2 个字", "error")
+        return redirect(url_for("cases.case_page", case_id=case.id) + "#timeline")
+    runtime.lock_case(case.id)
+    runtime.append_event(case, current_user, "log", "添加监察日志", comment=text[:2000])
+    db.session.commit()
+    flash("监察日志已保存")
+    return redirect(url_for("cases.case_page", case_id=case.id) + "#timeline")
+
+
+@bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])
+@login_required
+def task_page(task_id: int):
+    task = services.visible_task(current_user, task_id)
+    case = task.case
+    schema = runtime.task_form_schema(task)
+    errors: dict = {}
+    may_act = task.status == "open" and (task.assignee_id == current_user.id or
+                                         (task.assignee_id is None and is_candidate(current_user, task)))
+    if request.method == "POST":
+        try:  # the engine re-checks who may act, under the case lock
+            values = read_submission(schema, request.form, request.files, current_user)
+            runtime.complete_task(task.id, current_user, values)
+            db.session.commit()
+            flash(f"【{task.name}】已提交")
+            return redirect(url_for("cases.inbox"))
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+            values = request.form.to_dict()
+    else:
+        values = _prefill(task, schema)
+    return render_template("cases/task.html", task=task, may_act=may_act, schema=schema, errors=errors,
+                           fields=field_views(schema, values, errors, current_user),
+                           **_case_context(case)), (422 if errors else 200)
+
+
+def _prefill(task, schema) -> dict:
+    """Rework rounds start from the previous submission; `ui.prefill` maps fields to case data."""
+    values = services.last_submission(task.case, task.task_def)
+    mapping = schema.get("ui", {}).get("prefill") or {}
+    if mapping:
+        data = runtime.task_data(task)
+        for field, variable in mapping.items():
+            values.setdefault(field, data.get(variable))
+    return values
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id: int):
+    task = services.visible_task(current_user, task_id)
+    runtime.claim_task(task.id, current_user)
+    db.session.commit()
+    flash(f"已签收【{task.name}】")
+    return redirect(url_for("cases.task_page", task_id=task.id))
+
+
+@bp.route("/tasks/<int:task_id>/unclaim", methods=["POST"])
+@login_required
+def unclaim(task_id: int):
+    task = services.visible_task(current_user, task_id)
+    runtime.unclaim_task(task.id, current_user)
+    db.session.commit()
+    flash(f"已取消签收【{task.name}】")
+    return redirect(url_for("cases.inbox"))
+
+
+@bp.route("/attachments/<int:attachment_id>")
+@login_required
+def download(attachment_id: int):
+    att = services.visible_attachment(current_user, attachment_id)
+    inline = att.mime.startswith("image/") or att.mime == "application/pdf"
+    return send_file(open_attachment(att), mimetype=att.mime, as_attachment=not inline,
+                     download_name=att.filename)
+
+
+@bp.app_template_global()
+def region_options():
+    """Cities and counties within the user's scope for list filters."""
+    from sqlalchemy import select
+
+    from ..core.models import Region
+    if not current_user.is_authenticated or not current_user.is_regulator:
+        return []
+    prefix = current_user.scope_prefix
+    rows = db.session.scalars(select(Region).where(Region.code.startswith(prefix), Region.level != "province")
+                              .order_by(Region.code))
+    return [(r.code, ("　" if r.level == "county" else "") + r.name) for r in rows
+            if region_prefix(r.code) != prefix]

@@ -1,0 +1,98 @@
+"""Operator commands: flask workflows deploy · flask demo seed · flask demo accounts · flask cases …"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from .extensions import db
+
+
+def deploy_all(user_id: int | None = None) -> list[tuple[str, int, bool]]:
+    """Deploy every process in workflows/ and every decision in rules/; unchanged content is skipped."""
+    from .engine.decisions import deploy_decision_file
+    from .engine.registry import deploy_bundle, discover_process_keys, load_bundle
+    cfg = current_app.config
+    results = []
+    for path in sorted(Path(cfg["RULES_DIR"]).glob("*.dmn")):
+        version, created = deploy_decision_file(path, user_id)
+        results.append((f"rules/{path.name}", version.version, created))
+    for key in discover_process_keys(cfg["WORKFLOWS_DIR"]):
+        bundle = load_bundle(key, cfg["WORKFLOWS_DIR"], cfg["FORMS_DIR"], cfg["RULES_DIR"])
+        version, created = deploy_bundle(bundle, user_id)
+        results.append((f"workflows/{key}.bpmn", version.version, created))
+    return results
+
+
+def register_cli(app: Flask) -> None:
+    workflows = AppGroup("workflows", help="流程定义: 部署 BPMN / DMN / 表单")
+    demo = AppGroup("demo", help="演示数据")
+    cases = AppGroup("cases", help="案件维护")
+
+    @workflows.command("deploy")
+    def deploy_command():
+        """Parse, validate and deploy; idempotent on unchanged content."""
+        from .engine.registry import DefinitionError
+        try:
+            results = deploy_all()
+        except DefinitionError as err:
+            db.session.rollback()
+            for message in err.errors:
+                click.echo(f"错误: {message}", err=True)
+            raise SystemExit(1) from err
+        db.session.commit()
+        for name, version, created in results:
+            click.echo(f"{'已部署' if created else '未变化'} {name} v{version}")
+
+    @demo.command("seed")
+    def seed_command():
+        """Create the demo organisations, users, equipment and cases (idempotent)."""
+        from .demo import seed
+        result = seed()
+        db.session.commit()
+        click.echo(f"演示数据就绪: {result}")
+
+    @demo.command("accounts")
+    @click.option("--json", "as_json", is_flag=True, help="JSON output")
+    def accounts_command(as_json: bool):
+        from .demo import accounts
+        rows = accounts()
+        if as_json:
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        click.echo("演示账号 (密码均为 %s):" % (rows[0]["password"] if rows else ""))
+        for row in rows:
+            click.echo(f"  {row['username']:<14} {row['role_label']:<12} {row['region']:<20} {row['organization'] or ''}")
+
+    @cases.command("refresh-warnings")
+    def refresh_warnings_command():
+        """Recompute warning colours (they change with the date)."""
+        from .engine.runtime import refresh_warnings
+        from .hazards.services import refresh_hazard_warnings
+        changed = refresh_warnings() + refresh_hazard_warnings()
+        db.session.commit()
+        click.echo(f"预警级别已刷新, 变化 {changed} 条")
+
+    @cases.command("verify-timeline")
+    def verify_timeline_command():
+        """Check every case's timeline hash chain; name the first broken entry."""
+        from sqlalchemy import select
+
+        from .cases.models import Case
+        from .engine.runtime import verify_case_chain
+        broken = 0
+        for case_id, case_no in db.session.execute(select(Case.id, Case.case_no).order_by(Case.id)):
+            seq = verify_case_chain(case_id)
+            if seq is not None:
+                broken += 1
+                click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败")
+        click.echo("流转记录校验通过" if not broken else f"{broken} 个案件校验失败")
+        if broken:
+            raise SystemExit(1)
+
+    app.cli.add_command(workflows)
+    app.cli.add_command(demo)
+    app.cli.add_command(cases)

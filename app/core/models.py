@@ -1,0 +1,150 @@
+"""Master data shared by every process: regions, organisations, users, equipment, files."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask_login import UserMixin
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .clock import utcnow
+from .regions import region_prefix
+from .roles import is_enterprise, is_regulator, role_label
+
+
+class Region(db.Model):
+    __tablename__ = "region"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    parent_code: Mapped[str | None] = mapped_column(String(6), index=True)
+    level: Mapped[str] = mapped_column(String(10))  # province | city | county
+
+    @property
+    def prefix(self) -> str:
+        return region_prefix(self.code)
+
+
+class Organization(db.Model):
+    __tablename__ = "organization"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # use_unit, inspection_agency, maintenance_unit, …
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str | None] = mapped_column(String(64))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    region: Mapped[Region] = relationship()
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    is_active_flag: Mapped[bool] = mapped_column("is_active", Boolean, default=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    region: Mapped[Region] = relationship()
+    org: Mapped[Organization | None] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return bool(self.is_active_flag)
+
+    @property
+    def scope_prefix(self) -> str:
+        return region_prefix(self.region_code)
+
+    @property
+    def is_regulator(self) -> bool:
+        return is_regulator(self.role)
+
+    @property
+    def is_enterprise(self) -> bool:
+        return is_enterprise(self.role)
+
+    @property
+    def role_label(self) -> str:
+        return role_label(self.role)
+
+
+class ApiToken(db.Model):
+    """Bearer tokens for the JSON API; only the SM3 digest of the token is stored."""
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sm3: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
+class EquipmentCategory(db.Model):
+    """《特种设备目录》 codes: 种类 / 类别 / 品种."""
+    __tablename__ = "equipment_category"
+    code: Mapped[str] = mapped_column(String(4), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    parent_code: Mapped[str | None] = mapped_column(String(4))
+    level: Mapped[str] = mapped_column(String(8))  # 种类 | 类别 | 品种
+
+
+class Equipment(db.Model):
+    __tablename__ = "equipment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)          # 设备代码
+    registration_no: Mapped[str | None] = mapped_column(String(40))     # 使用登记证编号
+    name: Mapped[str] = mapped_column(String(200))
+    category_code: Mapped[str] = mapped_column(String(4), ForeignKey("equipment_category.code"), index=True)
+    use_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="in_use")   # in_use | stopped | scrapped
+    next_inspection_date: Mapped[date | None] = mapped_column(Date, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    category: Mapped[EquipmentCategory] = relationship()
+    use_org: Mapped[Organization] = relationship()
+    region: Mapped[Region] = relationship()
+
+    STATUS_LABELS = {"in_use": "在用", "stopped": "停用", "scrapped": "报废"}
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+
+class Attachment(db.Model):
+    """An uploaded file. Content lives in the storage backend under its SM3 digest."""
+    __tablename__ = "attachment"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sm3: Mapped[str] = mapped_column(String(64), index=True)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    uploaded_by: Mapped[User] = relationship()
+
+
+class Counter(db.Model):
+    """Named sequences for human-readable numbers (case numbers, notice numbers)."""
+    __tablename__ = "counter"
+    __table_args__ = (UniqueConstraint("name", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    period: Mapped[str] = mapped_column(String(16))
+    value: Mapped[int] = mapped_column(Integer, default=0)

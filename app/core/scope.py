@@ -1,0 +1,56 @@
+"""Data scope, enforced in the query layer for every list, detail, download and API call.
+
+Regulators see their region and below (region-code prefix); enterprise users see the cases
+their organisation takes part in; platform roles see no case data.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, false, or_, select
+
+from ..cases.models import Case, CaseParty, Task
+from .models import Equipment, Organization, User
+
+
+def case_scope(user: User):
+    """A SQL condition on Case limiting rows to what `user` may see."""
+    if user.is_regulator:
+        return Case.region_code.startswith(user.scope_prefix, autoescape=True)
+    if user.is_enterprise and user.org_id:
+        return Case.id.in_(select(CaseParty.case_id).where(CaseParty.org_id == user.org_id))
+    return false()
+
+
+def candidate_condition(user: User):
+    """Open tasks `user` may claim or work on (unclaimed candidates, or assigned to them)."""
+    if user.is_regulator:
+        candidate = and_(Task.candidate_role == user.role, Task.candidate_region == user.region_code)
+    elif user.is_enterprise and user.org_id:
+        candidate = and_(Task.candidate_role == user.role, Task.candidate_org_id == user.org_id)
+    else:
+        candidate = false()
+    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id)
+
+
+def is_candidate(user: User, task: Task) -> bool:
+    if user.is_regulator:
+        return task.candidate_role == user.role and task.candidate_region == user.region_code
+    if user.is_enterprise:
+        return (user.org_id is not None and task.candidate_role == user.role
+                and task.candidate_org_id == user.org_id)
+    return False
+
+
+def equipment_scope(user: User):
+    if user.is_regulator:
+        return Equipment.region_code.startswith(user.scope_prefix, autoescape=True)
+    if user.is_enterprise and user.org_id:
+        return Equipment.use_org_id == user.org_id
+    return false()
+
+
+def organization_scope(user: User):
+    if user.is_regulator:
+        return Organization.region_code.startswith(user.scope_prefix, autoescape=True)
+    if user.is_enterprise and user.org_id:
+        return Organization.id == user.org_id
+    return false()

@@ -1,0 +1,142 @@
+"""Demo data for a fresh machine: every organisation and person here is fictitious and
+marked （演示）; regions, equipment categories and GB 45067 criteria are the real reference data."""
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .cases.models import Case, Task
+from .core.clock import today_local
+from .core.gm import hash_password
+from .core.models import Equipment, Organization, User
+from .core.validators import uscc_check_char
+from .engine import runtime
+from .extensions import db
+
+DEMO_PASSWORD = "Demo@2026"
+
+ORGS = [
+    # key, name, kind, region, address, contact
+    ("unit_xn", "南宁市兴宁区演示商业广场有限公司（演示）", "use_unit", "450102", "南宁市兴宁区演示路1号", "李安全"),
+    ("unit_qx", "南宁市青秀区演示酒店有限公司（演示）", "use_unit", "450103", "南宁市青秀区演示大道8号", "王保障"),
+    ("unit_lz", "柳州市演示机械制造有限公司（演示）", "use_unit", "450202", "柳州市城中区演示街3号", "陈设备"),
+    ("agency", "广西演示特种设备检验检测机构（演示）", "inspection_agency", "450103", "南宁市青秀区演示检验路2号", "周检验"),
+]
+
+USERS = [
+    # username, display name, role, region, org key
+    ("gx_province", "覃自治区（演示）", "province_supervisor", "450000", None),
+    ("nn_city", "韦南宁（演示）", "city_supervisor", "450100", None),
+    ("xn_supervisor", "黄兴宁（演示）", "county_supervisor", "450102", None),
+    ("qx_supervisor", "蒙青秀（演示）", "county_supervisor", "450103", None),
+    ("lz_supervisor", "莫城中（演示）", "county_supervisor", "450202", None),
+    ("unit_xn", "李安全（演示）", "use_unit", "450102", "unit_xn"),
+    ("unit_qx", "王保障（演示）", "use_unit", "450103", "unit_qx"),
+    ("unit_lz", "陈设备（演示）", "use_unit", "450202", "unit_lz"),
+    ("agency_gx", "周检验（演示）", "inspection_agency", "450103", "agency"),
+    ("process_admin", "流程管理员（演示）", "process_admin", "450000", None),
+]
+
+# (org key, variety code, name, count)
+EQUIPMENT = [
+    ("unit_xn", "3110", "曳引驱动乘客电梯", 6), ("unit_xn", "3310", "自动扶梯", 2),
+    ("unit_xn", "1100", "承压蒸汽锅炉", 1),
+    ("unit_qx", "3110", "曳引驱动乘客电梯", 4), ("unit_qx", "2150", "第二类压力容器", 2),
+    ("unit_lz", "4110", "通用桥式起重机", 3), ("unit_lz", "5110", "叉车", 3),
+]
+
+
+def _uscc(key: str, region: str) -> str:
+    body = "".join(str(int(c, 16) % 10) for c in hashlib.sha256(key.encode()).hexdigest()[:9])
+    first17 = "91" + region + body
+    return first17 + uscc_check_char(first17)
+
+
+def seed(iterations: int | None = None) -> dict:
+    """Idempotent: creates what is missing, changes nothing that exists."""
+    from .core.reference_data import upsert_equipment_categories, upsert_hazard_criteria, upsert_regions
+    upsert_regions()
+    upsert_equipment_categories()
+    upsert_hazard_criteria()
+    iterations = iterations or current_app.config.get("PASSWORD_ITERATIONS", 600_000)
+    orgs = {}
+    for key, name, kind, region, address, contact in ORGS:
+        uscc = _uscc(key, region)
+        org = db.session.scalar(select(Organization).where(Organization.uscc == uscc))
+        if org is None:
+            org = Organization(uscc=uscc, name=name, kind=kind, region_code=region, address=address,
+                               contact_name=contact, contact_phone="0771-0000000")
+            db.session.add(org)
+            db.session.flush()
+        orgs[key] = org
+    for username, display, role, region, org_key in USERS:
+        if db.session.scalar(select(User).where(User.username == username)) is None:
+            db.session.add(User(username=username, display_name=display, role=role, region_code=region,
+                                org_id=orgs[org_key].id if org_key else None,
+                                password_hash=hash_password(DEMO_PASSWORD, iterations)))
+    seq = 0
+    for org_key, variety, name, count in EQUIPMENT:
+        org = orgs[org_key]
+        for i in range(1, count + 1):
+            seq += 1
+            code = f"{variety}45001{2015 + seq % 9}{seq:05d}"
+            if db.session.scalar(select(Equipment).where(Equipment.code == code)) is None:
+                db.session.add(Equipment(code=code, name=f"{name} {i}号", category_code=variety, use_org_id=org.id,
+                                         region_code=org.region_code, address=org.address, status="in_use",
+                                         next_inspection_date=today_local() + timedelta(days=30 * (seq % 12 + 1))))
+    db.session.flush()
+    cases = _seed_cases() if not db.session.scalar(select(func.count(Case.id))) else 0
+    return {"organizations": len(orgs), "users": len(USERS), "cases_created": cases}
+
+
+def _user(name: str) -> User:
+    return db.session.scalar(select(User).where(User.username == name))
+
+
+def _open_task(case: Case) -> Task:
+    return db.session.scalar(select(Task).where(Task.case_id == case.id, Task.status == "open"))
+
+
+def _seed_cases() -> int:
+    """A few hazard cases at different steps, driven through the real engine."""
+    today = today_local()
+    xn, unit = _user("xn_supervisor"), _user("unit_xn")
+    units_eq = list(db.session.scalars(select(Equipment).where(Equipment.use_org_id == unit.org_id)
+                                       .order_by(Equipment.id)))
+
+    def report(user, equipment, criterion, days, text):
+        return runtime.start_case("major_hazard", user, {
+            "equipment_code": equipment.code, "criterion_id": criterion, "description": text,
+            "found_on": today.isoformat(), "rectify_deadline": (today + timedelta(days=days)).isoformat()})
+
+    def dispatch(case, days):
+        runtime.complete_task(_open_task(case).id, xn, {
+            "dispatch_decision": "dispatch", "requirements": "立即停止使用，按判定准则要求整改并提交证明材料。",
+            "rectify_deadline": (today + timedelta(days=days)).isoformat(), "opinion": "认定属实，派单督办。"})
+
+    created = 0
+    c1 = report(xn, units_eq[0], "GB45067-4.6a", 30, "该电梯定期检验结论为“不合格”，使用单位仍继续投入使用。")
+    created += 1
+    c2 = report(xn, units_eq[1], "GB45067-4.6c", 40, "现场检查发现限速器-安全钳联动试验失效，电梯仍在运行。")
+    dispatch(c2, 5)
+    c3 = report(xn, units_eq[2], "GB45067-4.6b", 40, "现场检查发现层门门锁安全回路被短接，电梯仍在运行。")
+    dispatch(c3, 15)
+    c4 = report(xn, units_eq[6], "GB45067-4.6d", 40, "自动扶梯下端站紧急停止开关失效，扶梯仍在运行。")
+    dispatch(c4, 25)
+    created += 3
+    return created
+
+
+def accounts() -> list[dict]:
+    rows = []
+    for username, display, role, region, org_key in USERS:
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            continue
+        rows.append({"username": username, "password": DEMO_PASSWORD, "role": role, "role_label": user.role_label,
+                     "region": f"{user.region.name} ({user.region_code})",
+                     "organization": user.org.name if user.org else None, "display_name": display})
+    return rows

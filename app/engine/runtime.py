@@ -1,0 +1,428 @@
+"""Engine actions. Each runs inside the caller's transaction under the case row lock;
+the caller (request, job or CLI command) commits once or rolls back."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta, timezone
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+
+from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
+from ..core.clock import DISPLAY_TZ, today_local, utcnow
+from ..core.gm import sm3_hex
+from ..core.models import Attachment, Organization, User
+from ..core.scope import is_candidate
+from ..core.sequences import next_value
+from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from . import assignment, decisions, forms
+from .models import ProcessVersion
+from .registry import ensure_spec_loaded, latest_version, version_forms, version_info
+from .scripting import SCRIPT_ENGINE
+from .serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
+from .services import CURRENT, ServiceContext, get_start_hook
+
+WARNING_DECISION = "warning_level"
+
+
+# ---------------------------------------------------------------- helpers
+
+def _user_task_props(spiff_task) -> dict:
+    return (spiff_task.task_spec.extensions or {}).get("properties", {}) or {}
+
+
+def _ready_user_tasks(wf: BpmnWorkflow):
+    return [t for t in wf.get_tasks(state=TaskState.READY, manual=True)
+            if type(t.task_spec).__name__ == "UserTask"]
+
+
+def due_from_expression(expression: str, data: dict, now: datetime) -> datetime | None:
+    """dueIn is an expression: an ISO duration ("P10D") from now, or a date ("2026-12-31")
+    meaning the end of that day in Asia/Shanghai."""
+    value = SCRIPT_ENGINE.environment.evaluate(expression, dict(data))
+    if not value:
+        return None
+    value = str(value)
+    if value.startswith("P"):
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+        return now + TimerEventDefinition.parse_iso_duration(value)
+    day = datetime.fromisoformat(value).date()
+    return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+
+
+def warning_for(due_at: datetime | None) -> str:
+    if due_at is None:
+        return "none"
+    if due_at.tzinfo is None:
+        due_at = due_at.replace(tzinfo=timezone.utc)
+    days_left = (due_at.astimezone(DISPLAY_TZ).date() - today_local()).days
+    return decisions.evaluate(WARNING_DECISION, days_left=days_left).get("level") or "none"
+
+
+def append_event(case: Case, actor: User | None, kind: str, summary: str, *, task_def: str | None = None,
+                 step_name: str | None = None, comment: str | None = None, data: dict | None = None,
+                 attachment_ids: list[int] | None = None) -> CaseEvent:
+    last = db.session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
+                              .order_by(CaseEvent.seq.desc()).limit(1)).first()
+    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, "0" * 64)
+    at = utcnow()
+    data_text = json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None
+    att_text = json.dumps(sorted(attachment_ids)) if attachment_ids else None
+    canonical = json.dumps([case.id, seq, at.isoformat(), actor.id if actor else None, kind, task_def,
+                            step_name, summary, comment, data_text, att_text], ensure_ascii=False)
+    event = CaseEvent(case_id=case.id, seq=seq, at=at, actor_id=actor.id if actor else None, kind=kind,
+                      task_def=task_def, step_name=step_name, summary=summary, comment=comment,
+                      data=data_text, attachment_ids=att_text, prev_hash=prev_hash,
+                      hash=sm3_hex((prev_hash + canonical).encode("utf-8")))
+    db.session.add(event)
+    return event
+
+
+def event_hash_input(event: CaseEvent) -> str:
+    at = event.at if event.at.tzinfo else event.at.replace(tzinfo=timezone.utc)
+    return event.prev_hash + json.dumps([event.case_id, event.seq, at.isoformat(), event.actor_id, event.kind,
+                                         event.task_def, event.step_name, event.summary, event.comment,
+                                         event.data, event.attachment_ids], ensure_ascii=False)
+
+
+def verify_case_chain(case_id: int) -> int | None:
+    """Return the seq of the first broken timeline entry, or None when the chain holds."""
+    prev = "0" * 64
+    for event in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                    .order_by(CaseEvent.seq)):
+        if event.prev_hash != prev or sm3_hex(event_hash_input(event).encode("utf-8")) != event.hash:
+            return event.seq
+        prev = event.hash
+    return None
+
+
+def _file_fields(schema: dict) -> list[str]:
+    return [name for name, spec in schema.get("properties", {}).items()
+            if spec.get("ui:widget") == "files"]
+
+
+def _check_attachments(schema: dict, data: dict, user: User, case: Case | None) -> list[int]:
+    """Attachments referenced by a form must be the user's own unlinked uploads (or the case's)."""
+    ids: list[int] = []
+    errors = {}
+    for name in _file_fields(schema):
+        values = data.get(name) or []
+        for value in values:
+            att = db.session.get(Attachment, int(value)) if str(value).isdigit() else None
+            ok = att is not None and (
+                (att.case_id is None and att.uploaded_by_id == user.id)
+                or (case is not None and att.case_id == case.id))
+            if not ok:
+                errors[name] = "附件不存在或不属于当前用户"
+            else:
+                ids.append(att.id)
+    if errors:
+        raise ValidationFailed(errors)
+    return ids
+
+
+def validate_form(schema: dict, raw: dict, user: User, case: Case | None) -> tuple[dict, list[int]]:
+    data = forms.clean_data(schema, forms.coerce(schema, raw or {}))
+    errors = forms.validate(schema, data)
+    if errors:
+        raise ValidationFailed(errors)
+    return data, _check_attachments(schema, data, user, case)
+
+
+def _link_attachments(case: Case, ids: list[int]) -> None:
+    if ids:
+        db.session.execute(update(Attachment).where(Attachment.id.in_(ids), Attachment.case_id.is_(None))
+                           .values(case_id=case.id))
+
+
+def _save(case: Case, wf: BpmnWorkflow) -> None:
+    case.state = dump_workflow(wf)
+    case.serializer_version = SERIALIZER_VERSION
+    case.updated_at = utcnow()
+
+
+def _load(case: Case) -> BpmnWorkflow:
+    ensure_spec_loaded(case.process_version)
+    wf = load_workflow(case.state)
+    wf.script_engine = SCRIPT_ENGINE
+    return wf
+
+
+def _run_engine(case: Case, actor: User | None, wf: BpmnWorkflow, step) -> None:
+    token = CURRENT.set(ServiceContext(case=case, actor=actor, task_data={}))
+    try:
+        step()
+        wf.do_engine_steps()
+    except DomainError:
+        raise
+    except Exception as err:
+        raise DomainError(f"流程执行出错: {err}", code="engine_error", status=500) from err
+    finally:
+        CURRENT.reset(token)
+
+
+def _org_name(org_id: int | None) -> str:
+    org = db.session.get(Organization, org_id) if org_id else None
+    return org.name if org else ""
+
+
+def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
+    """Project READY user tasks into the task table; recompute case facts."""
+    now = utcnow()
+    open_rows = {t.spiff_task_id: t for t in db.session.scalars(
+        select(Task).where(Task.case_id == case.id, Task.status == "open"))}
+    ready = _ready_user_tasks(wf)
+    ready_ids = {str(t.id) for t in ready}
+    for spiff_id, row in open_rows.items():
+        if spiff_id not in ready_ids:
+            row.status = "cancelled"
+            row.completed_at = now
+    for spiff_task in ready:
+        if str(spiff_task.id) in open_rows:
+            continue
+        props = _user_task_props(spiff_task)
+        spec = spiff_task.task_spec
+        who = assignment.resolve(spec.lane, props, case, spiff_task.data)
+        due_at = due_from_expression(props["dueIn"], spiff_task.data, now) if props.get("dueIn") else None
+        row = Task(case_id=case.id, spiff_task_id=str(spiff_task.id), task_def=spec.bpmn_id,
+                   name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane, form_key=props.get("formKey"),
+                   candidate_role=who.role, candidate_region=who.region_code, candidate_org_id=who.org_id,
+                   assignee_id=who.assignee_id, due_at=due_at, warning_level=warning_for(due_at))
+        db.session.add(row)
+        where = _org_name(who.org_id) or (db.session.get(User, who.assignee_id).display_name
+                                          if who.assignee_id else _region_name(who.region_code))
+        from ..core.roles import role_label
+        append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
+                     task_def=row.task_def, step_name=row.name)
+    db.session.flush()
+    open_now = list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
+    dues = [t.due_at for t in open_now if t.due_at]
+    case.due_at = min(dues) if dues else None
+    case.warning_level = max((t.warning_level for t in open_now), key=lambda w: WARNING_RANK.get(w, 0),
+                             default="none")
+    case.current_step = "、".join(sorted({t.name for t in open_now})) or None
+    case.next_timer_at = _next_timer(wf)
+    if wf.is_completed() and case.status == "running":
+        case.status = "closed"
+        case.closed_at = now
+        case.outcome = _end_event_name(wf)
+        case.current_step = None
+        append_event(case, None, "closed", f"案件办结：{case.outcome or '流程结束'}")
+
+
+def _region_name(code: str | None) -> str:
+    from ..core.models import Region
+    region = db.session.get(Region, code) if code else None
+    return region.name if region else (code or "")
+
+
+def _end_event_name(wf: BpmnWorkflow) -> str | None:
+    ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED)
+            if type(t.task_spec).__name__ == "EndEvent" and t.workflow is wf]
+    if not ends:
+        return None
+    return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_name
+
+
+def _next_timer(wf: BpmnWorkflow) -> datetime | None:
+    values = []
+    for event in wf.waiting_events():
+        if "Timer" in (event.event_type or "") or "Date" in (event.event_type or ""):
+            try:
+                values.append(datetime.fromisoformat(str(event.value)))
+            except (TypeError, ValueError):
+                continue
+    return min(values) if values else None
+
+
+def lock_case(case_id: int) -> Case:
+    case = db.session.scalar(select(Case).where(Case.id == case_id).with_for_update()
+                             .execution_options(populate_existing=True))
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def _bump(case: Case) -> None:
+    """Compare-and-swap on lock_version: a second writer that slipped past the row lock
+    (SQLite has none) fails here instead of overwriting."""
+    result = db.session.execute(update(Case).where(Case.id == case.id, Case.lock_version == case.lock_version)
+                                .values(lock_version=case.lock_version + 1)
+                                .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise Conflict("该案件刚被他人处理，请刷新后重试", code="concurrent_update")
+    case.lock_version += 1
+
+
+# ---------------------------------------------------------------- actions
+
+def start_form_schema(version: ProcessVersion) -> dict:
+    info = version_info(version)
+    return version_forms(version).get(info.start_form or "", {"type": "object", "properties": {}})
+
+
+def can_start(user: User, version: ProcessVersion) -> bool:
+    return user.role in version_info(version).start_roles
+
+
+def start_case(process_key: str, user: User, raw: dict) -> Case:
+    version = latest_version(process_key)
+    if version is None:
+        raise NotFound("流程不存在或尚未部署")
+    if not can_start(user, version):
+        raise Forbidden("您的角色不能发起该流程")
+    info = version_info(version)
+    schema = start_form_schema(version)
+    data, attachment_ids = validate_form(schema, raw, user, None)
+    hook = get_start_hook(process_key)
+    if hook is None:
+        raise DomainError(f"流程 {process_key} 没有注册发起处理", code="no_start_hook", status=500)
+    ctx = hook(user, data)   # raises ValidationFailed / Forbidden for bad or out-of-scope input
+    local_day = utcnow().astimezone(DISPLAY_TZ).strftime("%Y%m%d")
+    number = next_value(f"case:{info.case_no_prefix}", local_day)
+    case = Case(case_no=f"{info.case_no_prefix}{local_day}{number:04d}", process_key=process_key,
+                process_version_id=version.id, title=ctx.title[:300], status="running",
+                region_code=ctx.region_code, org_id=ctx.org_id, equipment_id=ctx.equipment_id,
+                started_by_id=user.id, state="", serializer_version=SERIALIZER_VERSION, lock_version=0)
+    db.session.add(case)
+    db.session.flush()
+    parties = set(ctx.parties)
+    if ctx.org_id:
+        parties.add((ctx.org_id, "owner"))
+    if user.org_id:
+        parties.add((user.org_id, "initiator"))
+    for org_id, relation in sorted(parties):
+        db.session.add(CaseParty(case_id=case.id, org_id=org_id, relation=relation))
+    _link_attachments(case, attachment_ids)
+    append_event(case, user, "started", f"发起【{info.name}】", step_name="发起",
+                 data=data, attachment_ids=attachment_ids)
+
+    spec, subprocess_specs = ensure_spec_loaded(version)
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+    wf.process_version_id = version.id
+    initial = {**data, **ctx.extra_data, "case_id": case.id, "case_no": case.case_no,
+               "region_code": case.region_code, "org_id": case.org_id,
+               "initiator_id": user.id, "initiator_role": user.role, "initiator_org_id": user.org_id}
+    _run_engine(case, user, wf, lambda: wf.get_next_task(state=TaskState.READY).set_data(**initial))
+    _sync(case, wf, user)
+    _save(case, wf)
+    db.session.flush()
+    return case
+
+
+def get_task_for_update(task_id: int) -> tuple[Task, Case]:
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise NotFound()
+    case = lock_case(task.case_id)
+    db.session.refresh(task)
+    return task, case
+
+
+def _ensure_may_act(user: User, task: Task) -> None:
+    if task.status != "open":
+        raise Conflict("该任务已被办理，无需重复提交", code="task_closed")
+    if task.assignee_id is not None and task.assignee_id != user.id:
+        raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
+    if task.assignee_id is None and not is_candidate(user, task):
+        raise Forbidden("您不是该任务的办理人")
+
+
+def task_form_schema(task: Task) -> dict:
+    return version_forms(task.case.process_version).get(task.form_key or "", {"type": "object", "properties": {}})
+
+
+def complete_task(task_id: int, user: User, raw: dict) -> Case:
+    task, case = get_task_for_update(task_id)
+    _ensure_may_act(user, task)
+    schema = task_form_schema(task)
+    data, attachment_ids = validate_form(schema, raw, user, case)
+    wf = _load(case)
+    spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        raise Conflict("该任务已不在待办状态，请刷新", code="task_closed")
+
+    def step():
+        spiff_task.data.update(data)
+        spiff_task.run()
+
+    _bump(case)
+    _run_engine(case, user, wf, step)
+    now = utcnow()
+    task.status, task.completed_at, task.completed_by_id = "completed", now, user.id
+    task.assignee_id = user.id
+    task.data = json.dumps(data, ensure_ascii=False)
+    _link_attachments(case, attachment_ids)
+    append_event(case, user, "completed", f"完成【{task.name}】", task_def=task.task_def, step_name=task.name,
+                 comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
+    _sync(case, wf, user)
+    _save(case, wf)
+    db.session.flush()
+    return case
+
+
+def claim_task(task_id: int, user: User) -> Task:
+    task, case = get_task_for_update(task_id)
+    if task.status != "open":
+        raise Conflict("该任务已被办理", code="task_closed")
+    if task.assignee_id == user.id:
+        return task
+    if task.assignee_id is not None:
+        raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
+    if not is_candidate(user, task):
+        raise Forbidden("您不是该任务的候选办理人")
+    _bump(case)
+    task.assignee_id = user.id
+    append_event(case, user, "claimed", f"签收【{task.name}】", task_def=task.task_def, step_name=task.name)
+    db.session.flush()
+    return task
+
+
+def unclaim_task(task_id: int, user: User) -> Task:
+    task, case = get_task_for_update(task_id)
+    if task.status != "open":
+        raise Conflict("该任务已被办理", code="task_closed")
+    if task.assignee_id != user.id:
+        raise Forbidden("只能退回自己签收的任务")
+    _bump(case)
+    task.assignee_id = None
+    append_event(case, user, "unclaimed", f"取消签收【{task.name}】", task_def=task.task_def, step_name=task.name)
+    db.session.flush()
+    return task
+
+
+def refresh_warnings() -> int:
+    """Recompute warning colours of open tasks and running cases (they change with the date)."""
+    changed = 0
+    for task in db.session.scalars(select(Task).where(Task.status == "open", Task.due_at.is_not(None))):
+        level = warning_for(task.due_at)
+        if level != task.warning_level:
+            task.warning_level = level
+            changed += 1
+    for case in db.session.scalars(select(Case).where(Case.status == "running")):
+        levels = [t.warning_level for t in db.session.scalars(
+            select(Task).where(Task.case_id == case.id, Task.status == "open"))]
+        level = max(levels, key=lambda w: WARNING_RANK.get(w, 0), default="none")
+        if level != case.warning_level:
+            case.warning_level = level
+    db.session.flush()
+    return changed
+
+
+def task_data(task: Task) -> dict:
+    """The workflow data a READY task sees (for prefilling its form)."""
+    wf = _load(task.case)
+    spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
+    return dict(spiff_task.data) if spiff_task is not None else {}
+
+
+def done_steps(case: Case) -> tuple[list[str], list[str]]:
+    """BPMN ids of open (active) and finished elements, for the diagram highlight."""
+    wf = _load(case)
+    active = [t.task_spec.bpmn_id for t in _ready_user_tasks(wf)]
+    done = sorted({t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED)
+                   if getattr(t.task_spec, "bpmn_id", None)})
+    return active, done

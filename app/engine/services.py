@@ -1,0 +1,68 @@
+"""Python functions that BPMN service tasks may call, and per-process start hooks.
+
+A service task names an operator id (spiffworkflow:serviceTaskOperator id="hazard.register");
+only ids registered here run. Domain packages register their functions at import time.
+"""
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import DomainError
+
+
+@dataclass
+class ServiceContext:
+    case: Any            # app.cases.models.Case
+    actor: Any           # app.core.models.User or None (scheduler)
+    task_data: dict
+
+
+@dataclass
+class StartContext:
+    """What a process's start hook derives from the start form and the user."""
+    title: str
+    region_code: str
+    org_id: int | None = None
+    equipment_id: int | None = None
+    parties: list[tuple[int, str]] = field(default_factory=list)   # (org_id, relation)
+    extra_data: dict = field(default_factory=dict)                 # merged into workflow data
+
+
+_SERVICES: dict[str, Callable[..., Any]] = {}
+_START_HOOKS: dict[str, Callable[..., StartContext]] = {}
+CURRENT: ContextVar[ServiceContext | None] = ContextVar("engine_service_context", default=None)
+
+
+def service(name: str):
+    def register(fn):
+        _SERVICES[name] = fn
+        return fn
+    return register
+
+
+def start_hook(process_key: str):
+    def register(fn):
+        _START_HOOKS[process_key] = fn
+        return fn
+    return register
+
+
+def registered_services() -> set[str]:
+    return set(_SERVICES)
+
+
+def get_start_hook(process_key: str):
+    return _START_HOOKS.get(process_key)
+
+
+def call_registered_service(name: str, spiff_task, params: dict):
+    fn = _SERVICES.get(name)
+    if fn is None:
+        raise DomainError(f"服务任务调用了未注册的函数: {name}", code="unknown_service")
+    ctx = CURRENT.get()
+    if ctx is None:
+        raise RuntimeError("service task ran outside a case action")
+    ctx.task_data = spiff_task.data
+    return fn(ctx, **params)

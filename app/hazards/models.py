@@ -1,0 +1,83 @@
+"""Major accident hazards (重大事故隐患): the business record behind each hazard case."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..cases.models import Case
+from ..core.clock import utcnow
+from ..core.models import Equipment, Organization, Region, User
+from ..extensions import db
+
+
+class HazardCriterion(db.Model):
+    """GB 45067-2024 判定项, configured as data (§4.3.5)."""
+    __tablename__ = "hazard_criterion"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)       # GB45067-4.2a
+    clause: Mapped[str] = mapped_column(String(8), index=True)          # 4.2
+    item: Mapped[str] = mapped_column(String(4))                        # a
+    citation: Mapped[str] = mapped_column(String(64))                   # GB 45067-2024 4.2 a)
+    equipment_type: Mapped[str] = mapped_column(String(32))             # 锅炉 / 通用 / …
+    category_code: Mapped[str | None] = mapped_column(String(16))   # e.g. "2200/2300"
+    lead_in: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    suggested_measure: Mapped[str | None] = mapped_column(Text)
+    is_cross_reference: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def label(self) -> str:
+        return f"{self.citation} {self.equipment_type}：{self.text}"
+
+
+class Hazard(db.Model):
+    __tablename__ = "hazard"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), unique=True)
+    hazard_no: Mapped[str] = mapped_column(String(32), unique=True)
+    equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id"), index=True)
+    use_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)        # supervisor | agency | use_unit
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    reporter_org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    criterion_id: Mapped[str] = mapped_column(ForeignKey("hazard_criterion.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    found_on: Mapped[date] = mapped_column(Date)
+    rectify_deadline: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    warning_level: Mapped[str] = mapped_column(String(8), default="none", index=True)
+    notice_no: Mapped[str | None] = mapped_column(String(40))
+    notice_issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notice_requirements: Mapped[str | None] = mapped_column(Text)
+    notice_issuer_region: Mapped[str | None] = mapped_column(String(6))
+    extension_count: Mapped[int] = mapped_column(Integer, default=0)
+    rectified_on: Mapped[date | None] = mapped_column(Date)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    case: Mapped[Case] = relationship()
+    equipment: Mapped[Equipment] = relationship()
+    use_org: Mapped[Organization] = relationship(foreign_keys=[use_org_id])
+    reporter_org: Mapped[Organization | None] = relationship(foreign_keys=[reporter_org_id])
+    reporter: Mapped[User] = relationship()
+    region: Mapped[Region] = relationship()
+    criterion: Mapped[HazardCriterion] = relationship()
+
+    STATUS_LABELS = {
+        "reported": "待派单", "rectifying": "整改中", "extension_pending": "延期审核中",
+        "verifying": "待复核", "closed": "已销号", "rejected": "不予认定",
+    }
+    SOURCE_LABELS = {"supervisor": "监管部门检查", "agency": "技术机构上报", "use_unit": "使用单位自报"}
+    # Warning colours apply while the use unit still owes its rectification (§4.3.2).
+    WARNING_STATUSES = ("rectifying", "extension_pending")
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def source_label(self) -> str:
+        return self.SOURCE_LABELS.get(self.source, self.source)

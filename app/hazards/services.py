@@ -1,0 +1,189 @@
+"""Hazard domain services: the start hook, the functions the BPMN calls, queries and documents."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+
+from sqlalchemy import false, or_, select
+
+from ..cases.models import Case
+from ..core.clock import DISPLAY_TZ, today_local, utcnow
+from ..core.models import Equipment, Organization, Region, User
+from ..core.scope import equipment_scope
+from ..core.sequences import next_value
+from ..engine import decisions
+from ..cases.widgets import option_provider
+from ..engine.services import ServiceContext, StartContext, service, start_hook
+from ..errors import ValidationFailed
+from ..extensions import db
+from .models import Hazard, HazardCriterion
+
+PROCESS_KEY = "major_hazard"
+SOURCE_BY_ROLE = {"county_supervisor": "supervisor", "city_supervisor": "supervisor",
+                  "province_supervisor": "supervisor", "inspection_agency": "agency", "use_unit": "use_unit"}
+
+
+def find_equipment_for_report(user: User, code: str) -> Equipment | None:
+    """Equipment a user may report on: regulators in their region, use units their own,
+    inspection agencies any registered equipment in Guangxi (they inspect across units)."""
+    query = select(Equipment).where(Equipment.code == code.strip())
+    if user.role != "inspection_agency":
+        query = query.where(equipment_scope(user))
+    return db.session.scalar(query)
+
+
+@start_hook(PROCESS_KEY)
+def prepare_report(user: User, data: dict) -> StartContext:
+    errors = {}
+    equipment = find_equipment_for_report(user, data.get("equipment_code", ""))
+    if equipment is None:
+        errors["equipment_code"] = "设备不存在或不在您的管辖范围内"
+    criterion = db.session.get(HazardCriterion, data.get("criterion_id", ""))
+    if criterion is None or not criterion.active or criterion.is_cross_reference:
+        errors["criterion_id"] = "请选择有效的隐患判定项"
+    if data.get("found_on") and data.get("rectify_deadline") and data["rectify_deadline"] < data["found_on"]:
+        errors["rectify_deadline"] = "整改期限不能早于发现日期"
+    if errors:
+        raise ValidationFailed(errors)
+    source = SOURCE_BY_ROLE[user.role]
+    parties = [(user.org_id, "reporter")] if user.org_id else []
+    return StartContext(
+        title=f"{equipment.use_org.name} {equipment.name}（{equipment.code}）重大事故隐患",
+        region_code=equipment.region_code, org_id=equipment.use_org_id, equipment_id=equipment.id,
+        parties=parties,
+        extra_data={"equipment_id": equipment.id, "use_org_id": equipment.use_org_id,
+                    "reporter_kind": source, "reporter_org_id": user.org_id,
+                    "criterion_citation": criterion.citation})
+
+
+def _hazard(ctx: ServiceContext) -> Hazard:
+    hazard = db.session.scalar(select(Hazard).where(Hazard.case_id == ctx.case.id))
+    if hazard is None:
+        raise RuntimeError(f"case {ctx.case.id} has no hazard record")
+    return hazard
+
+
+@service("hazard.register")
+def register(ctx: ServiceContext) -> dict:
+    data = ctx.task_data
+    hazard = Hazard(case_id=ctx.case.id, hazard_no=ctx.case.case_no, equipment_id=data["equipment_id"],
+                    use_org_id=data["use_org_id"], region_code=ctx.case.region_code,
+                    source=data["reporter_kind"], reporter_id=data["initiator_id"],
+                    reporter_org_id=data.get("reporter_org_id"), criterion_id=data["criterion_id"],
+                    description=data["description"], found_on=date.fromisoformat(data["found_on"]),
+                    rectify_deadline=date.fromisoformat(data["rectify_deadline"]), status="reported")
+    db.session.add(hazard)
+    db.session.flush()
+    return {"hazard_id": hazard.id}
+
+
+@service("hazard.issue_notice")
+def issue_notice(ctx: ServiceContext) -> dict:
+    """派单督办: the county bureau issues the rectification notice (整改通知书)."""
+    hazard = _hazard(ctx)
+    data = ctx.task_data
+    year = utcnow().astimezone(DISPLAY_TZ).year
+    number = next_value(f"notice:{hazard.region_code}", str(year))
+    hazard.notice_no = f"特隐整〔{year}〕{hazard.region_code}-{number:04d}号"
+    hazard.notice_issued_at = utcnow()
+    hazard.notice_requirements = data.get("requirements")
+    hazard.notice_issuer_region = hazard.region_code
+    hazard.rectify_deadline = date.fromisoformat(data["rectify_deadline"])
+    _set_status(hazard, "rectifying")
+    return {"notice_no": hazard.notice_no}
+
+
+@service("hazard.set_status")
+def set_status(ctx: ServiceContext, status: str) -> dict:
+    hazard = _hazard(ctx)
+    if status not in Hazard.STATUS_LABELS:
+        raise ValueError(f"unknown hazard status {status}")
+    _set_status(hazard, status)
+    return {"status": status}
+
+
+@service("hazard.extension_result")
+def extension_result(ctx: ServiceContext) -> dict:
+    """延期审核: an approved extension moves the deadline (and the rectify task's due date);
+    a rejected one leaves it. Either way the use unit continues the rectification."""
+    hazard = _hazard(ctx)
+    data = ctx.task_data
+    if data.get("extension_decision") == "approve":
+        hazard.rectify_deadline = date.fromisoformat(data["approved_deadline"])
+        hazard.extension_count += 1
+        data["rectify_deadline"] = hazard.rectify_deadline.isoformat()
+    _set_status(hazard, "rectifying")
+    return {"approved": data.get("extension_decision") == "approve",
+            "rectify_deadline": hazard.rectify_deadline.isoformat()}
+
+
+@service("hazard.close")
+def close(ctx: ServiceContext) -> dict:
+    hazard = _hazard(ctx)
+    completed_on = ctx.task_data.get("completed_on")
+    hazard.rectified_on = date.fromisoformat(completed_on) if completed_on else None
+    hazard.closed_at = utcnow()
+    _set_status(hazard, "closed")
+    return {"closed": True}
+
+
+def _set_status(hazard: Hazard, status: str) -> None:
+    hazard.status = status
+    hazard.warning_level = hazard_warning(hazard)
+
+
+def hazard_warning(hazard: Hazard) -> str:
+    if hazard.status not in Hazard.WARNING_STATUSES:
+        return "none"
+    days_left = (hazard.rectify_deadline - today_local()).days
+    return decisions.evaluate("warning_level", days_left=days_left).get("level") or "none"
+
+
+def refresh_hazard_warnings() -> int:
+    changed = 0
+    for hazard in db.session.scalars(select(Hazard).where(Hazard.status.in_(Hazard.WARNING_STATUSES))):
+        level = hazard_warning(hazard)
+        if level != hazard.warning_level:
+            hazard.warning_level = level
+            changed += 1
+    db.session.flush()
+    return changed
+
+
+def hazard_scope(user: User):
+    if user.is_regulator:
+        return Hazard.region_code.startswith(user.scope_prefix, autoescape=True)
+    if user.is_enterprise and user.org_id:
+        return or_(Hazard.use_org_id == user.org_id, Hazard.reporter_org_id == user.org_id)
+    return false()
+
+
+def criteria_options() -> list[tuple[str, str]]:
+    rows = db.session.scalars(select(HazardCriterion).where(HazardCriterion.active.is_(True),
+                                                            HazardCriterion.is_cross_reference.is_(False))
+                              .order_by(HazardCriterion.clause, HazardCriterion.item))
+    return [(c.id, c.label) for c in rows]
+
+
+def deadline_end(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+
+
+def notice_context(hazard: Hazard) -> dict:
+    issuer = db.session.get(Region, hazard.notice_issuer_region or hazard.region_code)
+    return {
+        "hazard": hazard,
+        "issuer_name": f"{issuer.name}市场监督管理局" if issuer else "市场监督管理局",
+        "org": hazard.use_org,
+        "equipment": hazard.equipment,
+        "criterion": hazard.criterion,
+        "issued_on": (hazard.notice_issued_at or utcnow()).astimezone(DISPLAY_TZ).date(),
+    }
+
+
+def hazard_for_case(case: Case) -> Hazard | None:
+    return db.session.scalar(select(Hazard).where(Hazard.case_id == case.id))
+
+
+@option_provider("hazard_criterion")
+def _criterion_widget(_user) -> list[tuple[str, str]]:
+    return criteria_options()

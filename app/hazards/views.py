@@ -1,0 +1,142 @@
+"""重大事故隐患台账, 整改通知书 (print + .docx), Excel export."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
+
+from ..cases.services import paginate
+from ..core.excel import stream_xlsx
+from ..core.models import Equipment, Organization
+from ..errors import NotFound
+from ..extensions import db
+from . import services
+from .documents import notice_docx, notice_paragraphs
+from .models import Hazard, HazardCriterion
+
+bp = Blueprint("hazards", __name__, url_prefix="/hazards")
+
+
+@dataclass
+class LedgerFilter:
+    q: str | None = None
+    status: str | None = None
+    warning: str | None = None
+    source: str | None = None
+    clause: str | None = None
+    region: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+    per_page: int = 20
+
+    @classmethod
+    def from_args(cls, args) -> "LedgerFilter":
+        def _date(name):
+            try:
+                return date.fromisoformat(args.get(name, ""))
+            except ValueError:
+                return None
+
+        def _int(name, default, lo, hi):
+            try:
+                return max(lo, min(hi, int(args.get(name, default))))
+            except (TypeError, ValueError):
+                return default
+        return cls(q=(args.get("q") or "").strip()[:100] or None, status=args.get("status") or None,
+                   warning=args.get("warning") or None, source=args.get("source") or None,
+                   clause=args.get("clause") or None, region=(args.get("region") or "").strip() or None,
+                   date_from=_date("date_from"), date_to=_date("date_to"),
+                   page=_int("page", 1, 1, 100000), per_page=_int("per_page", 20, 5, 100))
+
+
+def ledger_query(user, f: LedgerFilter):
+    query = (select(Hazard).where(services.hazard_scope(user))
+             .options(joinedload(Hazard.equipment), joinedload(Hazard.use_org), joinedload(Hazard.region),
+                      joinedload(Hazard.criterion), joinedload(Hazard.case)))
+    if f.q:
+        like = f"%{f.q}%"
+        query = query.where(or_(Hazard.hazard_no.ilike(like), Hazard.description.ilike(like),
+                                Hazard.equipment_id.in_(select(Equipment.id).where(Equipment.code.ilike(like))),
+                                Hazard.use_org_id.in_(select(Organization.id).where(Organization.name.ilike(like)))))
+    if f.status:
+        query = query.where(Hazard.status == f.status)
+    if f.warning:
+        query = query.where(Hazard.warning_level == f.warning)
+    if f.source:
+        query = query.where(Hazard.source == f.source)
+    if f.clause:
+        query = query.where(Hazard.criterion_id.in_(select(HazardCriterion.id).where(HazardCriterion.clause == f.clause)))
+    if f.region and f.region.isdigit():
+        query = query.where(Hazard.region_code.startswith(f.region.rstrip("0") or f.region, autoescape=True))
+    if f.date_from:
+        query = query.where(Hazard.found_on >= f.date_from)
+    if f.date_to:
+        query = query.where(Hazard.found_on <= f.date_to)
+    return query.order_by(Hazard.created_at.desc(), Hazard.id.desc())
+
+
+@bp.route("")
+@login_required
+def ledger():
+    f = LedgerFilter.from_args(request.args)
+    items, total = paginate(ledger_query(current_user, f), f.page, f.per_page)
+    by_warning = dict(db.session.execute(
+        select(Hazard.warning_level, func.count(Hazard.id)).where(services.hazard_scope(current_user))
+        .group_by(Hazard.warning_level)).all())
+    clauses = db.session.execute(select(HazardCriterion.clause, HazardCriterion.equipment_type)
+                                 .distinct().order_by(HazardCriterion.clause)).all()
+    return render_template("hazards/ledger.html", f=f, items=items, total=total, by_warning=by_warning,
+                           pages=max(1, -(-total // f.per_page)), clauses=clauses,
+                           statuses=Hazard.STATUS_LABELS, sources=Hazard.SOURCE_LABELS)
+
+
+EXPORT_HEADERS = ["隐患编号", "状态", "预警", "来源", "设备代码", "设备名称", "使用单位", "属地", "判定依据",
+                  "隐患描述", "发现日期", "整改期限", "整改通知书编号", "延期次数", "销号时间"]
+
+
+@bp.route("/export.xlsx")
+@login_required
+def export():
+    f = LedgerFilter.from_args(request.args)
+    from ..cases.models import WARNING_LABELS
+    from ..core.clock import to_local
+
+    def rows():
+        for h in db.session.scalars(ledger_query(current_user, f).execution_options(yield_per=500)).unique():
+            yield [h.hazard_no, h.status_label, WARNING_LABELS.get(h.warning_level, ""), h.source_label,
+                   h.equipment.code, h.equipment.name, h.use_org.name, h.region.name, h.criterion.citation,
+                   h.description, h.found_on, h.rectify_deadline, h.notice_no or "", h.extension_count,
+                   to_local(h.closed_at).strftime("%Y-%m-%d %H:%M") if h.closed_at else ""]
+    return stream_xlsx("重大事故隐患台账", EXPORT_HEADERS, rows(), filename="重大事故隐患台账.xlsx")
+
+
+def _visible_hazard(hazard_id: int) -> Hazard:
+    hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, services.hazard_scope(current_user)))
+    if hazard is None:
+        raise NotFound("隐患记录不存在或不在您的查看范围内")
+    if not hazard.notice_no:
+        raise NotFound("该隐患尚未下达整改通知书")
+    return hazard
+
+
+@bp.route("/<int:hazard_id>/notice")
+@login_required
+def notice(hazard_id: int):
+    ctx = services.notice_context(_visible_hazard(hazard_id))
+    return render_template("hazards/notice.html", paragraphs=notice_paragraphs(ctx), **ctx)
+
+
+@bp.route("/<int:hazard_id>/notice.docx")
+@login_required
+def notice_download(hazard_id: int):
+    hazard = _visible_hazard(hazard_id)
+    body = notice_docx(services.notice_context(hazard))
+    from urllib.parse import quote
+    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    headers={"Content-Disposition":
+                             f"attachment; filename*=UTF-8''{quote('整改通知书-' + hazard.hazard_no + '.docx')}"})

@@ -1,0 +1,42 @@
+/* JSON-Schema forms: conditional fields (ui:showIf) and equipment search suggestions. */
+(function () {
+  'use strict';
+  function currentValue(form, name) {
+    var checked = form.querySelector('input[name="' + name + '"]:checked');
+    if (checked) { return checked.value; }
+    var el = form.querySelector('[name="' + name + '"]:not([type=radio])');
+    return el ? el.value : '';
+  }
+  function applyShowIf(form) {
+    form.querySelectorAll('[data-show-if-field]').forEach(function (field) {
+      var visible = currentValue(form, field.getAttribute('data-show-if-field')) === field.getAttribute('data-show-if-equals');
+      field.hidden = !visible;
+    });
+  }
+  document.querySelectorAll('form').forEach(function (form) {
+    if (!form.querySelector('[data-show-if-field]')) { return; }
+    applyShowIf(form);
+    form.addEventListener('change', function () { applyShowIf(form); });
+  });
+  document.querySelectorAll('[data-equipment-search]').forEach(function (input) {
+    var list = document.getElementById(input.getAttribute('list'));
+    var timer = null;
+    function load() {
+      var url = input.getAttribute('data-equipment-search') + '?q=' + encodeURIComponent(input.value);
+      fetch(url, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
+        .then(function (r) { return r.ok ? r.json() : {items: []}; })
+        .then(function (body) {
+          list.innerHTML = '';
+          body.items.forEach(function (item) {
+            var opt = document.createElement('option');
+            opt.value = item.code;
+            opt.textContent = item.name + ' · ' + item.use_org;
+            list.appendChild(opt);
+          });
+        })
+        .catch(function () { /* suggestions are a convenience; typing the code still works */ });
+    }
+    input.addEventListener('input', function () { window.clearTimeout(timer); timer = window.setTimeout(load, 250); });
+    input.addEventListener('focus', load);
+  });
+})();

@@ -1,0 +1,87 @@
+"""Template filters, navigation and shared page context."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from flask import Flask, request, url_for
+from flask_login import current_user
+from markupsafe import Markup, escape
+
+from .cases.models import WARNING_LABELS
+from .core.clock import DISPLAY_TZ, to_local, today_local
+
+NAV = [
+    # group, label, endpoint, roles (None = everyone logged in with case access)
+    ("待办中心", "我的待办", "cases.inbox", None),
+    ("待办中心", "发起事项", "cases.processes", None),
+    ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
+]
+
+
+def _fmt_dt(value: datetime | None) -> str:
+    local = to_local(value)
+    return local.strftime("%Y-%m-%d %H:%M") if local else "—"
+
+
+def _fmt_date(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return to_local(value).strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def days_left(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(DISPLAY_TZ).date()
+    return (value - today_local()).days
+
+
+def _days_left_text(value) -> str:
+    n = days_left(value)
+    if n is None:
+        return ""
+    if n < 0:
+        return f"已超期 {-n} 天"
+    if n == 0:
+        return "今日到期"
+    return f"剩余 {n} 天"
+
+
+def warning_badge(level: str | None) -> Markup:
+    level = level or "none"
+    label = WARNING_LABELS.get(level, level)
+    return Markup(f'<span class="warn warn-{escape(level)}"><i></i>{escape(label)}</span>')
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters["dt"] = _fmt_dt
+    app.jinja_env.filters["d"] = _fmt_date
+    app.jinja_env.filters["days_left"] = _days_left_text
+    app.jinja_env.filters["warning"] = warning_badge
+
+    @app.context_processor
+    def _context():
+        nav = []
+        todo_count = 0
+        if current_user.is_authenticated:
+            from .cases.services import inbox_counts
+            if current_user.is_regulator or current_user.is_enterprise:
+                nav = NAV
+                todo_count = inbox_counts(current_user)["todo"]
+        return {"nav": nav, "todo_count": todo_count, "warning_labels": WARNING_LABELS}
+
+    def url_with(**changes):
+        """The current URL with some query arguments replaced (pagination, sort, tabs)."""
+        args = request.args.to_dict(flat=True)
+        args.update({k: v for k, v in changes.items() if v is not None})
+        for k, v in changes.items():
+            if v is None:
+                args.pop(k, None)
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    app.jinja_env.globals["url_with"] = url_with
