@@ -55,7 +55,7 @@ def _uscc(key: str, region: str) -> str:
     return first17 + uscc_check_char(first17)
 
 
-def seed(iterations: int | None = None) -> dict:
+def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     """Idempotent: creates what is missing, changes nothing that exists."""
     from .core.reference_data import upsert_equipment_categories, upsert_hazard_criteria, upsert_regions
     upsert_regions()
@@ -88,7 +88,7 @@ def seed(iterations: int | None = None) -> dict:
                                          region_code=org.region_code, address=org.address, status="in_use",
                                          next_inspection_date=today_local() + timedelta(days=30 * (seq % 12 + 1))))
     db.session.flush()
-    cases = _seed_cases() if not db.session.scalar(select(func.count(Case.id))) else 0
+    cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
     return {"organizations": len(orgs), "users": len(USERS), "cases_created": cases}
 
 

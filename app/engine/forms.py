@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from ..core.clock import today_local
 
@@ -21,7 +21,7 @@ def _min_date(validator, value, instance, schema):
         return  # the format check reports it
     bound = today_local() if value == "today" else date.fromisoformat(value)
     if day < bound:
-        yield validators.ValidationError(f"日期不能早于 {bound.isoformat()}", validator="x-min-date")
+        yield ValidationError(f"日期不能早于 {bound.isoformat()}", validator="x-min-date")
 
 
 FormValidator = validators.extend(Draft202012Validator, {"x-min-date": _min_date})

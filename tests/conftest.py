@@ -1,0 +1,212 @@
+"""Test harness: the whole suite runs on SQLite (TEST_DB=sqlite) and on PostgreSQL
+(TEST_DB=postgres, PG_TEST_URL). The schema is built by the Alembic migrations, processes
+by `deploy_all`, master data by the demo seed — the same steps as production set-up."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import shutil
+import tempfile
+
+import psycopg
+import pytest
+from sqlalchemy import delete, select
+
+os.environ.setdefault("TZ", "UTC")
+
+TEST_DB = os.environ.get("TEST_DB", "sqlite")
+PG_BASE = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _pg_admin(sql: str) -> None:
+    with psycopg.connect(PG_BASE, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def app():
+    tmp = tempfile.mkdtemp(prefix="gx-test-")
+    os.environ["INSTANCE_DIR"] = tmp
+    dbname = None
+    if TEST_DB == "postgres":
+        dbname = f"gx_test_{os.getpid()}_{secrets.token_hex(3)}"
+        _pg_admin(f'CREATE DATABASE "{dbname}"')
+        url = PG_BASE.rsplit("/", 1)[0] + "/" + dbname
+    else:
+        url = f"sqlite:///{tmp}/test.sqlite"
+    os.environ["DATABASE_URL"] = url
+    from app import create_app
+    from app.config import Config
+    application = create_app(Config(TESTING=True, PASSWORD_ITERATIONS=1000))  # reads DATABASE_URL
+    with application.app_context():
+        from flask_migrate import upgrade
+
+        from app.cli import deploy_all
+        from app.demo import seed
+        from app.extensions import db
+        upgrade()
+        deploy_all()
+        seed(iterations=1000, with_cases=False)
+        from app.core.gm import hash_password
+        from app.core.models import User
+        # A second candidate in 兴宁区, for claim and race tests.
+        db.session.add(User(username="xn_colleague", display_name="兴宁同事（测试）", role="county_supervisor",
+                            region_code="450102", password_hash=hash_password("Demo@2026", 1000)))
+        db.session.commit()
+    yield application
+    with application.app_context():
+        from app.extensions import db
+        db.session.remove()
+        db.engine.dispose()
+    if dbname:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _clean(app):
+    """Each test starts with master data only; tests may commit freely."""
+    ctx = app.app_context()
+    ctx.push()
+    yield
+    from app.cases.models import Case, CaseEvent, CaseParty, Task
+    from app.core.models import ApiToken, Attachment, Counter
+    from app.extensions import db
+    from app.hazards.models import Hazard
+    db.session.rollback()
+    for model in (Hazard, CaseEvent, Task, CaseParty, Attachment, Case, Counter, ApiToken):
+        db.session.execute(delete(model))
+    db.session.commit()
+    db.session.remove()
+    ctx.pop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def user(username: str):
+    from app.core.models import User
+    from app.extensions import db
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class WebSession:
+    """A logged-in browser-like client: keeps cookies and the CSRF token."""
+
+    def __init__(self, client, username: str, password: str = "Demo@2026"):
+        self.client = client
+        page = client.get("/login").get_data(as_text=True)
+        token = csrf_from(page)
+        resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        self.csrf = csrf_from(client.get("/inbox").get_data(as_text=True))
+
+    def get(self, url, **kw):
+        return self.client.get(url, **kw)
+
+    def post(self, url, data=None, **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf)
+        return self.client.post(url, data=data, **kw)
+
+
+@pytest.fixture
+def web(app):
+    def _login(username: str) -> WebSession:
+        return WebSession(app.test_client(), username)
+    return _login
+
+
+class ApiClient:
+    def __init__(self, client, username: str):
+        self.client = client
+        resp = client.post("/api/v1/session", json={"username": username, "password": "Demo@2026"})
+        assert resp.status_code == 201, resp.get_json()
+        self.headers = {"Authorization": f"Bearer {resp.get_json()['token']}"}
+
+    def get(self, url, **kw):
+        return self.client.get(url, headers=self.headers, **kw)
+
+    def post(self, url, **kw):
+        return self.client.post(url, headers=self.headers, **kw)
+
+
+@pytest.fixture
+def api(app):
+    def _login(username: str) -> ApiClient:
+        return ApiClient(app.test_client(), username)
+    return _login
+
+
+# ------------------------------------------------------------------ builders
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
+
+
+def equipment_of(username: str, index: int = 0):
+    from app.core.models import Equipment
+    from app.extensions import db
+    org_id = user(username).org_id
+    return list(db.session.scalars(select(Equipment).where(Equipment.use_org_id == org_id)
+                                   .order_by(Equipment.id)))[index]
+
+
+def report_data(equipment, **overrides) -> dict:
+    from datetime import timedelta
+
+    from app.core.clock import today_local
+    data = {"equipment_code": equipment.code, "criterion_id": "GB45067-4.6b",
+            "description": "层门门锁安全回路被短接，电梯仍在运行。", "found_on": today_local().isoformat(),
+            "rectify_deadline": (today_local() + timedelta(days=15)).isoformat()}
+    data.update(overrides)
+    return data
+
+
+def make_case(reporter: str = "xn_supervisor", unit: str = "unit_xn", **overrides):
+    """Start a hazard case through the engine and commit it."""
+    from app.engine import runtime
+    from app.extensions import db
+    case = runtime.start_case("major_hazard", user(reporter), report_data(equipment_of(unit), **overrides))
+    db.session.commit()
+    return case
+
+
+def open_task(case):
+    from app.cases.models import Task
+    from app.extensions import db
+    return db.session.scalar(select(Task).where(Task.case_id == case.id, Task.status == "open"))
+
+
+def upload(username: str, content: bytes = JPEG, name: str = "photo.jpg") -> int:
+    from werkzeug.datastructures import FileStorage
+
+    from app.core.storage import save_upload
+    from app.extensions import db
+    att = save_upload(FileStorage(io.BytesIO(content), filename=name), user(username))
+    db.session.commit()
+    return att.id
+
+
+def complete(case, username: str, data: dict):
+    from app.engine import runtime
+    from app.extensions import db
+    result = runtime.complete_task(open_task(case).id, user(username), data)
+    db.session.commit()
+    return result
+
+
+def hazard_of(case):
+    from app.extensions import db
+    from app.hazards.models import Hazard
+    db.session.expire_all()
+    return db.session.scalar(select(Hazard).where(Hazard.case_id == case.id))
