@@ -145,7 +145,7 @@ def timeline(case: Case) -> list[dict]:
     rows = []
     for e in events:
         actor = e.actor
-        org = actor.org.name if actor and actor.org else (actor.region.name if actor else "系统")
+        org = (actor.org.name if actor.org else actor.region.name) if actor else None
         rows.append({"event": e, "actor": actor.display_name if actor else "系统", "unit": org,
                      "data": json.loads(e.data) if e.data else None,
                      "attachments": [atts[i] for i in json.loads(e.attachment_ids or "[]") if i in atts]})
