@@ -118,7 +118,7 @@ def _seed_cases() -> int:
             "rectify_deadline": (today + timedelta(days=days)).isoformat(), "opinion": "认定属实，派单督办。"})
 
     created = 0
-    c1 = report(xn, units_eq[0], "GB45067-4.6a", 30, "该电梯定期检验结论为“不合格”，使用单位仍继续投入使用。")
+    report(xn, units_eq[0], "GB45067-4.6a", 30, "该电梯定期检验结论为“不合格”，使用单位仍继续投入使用。")
     created += 1
     c2 = report(xn, units_eq[1], "GB45067-4.6c", 40, "现场检查发现限速器-安全钳联动试验失效，电梯仍在运行。")
     dispatch(c2, 5)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from ..core.clock import DISPLAY_TZ, today_local
 from ..core.models import Attachment, Equipment, Organization, User
+from ..core.params import int_arg, text_arg
 from ..core.scope import candidate_condition, case_scope
 from ..errors import NotFound
 from ..extensions import db
@@ -33,18 +34,13 @@ class InboxFilter:
 
     @classmethod
     def from_args(cls, args) -> "InboxFilter":
-        def _int(name, default, lo, hi):
-            try:
-                return max(lo, min(hi, int(args.get(name, default))))
-            except (TypeError, ValueError):
-                return default
         box = args.get("box", "todo")
         return cls(box=box if box in BOXES else "todo", process=args.get("process") or None,
                    status=args.get("status") or None, region=(args.get("region") or "").strip() or None,
                    warning=args.get("warning") or None, overdue=args.get("overdue") in ("1", "true", "on"),
-                   q=(args.get("q") or "").strip()[:100] or None,
+                   q=text_arg(args, "q"),
                    sort=args.get("sort") if args.get("sort") in ("due", "-created", "created", "warning") else "due",
-                   page=_int("page", 1, 1, 100000), per_page=_int("per_page", 20, 5, 100))
+                   page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
 def _end_of_today_utc() -> datetime:

@@ -3,7 +3,7 @@ the caller (request, job or CLI command) commits once or rolls back."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow

@@ -17,7 +17,7 @@ def _font(run, size: int, bold: bool = False, name: str = "宋体") -> None:
 
 
 def notice_docx(ctx: dict) -> bytes:
-    h, org, eq, crit = ctx["hazard"], ctx["org"], ctx["equipment"], ctx["criterion"]
+    h, _org, _eq, _crit = ctx["hazard"], ctx["org"], ctx["equipment"], ctx["criterion"]
     doc = Document()
     for text, size in ((ctx["issuer_name"], 16), ("特种设备重大事故隐患整改通知书", 20)):
         p = doc.add_paragraph()

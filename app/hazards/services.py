@@ -7,7 +7,7 @@ from sqlalchemy import false, or_, select
 
 from ..cases.models import Case
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
-from ..core.models import Equipment, Organization, Region, User
+from ..core.models import Equipment, Region, User
 from ..core.scope import equipment_scope
 from ..core.sequences import next_value
 from ..engine import decisions

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 from ..cases.services import paginate
 from ..core.excel import stream_xlsx
 from ..core.models import Equipment, Organization
+from ..core.params import date_arg, int_arg, text_arg
 from ..errors import NotFound
 from ..extensions import db
 from . import services
@@ -36,22 +37,11 @@ class LedgerFilter:
 
     @classmethod
     def from_args(cls, args) -> "LedgerFilter":
-        def _date(name):
-            try:
-                return date.fromisoformat(args.get(name, ""))
-            except ValueError:
-                return None
-
-        def _int(name, default, lo, hi):
-            try:
-                return max(lo, min(hi, int(args.get(name, default))))
-            except (TypeError, ValueError):
-                return default
-        return cls(q=(args.get("q") or "").strip()[:100] or None, status=args.get("status") or None,
+        return cls(q=text_arg(args, "q"), status=args.get("status") or None,
                    warning=args.get("warning") or None, source=args.get("source") or None,
                    clause=args.get("clause") or None, region=(args.get("region") or "").strip() or None,
-                   date_from=_date("date_from"), date_to=_date("date_to"),
-                   page=_int("page", 1, 1, 100000), per_page=_int("per_page", 20, 5, 100))
+                   date_from=date_arg(args, "date_from"), date_to=date_arg(args, "date_to"),
+                   page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
 def ledger_query(user, f: LedgerFilter):
