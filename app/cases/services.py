@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from ..core.clock import DISPLAY_TZ, today_local
 from ..core.models import Attachment, Equipment, Organization, User
+from ..core.regions import region_prefix
 from ..core.params import int_arg, text_arg
 from ..core.scope import candidate_condition, case_scope
 from ..errors import NotFound
@@ -66,8 +67,8 @@ def inbox_query(user: User, f: InboxFilter):
         query = query.where(case_cols.process_key == f.process)
     if f.status:
         query = query.where(case_cols.status == f.status)
-    if f.region and f.region.isdigit():
-        query = query.where(case_cols.region_code.startswith(f.region.rstrip("0") or f.region, autoescape=True))
+    if f.region and len(f.region) == 6 and f.region.isdigit():
+        query = query.where(case_cols.region_code.startswith(region_prefix(f.region), autoescape=True))
     if f.warning:
         query = query.where(warn_col == f.warning)
     if f.overdue:

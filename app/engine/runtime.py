@@ -82,7 +82,7 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
 
 
 def event_hash_input(event: CaseEvent) -> str:
-    at = event.at if event.at.tzinfo else event.at.replace(tzinfo=timezone.utc)
+    at = (event.at if event.at.tzinfo else event.at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
     return event.prev_hash + json.dumps([event.case_id, event.seq, at.isoformat(), event.actor_id, event.kind,
                                          event.task_def, event.step_name, event.summary, event.comment,
                                          event.data, event.attachment_ids], ensure_ascii=False)

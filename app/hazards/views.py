@@ -12,6 +12,7 @@ from sqlalchemy.orm import joinedload
 from ..cases.services import paginate
 from ..core.excel import stream_xlsx
 from ..core.models import Equipment, Organization
+from ..core.regions import region_prefix
 from ..core.params import date_arg, int_arg, text_arg
 from ..errors import NotFound
 from ..extensions import db
@@ -61,8 +62,8 @@ def ledger_query(user, f: LedgerFilter):
         query = query.where(Hazard.source == f.source)
     if f.clause:
         query = query.where(Hazard.criterion_id.in_(select(HazardCriterion.id).where(HazardCriterion.clause == f.clause)))
-    if f.region and f.region.isdigit():
-        query = query.where(Hazard.region_code.startswith(f.region.rstrip("0") or f.region, autoescape=True))
+    if f.region and len(f.region) == 6 and f.region.isdigit():
+        query = query.where(Hazard.region_code.startswith(region_prefix(f.region), autoescape=True))
     if f.date_from:
         query = query.where(Hazard.found_on >= f.date_from)
     if f.date_to:
