@@ -44,7 +44,7 @@ class InboxFilter:
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
-def _end_of_today_utc() -> datetime:
+def _start_of_today_utc() -> datetime:
     return datetime.combine(today_local(), time(0, 0), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
 
 
@@ -72,7 +72,7 @@ def inbox_query(user: User, f: InboxFilter):
     if f.warning:
         query = query.where(warn_col == f.warning)
     if f.overdue:
-        query = query.where(due_col < _end_of_today_utc())
+        query = query.where(due_col < _start_of_today_utc())
     if f.q:
         like = f"%{f.q}%"
         query = query.where(or_(case_cols.case_no.ilike(like), case_cols.title.ilike(like)))
@@ -103,7 +103,7 @@ def inbox_counts(user: User) -> dict[str, int]:
                              .where(Task.status == "open", candidate_condition(user), case_scope(user)))
     done = db.session.scalar(select(func.count(Task.id)).where(Task.completed_by_id == user.id,
                                                                Task.status == "completed"))
-    started = db.session.scalar(select(func.count(Case.id)).where(Case.started_by_id == user.id))
+    started = db.session.scalar(select(func.count(Case.id)).where(Case.started_by_id == user.id, case_scope(user)))
     return {"todo": todo or 0, "done": done or 0, "started": started or 0}
 
 
