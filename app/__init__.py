@@ -57,6 +57,7 @@ def configure_domains() -> None:
     from .engine import models as _engine  # noqa: F401
     from .hazards import models as _hazard_models  # noqa: F401
     from .hazards import services as _hazard_services  # noqa: F401
+    from .scheduler import models as _scheduler_models  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:

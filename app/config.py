@@ -42,9 +42,41 @@ class Config:
         self.SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
         self.DISPLAY_TZ = "Asia/Shanghai"
         self.PAGE_SIZE = 20
+        self._configure_pii_keys(instance_dir)
+        # Scheduler (issue 5): embedded in the dev server, `flask scheduler run` in production.
+        self.SCHEDULER_EMBEDDED = os.environ.get("SCHEDULER_EMBEDDED", "0") == "1"
+        self.SCHEDULER_INTERVAL_SECONDS = int(os.environ.get("SCHEDULER_INTERVAL_SECONDS", 30))
+        # SMS: provider "local" records messages only; "aliyun" posts to the gateway (docs/短信网关接入.md).
+        self.SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "local")
+        self.SMS_SIGN_NAME = os.environ.get("SMS_SIGN_NAME", "广西市场监管")
+        self.SMS_ENDPOINT = os.environ.get("SMS_ENDPOINT", "https://dysmsapi.aliyuncs.com/")
+        self.SMS_ACCESS_KEY_ID = os.environ.get("SMS_ACCESS_KEY_ID", "")
+        self.SMS_ACCESS_KEY_SECRET = os.environ.get("SMS_ACCESS_KEY_SECRET", "")
+        self.SMS_TIMEOUT_SECONDS = float(os.environ.get("SMS_TIMEOUT_SECONDS", 5))
+        self.SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", 5))
+        self.SMS_RATE_PER_PHONE_HOUR = int(os.environ.get("SMS_RATE_PER_PHONE_HOUR", 5))
+        self.SMS_DEDUP_HOURS = int(os.environ.get("SMS_DEDUP_HOURS", 24))
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)
+
+    def _configure_pii_keys(self, instance_dir: Path) -> None:
+        """SM4 keys for personal data and the blind-index key (16 and 32 bytes)."""
+        from .core.pii import PiiError, parse_key_ring
+        settings = _pii_settings(instance_dir)
+        self.PII_KEYS = parse_key_ring(settings["PII_KEYS"])
+        self.PII_ACTIVE_KEY_ID = int(settings["PII_ACTIVE_KEY_ID"])
+        self.BLIND_INDEX_KEY = bytes.fromhex(settings["BLIND_INDEX_KEY"] or "")
+        if self.PII_ACTIVE_KEY_ID not in self.PII_KEYS or len(self.BLIND_INDEX_KEY) < 32:
+            raise PiiError("PII_ACTIVE_KEY_ID must name a key in PII_KEYS; BLIND_INDEX_KEY needs 32 bytes")
+
+
+def _pii_settings(instance_dir: Path) -> dict:
+    if os.environ.get("PII_KEYS"):
+        return {"PII_KEYS": os.environ["PII_KEYS"], "PII_ACTIVE_KEY_ID": os.environ.get("PII_ACTIVE_KEY_ID", "1"),
+                "BLIND_INDEX_KEY": os.environ.get("BLIND_INDEX_KEY", "")}
+    from .core.pii import load_or_create_dev_keys
+    return load_or_create_dev_keys(str(instance_dir))
 
 
 def _dev_secret(instance_dir: Path) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from .cases.models import Case, Task
 from .core.clock import today_local
 from .core.gm import hash_password
-from .core.models import Equipment, Organization, User
+from .core.models import Equipment, OrgContact, Organization, User
 from .core.validators import uscc_check_char
 from .engine import runtime
 from .extensions import db
@@ -38,7 +38,14 @@ USERS = [
     ("unit_lz", "陈设备（演示）", "use_unit", "450202", "unit_lz"),
     ("agency_gx", "周检验（演示）", "inspection_agency", "450103", "agency"),
     ("process_admin", "流程管理员（演示）", "process_admin", "450000", None),
+    ("sys_admin", "系统管理员（演示）", "sys_admin", "450000", None),
 ]
+
+# Fictitious numbers in the 170 (virtual operator) block; the local SMS provider never sends.
+DEMO_PHONE_BASE = 17000000000
+
+# (duty, name suffix) of each demo organisation's contacts (§4.5.4 recipients)
+CONTACT_DUTIES = [("principal", "负责人"), ("safety_director", "安全总监"), ("safety_officer", "安全员")]
 
 # (org key, variety code, name, count)
 EQUIPMENT = [
@@ -68,15 +75,21 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
         org = db.session.scalar(select(Organization).where(Organization.uscc == uscc))
         if org is None:
             org = Organization(uscc=uscc, name=name, kind=kind, region_code=region, address=address,
-                               contact_name=contact, contact_phone="0771-0000000")
+                               contact_name=contact)
             db.session.add(org)
             db.session.flush()
+            for n, (duty, suffix) in enumerate(CONTACT_DUTIES):
+                contact_row = OrgContact(org_id=org.id, duty=duty, name=f"{contact[0]}{suffix}（演示）")
+                contact_row.set_phone(str(DEMO_PHONE_BASE + org.id * 10 + n))
+                db.session.add(contact_row)
         orgs[key] = org
-    for username, display, role, region, org_key in USERS:
+    for n, (username, display, role, region, org_key) in enumerate(USERS):
         if db.session.scalar(select(User).where(User.username == username)) is None:
-            db.session.add(User(username=username, display_name=display, role=role, region_code=region,
-                                org_id=orgs[org_key].id if org_key else None,
-                                password_hash=hash_password(DEMO_PASSWORD, iterations)))
+            user = User(username=username, display_name=display, role=role, region_code=region,
+                        org_id=orgs[org_key].id if org_key else None,
+                        password_hash=hash_password(DEMO_PASSWORD, iterations))
+            user.set_phone(str(DEMO_PHONE_BASE + 9000 + n))
+            db.session.add(user)
     seq = 0
     for org_key, variety, name, count in EQUIPMENT:
         org = orgs[org_key]

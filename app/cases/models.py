@@ -33,6 +33,9 @@ class Case(db.Model):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     warning_level: Mapped[str] = mapped_column(String(8), default="none", index=True)
     next_timer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # A timer that failed to fire is retried with back-off; the last error is kept for the admin.
+    timer_failures: Mapped[int] = mapped_column(Integer, default=0)
+    timer_error: Mapped[str | None] = mapped_column(String(500))
     # Engine state: spec-less serialization as TEXT, never jsonb (see docs/架构说明.md).
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))

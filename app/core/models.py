@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .clock import utcnow
+from .pii import EncryptedPhone
 from .regions import region_prefix
 from .roles import is_enterprise, is_regulator, role_label
 
@@ -34,13 +35,31 @@ class Organization(db.Model):
     region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
     address: Mapped[str | None] = mapped_column(String(300))
     contact_name: Mapped[str | None] = mapped_column(String(64))
-    contact_phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     region: Mapped[Region] = relationship()
+    contacts: Mapped[list["OrgContact"]] = relationship(back_populates="org", order_by="OrgContact.id")
 
 
-class User(UserMixin, db.Model):
+class OrgContact(EncryptedPhone, db.Model):
+    """The people §4.5.4 sends warnings to: 安全总监 / 安全员 / 主要负责人 / 联系人."""
+    __tablename__ = "org_contact"
+    DUTIES = {"safety_director": "安全总监", "safety_officer": "安全员", "principal": "主要负责人",
+              "contact": "联系人"}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id", ondelete="CASCADE"), index=True)
+    duty: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(64))
+    receives_sms: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    org: Mapped[Organization] = relationship(back_populates="contacts")
+
+    @property
+    def duty_label(self) -> str:
+        return self.DUTIES.get(self.duty, self.duty)
+
+
+class User(UserMixin, EncryptedPhone, db.Model):
     __tablename__ = "user_account"
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,1 @@
+"""The scheduler: timers, warnings, escalation and SMS dispatch as idempotent jobs."""
