@@ -20,6 +20,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_security_headers(app)
     configure_errors(app)
     configure_cli(app)
+    configure_scheduler(app)
     return app
 
 
@@ -52,12 +53,14 @@ def configure_extensions(app: Flask) -> None:
 def configure_domains() -> None:
     """Import every model module (so metadata is complete) and every domain that registers
     BPMN service functions and start hooks."""
+    from .cases import escalation as _escalation  # noqa: F401
     from .cases import models as _cases  # noqa: F401
     from .core import models as _core  # noqa: F401
     from .engine import models as _engine  # noqa: F401
     from .hazards import models as _hazard_models  # noqa: F401
     from .hazards import services as _hazard_services  # noqa: F401
     from .scheduler import models as _scheduler_models  # noqa: F401
+    from .sms import models as _sms_models  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -66,12 +69,19 @@ def configure_blueprints(app: Flask) -> None:
     from .core.auth import bp as auth_bp
     from .core.views import bp as core_bp
     from .hazards.views import bp as hazards_bp
+    from .scheduler.views import bp as scheduler_bp
+    from .sms.api import bp as sms_api_bp
+    from .sms.views import bp as sms_bp
     from .extensions import csrf
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(hazards_bp)
+    app.register_blueprint(scheduler_bp)
+    app.register_blueprint(sms_bp)
+    app.register_blueprint(sms_api_bp)
     app.register_blueprint(api_bp)
+    csrf.exempt(sms_api_bp)  # gateway receipts authenticate by a shared token
     csrf.exempt(api_bp)  # the API authenticates by bearer token; see api/__init__.py for session callers
 
 
@@ -102,3 +112,10 @@ def configure_errors(app: Flask) -> None:
 def configure_cli(app: Flask) -> None:
     from .cli import register_cli
     register_cli(app)
+
+
+def configure_scheduler(app: Flask) -> None:
+    """Development start (scripts/dev.sh) embeds the scheduler; production runs `flask scheduler run`."""
+    if app.config.get("SCHEDULER_EMBEDDED") and not app.config.get("TESTING"):
+        from .scheduler.runner import start_embedded
+        start_embedded(app)

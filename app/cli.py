@@ -70,11 +70,8 @@ def register_cli(app: Flask) -> None:
     @cases.command("refresh-warnings")
     def refresh_warnings_command():
         """Recompute warning colours (they change with the date)."""
-        from .engine.runtime import refresh_warnings
-        from .hazards.services import refresh_hazard_warnings
-        changed = refresh_warnings() + refresh_hazard_warnings()
-        db.session.commit()
-        click.echo(f"预警级别已刷新, 变化 {changed} 条")
+        from .scheduler.jobs import refresh_warning_levels
+        click.echo(f"预警级别已刷新, 变化 {refresh_warning_levels().items} 条")
 
     @cases.command("verify-timeline")
     def verify_timeline_command():
@@ -93,6 +90,46 @@ def register_cli(app: Flask) -> None:
         if broken:
             raise SystemExit(1)
 
+    scheduler = AppGroup("scheduler", help="调度器: 定时器、预警、超期升级、短信发送")
+
+    @scheduler.command("run")
+    def scheduler_run_command():
+        """Production: run the scheduler in the foreground (one active leader among all hosts)."""
+        from .scheduler.runner import build_scheduler
+        sched = build_scheduler(current_app._get_current_object(), blocking=True)
+        click.echo("调度器已启动 (Ctrl+C 停止); 多台主机同时运行时只有持锁者执行任务")
+        try:
+            sched.start()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            sched.leader_lock.release()
+
+    @scheduler.command("run-once")
+    @click.option("--job", "job_name", default=None, help="只运行指定任务 (timers / warnings / sms)")
+    def scheduler_run_once_command(job_name: str | None):
+        """Run the jobs once now (cron, maintenance, tests), holding the leader lock."""
+        from .scheduler.jobs import JOBS, run_job
+        from .scheduler.lock import LeaderLock
+        if job_name and job_name not in JOBS:
+            raise click.BadParameter(f"未知任务 {job_name}; 可选: {', '.join(JOBS)}")
+        lock = LeaderLock(db.engine, current_app.config["INSTANCE_DIR"])
+        if not lock.ensure():
+            click.echo("另一个调度器正在运行, 本次不执行", err=True)
+            raise SystemExit(2)
+        try:
+            failed = False
+            for name in [job_name] if job_name else list(JOBS):
+                run = run_job(name, "cli")
+                failed |= run.status != "ok"
+                click.echo(f"{JOBS[name].label}: {run.status_label}, 处理 {run.items} 项, 失败 {run.failures} 项, "
+                           f"耗时 {run.duration_ms} ms" + (f"\n  {run.error}" if run.error else ""))
+        finally:
+            lock.release()
+        if failed:
+            raise SystemExit(1)
+
+    app.cli.add_command(scheduler)
     app.cli.add_command(workflows)
     app.cli.add_command(demo)
     app.cli.add_command(cases)

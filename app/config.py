@@ -56,6 +56,8 @@ class Config:
         self.SMS_MAX_ATTEMPTS = int(os.environ.get("SMS_MAX_ATTEMPTS", 5))
         self.SMS_RATE_PER_PHONE_HOUR = int(os.environ.get("SMS_RATE_PER_PHONE_HOUR", 5))
         self.SMS_DEDUP_HOURS = int(os.environ.get("SMS_DEDUP_HOURS", 24))
+        # Shared token of the delivery-receipt push (POST /api/v1/sms/receipts); empty = endpoint off.
+        self.SMS_RECEIPT_TOKEN = os.environ.get("SMS_RECEIPT_TOKEN", "")
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

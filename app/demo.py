@@ -68,6 +68,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     upsert_regions()
     upsert_equipment_categories()
     upsert_hazard_criteria()
+    from .sms.templates import ensure_templates
+    ensure_templates()
     iterations = iterations or current_app.config.get("PASSWORD_ITERATIONS", 600_000)
     orgs = {}
     for key, name, kind, region, address, contact in ORGS:

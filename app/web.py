@@ -9,13 +9,23 @@ from markupsafe import Markup, escape
 
 from .cases.models import WARNING_LABELS
 from .core.clock import DISPLAY_TZ, to_local, today_local
+from .core.roles import REGULATOR_ROLES
 
 NAV = [
     # group, label, endpoint, roles (None = everyone logged in with case access)
     ("待办中心", "我的待办", "cases.inbox", None),
     ("待办中心", "发起事项", "cases.processes", None),
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
+    ("系统运维", "调度任务", "scheduler.jobs", ("sys_admin",)),
+    ("短信预警", "短信预警记录", "sms.records", (*sorted(REGULATOR_ROLES), "sys_admin")),
+    ("短信预警", "短信模板", "sms.templates", ("sys_admin",)),
 ]
+
+
+def nav_for(user) -> list:
+    """Entries with roles=None are for everyone who works cases (regulators, enterprises)."""
+    works_cases = user.is_regulator or user.is_enterprise
+    return [item for item in NAV if (item[3] is None and works_cases) or (item[3] and user.role in item[3])]
 
 
 def _fmt_dt(value: datetime | None) -> str:
@@ -70,8 +80,8 @@ def register_template_helpers(app: Flask) -> None:
         todo_count = 0
         if current_user.is_authenticated:
             from .cases.services import inbox_counts
+            nav = nav_for(current_user)
             if current_user.is_regulator or current_user.is_enterprise:
-                nav = NAV
                 todo_count = inbox_counts(current_user)["todo"]
         return {"nav": nav, "todo_count": todo_count, "warning_labels": WARNING_LABELS}
 

@@ -12,4 +12,4 @@ export FLASK_APP=wsgi TZ=UTC
 .venv/bin/flask demo accounts
 echo
 echo "» 打开 http://${HOST:-127.0.0.1}:${PORT:-5000}  (Ctrl+C 停止)"
-exec .venv/bin/flask run --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"
+SCHEDULER_EMBEDDED=1 exec .venv/bin/flask run --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"

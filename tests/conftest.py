@@ -76,7 +76,9 @@ def _clean(app):
     from app.extensions import db
     from app.hazards.models import Hazard
     db.session.rollback()
-    for model in (Hazard, CaseEvent, Task, CaseParty, Attachment, Case, Counter, ApiToken):
+    from app.scheduler.models import JobRun
+    from app.sms.models import SmsMessage
+    for model in (Hazard, CaseEvent, Task, CaseParty, SmsMessage, Attachment, Case, Counter, ApiToken, JobRun):
         db.session.execute(delete(model))
     db.session.commit()
     db.session.remove()
@@ -101,23 +103,32 @@ def csrf_from(html: str) -> str:
 
 
 class WebSession:
-    """A logged-in browser-like client: keeps cookies and the CSRF token."""
+    """A logged-in browser-like client: keeps cookies and the CSRF token.
+
+    Each request runs in its own app context, as in production: the test's own context
+    (pushed by `_clean`) would otherwise share `g` — and with it Flask-Login's current user
+    and Flask-WTF's cached CSRF token — between different users' clients."""
 
     def __init__(self, client, username: str, password: str = "Demo@2026"):
         self.client = client
-        page = client.get("/login").get_data(as_text=True)
+        page = self.get("/login").get_data(as_text=True)
         token = csrf_from(page)
-        resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+        resp = self._call(client.post, "/login",
+                          data={"username": username, "password": password, "csrf_token": token})
         assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
-        self.csrf = csrf_from(client.get("/inbox").get_data(as_text=True))
+        self.csrf = csrf_from(self.get("/inbox").get_data(as_text=True))
+
+    def _call(self, method, url, **kw):
+        with self.client.application.app_context():
+            return method(url, **kw)
 
     def get(self, url, **kw):
-        return self.client.get(url, **kw)
+        return self._call(self.client.get, url, **kw)
 
     def post(self, url, data=None, **kw):
         data = dict(data or {})
         data.setdefault("csrf_token", self.csrf)
-        return self.client.post(url, data=data, **kw)
+        return self._call(self.client.post, url, data=data, **kw)
 
 
 @pytest.fixture
@@ -130,15 +141,18 @@ def web(app):
 class ApiClient:
     def __init__(self, client, username: str):
         self.client = client
-        resp = client.post("/api/v1/session", json={"username": username, "password": "Demo@2026"})
+        with client.application.app_context():
+            resp = client.post("/api/v1/session", json={"username": username, "password": "Demo@2026"})
         assert resp.status_code == 201, resp.get_json()
         self.headers = {"Authorization": f"Bearer {resp.get_json()['token']}"}
 
     def get(self, url, **kw):
-        return self.client.get(url, headers=self.headers, **kw)
+        with self.client.application.app_context():
+            return self.client.get(url, headers=self.headers, **kw)
 
     def post(self, url, **kw):
-        return self.client.post(url, headers=self.headers, **kw)
+        with self.client.application.app_context():
+            return self.client.post(url, headers=self.headers, **kw)
 
 
 @pytest.fixture

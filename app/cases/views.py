@@ -20,7 +20,12 @@ bp = Blueprint("cases", __name__)
 @bp.route("/")
 @login_required
 def home():
-    return redirect(url_for("cases.inbox"))
+    """People who work cases land on their inbox; platform administrators on their first page."""
+    if current_user.is_regulator or current_user.is_enterprise:
+        return redirect(url_for("cases.inbox"))
+    from ..web import nav_for
+    entries = nav_for(current_user)
+    return redirect(url_for(entries[0][2]) if entries else url_for("cases.inbox"))
 
 
 @bp.route("/inbox")

@@ -63,7 +63,7 @@ def login():
             db.session.commit()
             target = request.args.get("next") or ""
             if not target.startswith("/") or target.startswith("//"):
-                target = url_for("cases.inbox")
+                target = url_for("cases.home")
             return redirect(target)
     return render_template("auth/login.html", error=error), (401 if error else 200)
 

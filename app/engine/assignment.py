@@ -18,9 +18,13 @@ class Candidates:
 
 
 def resolve(lane: str, properties: dict, case, data: dict) -> Candidates:
+    """`candidateRole` names a data variable (set e.g. from a DMN table) whose value overrides
+    the lane's role; the lane is then the default drawn in the diagram."""
+    if properties.get("candidateRole") and data.get(properties["candidateRole"]):
+        lane = str(data[properties["candidateRole"]])
     role = ROLES.get(lane)
     if role is None:
-        raise DomainError(f"泳道 {lane} 不是已知角色", code="bad_lane")
+        raise DomainError(f"泳道/办理角色 {lane} 不是已知角色", code="bad_lane")
     if is_regulator(lane):
         level = role.level if role.level != "own" else properties.get("regionLevel", "county")
         return Candidates(lane, region_code=region_at_level(case.region_code, level))

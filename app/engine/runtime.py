@@ -47,8 +47,8 @@ def due_from_expression(expression: str, data: dict, now: datetime) -> datetime 
         return None
     value = str(value)
     if value.startswith("P"):
-        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-        return now + TimerEventDefinition.parse_iso_duration(value)
+        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
+        return now + Timer.get_timedelta_from_start(Timer.parse_iso_duration(value), now)
     day = datetime.fromisoformat(value).date()
     return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
 
@@ -199,7 +199,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
                      task_def=row.task_def, step_name=row.name)
     db.session.flush()
     open_now = list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
-    dues = [t.due_at for t in open_now if t.due_at]
+    dues = [_aware(t.due_at) for t in open_now if t.due_at]
     case.due_at = min(dues) if dues else None
     case.warning_level = max((t.warning_level for t in open_now), key=lambda w: WARNING_RANK.get(w, 0),
                              default="none")
@@ -211,6 +211,11 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         case.outcome = _end_event_name(wf)
         case.current_step = None
         append_event(case, None, "closed", f"案件办结：{case.outcome or '流程结束'}")
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; compare them as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _region_name(code: str | None) -> str:
@@ -232,9 +237,11 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
     for event in wf.waiting_events():
         if "Timer" in (event.event_type or "") or "Date" in (event.event_type or ""):
             try:
-                values.append(datetime.fromisoformat(str(event.value)))
+                value = datetime.fromisoformat(str(event.value))
             except (TypeError, ValueError):
                 continue
+            # SQLite keeps no offset: always store UTC.
+            values.append((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc))
     return min(values) if values else None
 
 
@@ -394,22 +401,76 @@ def unclaim_task(task_id: int, user: User) -> Task:
     return task
 
 
-def refresh_warnings() -> int:
-    """Recompute warning colours of open tasks and running cases (they change with the date)."""
-    changed = 0
-    for task in db.session.scalars(select(Task).where(Task.status == "open", Task.due_at.is_not(None))):
-        level = warning_for(task.due_at)
-        if level != task.warning_level:
-            task.warning_level = level
-            changed += 1
-    for case in db.session.scalars(select(Case).where(Case.status == "running")):
-        levels = [t.warning_level for t in db.session.scalars(
-            select(Task).where(Task.case_id == case.id, Task.status == "open"))]
-        level = max(levels, key=lambda w: WARNING_RANK.get(w, 0), default="none")
-        if level != case.warning_level:
-            case.warning_level = level
+def _due_timer_names(wf: BpmnWorkflow, now: datetime) -> list[str]:
+    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+    names = []
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimerEventDefinition):
+            continue
+        value = task._get_internal_data("event_value")
+        try:
+            due = TimerEventDefinition.get_datetime(str(value)) if value else None
+        except ValueError:
+            due = None
+        if due is not None and due <= now:
+            names.append(task.task_spec.bpmn_name or task.task_spec.bpmn_id)
+    return names
+
+
+def fire_timers(case: Case) -> list[str]:
+    """Fire the case's timers that are due; the caller holds the case row lock and commits.
+    Returns the names of the timers that fired (empty when nothing was due)."""
+    now = utcnow()
+    wf = _load(case)
+    names = _due_timer_names(wf, now)
+    if not names:
+        case.next_timer_at = _next_timer(wf)
+        return []
+    _bump(case)
+    for name in names:
+        append_event(case, None, "timer", f"定时器触发：{name}")
+    _run_engine(case, None, wf, wf.refresh_timers)
+    _sync(case, wf, None)
+    _save(case, wf)
     db.session.flush()
-    return changed
+    return names
+
+
+def refresh_warnings(chunk: int = 1000) -> int:
+    """Recompute warning colours of open tasks (they change with the date), then of the cases
+    whose tasks changed. Reads only (id, due_at, level); the DMN runs once per distinct local
+    due date, not per row. Returns the number of tasks that changed colour."""
+    by_day: dict = {}
+    changes: dict[str, list[int]] = {}
+    case_ids: set[int] = set()
+    rows = db.session.execute(select(Task.id, Task.case_id, Task.due_at, Task.warning_level)
+                              .where(Task.status == "open", Task.due_at.is_not(None)))
+    for task_id, case_id, due_at, current in rows:
+        due = due_at if due_at.tzinfo else due_at.replace(tzinfo=timezone.utc)
+        day = due.astimezone(DISPLAY_TZ).date()
+        if day not in by_day:
+            by_day[day] = warning_for(due)
+        if by_day[day] != current:
+            changes.setdefault(by_day[day], []).append(task_id)
+            case_ids.add(case_id)
+    for level, ids in changes.items():
+        for i in range(0, len(ids), chunk):
+            db.session.execute(update(Task).where(Task.id.in_(ids[i:i + chunk])).values(warning_level=level)
+                               .execution_options(synchronize_session=False))
+    ids = sorted(case_ids)
+    for i in range(0, len(ids), chunk):
+        part = ids[i:i + chunk]
+        levels: dict[int, str] = {case_id: "none" for case_id in part}
+        for case_id, level in db.session.execute(select(Task.case_id, Task.warning_level)
+                                                 .where(Task.case_id.in_(part), Task.status == "open")):
+            if WARNING_RANK.get(level, 0) > WARNING_RANK.get(levels[case_id], 0):
+                levels[case_id] = level
+        for level in set(levels.values()):
+            db.session.execute(update(Case).where(Case.id.in_([c for c, lv in levels.items() if lv == level]))
+                               .values(warning_level=level).execution_options(synchronize_session=False))
+    db.session.flush()
+    return sum(len(v) for v in changes.values())
 
 
 def task_data(task: Task) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 from RestrictedPython import compile_restricted, limited_builtins, safe_builtins, utility_builtins
@@ -17,7 +17,7 @@ from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_seque
                                      guarded_unpack_sequence, safer_getattr)
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-from ..core.clock import today_local
+from ..core.clock import DISPLAY_TZ, today_local
 
 
 def _inplacevar(op, x, y):
@@ -40,6 +40,27 @@ def _today() -> str:
     return today_local().isoformat()
 
 
+def _deadline_end(day: str, offset_days: int = 0) -> str:
+    """The instant a deadline day is over (next midnight, Asia/Shanghai), shifted by whole days;
+    an ISO datetime with offset, as BPMN timeDate timers need."""
+    end = date.fromisoformat(str(day)[:10]) + timedelta(days=int(offset_days) + 1)
+    return datetime.combine(end, time(0, 0), DISPLAY_TZ).isoformat()
+
+
+def _escalation_at(process_key: str, level: int, deadline: str) -> str:
+    """When escalation `level` of a process is due: the deadline's end plus the offset the
+    `escalation_target` DMN table gives (rules/escalation_target.dmn)."""
+    from .decisions import evaluate
+    target = evaluate("escalation_target", process_key=process_key, level=int(level))
+    if not target.get("role"):
+        return NEVER
+    return _deadline_end(deadline, int(target.get("offset_days") or 0))
+
+
+# A timeDate for "no such escalation level": far enough never to fire.
+NEVER = "9999-12-31T00:00:00+00:00"
+
+
 SAFE_BUILTINS = dict(safe_builtins)
 SAFE_BUILTINS.update(limited_builtins)
 SAFE_BUILTINS.update(utility_builtins)
@@ -55,6 +76,8 @@ HELPERS = {
     "today": _today,
     "add_days": _add_days,
     "days_between": _days_between,
+    "deadline_end": _deadline_end,
+    "escalation_at": _escalation_at,
 }
 
 GUARDS = {

@@ -31,6 +31,7 @@ class StartContext:
 
 
 _SERVICES: dict[str, Callable[..., Any]] = {}
+_CASE_FACTS: dict[str, Callable[..., dict]] = {}
 _START_HOOKS: dict[str, Callable[..., StartContext]] = {}
 CURRENT: ContextVar[ServiceContext | None] = ContextVar("engine_service_context", default=None)
 
@@ -47,6 +48,20 @@ def start_hook(process_key: str):
         _START_HOOKS[process_key] = fn
         return fn
     return register
+
+
+def case_facts(process_key: str):
+    """Register a function case -> dict of business facts (notice number, …) that generic
+    services such as escalation put into SMS templates."""
+    def register(fn):
+        _CASE_FACTS[process_key] = fn
+        return fn
+    return register
+
+
+def facts_for(case) -> dict:
+    fn = _CASE_FACTS.get(case.process_key)
+    return fn(case) if fn else {}
 
 
 def registered_services() -> set[str]:

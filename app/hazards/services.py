@@ -12,7 +12,7 @@ from ..core.scope import equipment_scope
 from ..core.sequences import next_value
 from ..engine import decisions
 from ..cases.widgets import option_provider
-from ..engine.services import ServiceContext, StartContext, service, start_hook
+from ..engine.services import ServiceContext, StartContext, case_facts, service, start_hook
 from ..errors import ValidationFailed
 from ..extensions import db
 from .models import Hazard, HazardCriterion
@@ -187,3 +187,13 @@ def hazard_for_case(case: Case) -> Hazard | None:
 @option_provider("hazard_criterion")
 def _criterion_widget(_user) -> list[tuple[str, str]]:
     return criteria_options()
+
+
+@case_facts(PROCESS_KEY)
+def hazard_facts(case: Case) -> dict:
+    """Facts SMS templates of escalations and reminders quote."""
+    hazard = db.session.scalar(select(Hazard).where(Hazard.case_id == case.id))
+    if hazard is None:
+        return {}
+    return {"docNo": hazard.notice_no or hazard.hazard_no, "hazardNo": hazard.hazard_no,
+            "deadline": hazard.rectify_deadline.isoformat()}

@@ -1,0 +1,161 @@
+"""The jobs. Each is idempotent, commits its own work in small transactions, and can be
+re-run after a crash: work is either committed with its effects or not at all."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable
+
+from sqlalchemy import select, update
+
+from ..cases.models import Case
+from ..core.clock import utcnow
+from ..core.tx import savepoint
+from ..extensions import db
+from .models import JobRun
+
+log = logging.getLogger(__name__)
+
+TIMER_BATCH = 200
+TIMER_RETRY_CAP = timedelta(hours=6)
+
+
+@dataclass
+class JobResult:
+    items: int = 0
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    label: str
+    description: str
+    interval_seconds: int
+    fn: Callable[[], JobResult]
+
+    @property
+    def every(self) -> str:
+        n = self.interval_seconds
+        if n % 3600 == 0:
+            return f"每 {n // 3600} 小时"
+        if n % 60 == 0:
+            return f"每 {n // 60} 分钟"
+        return f"每 {n} 秒"
+
+
+def _is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _timer_backoff(failures: int) -> timedelta:
+    return min(timedelta(minutes=2 ** min(failures, 12)), TIMER_RETRY_CAP)
+
+
+def fire_due_timers(batch_size: int = TIMER_BATCH) -> JobResult:
+    """Fire every case timer that is due (boundary/intermediate timers: deadlines, escalations,
+    reminders). Cases are taken in batches with FOR UPDATE SKIP LOCKED on PostgreSQL; each case
+    runs in a savepoint so one broken case cannot stop the others; each batch commits once, so
+    a crash leaves every case either fired with all its effects or untouched."""
+    from ..engine.runtime import fire_timers
+    result = JobResult()
+    seen: set[int] = set()
+    while True:
+        now = utcnow()
+        query = (select(Case).where(Case.status == "running", Case.next_timer_at <= now)
+                 .order_by(Case.next_timer_at, Case.id).limit(batch_size)
+                 .execution_options(populate_existing=True))
+        if _is_postgres():
+            query = query.with_for_update(skip_locked=True, of=Case)
+        cases = [c for c in db.session.scalars(query) if c.id not in seen]
+        if not cases:
+            db.session.rollback()
+            return result
+        for case in cases:
+            seen.add(case.id)
+            try:
+                with savepoint():
+                    fire_timers(case)
+                    case.timer_failures, case.timer_error = 0, None
+                result.items += 1
+            except Exception as err:  # noqa: BLE001 - recorded on the case, retried with back-off
+                result.failures += 1
+                failures = (db.session.scalar(select(Case.timer_failures).where(Case.id == case.id)) or 0) + 1
+                db.session.execute(update(Case).where(Case.id == case.id).values(
+                    timer_failures=failures, timer_error=f"{type(err).__name__}: {err}"[:500],
+                    next_timer_at=now + _timer_backoff(failures)).execution_options(synchronize_session=False))
+                log.exception("timer of case %s failed", case.id)
+        db.session.commit()
+
+
+def refresh_warning_levels() -> JobResult:
+    from ..engine.runtime import refresh_warnings
+    from ..hazards.services import refresh_hazard_warnings
+    changed = refresh_warnings() + refresh_hazard_warnings()
+    db.session.commit()
+    return JobResult(items=changed)
+
+
+def dispatch_sms() -> JobResult:
+    from ..sms.services import dispatch_due
+    handled, failed = dispatch_due()
+    return JobResult(items=handled, failures=failed)
+
+
+def inspection_reminders() -> JobResult:
+    from .reminders import send_inspection_reminders
+    queued, _considered = send_inspection_reminders()
+    return JobResult(items=queued)
+
+
+JOBS: dict[str, Job] = {job.name: job for job in [
+    Job("timers", "定时器与超期升级", "触发到期的 BPMN 定时器（整改期限届满、超期升级督办等），按流程模型升级并生成督办任务与短信",
+        30, fire_due_timers),
+    Job("warnings", "预警等级刷新", "按 rules/warning_level.dmn 重新计算待办任务、案件与隐患的蓝/黄/橙/红预警等级", 600,
+        refresh_warning_levels),
+    Job("inspections", "定期检验提醒", "下次检验日期30天内的在用设备发“定期检验提醒”（每个检验周期一次），超期未检的每周发一次“超期未检提醒”",
+        3600, inspection_reminders),
+    Job("sms", "短信发送", "发送短信发件箱中到期的短信：限频、去重、失败重试（指数退避）", 30, dispatch_sms),
+]}
+
+
+def run_job(name: str, trigger: str = "schedule", user_id: int | None = None) -> JobRun:
+    """Run one job and record it. Never raises for job errors: they are stored on the run."""
+    job = JOBS[name]
+    run = JobRun(job=name, trigger=trigger, started_at=utcnow(), status="running",
+                 host=f"{socket.gethostname()}:{os.getpid()}", started_by_id=user_id)
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    started = time.perf_counter()
+    try:
+        result = job.fn()
+        status, error = "ok", None
+    except BaseException as err:  # noqa: BLE001 - even a crash is recorded before it propagates
+        db.session.rollback()
+        result, status = JobResult(), "error"
+        error = "".join(traceback.format_exception_only(type(err), err)).strip()[:4000]
+        _finish(run_id, started, result, status, error)
+        if not isinstance(err, Exception):
+            raise
+        log.exception("job %s failed", name)
+        return db.session.get(JobRun, run_id)
+    _finish(run_id, started, result, status, error)
+    return db.session.get(JobRun, run_id)
+
+
+def _finish(run_id: int, started: float, result: JobResult, status: str, error: str | None) -> None:
+    run = db.session.get(JobRun, run_id)
+    run.finished_at = utcnow()
+    run.duration_ms = int((time.perf_counter() - started) * 1000)
+    run.items, run.failures, run.status, run.error = result.items, result.failures, status, error
+    db.session.commit()
+
+
+def run_all(trigger: str = "cli") -> list[JobRun]:
+    return [run_job(name, trigger) for name in JOBS]
