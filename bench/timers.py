@@ -92,20 +92,85 @@ def run(n_cases: int) -> None:
                 "dispatch_decision": "dispatch", "requirements": "立即停用并整改。",
                 "rectify_deadline": (day + timedelta(days=5)).isoformat(), "opinion": "情况属实"})
             db.session.commit()
-        clone(case.id, n_cases - 1)
+        clone(case.id, n_cases - 1, bench_orgs(max(1, n_cases // 10)))
         setup = time.perf_counter() - t0
         due = db.session.scalar(select(func.count(Case.id)).where(Case.next_timer_at <= func.now()))
         print(f"setup: {n_cases} cases with a due timer in {setup:.1f} s (cloned in SQL from one engine-made case)")
         assert due == n_cases, f"expected {n_cases} due timers, found {due}"
 
-        if os.environ.get("BENCH_PROFILE"):
+        if os.environ.get("BENCH_PHASES"):
+            from collections import defaultdict
+
+            from app.cases import escalation
+            from app.engine import services as engine_services
+            from app.sms import services as sms_services
+            spent = defaultdict(float)
+
+            def timed(owner, name, label, registry=None):
+                original = registry[name] if registry is not None else getattr(owner, name)
+
+                def wrapper(*a, **kw):
+                    t = time.perf_counter()
+                    try:
+                        return original(*a, **kw)
+                    finally:
+                        spent[label] += time.perf_counter() - t
+                if registry is not None:
+                    registry[name] = wrapper
+                else:
+                    setattr(owner, name, wrapper)
+            for fn in ("_load", "_run_engine", "_sync", "_save", "_due_timer_names", "append_event", "_bump"):
+                timed(runtime, fn, fn)
+            timed(None, "case.escalate", "escalate (in _run_engine)", engine_services._SERVICES)
+            timed(sms_services, "enqueue", "sms.enqueue (in escalate)")
+            timed(escalation, "regulators_at", "regulators_at (in escalate)")
+            timed(escalation.decisions, "evaluate", "dmn evaluate")
+            timed(db.session, "commit", "commit")
+            run_timers = run_job("timers")
+            for label, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+                print(f"  {label:32s} {seconds * 1000 / n_cases:7.2f} ms/case")
+        elif os.environ.get("BENCH_SQL"):
+            from collections import Counter
+
+            from sqlalchemy import event
+            seen, spent = Counter(), Counter()
+
+            @event.listens_for(db.engine, "before_cursor_execute")
+            def _start(conn, cursor, statement, params, context, executemany):
+                conn.info["t0"] = time.perf_counter()
+
+            @event.listens_for(db.engine, "after_cursor_execute")
+            def _count(conn, cursor, statement, params, context, executemany):
+                key = " ".join(statement.split())[:100]
+                seen[key] += 1
+                spent[key] += time.perf_counter() - conn.info["t0"]
+            run_timers = run_job("timers")
+            for statement, seconds in spent.most_common(25):
+                print(f"{seen[statement]:6d} {seconds * 1000 / n_cases:7.3f} ms/case  {statement}")
+            print(f"SQL total {sum(spent.values()) * 1000 / n_cases:.2f} ms/case, "
+                  f"{sum(seen.values()) / n_cases:.1f} statements/case")
+        elif os.environ.get("BENCH_PROFILE"):
             import cProfile
             import pstats
             profiler = cProfile.Profile()
             profiler.enable()
             run_timers = run_job("timers")
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            stats = pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative"))
+            if os.environ.get("BENCH_BY_PACKAGE"):
+                from collections import Counter
+                by = Counter()
+                for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+                    parts = filename.split("site-packages/")
+                    key = parts[1].split("/")[0] if len(parts) > 1 else (
+                        "app/" + filename.split("/app/")[1].split("/")[0] if "/app/" in filename else filename[:40])
+                    by[key] += tottime
+                for key, seconds in by.most_common(20):
+                    print(f"  {key:40s} {seconds * 1000 / n_cases:7.2f} ms/case")
+            elif os.environ.get("BENCH_CALLEES"):
+                stats.print_callees(os.environ["BENCH_CALLEES"])
+            else:
+                stats.print_stats(60)
         else:
             run_timers = run_job("timers")
         run_sms = run_job("sms")
@@ -132,9 +197,30 @@ def run(n_cases: int) -> None:
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def clone(template_id: int, copies: int, chunk: int = 1000) -> None:
+def bench_orgs(count: int) -> list[int]:
+    """Use units for the clones (10 cases each), each with the three SMS contacts of §4.5.4, so
+    that SMS dedup and rate limits see a realistic spread of phones."""
+    from app.core.models import OrgContact, Organization
+    from app.extensions import db
+    ids = []
+    for n in range(count):
+        org = Organization(uscc=f"BENCH{n:013d}", name=f"压测使用单位{n}（压测）", kind="use_unit",
+                           region_code="450102")
+        db.session.add(org)
+        db.session.flush()
+        for k, duty in enumerate(("principal", "safety_director", "safety_officer")):
+            contact = OrgContact(org_id=org.id, duty=duty, name=f"压测联系人{n}-{k}")
+            contact.set_phone(str(17100000000 + n * 10 + k))
+            db.session.add(contact)
+        ids.append(org.id)
+    db.session.commit()
+    return ids
+
+
+def clone(template_id: int, copies: int, org_ids: list[int], chunk: int = 1000) -> None:
     """Copy the template case and its task, hazard, party and event rows `copies` times. Every
-    engine task id in the state is replaced by a fresh one, so each clone is its own instance."""
+    engine task id in the state is replaced by a fresh one, so each clone is its own instance;
+    clones are spread over `org_ids` as their use units."""
     from sqlalchemy import insert, select
 
     from app.extensions import db
@@ -153,13 +239,14 @@ def clone(template_id: int, copies: int, chunk: int = 1000) -> None:
             maps.append(mapping)
             row = {k: v for k, v in template.items() if k != "id"}
             row["case_no"] = f"BENCH{n:07d}"
+            row["org_id"] = org_ids[n % len(org_ids)]
             row["state"] = UUID.sub(lambda m, mp=mapping: mp.get(m.group(0), m.group(0)), template["state"])
             case_rows.append(row)
         new_ids = db.session.execute(insert(case_t).returning(case_t.c.id, sort_by_parameter_order=True),
                                      case_rows).scalars().all()
         for name, rows in children.items():
             batch = []
-            for case_id, mapping in zip(new_ids, maps):
+            for case_id, mapping, case_row in zip(new_ids, maps, case_rows):
                 for row in rows:
                     copy = {k: v for k, v in row.items() if k != "id"}
                     copy["case_id"] = case_id
@@ -167,6 +254,9 @@ def clone(template_id: int, copies: int, chunk: int = 1000) -> None:
                         copy["spiff_task_id"] = mapping.get(copy["spiff_task_id"], copy["spiff_task_id"])
                     if name == "hazard":
                         copy["hazard_no"] = f"BH{case_id:09d}"
+                        copy["use_org_id"] = case_row["org_id"]
+                    if name == "case_party" and copy["org_id"] == template["org_id"]:
+                        copy["org_id"] = case_row["org_id"]
                     batch.append(copy)
             if batch:
                 db.session.execute(insert(tables[name]), batch)

@@ -76,6 +76,8 @@ def _clean(app):
     from app.extensions import db
     from app.hazards.models import Hazard
     db.session.rollback()
+    from app.cases import escalation
+    escalation._NOTIFIED.clear()        # per-process memo of today's notices (their rows go below)
     from app.scheduler.models import JobRun
     from app.sms.models import SmsMessage
     for model in (Hazard, CaseEvent, Task, CaseParty, SmsMessage, Attachment, Case, Counter, ApiToken, JobRun):

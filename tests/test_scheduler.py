@@ -1,6 +1,7 @@
 """The scheduler: BPMN timers fire, overdue hazards escalate (city, then province) by the
 escalation_target DMN, SMS warnings are queued and sent, and every job is idempotent and
 crash-safe. Time moves with time-machine; the engine's own clock moves with it."""
+import os
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
@@ -327,3 +328,20 @@ def test_inspection_reminders_once_per_cycle_and_weekly_when_overdue():
         for equipment_id, value in saved.items():
             db.session.get(Equipment, equipment_id).next_inspection_date = value
         db.session.commit()
+
+
+@pytest.mark.skipif(os.environ.get("TEST_DB", "sqlite") != "postgres", reason="parallel timer workers: PostgreSQL only")
+def test_a_large_backlog_is_shared_by_worker_processes_without_double_firing(app, monkeypatch):
+    # The cases are made in the past, so their timers are due *now*: spawned workers do not
+    # share this process's time travel.
+    with time_machine.travel(local(today_local() - timedelta(days=10)), tick=True):
+        cases = [dispatched(days=2) for _ in range(6)]
+    monkeypatch.setitem(app.config, "SCHEDULER_TIMER_WORKERS", 2)
+    monkeypatch.setitem(app.config, "SCHEDULER_PARALLEL_FROM", 1)
+    from app.scheduler import jobs
+    monkeypatch.setattr(jobs, "TIMER_BATCH", 1)      # small batches so both processes take some
+    run = run_job("timers")
+    assert (run.items, run.failures, run.status) == (6, 0, "ok")
+    for case in cases:
+        assert kinds(case).count("escalated") == 1
+        assert set(open_tasks(case)) == {"rectify", "supervise_city"}

@@ -33,7 +33,7 @@ from app.sms.services import (
     recipients_for_org,
     recipients_for_users,
 )
-from app.sms.templates import ensure_templates, get_template, render, text_errors
+from app.sms.templates import ensure_templates, forget_snapshots, get_template, render, text_errors
 
 from .conftest import complete, make_case, open_task, user
 
@@ -64,6 +64,7 @@ def restore_templates():
         for column, value in values.items():
             setattr(template, column, value)
     db.session.commit()
+    forget_snapshots()
 
 
 def contacts(username: str) -> list[Recipient]:
@@ -182,6 +183,7 @@ def test_seed_is_idempotent_and_never_overwrites_an_administrators_edit(restore_
 def test_disabled_template_queues_nothing(restore_templates):
     get_template("CASE_CLOSED").enabled = False
     db.session.commit()
+    forget_snapshots()              # a change made behind the admin page's back
     assert queue_closed(contacts("unit_xn")) == []
     assert db.session.scalar(select(SmsMessage.id)) is None
 

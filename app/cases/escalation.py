@@ -8,9 +8,12 @@ the following gateway and user task read: escalation_needed, escalation_role, es
 from __future__ import annotations
 
 import json
+import time
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
+from ..core.clock import DISPLAY_TZ, utcnow
 from ..core.models import Equipment, User
 from ..core.regions import region_at_level
 from ..core.roles import ROLES, role_label
@@ -39,6 +42,28 @@ def regulators_at(role: str, case_region: str) -> list[User]:
                                                       User.is_active_flag.is_(True)).order_by(User.id)))
 
 
+# Supervisors already sent today's escalation notice by this process: later escalations of the
+# day skip the lookup and the SMS query altogether. Forgotten whenever a transaction rolls back
+# (the notice may not have been stored) — the dedup key stays the real guarantee.
+_NOTIFIED: set[tuple[int, str]] = set()
+_REGULATORS: dict[tuple[str, str], tuple[float, list[int]]] = {}
+REGULATORS_TTL = 60.0
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_notified(*_args) -> None:
+    _NOTIFIED.clear()
+
+
+def _regulator_ids(role: str, case_region: str) -> list[int]:
+    key = (role, case_region)
+    hit = _REGULATORS.get(key)
+    if hit is None or time.monotonic() - hit[0] > REGULATORS_TTL:
+        hit = (time.monotonic(), [u.id for u in regulators_at(role, case_region)])
+        _REGULATORS[key] = hit
+    return hit[1]
+
+
 @service("case.escalate")
 def escalate(ctx: ServiceContext, level: int, deadline: str | None = None) -> dict:
     from ..sms import services as sms
@@ -63,10 +88,16 @@ def escalate(ctx: ServiceContext, level: int, deadline: str | None = None) -> di
     dedup = f"escalate:{case.id}:{level}:{deadline}"
     if target.get("unit_template") and case.org_id:
         sms.enqueue(target["unit_template"], facts, sms.recipients_for_org(case.org_id),
-                    region_code=case.region_code, case_id=case.id, dedup_key=dedup)
+                    region_code=case.region_code, case_id=case.id, dedup_key=dedup, own_savepoint=False)
     if target.get("regulator_template"):
-        for user in regulators_at(role, case.region_code):
+        # One SMS per supervisor per day, naming the first case; every escalated case is in the
+        # inbox. A mass escalation must not turn into hundreds of texts to one person. Its own
+        # savepoint: two timer workers escalating for the same supervisor race for this key.
+        day = utcnow().astimezone(DISPLAY_TZ).date().isoformat()
+        pending = [uid for uid in _regulator_ids(role, case.region_code) if (uid, day) not in _NOTIFIED]
+        for user in db.session.scalars(select(User).where(User.id.in_(pending)).order_by(User.id)) if pending else []:
             sms.enqueue(target["regulator_template"], {**facts, "name": user.display_name},
                         sms.recipients_for_users([user]), region_code=case.region_code, case_id=case.id,
-                        dedup_key=dedup)
+                        dedup_key=f"escalation-notice:{user.id}:{day}")   # parallel workers may race
+            _NOTIFIED.add((user.id, day))
     return {"escalated": True, "role": role, "level": level}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +15,10 @@ from .models import DecisionVersion
 from .registry import DMN_NAMESPACES, DefinitionError
 from .scripting import SCRIPT_ENGINE
 
-_ENGINES: dict[str, tuple] = {}   # decision_id -> (content_sha256, DMNEngine)
+_ENGINES: dict[str, tuple] = {}   # decision_id -> (content_sha256, DMNEngine, checked_at)
+# How long a process trusts its cached "latest version" before asking the database again: a
+# decision deployed by another process takes effect within this time (at once in this process).
+RECHECK_SECONDS = 10.0
 
 
 def _parse(xml: str, filename: str):
@@ -48,6 +52,7 @@ def deploy_decision_file(path: Path, user_id: int | None = None) -> tuple[Decisi
                               dmn_xml=xml, content_sha256=digest, deployed_by_id=user_id)
     db.session.add(version)
     db.session.flush()
+    _ENGINES.pop(decision_id, None)
     return version, True
 
 
@@ -56,14 +61,23 @@ def _latest(decision_id: str) -> DecisionVersion | None:
                              .order_by(DecisionVersion.version.desc()).limit(1))
 
 
+def _engine(decision_id: str):
+    now = time.monotonic()
+    cached = _ENGINES.get(decision_id)
+    if cached is not None and now - cached[2] < RECHECK_SECONDS:
+        return cached[1]
+    sha = db.session.scalar(select(DecisionVersion.content_sha256).where(DecisionVersion.decision_id == decision_id)
+                            .order_by(DecisionVersion.version.desc()).limit(1))
+    if sha is None:
+        raise LookupError(f"decision {decision_id} is not deployed")
+    if cached is None or cached[0] != sha:
+        latest = _latest(decision_id)
+        cached = (latest.content_sha256, _parse(latest.dmn_xml, latest.filename)[2], now)
+    _ENGINES[decision_id] = (cached[0], cached[1], now)
+    return cached[1]
+
+
 def evaluate(decision_id: str, **inputs) -> dict:
     """Evaluate the latest deployed version of a decision; returns the first matching row's outputs."""
-    latest = _latest(decision_id)
-    if latest is None:
-        raise LookupError(f"decision {decision_id} is not deployed")
-    cached = _ENGINES.get(decision_id)
-    if cached is None or cached[0] != latest.content_sha256:
-        cached = (latest.content_sha256, _parse(latest.dmn_xml, latest.filename)[2])
-        _ENGINES[decision_id] = cached
     fake_task = SimpleNamespace(data=dict(inputs), workflow=SimpleNamespace(script_engine=SCRIPT_ENGINE))
-    return cached[1].result(fake_task)
+    return _engine(decision_id).result(fake_task)

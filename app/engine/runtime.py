@@ -8,7 +8,9 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
@@ -62,12 +64,26 @@ def warning_for(due_at: datetime | None) -> str:
     return decisions.evaluate(WARNING_DECISION, days_left=days_left).get("level") or "none"
 
 
+# The newest (seq, hash) of each case's timeline seen in this transaction: we hold the case row
+# lock, so nobody else appends meanwhile. Forgotten at commit and at any rollback (savepoints too).
+_CHAIN_HEADS = "timeline_heads"
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_chain_heads(session, *_args) -> None:
+    session.info.pop(_CHAIN_HEADS, None)
+
+
 def append_event(case: Case, actor: User | None, kind: str, summary: str, *, task_def: str | None = None,
                  step_name: str | None = None, comment: str | None = None, data: dict | None = None,
                  attachment_ids: list[int] | None = None) -> CaseEvent:
-    last = db.session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
-                              .order_by(CaseEvent.seq.desc()).limit(1)).first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, "0" * 64)
+    heads = db.session.info.setdefault(_CHAIN_HEADS, {})
+    if case.id not in heads:
+        heads[case.id] = db.session.execute(
+            select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
+            .order_by(CaseEvent.seq.desc()).limit(1)).first() or (0, "0" * 64)
+    seq, prev_hash = heads[case.id][0] + 1, heads[case.id][1]
     at = utcnow()
     data_text = json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None
     att_text = json.dumps(sorted(attachment_ids)) if attachment_ids else None
@@ -78,6 +94,7 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
                       data=data_text, attachment_ids=att_text, prev_hash=prev_hash,
                       hash=sm3_hex((prev_hash + canonical).encode("utf-8")))
     db.session.add(event)
+    heads[case.id] = (seq, event.hash)
     return event
 
 
@@ -180,6 +197,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         if spiff_id not in ready_ids:
             row.status = "cancelled"
             row.completed_at = now
+    created: list[Task] = []
     for spiff_task in ready:
         if str(spiff_task.id) in open_rows:
             continue
@@ -192,13 +210,13 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
                    candidate_role=who.role, candidate_region=who.region_code, candidate_org_id=who.org_id,
                    assignee_id=who.assignee_id, due_at=due_at, warning_level=warning_for(due_at))
         db.session.add(row)
+        created.append(row)
         where = _org_name(who.org_id) or (db.session.get(User, who.assignee_id).display_name
                                           if who.assignee_id else _region_name(who.region_code))
         from ..core.roles import role_label
         append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
                      task_def=row.task_def, step_name=row.name)
-    db.session.flush()
-    open_now = list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
+    open_now = [row for row in open_rows.values() if row.status == "open"] + created
     dues = [_aware(t.due_at) for t in open_now if t.due_at]
     case.due_at = min(dues) if dues else None
     case.warning_level = max((t.warning_level for t in open_now), key=lambda w: WARNING_RANK.get(w, 0),
@@ -219,9 +237,19 @@ def _aware(value: datetime) -> datetime:
 
 
 def _region_name(code: str | None) -> str:
-    from ..core.models import Region
-    region = db.session.get(Region, code) if code else None
-    return region.name if region else (code or "")
+    """Region names are reference data (GB/T 2260): cached for the life of the process."""
+    if not code:
+        return ""
+    if code not in _REGION_NAMES:
+        from ..core.models import Region
+        region = db.session.get(Region, code)
+        if region is None:
+            return code
+        _REGION_NAMES[code] = region.name
+    return _REGION_NAMES[code]
+
+
+_REGION_NAMES: dict[str, str] = {}
 
 
 def _end_event_name(wf: BpmnWorkflow) -> str | None:
@@ -261,7 +289,8 @@ def _bump(case: Case) -> None:
                                 .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise Conflict("该案件刚被他人处理，请刷新后重试", code="concurrent_update")
-    case.lock_version += 1
+    # The row already holds the new value: record it without making the ORM write it again.
+    set_committed_value(case, "lock_version", case.lock_version + 1)
 
 
 # ---------------------------------------------------------------- actions
@@ -419,7 +448,8 @@ def _due_timer_names(wf: BpmnWorkflow, now: datetime) -> list[str]:
 
 
 def fire_timers(case: Case) -> list[str]:
-    """Fire the case's timers that are due; the caller holds the case row lock and commits.
+    """Fire the case's timers that are due; the caller holds the case row lock (SELECT … FOR
+    UPDATE on PostgreSQL) and commits.
     Returns the names of the timers that fired (empty when nothing was due)."""
     now = utcnow()
     wf = _load(case)
@@ -427,12 +457,20 @@ def fire_timers(case: Case) -> list[str]:
     if not names:
         case.next_timer_at = _next_timer(wf)
         return []
-    _bump(case)
-    for name in names:
-        append_event(case, None, "timer", f"定时器触发：{name}")
-    _run_engine(case, None, wf, wf.refresh_timers)
-    _sync(case, wf, None)
-    _save(case, wf)
+    if db.engine.dialect.name == "postgresql":
+        # The timer job took this row with FOR UPDATE: nobody else can change it, so the version
+        # moves with the one UPDATE the flush sends anyway (no separate compare-and-swap).
+        case.lock_version += 1
+    else:
+        _bump(case)
+    # Nothing read below depends on rows written below: one flush at the end lets the ORM send
+    # the new events, tasks and SMS rows as a few multi-row INSERTs.
+    with db.session.no_autoflush:
+        for name in names:
+            append_event(case, None, "timer", f"定时器触发：{name}")
+        _run_engine(case, None, wf, wf.refresh_timers)
+        _sync(case, wf, None)
+        _save(case, wf)
     db.session.flush()
     return names
 

@@ -192,8 +192,9 @@ def _criterion_widget(_user) -> list[tuple[str, str]]:
 @case_facts(PROCESS_KEY)
 def hazard_facts(case: Case) -> dict:
     """Facts SMS templates of escalations and reminders quote."""
-    hazard = db.session.scalar(select(Hazard).where(Hazard.case_id == case.id))
-    if hazard is None:
+    row = db.session.execute(select(Hazard.notice_no, Hazard.hazard_no, Hazard.rectify_deadline)
+                             .where(Hazard.case_id == case.id)).first()
+    if row is None:
         return {}
-    return {"docNo": hazard.notice_no or hazard.hazard_no, "hazardNo": hazard.hazard_no,
-            "deadline": hazard.rectify_deadline.isoformat()}
+    return {"docNo": row.notice_no or row.hazard_no, "hazardNo": row.hazard_no,
+            "deadline": row.rectify_deadline.isoformat()}

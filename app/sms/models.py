@@ -94,6 +94,8 @@ class SmsMessage(EncryptedPhone, db.Model):
         UniqueConstraint("dedup_key", "phone_bidx"),
         Index("ix_sms_message_audience_created", "audience", "created_at"),
         Index("ix_sms_message_due", "status", "next_try_at"),
+        # Content dedup and the per-phone hourly limit look at one phone's recent messages.
+        Index("ix_sms_message_phone_created", "phone_bidx", "created_at"),
     )
     STATUSES = {"pending": "待发送", "sending": "发送中", "sent": "已提交网关", "delivered": "已送达",
                 "undelivered": "未送达", "failed": "发送失败", "suppressed": "重复未发", "deferred": "限频顺延"}
@@ -113,11 +115,15 @@ class SmsMessage(EncryptedPhone, db.Model):
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # pending/deferred: when to try; sending: when the claim expires (a crashed sender's lease).
-    next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    next_try_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))   # in ix_sms_message_due
     provider: Mapped[str | None] = mapped_column(String(16))
     provider_msg_id: Mapped[str | None] = mapped_column(String(64), index=True)
     error: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # Indexed together with audience (lists) and with phone_bidx (dedup, rate limit) — a lone
+    # created_at index tempts the planner into scanning every recent message.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Overrides the mixin's single-column index: (phone_bidx, created_at) serves every lookup.
+    phone_bidx: Mapped[str | None] = mapped_column(String(32))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(8), default="system")

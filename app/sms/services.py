@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import utcnow
@@ -24,7 +24,7 @@ from ..errors import DomainError, ValidationFailed
 from ..extensions import db
 from .models import AUDIENCES, SmsMessage
 from .providers import ProviderResult, get_provider
-from .templates import get_template, render
+from .templates import render, template_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +89,11 @@ def readable_phone(row) -> str | None:
 
 def enqueue(template_code: str, params: dict, recipients: list[Recipient], *, region_code: str | None,
             case_id: int | None = None, dedup_key: str | None = None, source: str = "system",
-            created_by_id: int | None = None) -> list[SmsMessage]:
+            created_by_id: int | None = None, own_savepoint: bool = True) -> list[SmsMessage]:
     """Queue one message per recipient inside the caller's transaction (flush, never commit,
     never call a provider). Returns the rows created, suppressed ones included; a disabled
     template queues nothing. Raises ValidationFailed for missing variables or bad recipients."""
-    template = get_template(template_code)
+    template = template_snapshot(template_code)
     content, values = render(template, params)
     if source not in SOURCES:
         raise DomainError(f"短信来源只能是 {'/'.join(SOURCES)}")
@@ -106,11 +106,8 @@ def enqueue(template_code: str, params: dict, recipients: list[Recipient], *, re
         from ..cases.models import Case
         region_code = db.session.scalar(select(Case.region_code).where(Case.id == case_id))
     now = utcnow()
-    if dedup_key is not None:
-        done = set(db.session.scalars(select(SmsMessage.phone_bidx).where(
-            SmsMessage.dedup_key == dedup_key, SmsMessage.phone_bidx.in_([b for b, _, _ in targets]))))
-        targets = [t for t in targets if t[0] not in done]
-    recent = _recent_same_content(content, [b for b, _, _ in targets], now)
+    done, recent = _earlier_messages(content, dedup_key, [b for b, _, _ in targets], now)
+    targets = [t for t in targets if t[0] not in done]
     created = []
     for bidx, phone, recipient in targets:
         message = SmsMessage(template_code=template.code, params=json.dumps(values, ensure_ascii=False),
@@ -124,9 +121,12 @@ def enqueue(template_code: str, params: dict, recipients: list[Recipient], *, re
             message.error = (f"{current_app.config['SMS_DEDUP_HOURS']}小时内已向该号码发送相同内容"
                              f"（短信记录 #{recent[bidx]}），不再重复发送")
         created.append(message)
-    if dedup_key is None:
+    if dedup_key is None or not own_savepoint:
+        # own_savepoint=False: the caller already runs this in a savepoint of its own (the timer
+        # job does, per case); a dedup-key clash then fails that unit of work, which is retried.
         db.session.add_all(created)
-        db.session.flush()
+        if own_savepoint:
+            db.session.flush()
         return created
     return _insert_once(created)
 
@@ -159,14 +159,30 @@ def _validated_targets(template, recipients) -> list[tuple[str, str, Recipient]]
     return list(targets.values())
 
 
-def _recent_same_content(content: str, bidxs: list[str], now: datetime) -> dict[str, int]:
+def _earlier_messages(content: str, dedup_key: str | None, bidxs: list[str],
+                      now: datetime) -> tuple[set[str], dict[str, int]]:
+    """One query for both checks: phones that already have this dedup key (skip them), and phones
+    that got the same text within SMS_DEDUP_HOURS (store as suppressed) → (skip, {phone: message id})."""
     if not bidxs:
-        return {}
+        return set(), {}
     since = now - timedelta(hours=current_app.config["SMS_DEDUP_HOURS"])
-    rows = db.session.execute(select(SmsMessage.phone_bidx, SmsMessage.id).where(
-        SmsMessage.phone_bidx.in_(bidxs), SmsMessage.content == content, SmsMessage.created_at >= since,
-        SmsMessage.status.in_(LIVE_STATUSES)).order_by(SmsMessage.id))
-    return {bidx: message_id for bidx, message_id in rows}
+    columns = (SmsMessage.phone_bidx, SmsMessage.id, literal("text").label("why"))
+    # Two index-friendly halves in one round trip ((phone, created_at) and (dedup_key, phone)):
+    # an OR of both makes PostgreSQL scan far more rows.
+    query = select(*columns).where(SmsMessage.phone_bidx.in_(bidxs), SmsMessage.created_at >= since,
+                                   SmsMessage.content == content, SmsMessage.status.in_(LIVE_STATUSES))
+    # (status is checked here too, but the plan must come from (phone_bidx, created_at).)
+    if dedup_key is not None:
+        query = union_all(query, select(SmsMessage.phone_bidx, SmsMessage.id, literal("key").label("why"))
+                          .where(SmsMessage.dedup_key == dedup_key, SmsMessage.phone_bidx.in_(bidxs)))
+    done: set[str] = set()
+    recent: dict[str, int] = {}
+    for bidx, message_id, why in sorted(db.session.execute(query), key=lambda row: row[1]):
+        if why == "key":
+            done.add(bidx)
+        else:
+            recent.setdefault(bidx, message_id)
+    return done, recent
 
 
 def _insert_once(messages: list[SmsMessage]) -> list[SmsMessage]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 from flask import current_app
@@ -132,6 +133,7 @@ def ensure_templates() -> dict[str, int]:
                 setattr(template, key, value)
             updated += 1
     db.session.flush()
+    _SNAPSHOTS.clear()
     return {"created": created, "updated": updated}
 
 
@@ -178,6 +180,31 @@ def apply_edit(template: SmsTemplate, values: dict, user) -> None:
     template.updated_by_id = user.id
     template.updated_at = utcnow()
     db.session.flush()
+    _SNAPSHOTS.clear()
+
+
+# Sending reads templates far more often than admins edit them: a process keeps a detached copy
+# for a few seconds (an edit in this process clears it at once).
+_SNAPSHOTS: dict[str, tuple[float, SmsTemplate]] = {}
+SNAPSHOT_SECONDS = 10.0
+
+
+def forget_snapshots() -> None:
+    """Changes made to sms_template outside apply_edit/ensure_templates (SQL, tests) take effect
+    in this process after SNAPSHOT_SECONDS, or at once after this call."""
+    _SNAPSHOTS.clear()
+
+
+def template_snapshot(code: str) -> SmsTemplate:
+    """A detached, read-only copy of the template for rendering and sending."""
+    now = time.monotonic()
+    hit = _SNAPSHOTS.get(code)
+    if hit is not None and now - hit[0] < SNAPSHOT_SECONDS:
+        return hit[1]
+    row = get_template(code)
+    copy = SmsTemplate(**{column.key: getattr(row, column.key) for column in SmsTemplate.__table__.columns})
+    _SNAPSHOTS[code] = (now, copy)
+    return copy
 
 
 def ordered_templates() -> list[SmsTemplate]:

@@ -45,6 +45,9 @@ def upgrade():
     with op.batch_alter_table("case_record") as batch_op:
         batch_op.add_column(sa.Column("timer_failures", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("timer_error", sa.String(length=500), nullable=True))
+    # (case_id, seq) is unique already: its index serves every lookup by case.
+    with op.batch_alter_table("case_event") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_event_case_id"))
     op.create_table(
         "job_run",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -68,6 +71,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table("job_run")
+    with op.batch_alter_table("case_event") as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_event_case_id"), ["case_id"], unique=False)
     with op.batch_alter_table("case_record") as batch_op:
         batch_op.drop_column("timer_error")
         batch_op.drop_column("timer_failures")

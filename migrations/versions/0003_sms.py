@@ -74,11 +74,11 @@ def upgrade():
         sa.UniqueConstraint("dedup_key", "phone_bidx", name=op.f("uq_sms_message_dedup_key")),
     )
     with op.batch_alter_table("sms_message") as batch_op:
-        for column in ("template_code", "org_id", "user_id", "region_code", "case_id", "next_try_at",
-                       "provider_msg_id", "created_at", "phone_bidx"):
+        for column in ("template_code", "org_id", "user_id", "region_code", "case_id", "provider_msg_id"):
             batch_op.create_index(batch_op.f(f"ix_sms_message_{column}"), [column], unique=False)
         batch_op.create_index("ix_sms_message_audience_created", ["audience", "created_at"], unique=False)
         batch_op.create_index("ix_sms_message_due", ["status", "next_try_at"], unique=False)
+        batch_op.create_index("ix_sms_message_phone_created", ["phone_bidx", "created_at"], unique=False)
 
 
 def downgrade():
