@@ -8,7 +8,8 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import event, select, update
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -69,8 +70,8 @@ def warning_for(due_at: datetime | None) -> str:
 _CHAIN_HEADS = "timeline_heads"
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_chain_heads(session, *_args) -> None:
     session.info.pop(_CHAIN_HEADS, None)
 
