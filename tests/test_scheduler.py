@@ -345,3 +345,16 @@ def test_a_large_backlog_is_shared_by_worker_processes_without_double_firing(app
     for case in cases:
         assert kinds(case).count("escalated") == 1
         assert set(open_tasks(case)) == {"rectify", "supervise_city"}
+
+
+def test_housekeeping_keeps_recent_runs_and_errors_longer():
+    from app.core.clock import utcnow
+    now = utcnow()
+    for days, status in ((1, "ok"), (40, "ok"), (40, "error"), (200, "error")):
+        db.session.add(JobRun(job="timers", trigger="schedule", started_at=now - timedelta(days=days),
+                              status=status, items=0, failures=0))
+    db.session.commit()
+    assert run_job("housekeeping").items == 2
+    left = sorted((r.status, (now - aware(r.started_at)).days) for r in db.session.scalars(
+        select(JobRun).where(JobRun.job == "timers")))
+    assert left == [("error", 40), ("ok", 1)]
