@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..core.clock import DISPLAY_TZ, utcnow
 from ..core.models import Equipment, User
-from ..core.regions import region_at_level
+from ..core.regions import region_at_level, region_name
 from ..core.roles import ROLES, role_label
 from ..engine import decisions
 from ..engine.runtime import append_event
@@ -75,14 +75,15 @@ def escalate(ctx: ServiceContext, level: int, deadline: str | None = None) -> di
         data.update(escalation_needed=False)
         return {"escalated": False}
     label = target.get("label") or role_label(role)
+    office = f"{region_name(region_at_level(case.region_code, ROLES[role].level))}市场监督管理局"
     data.update(escalation_needed=True, escalation_role=role, escalation_level=level,
                 escalation_due=target.get("due") or None)
     append_event(case, None, "escalated",
-                 f"整改期限（{deadline}）已届满仍未完成整改反馈，第{level}级升级至{label}督办",
+                 f"整改期限（{deadline}）已届满仍未完成整改反馈，第{level}级升级至{label}（{office}）督办",
                  data={"level": level, "deadline": deadline, "role": role})
     equipment = db.session.get(Equipment, case.equipment_id) if case.equipment_id else None
     facts = {"caseNo": case.case_no, "title": case.title, "deadline": deadline, "level": str(level),
-             "unitName": case.org.name if case.org else "", "officeName": label,
+             "unitName": case.org.name if case.org else "", "officeName": office,
              "equipName": equipment.name if equipment else "", "deviceCode": equipment.code if equipment else "",
              **facts_for(case)}
     dedup = f"escalate:{case.id}:{level}:{deadline}"

@@ -37,3 +37,20 @@ def region_at_level(code: str, level: str) -> str:
     if level == "province":
         return province_of(code)
     raise ValueError(level)
+
+
+_NAMES: dict[str, str] = {}
+
+
+def region_name(code: str | None) -> str:
+    """A region's name (GB/T 2260 reference data, cached for the life of the process)."""
+    if not code:
+        return ""
+    if code not in _NAMES:
+        from ..extensions import db
+        from .models import Region
+        region = db.session.get(Region, code)
+        if region is None:
+            return code
+        _NAMES[code] = region.name
+    return _NAMES[code]

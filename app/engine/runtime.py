@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
 from ..core.gm import sm3_hex
+from ..core.regions import region_name
 from ..core.models import Attachment, Organization, User
 from ..core.scope import is_candidate
 from ..core.sequences import next_value
@@ -213,7 +214,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         db.session.add(row)
         created.append(row)
         where = _org_name(who.org_id) or (db.session.get(User, who.assignee_id).display_name
-                                          if who.assignee_id else _region_name(who.region_code))
+                                          if who.assignee_id else region_name(who.region_code))
         from ..core.roles import role_label
         append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
                      task_def=row.task_def, step_name=row.name)
@@ -237,20 +238,6 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _region_name(code: str | None) -> str:
-    """Region names are reference data (GB/T 2260): cached for the life of the process."""
-    if not code:
-        return ""
-    if code not in _REGION_NAMES:
-        from ..core.models import Region
-        region = db.session.get(Region, code)
-        if region is None:
-            return code
-        _REGION_NAMES[code] = region.name
-    return _REGION_NAMES[code]
-
-
-_REGION_NAMES: dict[str, str] = {}
 
 
 def _end_event_name(wf: BpmnWorkflow) -> str | None:

@@ -22,6 +22,7 @@ from ..extensions import db
 def _worker_app_config(database_url: str, instance_dir: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ["INSTANCE_DIR"] = instance_dir
+    os.environ["SCHEDULER_EMBEDDED"] = "0"      # a worker never starts a scheduler of its own
 
 
 def _worker_fire(database_url: str, instance_dir: str) -> tuple[int, int]:

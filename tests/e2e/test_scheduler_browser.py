@@ -45,8 +45,15 @@ def test_overdue_hazard_is_escalated_and_supervised_in_the_browser(server, brows
     city.goto(f"{base}/cases/{case_id}")
     city.wait_for_selector(".bpmn-done")
     timeline = city.inner_text("body")
-    assert "升级至设区市局督办" in timeline and "已约谈使用单位主要负责人" in timeline
+    assert "升级至设区市局（南宁市市场监督管理局）督办" in timeline and "已约谈使用单位主要负责人" in timeline
     _shot(city, "escalated-case")
+
+    # The escalation's SMS warnings: the unit's contacts (企业) and the supervisor (监察), phones masked.
+    city.goto(f"{base}/sms/records")
+    city.click("[data-testid=tab-enterprise]")
+    table = city.inner_text("[data-testid=sms-table]")
+    assert "重大事故隐患整改期限" in table and "****" in table
+    _shot(city, "sms-records")
     assert city_errors == []
 
     # The system administrator lands on the jobs page and runs the warning refresh by hand.
