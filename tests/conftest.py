@@ -65,23 +65,40 @@ def app():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _id_marks() -> dict[str, int]:
+    """The highest integer id of every table with one: rows above it were made by a test."""
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    marks = {}
+    for table in db.metadata.sorted_tables:
+        pk = list(table.primary_key.columns)
+        if len(pk) == 1 and pk[0].name == "id" and isinstance(pk[0].type, db.Integer):
+            marks[table.name] = db.session.scalar(select(func.max(pk[0]))) or 0
+    return marks
+
+
+@pytest.fixture(scope="session")
+def _seed_marks(app):
+    with app.app_context():
+        return _id_marks()
+
+
 @pytest.fixture(autouse=True)
-def _clean(app):
-    """Each test starts with master data only; tests may commit freely."""
+def _clean(app, _seed_marks):
+    """Each test starts with the seeded data only; tests may commit freely. Every row a test
+    added (id above the mark taken after seeding) is deleted afterwards, children first, in
+    every table — so new modules need no cleanup list. Rows a test *changed* it must restore."""
     ctx = app.app_context()
     ctx.push()
     yield
-    from app.cases.models import Case, CaseEvent, CaseParty, Task
-    from app.core.models import ApiToken, Attachment, Counter
     from app.extensions import db
-    from app.hazards.models import Hazard
     db.session.rollback()
     from app.cases import escalation
     escalation._NOTIFIED.clear()        # per-process memo of today's notices (their rows go below)
-    from app.scheduler.models import JobRun
-    from app.sms.models import SmsMessage
-    for model in (Hazard, CaseEvent, Task, CaseParty, SmsMessage, Attachment, Case, Counter, ApiToken, JobRun):
-        db.session.execute(delete(model))
+    for table in reversed(db.metadata.sorted_tables):
+        if table.name in _seed_marks:
+            db.session.execute(delete(table).where(table.c.id > _seed_marks[table.name]))
     db.session.commit()
     db.session.remove()
     ctx.pop()
