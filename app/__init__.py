@@ -59,8 +59,12 @@ def configure_domains() -> None:
     from .engine import models as _engine  # noqa: F401
     from .hazards import models as _hazard_models  # noqa: F401
     from .hazards import services as _hazard_services  # noqa: F401
+    from .operators import models as _operator_models  # noqa: F401
+    from .operators import services as _operator_services  # noqa: F401
     from .scheduler import models as _scheduler_models  # noqa: F401
     from .sms import models as _sms_models  # noqa: F401
+    from .transfers import models as _transfer_models  # noqa: F401
+    from .transfers import services as _transfer_services  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -69,20 +73,29 @@ def configure_blueprints(app: Flask) -> None:
     from .core.auth import bp as auth_bp
     from .core.views import bp as core_bp
     from .hazards.views import bp as hazards_bp
+    from .operators.views import bp as operators_bp
+    from .operators.views import public_bp as operators_public_bp
     from .scheduler.views import bp as scheduler_bp
     from .sms.api import bp as sms_api_bp
     from .sms.views import bp as sms_bp
+    from .transfers.api import bp as transfers_api_bp
+    from .transfers.views import bp as transfers_bp
     from .extensions import csrf
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(hazards_bp)
+    app.register_blueprint(operators_bp)
+    app.register_blueprint(operators_public_bp)   # /public/operators: no login
     app.register_blueprint(scheduler_bp)
     app.register_blueprint(sms_bp)
     app.register_blueprint(sms_api_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(transfers_bp)
+    app.register_blueprint(transfers_api_bp)
     csrf.exempt(sms_api_bp)  # gateway receipts authenticate by a shared token
     csrf.exempt(api_bp)  # the API authenticates by bearer token; see api/__init__.py for session callers
+    csrf.exempt(transfers_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)
 
 
 def configure_templates(app: Flask) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from .cases.models import Case, Task
 from .core.clock import today_local
 from .core.gm import hash_password
+from .core.movable import is_movable_category
 from .core.models import Equipment, OrgContact, Organization, User
 from .core.validators import uscc_check_char
 from .engine import runtime
@@ -100,9 +101,12 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
             code = f"{variety}45001{2015 + seq % 9}{seq:05d}"
             if db.session.scalar(select(Equipment).where(Equipment.code == code)) is None:
                 db.session.add(Equipment(code=code, name=f"{name} {i}号", category_code=variety, use_org_id=org.id,
-                                         region_code=org.region_code, address=org.address, status="in_use",
+                                         region_code=org.region_code, registered_region_code=org.region_code,
+                                         movable=is_movable_category(variety), address=org.address, status="in_use",
                                          next_inspection_date=today_local() + timedelta(days=30 * (seq % 12 + 1))))
     db.session.flush()
+    from .operators.demo import seed_operators
+    seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
     cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
     return {"organizations": len(orgs), "users": len(USERS), "cases_created": cases}
 
@@ -142,6 +146,15 @@ def _seed_cases() -> int:
     c4 = report(xn, units_eq[6], "GB45067-4.6d", 40, "自动扶梯下端站紧急停止开关失效，扶梯仍在运行。")
     dispatch(c4, 25)
     created += 3
+    # 移动式设备交接: 柳州 unit's first forklift waits for review by 兴宁区 (xn_supervisor).
+    lz_unit = _user("unit_lz")
+    forklift = db.session.scalar(select(Equipment).where(Equipment.use_org_id == lz_unit.org_id,
+                                                         Equipment.category_code == "5110").order_by(Equipment.id))
+    if forklift is not None:
+        runtime.start_case("equipment_transfer", lz_unit, {
+            "equipment_codes": [forklift.code], "to_region": "450102",
+            "reason": "叉车随项目调往南宁市兴宁区仓储基地作业，预计作业一年。"})
+        created += 1
     return created
 
 
@@ -154,4 +167,5 @@ def accounts() -> list[dict]:
         rows.append({"username": username, "password": DEMO_PASSWORD, "role": role, "role_label": user.role_label,
                      "region": f"{user.region.name} ({user.region_code})",
                      "organization": user.org.name if user.org else None, "display_name": display})
-    return rows
+    from .operators.demo import operator_accounts
+    return rows + operator_accounts()

@@ -16,9 +16,15 @@ NAV = [
     ("待办中心", "我的待办", "cases.inbox", None),
     ("待办中心", "发起事项", "cases.processes", None),
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
+    ("移动式设备交接", "设备迁移管理", "transfers.index", None),
     ("系统运维", "调度任务", "scheduler.jobs", ("sys_admin",)),
     ("短信预警", "短信预警记录", "sms.records", (*sorted(REGULATOR_ROLES), "sys_admin")),
     ("短信预警", "短信模板", "sms.templates", ("sys_admin",)),
+    ("作业人员", "本单位作业人员", "operators.staff", ("use_unit",)),
+    ("个人中心", "个人主页", "operators.me", ("operator",)),
+    ("个人中心", "任职单位", "operators.employer", ("operator",)),
+    ("个人中心", "我的待办", "cases.inbox", ("operator",)),
+    ("个人中心", "发起事项", "cases.processes", ("operator",)),
 ]
 
 
@@ -81,8 +87,8 @@ def register_template_helpers(app: Flask) -> None:
         if current_user.is_authenticated:
             from .cases.services import inbox_counts
             nav = nav_for(current_user)
-            if current_user.is_regulator or current_user.is_enterprise:
-                todo_count = inbox_counts(current_user)["todo"]
+            if current_user.is_regulator or current_user.is_enterprise or current_user.role in ("operator", "expert"):
+                todo_count = inbox_counts(current_user)["todo"]   # personal roles: tasks assigned to them
         return {"nav": nav, "todo_count": todo_count, "warning_labels": WARNING_LABELS}
 
     def url_with(**changes):

@@ -226,7 +226,8 @@ def upload_attachment():
 def equipment_search():
     items = case_services.equipment_suggestions(g.api_user, (request.args.get("q") or "").strip()[:50])
     return jsonify({"items": [{"id": e.id, "code": e.code, "name": e.name, "use_org": e.use_org.name,
-                               "region_code": e.region_code} for e in items]})
+                               "region_code": e.region_code, "registered_region_code": e.registered_region_code,
+                               "movable": e.movable} for e in items]})
 
 
 @bp.get("/openapi.json")

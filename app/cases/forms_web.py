@@ -30,6 +30,16 @@ def read_submission(schema: dict, form, files, user) -> dict:
     return data
 
 
+def submitted_values(schema: dict, form) -> dict:
+    """What was submitted, to show again after a failed submission: every value of a
+    multi-select (array) field, the first value of any other field."""
+    values = form.to_dict()
+    for name, spec in ordered_fields(schema):
+        if spec.get("type") == "array" and spec.get("ui:widget") != "files":
+            values[name] = [v for v in form.getlist(name) if v]
+    return values
+
+
 def field_views(schema: dict, values: dict, errors: dict, user) -> list[dict]:
     """What the template needs to draw each field."""
     required = set(schema.get("required", []))
@@ -45,8 +55,14 @@ def field_views(schema: dict, values: dict, errors: dict, user) -> list[dict]:
         elif widget not in ("text", "textarea", "date", "files", "equipment"):
             options = options_for(widget, user)
         show_if = spec.get("ui:showIf")
+        # An array field with a provider widget is a multi-select: drawn as checkboxes.
+        multiple = spec.get("type") == "array" and widget != "files"
+        value = values.get(name)
+        if multiple and value is not None and not isinstance(value, list):
+            value = [value]
         views.append({"name": name, "label": spec.get("title", name), "widget": widget, "options": options,
+                      "multiple": multiple,
                       "help": spec.get("ui:help"), "accept": spec.get("ui:accept"),
-                      "required": name in required, "value": values.get(name), "error": errors.get(name),
+                      "required": name in required, "value": value, "error": errors.get(name),
                       "show_if": show_if, "max_length": spec.get("maxLength")})
     return views

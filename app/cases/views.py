@@ -11,8 +11,9 @@ from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_info
 from ..errors import ValidationFailed
 from ..extensions import db
+from ..engine.services import panel_for
 from . import services
-from .forms_web import field_views, read_submission
+from .forms_web import field_views, read_submission, submitted_values
 
 bp = Blueprint("cases", __name__)
 
@@ -20,9 +21,13 @@ bp = Blueprint("cases", __name__)
 @bp.route("/")
 @login_required
 def home():
-    """People who work cases land on their inbox; platform administrators on their first page."""
+    """People who work cases land on their inbox; platform administrators on their first page;
+    operators on their employer's page, or their personal page when they have no employer (§4.5.7.1)."""
     if current_user.is_regulator or current_user.is_enterprise:
         return redirect(url_for("cases.inbox"))
+    if current_user.role == "operator":
+        from ..operators.services import has_employer
+        return redirect(url_for("operators.employer" if has_employer(current_user) else "operators.me"))
     from ..web import nav_for
     entries = nav_for(current_user)
     return redirect(url_for(entries[0][2]) if entries else url_for("cases.inbox"))
@@ -55,7 +60,9 @@ def start(key: str):
         abort(403)
     schema = runtime.start_form_schema(version)
     errors: dict = {}
-    values: dict = {}
+    # Links may prefill the start form (?org_uscc=…): declared fields only, never attachments.
+    props = schema.get("properties", {})
+    values: dict = {k: v for k, v in request.args.items() if k in props and props[k].get("ui:widget") != "files"}
     if request.method == "POST":
         try:
             values = read_submission(schema, request.form, request.files, current_user)
@@ -66,7 +73,7 @@ def start(key: str):
         except ValidationFailed as err:
             db.session.rollback()
             errors = err.fields
-            values = request.form.to_dict()
+            values = submitted_values(schema, request.form)
     return render_template("cases/start.html", version=version, info=version_info(version), schema=schema,
                            fields=field_views(schema, values, errors, current_user), errors=errors), \
         (422 if errors else 200)
@@ -75,14 +82,7 @@ def start(key: str):
 def _case_context(case):
     active, done = runtime.done_steps(case)
     return {"case": case, "timeline": services.timeline(case), "open_tasks": services.open_tasks(case),
-            "active_ids": active, "done_ids": done, "domain": _domain_panel(case)}
-
-
-def _domain_panel(case):
-    if case.process_key == "major_hazard":
-        from ..hazards.services import hazard_for_case
-        return {"template": "hazards/_case_panel.html", "hazard": hazard_for_case(case)}
-    return None
+            "active_ids": active, "done_ids": done, "domain": panel_for(case)}
 
 
 @bp.route("/cases/<int:case_id>")
@@ -136,7 +136,7 @@ def task_page(task_id: int):
         except ValidationFailed as err:
             db.session.rollback()
             errors = err.fields
-            values = request.form.to_dict()
+            values = submitted_values(schema, request.form)
     else:
         values = _prefill(task, schema)
     return render_template("cases/task.html", task=task, may_act=may_act, schema=schema, errors=errors,

@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint)
+from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .clock import utcnow
+from .movable import is_movable_category
 from .pii import EncryptedPhone
 from .regions import region_prefix
 from .roles import is_enterprise, is_regulator, role_label
@@ -125,7 +126,16 @@ class Equipment(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     category_code: Mapped[str] = mapped_column(String(4), ForeignKey("equipment_category.code"), index=True)
     use_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    # The current supervising authority; a mobile-equipment transfer (§4.5.9) moves it.
     region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    # The original registering authority: set once, never changed by a transfer.
+    registered_region_code: Mapped[str] = mapped_column(
+        String(6), ForeignKey("region.code"), index=True,
+        default=lambda ctx: ctx.get_current_parameters()["region_code"])
+    # 流动作业 equipment (rule and sources: core/movable.py); derived from the category by default.
+    movable: Mapped[bool] = mapped_column(
+        Boolean, index=True, server_default=false(),
+        default=lambda ctx: is_movable_category(ctx.get_current_parameters()["category_code"]))
     address: Mapped[str | None] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="in_use")   # in_use | stopped | scrapped
     next_inspection_date: Mapped[date | None] = mapped_column(Date, index=True)
@@ -133,7 +143,8 @@ class Equipment(db.Model):
 
     category: Mapped[EquipmentCategory] = relationship()
     use_org: Mapped[Organization] = relationship()
-    region: Mapped[Region] = relationship()
+    region: Mapped[Region] = relationship(foreign_keys=[region_code])
+    registered_region: Mapped[Region] = relationship(foreign_keys=[registered_region_code])
 
     STATUS_LABELS = {"in_use": "在用", "stopped": "停用", "scrapped": "报废"}
 

@@ -1,14 +1,17 @@
 """Data scope, enforced in the query layer for every list, detail, download and API call.
 
 Regulators see their region and below (region-code prefix); enterprise users see the cases
-their organisation takes part in; platform roles see no case data.
+their organisation takes part in; personal roles (operator, expert) see the cases they started
+or hold or held a task in; platform roles see no case data.
 """
 from __future__ import annotations
 
 from sqlalchemy import and_, false, or_, select
+from sqlalchemy.orm import aliased
 
 from ..cases.models import Case, CaseParty, Task
 from .models import Equipment, Organization, User
+from .roles import ROLES
 
 
 def case_scope(user: User):
@@ -17,6 +20,14 @@ def case_scope(user: User):
         return Case.region_code.startswith(user.scope_prefix, autoescape=True)
     if user.is_enterprise and user.org_id:
         return Case.id.in_(select(CaseParty.case_id).where(CaseParty.org_id == user.org_id))
+    role = ROLES.get(user.role)
+    if role is not None and role.side == "personal":
+        # A personal lane (candidateUser) assigns the task to the person: assignee_id is the
+        # candidate. An alias keeps the subquery from correlating with a Task in the outer query.
+        held = aliased(Task, name="scope_task")
+        return or_(Case.started_by_id == user.id,
+                   Case.id.in_(select(held.case_id).where(or_(held.assignee_id == user.id,
+                                                              held.completed_by_id == user.id))))
     return false()
 
 
@@ -27,7 +38,7 @@ def candidate_condition(user: User):
     elif user.is_enterprise and user.org_id:
         candidate = and_(Task.candidate_role == user.role, Task.candidate_org_id == user.org_id)
     else:
-        candidate = false()
+        candidate = false()   # personal roles: their tasks carry assignee_id (candidateUser), matched below
     return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id)
 
 

@@ -374,14 +374,15 @@ def complete_task(task_id: int, user: User, raw: dict) -> Case:
         spiff_task.run()
 
     _bump(case)
+    # The completion goes on the timeline before what it causes (service tasks may add entries).
+    append_event(case, user, "completed", f"完成【{task.name}】", task_def=task.task_def, step_name=task.name,
+                 comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
     _run_engine(case, user, wf, step)
     now = utcnow()
     task.status, task.completed_at, task.completed_by_id = "completed", now, user.id
     task.assignee_id = user.id
     task.data = json.dumps(data, ensure_ascii=False)
     _link_attachments(case, attachment_ids)
-    append_event(case, user, "completed", f"完成【{task.name}】", task_def=task.task_def, step_name=task.name,
-                 comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
     _sync(case, wf, user)
     _save(case, wf)
     db.session.flush()
@@ -411,6 +412,9 @@ def unclaim_task(task_id: int, user: User) -> Task:
         raise Conflict("该任务已被办理", code="task_closed")
     if task.assignee_id != user.id:
         raise Forbidden("只能退回自己签收的任务")
+    if task.candidate_region is None and task.candidate_org_id is None:
+        # A personal lane (candidateUser) names one person and no pool: unassigning would orphan the task.
+        raise Conflict("该任务指派给您本人办理，不能取消签收", code="personal_task")
     _bump(case)
     task.assignee_id = None
     append_event(case, user, "unclaimed", f"取消签收【{task.name}】", task_def=task.task_def, step_name=task.name)

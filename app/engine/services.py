@@ -32,6 +32,7 @@ class StartContext:
 
 _SERVICES: dict[str, Callable[..., Any]] = {}
 _CASE_FACTS: dict[str, Callable[..., dict]] = {}
+_CASE_PANELS: dict[str, Callable[..., dict | None]] = {}
 _START_HOOKS: dict[str, Callable[..., StartContext]] = {}
 CURRENT: ContextVar[ServiceContext | None] = ContextVar("engine_service_context", default=None)
 
@@ -59,6 +60,21 @@ def case_facts(process_key: str):
     return register
 
 
+def case_panel(*process_keys: str):
+    """Register a function case -> {"template": …, **context} drawing the process's own facts
+    on the case page (e.g. the hazard sheet); None draws nothing."""
+    def register(fn):
+        for key in process_keys:
+            _CASE_PANELS[key] = fn
+        return fn
+    return register
+
+
+def panel_for(case) -> dict | None:
+    fn = _CASE_PANELS.get(case.process_key)
+    return fn(case) if fn else None
+
+
 def facts_for(case) -> dict:
     fn = _CASE_FACTS.get(case.process_key)
     return fn(case) if fn else {}
@@ -81,3 +97,14 @@ def call_registered_service(name: str, spiff_task, params: dict):
         raise RuntimeError("service task ran outside a case action")
     ctx.task_data = spiff_task.data
     return fn(ctx, **params)
+
+
+def case_row(model, ctx: ServiceContext):
+    """The domain row a service task works on (one per case, column `case_id`)."""
+    from sqlalchemy import select
+
+    from ..extensions import db
+    row = db.session.scalar(select(model).where(model.case_id == ctx.case.id))
+    if row is None:
+        raise RuntimeError(f"case {ctx.case.id} has no {model.__tablename__} row")
+    return row

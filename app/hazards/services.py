@@ -12,7 +12,7 @@ from ..core.scope import equipment_scope
 from ..core.sequences import next_value
 from ..engine import decisions
 from ..cases.widgets import option_provider
-from ..engine.services import ServiceContext, StartContext, case_facts, service, start_hook
+from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import ValidationFailed
 from ..extensions import db
 from .models import Hazard, HazardCriterion
@@ -56,10 +56,7 @@ def prepare_report(user: User, data: dict) -> StartContext:
 
 
 def _hazard(ctx: ServiceContext) -> Hazard:
-    hazard = db.session.scalar(select(Hazard).where(Hazard.case_id == ctx.case.id))
-    if hazard is None:
-        raise RuntimeError(f"case {ctx.case.id} has no hazard record")
-    return hazard
+    return case_row(Hazard, ctx)
 
 
 @service("hazard.register")
@@ -198,3 +195,8 @@ def hazard_facts(case: Case) -> dict:
         return {}
     return {"docNo": row.notice_no or row.hazard_no, "hazardNo": row.hazard_no,
             "deadline": row.rectify_deadline.isoformat()}
+
+
+@case_panel(PROCESS_KEY)
+def hazard_panel(case: Case) -> dict:
+    return {"template": "hazards/_case_panel.html", "hazard": hazard_for_case(case)}
