@@ -166,21 +166,20 @@ def _earlier_messages(content: str, dedup_key: str | None, bidxs: list[str],
     if not bidxs:
         return set(), {}
     since = now - timedelta(hours=current_app.config["SMS_DEDUP_HOURS"])
-    columns = (SmsMessage.phone_bidx, SmsMessage.id, literal("text").label("why"))
     # Two index-friendly halves in one round trip ((phone, created_at) and (dedup_key, phone)):
-    # an OR of both makes PostgreSQL scan far more rows.
-    query = select(*columns).where(SmsMessage.phone_bidx.in_(bidxs), SmsMessage.created_at >= since,
-                                   SmsMessage.content == content, SmsMessage.status.in_(LIVE_STATUSES))
-    # (status is checked here too, but the plan must come from (phone_bidx, created_at).)
+    # an OR of both, or the status in SQL, makes PostgreSQL plan longer and scan more.
+    query = select(SmsMessage.phone_bidx, SmsMessage.id, SmsMessage.status, literal("text").label("why")).where(
+        SmsMessage.phone_bidx.in_(bidxs), SmsMessage.created_at >= since, SmsMessage.content == content)
     if dedup_key is not None:
-        query = union_all(query, select(SmsMessage.phone_bidx, SmsMessage.id, literal("key").label("why"))
+        query = union_all(query, select(SmsMessage.phone_bidx, SmsMessage.id, SmsMessage.status,
+                                        literal("key").label("why"))
                           .where(SmsMessage.dedup_key == dedup_key, SmsMessage.phone_bidx.in_(bidxs)))
     done: set[str] = set()
     recent: dict[str, int] = {}
-    for bidx, message_id, why in sorted(db.session.execute(query), key=lambda row: row[1]):
+    for bidx, message_id, status, why in sorted(db.session.execute(query), key=lambda row: row[1]):
         if why == "key":
             done.add(bidx)
-        else:
+        elif status in LIVE_STATUSES:
             recent.setdefault(bidx, message_id)
     return done, recent
 
