@@ -83,7 +83,7 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def _context():
         nav = []
-        todo_count = 0
+        todo_count = None            # None: this user works no cases (platform administrators), no badge
         if current_user.is_authenticated:
             from .cases.services import inbox_counts
             nav = nav_for(current_user)
