@@ -47,7 +47,7 @@ class Config:
         self.SCHEDULER_EMBEDDED = os.environ.get("SCHEDULER_EMBEDDED", "0") == "1"
         self.SCHEDULER_INTERVAL_SECONDS = int(os.environ.get("SCHEDULER_INTERVAL_SECONDS", 30))
         # A timer backlog of SCHEDULER_PARALLEL_FROM or more cases is fired by this many processes.
-        self.SCHEDULER_TIMER_WORKERS = int(os.environ.get("SCHEDULER_TIMER_WORKERS", os.cpu_count() or 1))
+        self.SCHEDULER_TIMER_WORKERS = int(os.environ.get("SCHEDULER_TIMER_WORKERS", min(os.cpu_count() or 1, 4)))
         self.SCHEDULER_PARALLEL_FROM = int(os.environ.get("SCHEDULER_PARALLEL_FROM", 1000))
         # SMS: provider "local" records messages only; "aliyun" posts to the gateway (docs/短信网关接入.md).
         self.SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "local")
