@@ -1,14 +1,14 @@
 """Template filters, navigation and shared page context."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 from flask import Flask, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
 from .cases.models import WARNING_LABELS
-from .core.clock import DISPLAY_TZ, to_local, today_local
+from .core.clock import to_local, today_local
 from .core.roles import REGULATOR_ROLES
 
 NAV = [
@@ -53,7 +53,7 @@ def days_left(value) -> int | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(DISPLAY_TZ).date()
+        value = to_local(value).date()
     return (value - today_local()).days
 
 

@@ -2,14 +2,14 @@
 escalation_target DMN, SMS warnings are queued and sent, and every job is idempotent and
 crash-safe. Time moves with time-machine; the engine's own clock moves with it."""
 import os
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 import pytest
 import time_machine
 from sqlalchemy import func, select
 
 from app.cases.models import Case, CaseEvent, Task
-from app.core.clock import DISPLAY_TZ, today_local
+from app.core.clock import DISPLAY_TZ, as_utc, today_local
 from app.engine import runtime
 from app.extensions import db
 from app.scheduler.jobs import JOBS, run_all, run_job
@@ -28,9 +28,7 @@ def local(day, hour=9):
     return datetime.combine(day, time(hour), DISPLAY_TZ)
 
 
-def aware(value: datetime) -> datetime:
-    """SQLite returns naive UTC; PostgreSQL aware."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+aware = as_utc      # SQLite returns naive UTC; PostgreSQL aware
 
 
 def dispatched(days=5, unit="unit_xn"):

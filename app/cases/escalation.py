@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..core.clock import DISPLAY_TZ, utcnow
 from ..core.models import Equipment, User
-from ..core.regions import region_at_level, region_name
+from ..core.regions import office_name, region_at_level
 from ..core.roles import ROLES, role_label
 from ..engine import decisions
 from ..engine.runtime import append_event
@@ -75,7 +75,7 @@ def escalate(ctx: ServiceContext, level: int, deadline: str | None = None) -> di
         data.update(escalation_needed=False)
         return {"escalated": False}
     label = target.get("label") or role_label(role)
-    office = f"{region_name(region_at_level(case.region_code, ROLES[role].level))}市场监督管理局"
+    office = office_name(region_at_level(case.region_code, ROLES[role].level))
     data.update(escalation_needed=True, escalation_role=role, escalation_level=level,
                 escalation_due=target.get("due") or None)
     append_event(case, None, "escalated",

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..errors import Unauthorized
 from ..extensions import db, login_manager
-from .clock import utcnow
+from .clock import as_utc, utcnow
 from .gm import hash_password, password_iterations, sm3_hex, verify_password
 from .models import ApiToken, User
 
@@ -45,7 +45,7 @@ def user_from_token(token: str) -> User:
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_sm3 == sm3_hex(token.encode())))
     if row is None:
         raise Unauthorized("令牌无效，请重新登录")
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utcnow().tzinfo)
+    expires = as_utc(row.expires_at)
     if expires < utcnow() or not row.user.is_active:
         raise Unauthorized("令牌已过期，请重新登录")
     return row.user

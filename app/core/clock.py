@@ -16,9 +16,11 @@ def today_local() -> date:
     return utcnow().astimezone(DISPLAY_TZ).date()
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC datetime. SQLite hands back naive datetimes (we always store UTC) and keeps
+    no offset on write, so values are normalised with this before comparing or storing."""
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
 def to_local(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite returns naive datetimes; we store UTC.
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(DISPLAY_TZ)
+    return as_utc(value).astimezone(DISPLAY_TZ) if value is not None else None

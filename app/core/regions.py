@@ -54,3 +54,22 @@ def region_name(code: str | None) -> str:
             return code
         _NAMES[code] = region.name
     return _NAMES[code]
+
+
+def region_full_name(code: str | None) -> str:
+    """'450202' -> '柳州市城中区' (a county with its city); cities and the province by their own name."""
+    if not code:
+        return ""
+    from ..extensions import db
+    from .models import Region
+    region = db.session.get(Region, code)
+    if region is None:
+        return code
+    if region.level == "county" and region.parent_code:
+        return region_name(region.parent_code) + region.name
+    return region.name
+
+
+def office_name(code: str | None) -> str:
+    """The market-supervision bureau of a region: '柳州市城中区市场监督管理局'."""
+    return f"{region_full_name(code)}市场监督管理局" if code else "属地市场监督管理局"

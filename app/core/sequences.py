@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from .models import Counter
+from .tx import savepoint
 
 
 def next_value(name: str, period: str) -> int:
@@ -14,7 +15,7 @@ def next_value(name: str, period: str) -> int:
                                 .with_for_update())
         if row is None:
             try:
-                with db.session.begin_nested():
+                with savepoint():
                     row = Counter(name=name, period=period, value=0)
                     db.session.add(row)
                     db.session.flush()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
-from ..core.clock import DISPLAY_TZ, today_local, utcnow
+from ..core.clock import DISPLAY_TZ, as_utc, today_local, utcnow
 from ..core.gm import sm3_hex
 from ..core.regions import region_name
 from ..core.models import Attachment, Organization, User
@@ -60,8 +60,7 @@ def due_from_expression(expression: str, data: dict, now: datetime) -> datetime 
 def warning_for(due_at: datetime | None) -> str:
     if due_at is None:
         return "none"
-    if due_at.tzinfo is None:
-        due_at = due_at.replace(tzinfo=timezone.utc)
+    due_at = as_utc(due_at)
     days_left = (due_at.astimezone(DISPLAY_TZ).date() - today_local()).days
     return decisions.evaluate(WARNING_DECISION, days_left=days_left).get("level") or "none"
 
@@ -101,7 +100,7 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
 
 
 def event_hash_input(event: CaseEvent) -> str:
-    at = (event.at if event.at.tzinfo else event.at.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    at = as_utc(event.at)
     return event.prev_hash + json.dumps([event.case_id, event.seq, at.isoformat(), event.actor_id, event.kind,
                                          event.task_def, event.step_name, event.summary, event.comment,
                                          event.data, event.attachment_ids], ensure_ascii=False)
@@ -219,7 +218,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
                      task_def=row.task_def, step_name=row.name)
     open_now = [row for row in open_rows.values() if row.status == "open"] + created
-    dues = [_aware(t.due_at) for t in open_now if t.due_at]
+    dues = [as_utc(t.due_at) for t in open_now if t.due_at]
     case.due_at = min(dues) if dues else None
     case.warning_level = max((t.warning_level for t in open_now), key=lambda w: WARNING_RANK.get(w, 0),
                              default="none")
@@ -231,11 +230,6 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         case.outcome = _end_event_name(wf)
         case.current_step = None
         append_event(case, None, "closed", f"案件办结：{case.outcome or '流程结束'}")
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; compare them as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 
@@ -256,8 +250,7 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
                 value = datetime.fromisoformat(str(event.value))
             except (TypeError, ValueError):
                 continue
-            # SQLite keeps no offset: always store UTC.
-            values.append((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc))
+            values.append(as_utc(value))   # SQLite keeps no offset: always store UTC
     return min(values) if values else None
 
 
@@ -477,7 +470,7 @@ def refresh_warnings(chunk: int = 1000) -> int:
     rows = db.session.execute(select(Task.id, Task.case_id, Task.due_at, Task.warning_level)
                               .where(Task.status == "open", Task.due_at.is_not(None)))
     for task_id, case_id, due_at, current in rows:
-        due = due_at if due_at.tzinfo else due_at.replace(tzinfo=timezone.utc)
+        due = as_utc(due_at)
         day = due.astimezone(DISPLAY_TZ).date()
         if day not in by_day:
             by_day[day] = warning_for(due)

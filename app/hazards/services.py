@@ -7,7 +7,8 @@ from sqlalchemy import false, or_, select
 
 from ..cases.models import Case
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
-from ..core.models import Equipment, Region, User
+from ..core.models import Equipment, User
+from ..core.regions import office_name
 from ..core.scope import equipment_scope
 from ..core.sequences import next_value
 from ..engine import decisions
@@ -166,10 +167,9 @@ def deadline_end(day: date) -> datetime:
 
 
 def notice_context(hazard: Hazard) -> dict:
-    issuer = db.session.get(Region, hazard.notice_issuer_region or hazard.region_code)
     return {
         "hazard": hazard,
-        "issuer_name": f"{issuer.name}市场监督管理局" if issuer else "市场监督管理局",
+        "issuer_name": office_name(hazard.notice_issuer_region or hazard.region_code),
         "org": hazard.use_org,
         "equipment": hazard.equipment,
         "criterion": hazard.criterion,

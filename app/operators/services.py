@@ -22,12 +22,26 @@ from ..cases.widgets import option_provider
 from ..core.clock import today_local, utcnow
 from ..core.models import Attachment, Organization, User
 from ..core.pii import PiiError, normalize_phone
+from ..core.tx import savepoint
 from ..core.validators import is_valid_resident_id, is_valid_uscc
-from ..engine.services import ServiceContext, StartContext, case_panel, case_row, service, start_hook
+from ..engine.services import (
+    ServiceContext,
+    StartContext,
+    case_panel,
+    case_row,
+    service,
+    start_hook,
+)
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from .models import (CERT_VALID_YEARS, Employment, EmploymentRequest, Operator, OperatorCertificate,
-                     id_number_index)
+from .models import (
+    CERT_VALID_YEARS,
+    Employment,
+    EmploymentRequest,
+    Operator,
+    OperatorCertificate,
+    id_number_index,
+)
 
 JOIN, LEAVE, HIRE = "operator_join", "operator_leave", "operator_hire"
 PROCESS_KEYS = (JOIN, LEAVE, HIRE)
@@ -461,7 +475,7 @@ def register_request(ctx: ServiceContext) -> dict:
                             employment_id=data.get("employment_id"), status="pending",
                             requested_by_id=data["initiator_id"])
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(row)
             db.session.flush()
     except IntegrityError as err:
@@ -488,7 +502,7 @@ def start_employment(ctx: ServiceContext) -> dict:
     employment = Employment(operator_id=row.operator_id, org_id=row.org_id, work_item=row.work_item,
                             status="active", started_on=today_local(), start_case_id=ctx.case.id)
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(employment)
             db.session.flush()
     except IntegrityError as err:

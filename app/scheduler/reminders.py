@@ -13,16 +13,13 @@ from sqlalchemy import select
 
 from ..core.clock import today_local
 from ..core.models import Equipment, EquipmentCategory, Organization, Region
+from ..core.regions import office_name
 from ..extensions import db
 
 DUE_WINDOW_DAYS = 30
 REPORT_WITHIN_DAYS = 7
 HOTLINE = "12315"     # 全国市场监管投诉举报热线
 BATCH = 500
-
-
-def _office_name(region: Region | None) -> str:
-    return f"{region.name}市场监督管理局" if region else "属地市场监督管理局"
 
 
 def send_inspection_reminders() -> tuple[int, int]:
@@ -63,7 +60,7 @@ def send_inspection_reminders() -> tuple[int, int]:
                 code = "INSP_OVERDUE"
                 dedup = f"insp-overdue:{equipment.id}:{next_date}:{week[0]}W{week[1]:02d}"
                 params.update(deadline=(today + timedelta(days=REPORT_WITHIN_DAYS)).isoformat(),
-                              officeName=_office_name(region), phone=HOTLINE)
+                              officeName=office_name(region.code), phone=HOTLINE)
             queued += len(sms.enqueue(code, params, recipients, region_code=equipment.region_code,
                                       dedup_key=dedup))
         db.session.commit()

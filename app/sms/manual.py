@@ -15,6 +15,7 @@ from ..cases.models import Case, Task
 from ..cases.services import open_tasks
 from ..core.clock import to_local, today_local
 from ..core.models import OrgContact, User
+from ..core.regions import office_name
 from ..core.scope import is_candidate
 from ..extensions import db
 from .services import Recipient, readable_phone
@@ -127,7 +128,7 @@ def _hazard_overdue(facts: CaseFacts, who: Candidate) -> dict | None:
         return None
     return {"unitName": h.use_org.name, "equipName": h.equipment.name, "deviceCode": h.equipment.code,
             "docNo": h.notice_no, "deadline": _day(h.rectify_deadline),
-            "officeName": f"{facts.sender.region.name}市场监督管理局"}
+            "officeName": office_name(facts.sender.region_code)}
 
 
 def _closed(facts: CaseFacts, who: Candidate) -> dict | None:

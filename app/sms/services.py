@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
-from ..core.clock import utcnow
+from ..core.clock import as_utc, utcnow
 from ..core.models import OrgContact
 from ..core.pii import PiiError, normalize_phone, phone_index
 from ..core.tx import savepoint
@@ -285,12 +285,8 @@ def _handed_over_since(since: datetime, bidxs: set[str]) -> dict[str, list[datet
     rows = db.session.execute(select(SmsMessage.phone_bidx, SmsMessage.sent_at).where(
         SmsMessage.phone_bidx.in_(bidxs), SmsMessage.status.in_(HANDED_OVER), SmsMessage.sent_at >= since))
     for bidx, sent_at in rows:
-        window.setdefault(bidx, []).append(_aware(sent_at))
+        window.setdefault(bidx, []).append(as_utc(sent_at))
     return window
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _send_one(provider, message_id: int) -> bool:

@@ -26,7 +26,7 @@ from ..cases.widgets import option_provider
 from ..core.clock import DISPLAY_TZ, to_local, utcnow
 from ..core.models import Equipment, Organization, Region, User
 from ..core.params import date_arg, int_arg, text_arg
-from ..core.regions import region_level, region_name, region_prefix
+from ..core.regions import office_name, region_full_name, region_level, region_prefix
 from ..core.roles import role_label
 from ..core.scope import is_candidate
 from ..core.tx import savepoint
@@ -54,22 +54,6 @@ ORIGIN_ROLES = {"county": "county_supervisor", "city": "city_supervisor", "provi
 
 
 # ---------------------------------------------------------------- regions
-
-def region_full_name(code: str | None) -> str:
-    """'450202' -> '柳州市城中区'; cities and the province by their own name."""
-    if not code:
-        return ""
-    region = db.session.get(Region, code)
-    if region is None:
-        return code
-    if region.level == "county" and region.parent_code:
-        return region_name(region.parent_code) + region.name
-    return region.name
-
-
-def office_name(code: str | None) -> str:
-    return f"{region_full_name(code)}市场监督管理局"
-
 
 def county_options() -> list[tuple[str, str]]:
     """Every county-level unit of Guangxi (the target of a transfer is a county bureau)."""
