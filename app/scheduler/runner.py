@@ -36,7 +36,8 @@ def build_scheduler(app: Flask, *, blocking: bool):
                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300})
     base = app.config.get("SCHEDULER_INTERVAL_SECONDS", 30)
     for job in JOBS.values():
-        seconds = max(base, job.interval_seconds) if job.interval_seconds > 30 else base
+        # The frequent jobs (timers, sms) follow SCHEDULER_INTERVAL_SECONDS; the others keep their own period.
+        seconds = base if job.interval_seconds <= 30 else job.interval_seconds
         scheduler.add_job(_tick, "interval", seconds=seconds, args=[app, lock, job.name], id=job.name,
                           name=job.label, next_run_time=utcnow())
     scheduler.leader_lock = lock

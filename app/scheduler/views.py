@@ -52,9 +52,8 @@ def jobs():
     runs, total = paginate(query, page, per_page)
     stuck = list(db.session.scalars(select(Case).where(Case.timer_failures > 0, Case.status == "running")
                                     .order_by(Case.next_timer_at).limit(50)))
-    due_now = db.session.scalar(select(func.count(Case.id)).where(
-        Case.status == "running", Case.next_timer_at <= func.now())) if db.engine.dialect.name == "postgresql" \
-        else None
+    from .parallel import due_count
+    due_now = due_count()
     return render_template("scheduler/jobs.html", jobs=JOBS, last=_last_runs(), runs=runs, total=total,
                            page=page, pages=max(1, -(-total // per_page)), f={"job": job, "status": status},
                            statuses=JobRun.STATUS_LABELS, stuck=stuck, due_now=due_now,
