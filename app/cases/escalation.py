@@ -65,7 +65,8 @@ def _regulator_ids(role: str, case_region: str) -> list[int]:
 
 
 @service("case.escalate")
-def escalate(ctx: ServiceContext, level: int, deadline: str | None = None) -> dict:
+def escalate(ctx: ServiceContext, level: int, deadline: str | None = None, subject: str = "办理期限") -> dict:
+    """`subject` names the deadline on the timeline (the hazard process passes "整改期限")."""
     from ..sms import services as sms
     case, data = ctx.case, ctx.task_data
     level, deadline = int(level), str(deadline or "")
@@ -79,7 +80,7 @@ def escalate(ctx: ServiceContext, level: int, deadline: str | None = None) -> di
     data.update(escalation_needed=True, escalation_role=role, escalation_level=level,
                 escalation_due=target.get("due") or None)
     append_event(case, None, "escalated",
-                 f"整改期限（{deadline}）已届满仍未完成整改反馈，第{level}级升级至{label}（{office}）督办",
+                 f"{subject}（{deadline}）已届满仍未办结，第{level}级升级至{label}（{office}）督办",
                  data={"level": level, "deadline": deadline, "role": role})
     equipment = db.session.get(Equipment, case.equipment_id) if case.equipment_id else None
     facts = {"caseNo": case.case_no, "title": case.title, "deadline": deadline, "level": str(level),
