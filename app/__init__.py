@@ -62,6 +62,7 @@ def configure_domains() -> None:
     from .operators import models as _operator_models  # noqa: F401
     from .operators import services as _operator_services  # noqa: F401
     from .scheduler import models as _scheduler_models  # noqa: F401
+    from .security import models as _security_models  # noqa: F401
     from .sms import models as _sms_models  # noqa: F401
     from .transfers import models as _transfer_models  # noqa: F401
     from .transfers import services as _transfer_services  # noqa: F401
@@ -76,6 +77,7 @@ def configure_blueprints(app: Flask) -> None:
     from .operators.views import bp as operators_bp
     from .operators.views import public_bp as operators_public_bp
     from .scheduler.views import bp as scheduler_bp
+    from .security.views import bp as security_bp
     from .sms.api import bp as sms_api_bp
     from .sms.views import bp as sms_bp
     from .transfers.api import bp as transfers_api_bp
@@ -88,6 +90,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(operators_bp)
     app.register_blueprint(operators_public_bp)   # /public/operators: no login
     app.register_blueprint(scheduler_bp)
+    app.register_blueprint(security_bp)
     app.register_blueprint(sms_bp)
     app.register_blueprint(sms_api_bp)
     app.register_blueprint(api_bp)
@@ -104,17 +107,8 @@ def configure_templates(app: Flask) -> None:
 
 
 def configure_security_headers(app: Flask) -> None:
-    csp = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-           "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-           "frame-ancestors 'none'")
-
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    from .security import init_app
+    init_app(app)
 
 
 def configure_errors(app: Flask) -> None:

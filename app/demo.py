@@ -40,6 +40,8 @@ USERS = [
     ("agency_gx", "周检验（演示）", "inspection_agency", "450103", "agency"),
     ("process_admin", "流程管理员（演示）", "process_admin", "450000", None),
     ("sys_admin", "系统管理员（演示）", "sys_admin", "450000", None),
+    ("sec_admin", "安全管理员（演示）", "sec_admin", "450000", None),
+    ("audit_admin", "审计管理员（演示）", "audit_admin", "450000", None),
 ]
 
 # Fictitious numbers in the 170 (virtual operator) block; the local SMS provider never sends.

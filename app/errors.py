@@ -83,9 +83,20 @@ def register_error_handlers(app) -> None:
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
 
+    def _audit_refusal(event_type: str, summary: str) -> None:
+        from .security.audit import audit_now
+        try:
+            audit_now(event_type, summary, outcome="denied", object_type="route",
+                      object_id=f"{request.method} {request.path}"[:64])
+        except Exception:  # never let the audit of a refusal turn it into a 500
+            db.session.rollback()
+            app.logger.exception("audit of a refused request failed")
+
     @app.errorhandler(DomainError)
     def handle_domain_error(err: DomainError):
         db.session.rollback()
+        if err.status == 403:
+            _audit_refusal("security.denied", f"越权访问被拒绝：{err.message}")
         if wants_json():
             return jsonify(err.to_dict()), err.status
         return render_template("error.html", status=err.status, message=err.message), err.status
@@ -93,6 +104,7 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(CSRFError)
     def handle_csrf(err):
         db.session.rollback()
+        _audit_refusal("security.csrf", "CSRF 校验失败")
         if wants_json():
             return jsonify({"error": {"code": "csrf_failed", "message": "CSRF 校验失败，请刷新页面后重试"}}), 400
         return render_template("error.html", status=400, message="页面已过期或请求来源无效，请刷新后重试"), 400
@@ -100,6 +112,8 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(err: HTTPException):
         db.session.rollback()
+        if err.code == 403:
+            _audit_refusal("security.denied", "越权访问被拒绝")
         code, message = _HTTP_MESSAGES.get(err.code or 500, ("http_error", err.description or "请求失败"))
         if wants_json():
             return jsonify({"error": {"code": code, "message": message}}), err.code

@@ -17,6 +17,10 @@ NAV = [
     ("待办中心", "发起事项", "cases.processes", None),
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
     ("移动式设备交接", "设备迁移管理", "transfers.index", None),
+    ("系统管理", "账号管理", "security.users", ("sys_admin",)),
+    ("安全管理", "账号角色与数据范围", "security.users", ("sec_admin",)),
+    ("安全管理", "审计管理员操作记录", "security.audit_log", ("sec_admin",)),
+    ("安全审计", "审计日志", "security.audit_log", ("audit_admin",)),
     ("系统运维", "调度任务", "scheduler.jobs", ("sys_admin",)),
     ("短信预警", "短信预警记录", "sms.records", (*sorted(REGULATOR_ROLES), "sys_admin")),
     ("短信预警", "短信模板", "sms.templates", ("sys_admin",)),
@@ -101,3 +105,5 @@ def register_template_helpers(app: Flask) -> None:
         return url_for(request.endpoint, **(request.view_args or {}), **args)
 
     app.jinja_env.globals["url_with"] = url_with
+    from .core.roles import role_label
+    app.jinja_env.globals["role_label"] = role_label

@@ -12,7 +12,7 @@ import tempfile
 
 import psycopg
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 os.environ.setdefault("TZ", "UTC")
 
@@ -39,7 +39,8 @@ def app():
     os.environ["DATABASE_URL"] = url
     from app import create_app
     from app.config import Config
-    application = create_app(Config(TESTING=True, PASSWORD_ITERATIONS=1000))  # reads DATABASE_URL
+    application = create_app(Config(TESTING=True, PASSWORD_ITERATIONS=1000, RATELIMIT_ENABLED=False,
+                                    PASSWORD_MAX_AGE_DAYS=0))  # reads DATABASE_URL; tests travel in time: expiry has its own test
     with application.app_context():
         from flask_migrate import upgrade
 
@@ -96,12 +97,23 @@ def _clean(app, _seed_marks):
     db.session.rollback()
     from app.cases import escalation
     escalation._NOTIFIED.clear()        # per-process memo of today's notices (their rows go below)
+    if TEST_DB == "postgres":   # the append-only triggers (audit log, timeline) yield to a superuser only
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
     for table in reversed(db.metadata.sorted_tables):
         if table.name in _seed_marks:
             db.session.execute(delete(table).where(table.c.id > _seed_marks[table.name]))
+    _restore_audit_head(db)
     db.session.commit()
     db.session.remove()
     ctx.pop()
+
+
+def _restore_audit_head(db) -> None:
+    from app.security.models import AuditChainHead, AuditLog
+    last = db.session.execute(select(AuditLog.id, AuditLog.entry_hash).order_by(AuditLog.id.desc()).limit(1)).first()
+    head = db.session.get(AuditChainHead, 1)
+    head.last_id, head.last_hash = (last[0], last[1]) if last else (0, "0" * 64)
+    head.count = last[0] if last else 0
 
 
 @pytest.fixture
@@ -121,6 +133,32 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def prepare_second_factor(application, username: str):
+    """Administrators log in with a TOTP code: give the account a known secret (a changed row that
+    stays; every admin test uses the same one) and forget the last used step so that several logins
+    within one 30-second step are not refused as replays. Returns a code maker, or None."""
+    import uuid
+
+    from app.core.gm import totp_code
+    from app.core.pii import encrypt
+    from app.extensions import db
+    from app.security.policy import ADMIN_ROLES
+    with application.app_context():
+        account = user(username)
+        if account is None or account.role not in ADMIN_ROLES:
+            return None
+        if account.totp_secret_enc is None:
+            account.totp_ref = uuid.uuid4().hex
+            account.totp_secret_enc = encrypt(TEST_TOTP_SECRET, table="user_account", column="totp_secret",
+                                              ref=account.totp_ref)
+        account.totp_last_step = None
+        db.session.commit()
+    return lambda: totp_code(TEST_TOTP_SECRET)
+
+
 class WebSession:
     """A logged-in browser-like client: keeps cookies and the CSRF token.
 
@@ -132,9 +170,15 @@ class WebSession:
         self.client = client
         page = self.get("/login").get_data(as_text=True)
         token = csrf_from(page)
+        otp = prepare_second_factor(client.application, username)
         resp = self._call(client.post, "/login",
                           data={"username": username, "password": password, "csrf_token": token})
         assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        if otp:
+            assert resp.location.endswith("/login/otp"), resp.location
+            page = self.get("/login/otp").get_data(as_text=True)
+            resp = self._call(client.post, "/login/otp", data={"code": otp(), "csrf_token": csrf_from(page)})
+            assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
         self.csrf = csrf_from(self.get("/inbox").get_data(as_text=True))
 
     def _call(self, method, url, **kw):
@@ -160,8 +204,10 @@ def web(app):
 class ApiClient:
     def __init__(self, client, username: str):
         self.client = client
+        otp = prepare_second_factor(client.application, username)
         with client.application.app_context():
-            resp = client.post("/api/v1/session", json={"username": username, "password": "Demo@2026"})
+            resp = client.post("/api/v1/session", json={"username": username, "password": "Demo@2026",
+                                                        **({"otp": otp()} if otp else {})})
         assert resp.status_code == 201, resp.get_json()
         self.headers = {"Authorization": f"Bearer {resp.get_json()['token']}"}
 

@@ -219,8 +219,8 @@ def test_a_broken_case_is_retried_with_backoff_and_does_not_block_others(monkeyp
         return real(ctx, **params)
 
     monkeypatch.setitem(services._SERVICES, "case.escalate", flaky)
-    admin = web("sys_admin")
     with time_machine.travel(local(today_local() + timedelta(days=3)), tick=False):
+        admin = web("sys_admin")   # a session opened 3 days earlier would have timed out
         run = run_job("timers")
         assert (run.items, run.failures) == (1, 1)
         db.session.expire_all()

@@ -14,7 +14,7 @@ from wtforms import ValidationError as CSRFValidationError
 
 from ..cases import services as case_services
 from ..cases.models import Case, Task
-from ..core.auth import authenticate, issue_token, user_from_token
+from ..core.auth import api_login, issue_token, user_from_token
 from ..core.clock import to_local
 from ..core.storage import save_upload
 from ..engine import runtime
@@ -104,9 +104,7 @@ def create_session():
     missing = {k: "此项为必填项" for k in ("username", "password") if not body.get(k)}
     if missing:
         raise ValidationFailed(missing)
-    user = authenticate(str(body["username"]), str(body["password"]))
-    if user is None:
-        raise Unauthorized("用户名或密码错误")
+    user = api_login(str(body["username"]), str(body["password"]), str(body.get("otp") or ""))
     token = issue_token(user)
     db.session.commit()
     return jsonify({"token": token, "user": user_json(user)}), 201

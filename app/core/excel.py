@@ -12,7 +12,16 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 
-def stream_xlsx(sheet_title: str, headers: list[str], rows: Iterable[list], filename: str) -> Response:
+def _cell(value):
+    """Spreadsheet formula injection: text that a spreadsheet would run is kept as text (ASVS 1.2.10)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def stream_xlsx(sheet_title: str, headers: list[str], rows: Iterable[list], filename: str,
+                audit_event: str = "data.export", criteria: dict | None = None) -> Response:
+    """Every export is audited (who, what, how many rows, with which filters) and committed."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet_title[:31])
     header_cells = []
@@ -21,8 +30,15 @@ def stream_xlsx(sheet_title: str, headers: list[str], rows: Iterable[list], file
         cell.font = Font(bold=True)
         header_cells.append(cell)
     ws.append(header_cells)
+    count = 0
     for row in rows:
-        ws.append(row)
+        ws.append([_cell(v) for v in row])
+        count += 1
+    from ..extensions import db
+    from ..security.audit import audit
+    audit(audit_event, f"导出 {sheet_title}（{count} 行）", object_type="export", object_id=filename[:64],
+          detail={"rows": count, "criteria": {k: v for k, v in (criteria or {}).items() if v}})
+    db.session.commit()
     # openpyxl writes the zip at save(); a temp file keeps large exports out of memory.
     fd, path = tempfile.mkstemp(suffix=".xlsx")
     os.close(fd)

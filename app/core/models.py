@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import (Boolean, Date, DateTime, ForeignKey, Integer, String, UniqueConstraint, false)
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
+                        UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .clock import utcnow
 from .movable import is_movable_category
-from .pii import EncryptedPhone
+from .pii import EncryptedPhone, register_encrypted
 from .regions import region_prefix
 from .roles import is_enterprise, is_regulator, role_label
 
@@ -71,7 +72,16 @@ class User(UserMixin, EncryptedPhone, db.Model):
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     is_active_flag: Mapped[bool] = mapped_column("is_active", Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_ip: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Login controls (security/policy.py): lockout, password age, forced change, second factor.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    totp_ref: Mapped[str | None] = mapped_column(String(32))
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)   # SM4-GCM (core/pii.py)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)     # refuses a replayed code
 
     region: Mapped[Region] = relationship()
     org: Mapped[Organization | None] = relationship()
@@ -95,6 +105,9 @@ class User(UserMixin, EncryptedPhone, db.Model):
     @property
     def role_label(self) -> str:
         return role_label(self.role)
+
+
+register_encrypted(User, "totp_secret_enc", "totp_ref", "totp_secret")
 
 
 class ApiToken(db.Model):

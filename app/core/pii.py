@@ -15,13 +15,11 @@ import secrets
 import struct
 import uuid
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import current_app
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .gm import hmac_sm3_hex
+from .gm import CryptoError, hmac_sm3_hex, new_nonce, sm4_gcm_open, sm4_gcm_seal
 
 FORMAT_VERSION = 1
 _HEADER = struct.Struct(">BI")
@@ -77,11 +75,9 @@ def _aad(table: str, column: str, ref: str, key_id: int) -> bytes:
 def encrypt(value: str, *, table: str, column: str, ref: str, key_id: int | None = None) -> bytes:
     ring, active, _ = _keys()
     key_id = active if key_id is None else key_id
-    nonce = os.urandom(12)
-    encryptor = Cipher(algorithms.SM4(ring[key_id]), modes.GCM(nonce)).encryptor()
-    encryptor.authenticate_additional_data(_aad(table, column, ref, key_id))
-    body = encryptor.update(value.encode("utf-8")) + encryptor.finalize()
-    return _HEADER.pack(FORMAT_VERSION, key_id) + nonce + body + encryptor.tag
+    nonce = new_nonce()
+    sealed = sm4_gcm_seal(ring[key_id], nonce, value.encode("utf-8"), _aad(table, column, ref, key_id))
+    return _HEADER.pack(FORMAT_VERSION, key_id) + nonce + sealed
 
 
 def key_id_of(blob: bytes) -> int:
@@ -93,12 +89,9 @@ def decrypt(blob: bytes, *, table: str, column: str, ref: str) -> str:
     version, key_id = _HEADER.unpack(blob[:_HEADER.size])
     if version != FORMAT_VERSION or key_id not in ring:
         raise PiiError("无法解密: 未知的格式或密钥")
-    nonce, body, tag = blob[5:17], blob[17:-16], blob[-16:]
-    decryptor = Cipher(algorithms.SM4(ring[key_id]), modes.GCM(nonce, tag, min_tag_length=16)).decryptor()
-    decryptor.authenticate_additional_data(_aad(table, column, ref, key_id))
     try:
-        return (decryptor.update(body) + decryptor.finalize()).decode("utf-8")
-    except InvalidTag as err:
+        return sm4_gcm_open(ring[key_id], blob[5:17], blob[17:], _aad(table, column, ref, key_id)).decode("utf-8")
+    except CryptoError as err:
         raise PiiError("密文校验失败 (数据被篡改或被移动到其他记录)") from err
 
 
@@ -131,8 +124,27 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
 
 
+# Every encrypted column: (model, ciphertext attribute, row-reference attribute, AAD column name).
+# `flask pii rotate` re-encrypts each of them; a new encrypted column registers here.
+ENCRYPTED_FIELDS: list[tuple[type, str, str, str]] = []
+
+
+def register_encrypted(model: type, enc_attr: str, ref_attr: str, column: str) -> None:
+    ENCRYPTED_FIELDS.append((model, enc_attr, ref_attr, column))
+
+
+def reencrypt(blob: bytes, *, table: str, column: str, ref: str, key_id: int) -> bytes:
+    return encrypt(decrypt(blob, table=table, column=column, ref=ref), table=table, column=column, ref=ref,
+                   key_id=key_id)
+
+
 class EncryptedPhone:
     """Mixin: a mobile number stored encrypted, with a blind index and a masked copy for lists."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__tablename__" in cls.__dict__:
+            register_encrypted(cls, "phone_enc", "phone_ref", "phone")
     phone_ref: Mapped[str | None] = mapped_column(String(32))
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_bidx: Mapped[str | None] = mapped_column(String(32), index=True)

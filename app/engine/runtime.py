@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
 from ..core.clock import DISPLAY_TZ, as_utc, today_local, utcnow
-from ..core.gm import sm3_hex
+from ..security.audit import chain_mac
 from ..core.regions import region_name
 from ..core.models import Attachment, Organization, User
 from ..core.scope import is_candidate
@@ -93,15 +93,15 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
     event = CaseEvent(case_id=case.id, seq=seq, at=at, actor_id=actor.id if actor else None, kind=kind,
                       task_def=task_def, step_name=step_name, summary=summary, comment=comment,
                       data=data_text, attachment_ids=att_text, prev_hash=prev_hash,
-                      hash=sm3_hex((prev_hash + canonical).encode("utf-8")))
+                      hash=chain_mac("timeline", prev_hash, canonical))
     db.session.add(event)
     heads[case.id] = (seq, event.hash)
     return event
 
 
-def event_hash_input(event: CaseEvent) -> str:
+def event_canonical(event: CaseEvent) -> str:
     at = as_utc(event.at)
-    return event.prev_hash + json.dumps([event.case_id, event.seq, at.isoformat(), event.actor_id, event.kind,
+    return json.dumps([event.case_id, event.seq, at.isoformat(), event.actor_id, event.kind,
                                          event.task_def, event.step_name, event.summary, event.comment,
                                          event.data, event.attachment_ids], ensure_ascii=False)
 
@@ -111,7 +111,7 @@ def verify_case_chain(case_id: int) -> int | None:
     prev = "0" * 64
     for event in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                     .order_by(CaseEvent.seq)):
-        if event.prev_hash != prev or sm3_hex(event_hash_input(event).encode("utf-8")) != event.hash:
+        if event.prev_hash != prev or chain_mac("timeline", event.prev_hash, event_canonical(event)) != event.hash:
             return event.seq
         prev = event.hash
     return None

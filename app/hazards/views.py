@@ -103,7 +103,8 @@ def export():
                    h.equipment.code, h.equipment.name, h.use_org.name, h.region.name, h.criterion.citation,
                    h.description, h.found_on, h.rectify_deadline, h.notice_no or "", h.extension_count,
                    to_local(h.closed_at).strftime("%Y-%m-%d %H:%M") if h.closed_at else ""]
-    return stream_xlsx("重大事故隐患台账", EXPORT_HEADERS, rows(), filename="重大事故隐患台账.xlsx")
+    return stream_xlsx("重大事故隐患台账", EXPORT_HEADERS, rows(), filename="重大事故隐患台账.xlsx",
+                       criteria=request.args.to_dict())
 
 
 def _visible_hazard(hazard_id: int) -> Hazard:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..cases.models import Case
 from ..core.clock import today_local, utcnow
 from ..core.models import Attachment, Organization, User
-from ..core.pii import EncryptedPhone, blind_index, decrypt, encrypt
+from ..core.pii import EncryptedPhone, blind_index, decrypt, encrypt, register_encrypted
 from ..core.validators import is_valid_resident_id
 from ..extensions import db
 from .masking import mask_id_number
@@ -78,6 +78,9 @@ class Operator(EncryptedPhone, db.Model):
     @property
     def gender_label(self) -> str:
         return self.GENDER_LABELS.get(self.gender, "—")
+
+
+register_encrypted(Operator, "id_number_enc", "id_number_ref", "id_number")
 
 
 class OperatorCertificate(db.Model):

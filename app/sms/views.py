@@ -109,7 +109,8 @@ def export():
     tabs = dict(tabs_for(current_user))
     if f.tab not in tabs:
         f.tab = next(iter(tabs))
-    return stream_xlsx(tabs[f.tab], EXPORT_HEADERS, export_rows(current_user, f), filename=f"{tabs[f.tab]}.xlsx")
+    return stream_xlsx(tabs[f.tab], EXPORT_HEADERS, export_rows(current_user, f), filename=f"{tabs[f.tab]}.xlsx",
+                       criteria=request.args.to_dict())
 
 
 # ---------------------------------------------------------------- templates

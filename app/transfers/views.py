@@ -86,7 +86,8 @@ def export():
                        name(e.region_code), t.reason, t.applicant.display_name, fmt(t.created_at),
                        t.decided_by.display_name if t.decided_by else "", fmt(t.decided_at), t.opinion or "",
                        t.reject_reason or ""]
-    return stream_xlsx("设备迁移记录", EXPORT_HEADERS, rows(), filename="设备迁移记录.xlsx")
+    return stream_xlsx("设备迁移记录", EXPORT_HEADERS, rows(), filename="设备迁移记录.xlsx",
+                       criteria=request.args.to_dict())
 
 
 def _flow_record(transfer: EquipmentTransfer) -> list[dict]:

@@ -10,7 +10,7 @@ import time_machine
 
 from app.core.clock import DISPLAY_TZ, today_local
 
-from ..conftest import complete, make_case
+from ..conftest import complete, make_case, prepare_second_factor
 from .test_hazard_loop_browser import _login, _shot, browser, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.e2e
@@ -61,11 +61,17 @@ def test_overdue_hazard_is_escalated_and_supervised_in_the_browser(server, brows
     admin_errors: list[str] = []
     admin.on("pageerror", lambda e: admin_errors.append(str(e)))
     admin.on("dialog", lambda d: d.accept())
+    otp = prepare_second_factor(app, "sys_admin")
     admin.goto(f"{base}/login")
     admin.fill("#username", "sys_admin")
     admin.fill("#password", "Demo@2026")
     admin.click("button[type=submit]")
-    admin.wait_for_url(f"{base}/admin/jobs")
+    admin.wait_for_url(f"{base}/login/otp")            # administrators: password + TOTP
+    admin.fill("#code", otp())
+    admin.click("button[type=submit]")
+    admin.wait_for_url(f"{base}/admin/users")           # lands on the first page of its console
+    assert "上次登录" in admin.inner_text(".flash") or "首次登录" in admin.inner_text(".flash")
+    admin.goto(f"{base}/admin/jobs")
     assert "定时器与超期升级" in admin.inner_text("[data-testid=jobs-table]")
     admin.click("[data-testid=run-warnings]")
     admin.wait_for_selector(".flash")
