@@ -150,10 +150,9 @@ def prepare_second_factor(application, username: str):
         account = user(username)
         if account is None or account.role not in ADMIN_ROLES:
             return None
-        if account.totp_secret_enc is None:
-            account.totp_ref = uuid.uuid4().hex
-            account.totp_secret_enc = encrypt(TEST_TOTP_SECRET, table="user_account", column="totp_secret",
-                                              ref=account.totp_ref)
+        account.totp_ref = uuid.uuid4().hex
+        account.totp_secret_enc = encrypt(TEST_TOTP_SECRET, table="user_account", column="totp_secret",
+                                          ref=account.totp_ref)
         account.totp_last_step = None
         db.session.commit()
     return lambda: totp_code(TEST_TOTP_SECRET)

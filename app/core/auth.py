@@ -262,12 +262,8 @@ def otp():
 
 
 def _qr_svg(text: str) -> str:
-    import io
-
     import segno
-    buf = io.StringIO()
-    segno.make(text, error="m").save(buf, kind="svg", scale=4, xmldecl=False, svgns=True, nl=False)
-    return buf.getvalue()
+    return segno.make(text, error="m").svg_inline(scale=4)
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -98,7 +98,7 @@ def export():
     from ..core.clock import to_local
 
     def rows():
-        for h in db.session.scalars(ledger_query(current_user, f).execution_options(yield_per=500)).unique():
+        for h in db.session.scalars(ledger_query(current_user, f).execution_options(yield_per=500)):  # many-to-one joins only
             yield [h.hazard_no, h.status_label, WARNING_LABELS.get(h.warning_level, ""), h.source_label,
                    h.equipment.code, h.equipment.name, h.use_org.name, h.region.name, h.criterion.citation,
                    h.description, h.found_on, h.rectify_deadline, h.notice_no or "", h.extension_count,

@@ -5,7 +5,7 @@ The three employment processes themselves run through the generic start page, in
 task page and JSON API; these pages only link into them."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..cases.forms_web import field_views, read_submission
@@ -19,6 +19,13 @@ from .models import OperatorCertificate
 
 bp = Blueprint("operators", __name__)
 public_bp = Blueprint("operators_public", __name__, url_prefix="/public/operators")
+
+
+@public_bp.before_request
+def _public_rate_limit():
+    """Public pages need no login: each client address gets a bounded number of requests per minute."""
+    from ..security.ratelimit import limit
+    limit("public", current_app.config["RATELIMIT_PUBLIC_PER_MINUTE"])
 
 
 def _current_operator():

@@ -176,15 +176,50 @@ RUN_RETENTION = timedelta(days=30)          # successful runs
 ERROR_RETENTION = timedelta(days=180)       # runs that failed: kept for the audit of incidents
 
 
+SESSION_RETENTION = timedelta(days=180)     # ended login sessions (the audit log keeps logins for good)
+
+
 def housekeeping() -> JobResult:
-    """Drop old job-run records (a tick every 30 s writes ~9,000 a day)."""
+    """Drop old job-run records (a tick every 30 s writes ~9,000 a day), ended sessions past
+    retention and expired rate-limit windows. The audit log is never purged by the application."""
     from sqlalchemy import delete, or_
+
+    from ..security.models import UserSession
+    from ..security.ratelimit import purge_old
     now = utcnow()
     result = db.session.execute(delete(JobRun).where(or_(
         (JobRun.status == "ok") & (JobRun.started_at < now - RUN_RETENTION),
         JobRun.started_at < now - ERROR_RETENTION)).execution_options(synchronize_session=False))
+    sessions = db.session.execute(delete(UserSession).where(UserSession.ended_at < now - SESSION_RETENTION)
+                                  .execution_options(synchronize_session=False))
+    windows = purge_old()
     db.session.commit()
-    return JobResult(items=result.rowcount or 0)
+    return JobResult(items=(result.rowcount or 0) + (sessions.rowcount or 0) + windows)
+
+
+def audit_job() -> JobResult:
+    """Sign an SM2 checkpoint over the audit chain when it grew; verify the whole chain once a day
+    (the result is itself an audit entry, failure → the audit administrators see it first)."""
+    from ..security.audit import audit, make_checkpoint, verify_chain
+    from ..security.models import AuditLog
+    items = 0
+    if make_checkpoint() is not None:
+        items += 1
+    db.session.commit()
+    last = db.session.scalar(select(AuditLog.at).where(AuditLog.event_type == "audit.verify",
+                                                      AuditLog.actor_id.is_(None))
+                             .order_by(AuditLog.id.desc()).limit(1))
+    from ..core.clock import as_utc
+    if last is None or utcnow() - as_utc(last) > timedelta(hours=24):
+        result = verify_chain()
+        audit("audit.verify", "每日审计链校验" + ("通过" if result.ok else "失败：" + result.problems[0]),
+              outcome="success" if result.ok else "failure",
+              detail={"checked": result.checked, "first_bad_id": result.first_bad_id})
+        db.session.commit()
+        items += 1
+        if not result.ok:
+            return JobResult(items=items, failures=1)
+    return JobResult(items=items)
 
 
 JOBS: dict[str, Job] = {job.name: job for job in [
@@ -194,7 +229,9 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         refresh_warning_levels),
     Job("inspections", "定期检验提醒", "下次检验日期30天内的在用设备发“定期检验提醒”（每个检验周期一次），超期未检的每周发一次“超期未检提醒”",
         3600, inspection_reminders),
-    Job("housekeeping", "运行记录清理", "删除30天前成功的运行记录和180天前的出错记录", 3600, housekeeping),
+    Job("housekeeping", "运行记录清理", "删除30天前成功的运行记录和180天前的出错记录、180天前结束的登录会话与过期的限频计数；审计日志不清理", 3600, housekeeping),
+    Job("audit", "审计检查点与校验", "审计日志有新增时以 SM2 签署检查点（每 10 分钟）；每日校验整条 HMAC-SM3 审计链", 600,
+        audit_job),
     Job("sms", "短信发送", "发送短信发件箱中到期的短信：限频、去重、失败重试（指数退避）", 30, dispatch_sms),
 ]}
 
