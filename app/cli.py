@@ -68,6 +68,25 @@ def register_cli(app: Flask) -> None:
         click.echo("演示账号 (密码均为 %s):" % (rows[0]["password"] if rows else ""))
         for row in rows:
             click.echo(f"  {row['username']:<14} {row['role_label']:<12} {row['region']:<20} {row['organization'] or ''}")
+        click.echo("系统/安全/审计管理员首次登录时用手机身份验证器绑定动态口令；"
+                   "没有验证器时可用 `flask demo otp <用户名>` 查看演示账号当前的口令。")
+
+    @demo.command("otp")
+    @click.argument("username")
+    def otp_command(username: str):
+        """Demo accounts only: the current TOTP code of an administrator who has enrolled."""
+        from .core.auth import totp_secret
+        from .core.gm import totp_code
+        from .core.models import User
+        from .demo import USERS
+        from sqlalchemy import select
+        if username not in {u[0] for u in USERS}:
+            raise click.BadParameter("只能查看演示账号")
+        account = db.session.scalar(select(User).where(User.username == username))
+        secret = totp_secret(account) if account else None
+        if not secret:
+            raise click.ClickException("该账号尚未绑定动态口令：先用网页登录，在绑定页面可看到密钥")
+        click.echo(totp_code(secret))
 
     @cases.command("refresh-warnings")
     def refresh_warnings_command():

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from .cases.models import Case, Task
 from .core.clock import today_local
 from .core.gm import hash_password
+from .security.policy import ADMIN_ROLES
 from .core.movable import is_movable_category
 from .core.models import Equipment, OrgContact, Organization, User
 from .core.validators import uscc_check_char
@@ -94,6 +95,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
                         org_id=orgs[org_key].id if org_key else None,
                         password_hash=hash_password(DEMO_PASSWORD, iterations))
             user.set_phone(str(DEMO_PHONE_BASE + 9000 + n))
+            if role in ADMIN_ROLES:
+                _bind_demo_totp(user)
             db.session.add(user)
     seq = 0
     for org_key, variety, name, count in EQUIPMENT:
@@ -111,6 +114,17 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
     cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
     return {"organizations": len(orgs), "users": len(USERS), "cases_created": cases}
+
+
+def _bind_demo_totp(user: User) -> None:
+    """Demo administrators come with a bound authenticator, so the demo works without a phone:
+    `flask demo otp <username>` prints the current code. Real accounts enrol at first login."""
+    import uuid
+
+    from .core.gm import new_totp_secret
+    from .core.pii import encrypt
+    user.totp_ref = uuid.uuid4().hex
+    user.totp_secret_enc = encrypt(new_totp_secret(), table="user_account", column="totp_secret", ref=user.totp_ref)
 
 
 def _user(name: str) -> User:
