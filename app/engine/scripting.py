@@ -153,12 +153,29 @@ def _json_default(value):
 SCRIPT_ENGINE = CaseScriptEngine()
 
 
+# Names that are not in the sandbox anyway; naming them at deploy time beats a NameError in a case.
+FORBIDDEN_NAMES = frozenset({"open", "eval", "exec", "compile", "globals", "locals", "vars", "getattr",
+                             "setattr", "delattr", "breakpoint", "input", "exit", "quit", "help", "memoryview",
+                             "os", "sys", "subprocess", "importlib", "builtins"})
+
+
+def _forbidden_names(source: str, mode: str) -> list[str]:
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError:
+        return []
+    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in FORBIDDEN_NAMES})
+
+
 def check_expression(source: str) -> str | None:
     """Compile-check an expression; return a Chinese error message or None."""
     try:
         compile_expression(source)
     except SyntaxError as err:
         return f"表达式无法编译: {err.msg}"
+    names = _forbidden_names(source, "eval")
+    if names:
+        return f"表达式中不允许使用 {'、'.join(names)}"
     return None
 
 
@@ -169,4 +186,7 @@ def check_script(source: str) -> str | None:
         if "import" in str(err.msg):
             return "脚本中不允许使用 import"
         return f"脚本不允许或无法编译: {err.msg}"
+    names = _forbidden_names(source, "exec")
+    if names:
+        return f"脚本中不允许使用 {'、'.join(names)}"
     return None
