@@ -18,6 +18,8 @@ NAV = [
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
     ("移动式设备交接", "设备迁移管理", "transfers.index", None),
     ("系统运维", "调度任务", "scheduler.jobs", ("sys_admin",)),
+    ("流程管理", "流程与版本", "procadmin.index", ("process_admin",)),
+    ("流程管理", "变更记录", "procadmin.changes", ("process_admin",)),
     ("短信预警", "短信预警记录", "sms.records", (*sorted(REGULATOR_ROLES), "sys_admin")),
     ("短信预警", "短信模板", "sms.templates", ("sys_admin",)),
     ("作业人员", "本单位作业人员", "operators.staff", ("use_unit",)),
