@@ -251,7 +251,7 @@ def changes():
                              [[to_local(r.at).strftime("%Y-%m-%d %H:%M:%S"), r.actor.display_name if r.actor else "系统", r.action_label, r.object, r.key,
                                r.version or "", r.summary, r.content_sm3 or ""] for r in all_rows],
                              "流程变更记录.xlsx")
-    return render_template("procadmin/changes.html", rows=rows, total=total, page=page,
+    return render_template("procadmin/changes.html", changes=rows, total=total, page=page,
                            pages=max(1, -(-total // 30)), key=key or "", action=action or "",
                            actions=svc.ProcessChange.ACTION_LABELS)
 

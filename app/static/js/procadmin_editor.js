@@ -210,9 +210,13 @@
 
   function renderPanel(element) {
     panel.textContent = '';
-    var root = canvas.getRootElement();
-    if (!element) { element = root; }
-    var bo = element.businessObject;
+    if (!element) { element = canvas.getRootElement(); }
+    if (element.labelTarget) { element = element.labelTarget; }   // a clicked label edits its element
+    var bo = element && element.businessObject;
+    if (!bo) {
+      panel.appendChild(el('p', {className: 'muted'}, '点击图中的元素编辑其属性；点击空白处编辑流程属性。'));
+      return;
+    }
     var processBo = is(bo, 'bpmn:Participant') ? bo.processRef : (is(bo, 'bpmn:Process') ? bo : null);
     panel.appendChild(el('h3', {}, processBo ? '流程属性' : (bo.$type.replace('bpmn:', '') + ' 属性')));
     panel.appendChild(el('div', {className: 'muted small mono', 'data-testid': 'props-id'}, 'id: ' + (bo.id || '')));
