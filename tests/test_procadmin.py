@@ -400,3 +400,14 @@ def test_process_admin_lands_on_the_process_list_and_uses_the_api(web, api):
     assert "甲字段" in preview.get_json()["html"]
     bad = a.post("/api/v1/process-admin/form-preview", json={"schema_text": "{"})
     assert bad.status_code == 422 and "不是合法的 JSON" in bad.get_json()["error"]["fields"]["schema"]
+
+
+def test_cli_deploy_from_the_repository_does_not_undo_a_version_deployed_in_the_browser():
+    from app.cli import deploy_all
+    draft = new_draft()
+    _with_form_label_and_timer(draft)
+    version = svc.deploy_draft(draft, admin())
+    db.session.commit()
+    results = dict((name, (number, created)) for name, number, created in deploy_all())
+    assert results["workflows/major_hazard.bpmn"] == (version.version, False)
+    assert svc.latest("major_hazard").id == version.id

@@ -391,12 +391,21 @@ def _check_conditions(bpmn_xml: str) -> list[Issue]:
     return errors
 
 
-def deploy_bundle(bundle: ProcessBundle, user_id: int | None = None) -> tuple[ProcessVersion, bool]:
-    """Store a new version when the content changed. Returns (version, created)."""
+def deploy_bundle(bundle: ProcessBundle, user_id: int | None = None,
+                  skip_if_known: bool = False) -> tuple[ProcessVersion, bool]:
+    """Store a new version when the content changed. Returns (version, created).
+
+    skip_if_known (the file-based CLI deploy): content equal to *any* stored version is not
+    deployed again, so re-running `flask workflows deploy` with the repository's files does not
+    undo a newer version a process admin deployed in the browser."""
     info, spec, subprocess_specs = parse_bundle(bundle)
     digest = bundle.content_hash()
     latest = latest_version(bundle.process_key)
     if latest is not None and latest.content_sha256 == digest:
+        return latest, False
+    if skip_if_known and latest is not None and db.session.scalar(
+            select(ProcessVersion.id).where(ProcessVersion.process_key == bundle.process_key,
+                                            ProcessVersion.content_sha256 == digest).limit(1)):
         return latest, False
     number = (db.session.scalar(select(func.max(ProcessVersion.version))
                                 .where(ProcessVersion.process_key == bundle.process_key)) or 0) + 1

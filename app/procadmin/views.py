@@ -5,6 +5,7 @@ import json
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from jinja2.utils import htmlsafe_json_dumps
 
 from ..core.params import int_arg, text_arg
 from ..engine.services import registered_services
@@ -82,7 +83,9 @@ def draft(draft_id: int):
                  "form": url_for("procadmin_api.save_form", draft_id=d.id, form_key="__KEY__"),
                  "preview": url_for("procadmin_api.form_preview")},
     }
-    return render_template("procadmin/draft.html", d=d, editor=editor, forms=forms,
+    # Not |tojson: it sorts keys, and a form's field order is its property order.
+    editor_json = htmlsafe_json_dumps(editor, dumps=json.dumps, ensure_ascii=False)
+    return render_template("procadmin/draft.html", d=d, editor=editor, editor_json=editor_json, forms=forms,
                            dmn_files=sorted(json.loads(d.dmn_json)), issues=svc.draft_issues(d))
 
 
