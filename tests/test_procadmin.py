@@ -254,6 +254,8 @@ def test_running_case_migrates_when_its_step_exists_and_is_refused_otherwise():
     target = svc.deploy_draft(draft, admin())
     db.session.commit()
     events_before = db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == waiting.id))
+    from .conftest import open_task
+    task_before = open_task(waiting).id
     result = svc.migrate_cases(old_version, target, [waiting.id], admin())
     db.session.commit()
     assert result == {"migrated": [waiting.case_no], "refused": []}
@@ -262,6 +264,7 @@ def test_running_case_migrates_when_its_step_exists_and_is_refused_otherwise():
     assert case.process_version_id == target.id
     event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq.desc()))
     assert event.kind == "migrated" and f"v{old_version.version} 迁移到 v{target.version}" in event.summary
+    assert open_task(case).id == task_before            # the open task (and any claim) is kept
     assert db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id)) == events_before + 1
     from app.engine.runtime import verify_case_chain
     assert verify_case_chain(case.id) is None

@@ -8,7 +8,7 @@
   var data = JSON.parse(document.getElementById('pa-dmn-data').textContent);
   var csrf = document.querySelector('meta[name=csrf-token]').getAttribute('content');
   var msg = document.getElementById('pa-dmn-msg');
-  var modeler = new window.DmnJS({container: '#pa-dmn', common: {keyboard: {bindTo: window}}});
+  var modeler = new window.DmnJS({container: '#pa-dmn'});
 
   function say(text, bad) { msg.textContent = text; msg.className = 'pa-msg small ' + (bad ? 'err-text' : 'ok-text'); }
 
