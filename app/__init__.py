@@ -61,6 +61,7 @@ def configure_domains() -> None:
     from .hazards import services as _hazard_services  # noqa: F401
     from .operators import models as _operator_models  # noqa: F401
     from .operators import services as _operator_services  # noqa: F401
+    from .procadmin import models as _procadmin_models  # noqa: F401
     from .scheduler import models as _scheduler_models  # noqa: F401
     from .security import models as _security_models  # noqa: F401
     from .sms import models as _sms_models  # noqa: F401
@@ -76,6 +77,8 @@ def configure_blueprints(app: Flask) -> None:
     from .hazards.views import bp as hazards_bp
     from .operators.views import bp as operators_bp
     from .operators.views import public_bp as operators_public_bp
+    from .procadmin.api import bp as procadmin_api_bp
+    from .procadmin.views import bp as procadmin_bp
     from .scheduler.views import bp as scheduler_bp
     from .security.views import bp as security_bp
     from .sms.api import bp as sms_api_bp
@@ -96,9 +99,12 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(transfers_bp)
     app.register_blueprint(transfers_api_bp)
+    app.register_blueprint(procadmin_bp)
+    app.register_blueprint(procadmin_api_bp)
     csrf.exempt(sms_api_bp)  # gateway receipts authenticate by a shared token
     csrf.exempt(api_bp)  # the API authenticates by bearer token; see api/__init__.py for session callers
     csrf.exempt(transfers_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)
+    csrf.exempt(procadmin_api_bp)  # same authentication as api_bp
 
 
 def configure_templates(app: Flask) -> None:

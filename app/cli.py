@@ -22,7 +22,7 @@ def deploy_all(user_id: int | None = None) -> list[tuple[str, int, bool]]:
         results.append((f"rules/{path.name}", version.version, created))
     for key in discover_process_keys(cfg["WORKFLOWS_DIR"]):
         bundle = load_bundle(key, cfg["WORKFLOWS_DIR"], cfg["FORMS_DIR"], cfg["RULES_DIR"])
-        version, created = deploy_bundle(bundle, user_id)
+        version, created = deploy_bundle(bundle, user_id, skip_if_known=True)
         results.append((f"workflows/{key}.bpmn", version.version, created))
     return results
 

@@ -44,19 +44,12 @@ def test_upgrade_from_the_first_revision_keeps_referenced_rows(app):
             assert conn.execute(text("SELECT org_id FROM user_account WHERE id = 1")).scalar() == 1
             row = conn.execute(text("SELECT movable, registered_region_code FROM equipment WHERE id = 1")).one()
             assert bool(row[0]) is True and row[1] == "450102"
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _script_head()
+            from alembic.script import ScriptDirectory
+            head = ScriptDirectory(app.extensions["migrate"].directory).get_current_head()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     finally:
         engines[None] = saved
         engine.dispose()
         assert db.engine is saved
 
-
-def _script_head() -> str:
-    import os
-
-    from alembic.config import Config as AlembicConfig
-    from alembic.script import ScriptDirectory
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", os.path.join(os.path.dirname(__file__), "..", "migrations"))
-    return ScriptDirectory.from_config(cfg).get_current_head()

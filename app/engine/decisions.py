@@ -40,15 +40,26 @@ def _parse(xml: str, filename: str):
 
 
 def deploy_decision_file(path: Path, user_id: int | None = None) -> tuple[DecisionVersion, bool]:
-    xml = path.read_text(encoding="utf-8")
-    decision_id, name, _ = _parse(xml, path.name)
+    """File-based (CLI) deploy: content equal to any stored version is not deployed again, so the
+    repository's file does not undo a newer version deployed in the browser."""
+    return deploy_decision_xml(path.read_text(encoding="utf-8"), path.name, user_id, skip_if_known=True)
+
+
+def deploy_decision_xml(xml: str, filename: str, user_id: int | None = None,
+                        skip_if_known: bool = False) -> tuple[DecisionVersion, bool]:
+    """Store a new decision version when the content changed. Returns (version, created)."""
+    decision_id, name, _ = _parse(xml, filename)
     digest = hashlib.sha256(xml.encode("utf-8")).hexdigest()
     latest = _latest(decision_id)
     if latest is not None and latest.content_sha256 == digest:
         return latest, False
+    if skip_if_known and latest is not None and db.session.scalar(
+            select(DecisionVersion.id).where(DecisionVersion.decision_id == decision_id,
+                                             DecisionVersion.content_sha256 == digest).limit(1)):
+        return latest, False
     number = (db.session.scalar(select(func.max(DecisionVersion.version))
                                 .where(DecisionVersion.decision_id == decision_id)) or 0) + 1
-    version = DecisionVersion(decision_id=decision_id, version=number, name=name, filename=path.name,
+    version = DecisionVersion(decision_id=decision_id, version=number, name=name, filename=filename,
                               dmn_xml=xml, content_sha256=digest, deployed_by_id=user_id)
     db.session.add(version)
     db.session.flush()

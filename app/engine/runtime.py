@@ -510,3 +510,78 @@ def done_steps(case: Case) -> tuple[list[str], list[str]]:
     done = sorted({t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED)
                    if getattr(t.task_spec, "bpmn_id", None)})
     return active, done
+
+
+# ---------------------------------------------------------------- version migration
+
+def migration_blocker(case: Case, target: ProcessVersion, wf: BpmnWorkflow | None = None) -> str | None:
+    """Why `case` cannot move to `target` (in Chinese), or None when it can: every current step
+    (and every step already done) must exist in the target version under the same BPMN id."""
+    from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff
+
+    from .serializer import SPEC_REGISTRY
+    if case.status != "running":
+        return f"案件 {case.case_no} 已{case.status_label}，只迁移办理中的案件"
+    if target.process_key != case.process_key:
+        return f"目标版本属于流程 {target.process_key}，与案件的流程 {case.process_key} 不同"
+    if case.process_version_id == target.id:
+        return f"案件 {case.case_no} 已在 v{target.version} 上运行"
+    wf = wf or _load(case)
+    if wf.subprocesses:
+        return f"案件 {case.case_no} 正在子流程中，暂不支持迁移"
+    new_spec, _ = ensure_spec_loaded(target)
+    diff = WorkflowDiff(wf, SpecDiff(SPEC_REGISTRY, wf.spec, new_spec))
+    live = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+    missing_now, missing_done = [], []
+    for task in wf.get_tasks(skip_subprocesses=True):
+        if diff.alignment.get(task) is not None or not getattr(task.task_spec, "bpmn_id", None):
+            continue
+        label = f"{task.task_spec.bpmn_name or task.task_spec.bpmn_id}（{task.task_spec.bpmn_id}）"
+        if task.state & live:
+            missing_now.append(label)
+        elif task.state & TaskState.COMPLETED:
+            missing_done.append(label)
+    if missing_now:
+        return f"案件 {case.case_no} 的当前环节 {'、'.join(sorted(set(missing_now)))} 在 v{target.version} 中不存在"
+    if missing_done:
+        return (f"案件 {case.case_no} 已办环节 {'、'.join(sorted(set(missing_done)))} 在 v{target.version} 中已删除，"
+                "流转历史无法对应")
+    return None
+
+
+def migrate_case(case_id: int, target: ProcessVersion, actor: User) -> Case:
+    """Move a running case onto another version of its process; the current steps keep their
+    tasks (and claims); boundary timers are re-armed from the target's definitions."""
+    from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
+
+    from .serializer import SPEC_REGISTRY
+    case = lock_case(case_id)
+    wf = _load(case)
+    reason = migration_blocker(case, target, wf)
+    if reason:
+        raise Conflict(reason, code="migration_refused")
+    old_version = case.process_version.version
+    new_spec, _ = ensure_spec_loaded(target)
+    diff = WorkflowDiff(wf, SpecDiff(SPEC_REGISTRY, wf.spec, new_spec))
+    _bump(case)
+    append_event(case, actor, "migrated", f"流程版本由 v{old_version} 迁移到 v{target.version}",
+                 data={"from_version": old_version, "to_version": target.version,
+                       "content_sha256": target.content_sha256})
+    _run_engine(case, actor, wf, lambda: migrate_workflow(diff, wf, new_spec))
+    stale = [t.task_spec.bpmn_id for t in wf.get_tasks() if new_spec.task_specs.get(t.task_spec.name) is not t.task_spec]
+    if stale:
+        raise Conflict(f"案件 {case.case_no} 迁移后仍有环节 {'、'.join(sorted(set(stale)))} 无法对应新版本",
+                       code="migration_refused")
+    wf.process_version_id = target.id
+    case.process_version_id = target.id
+    case.process_version = target
+    ready = {str(t.id): t for t in _ready_user_tasks(wf)}
+    for row in db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")):
+        spiff_task = ready.get(row.spiff_task_id)
+        if spiff_task is not None:      # same step, possibly renamed or with another form in the new version
+            row.name = spiff_task.task_spec.bpmn_name or spiff_task.task_spec.bpmn_id
+            row.form_key = _user_task_props(spiff_task).get("formKey")
+    _sync(case, wf, actor)
+    _save(case, wf)
+    db.session.flush()
+    return case

@@ -153,12 +153,48 @@ def _json_default(value):
 SCRIPT_ENGINE = CaseScriptEngine()
 
 
+# Names that are not in the sandbox anyway; naming them at deploy time beats a NameError in a case.
+FORBIDDEN_NAMES = frozenset({"open", "eval", "exec", "compile", "globals", "locals", "vars", "getattr",
+                             "setattr", "delattr", "breakpoint", "input", "exit", "quit", "help", "memoryview",
+                             "os", "sys", "subprocess", "importlib", "builtins"})
+
+
+def _forbidden_names(source: str, mode: str) -> list[str]:
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError:
+        return []
+    return sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in FORBIDDEN_NAMES})
+
+
+def _syntax_message(err: SyntaxError) -> str:
+    """RestrictedPython reports a tuple of English strings; say it in Chinese where we can."""
+    import re
+    parts = err.msg if isinstance(err.msg, (tuple, list)) else (err.msg,)
+    out = []
+    for part in parts:
+        part = str(part)
+        m = re.match(r"Line (\d+): SyntaxError: (?:invalid syntax|.*?) at statement: '(.*)'$", part, re.S)
+        if m:
+            out.append(f"第 {m.group(1)} 行语法错误: {m.group(2)}")
+            continue
+        m = re.match(r'Line (\d+): "(.*)" is an invalid variable name because it starts with "_"', part)
+        if m:
+            out.append(f"第 {m.group(1)} 行: 不允许使用以下划线开头的名字 {m.group(2)}")
+            continue
+        out.append(part)
+    return "; ".join(out)
+
+
 def check_expression(source: str) -> str | None:
     """Compile-check an expression; return a Chinese error message or None."""
     try:
         compile_expression(source)
     except SyntaxError as err:
-        return f"表达式无法编译: {err.msg}"
+        return f"表达式无法编译: {_syntax_message(err)}"
+    names = _forbidden_names(source, "eval")
+    if names:
+        return f"表达式中不允许使用 {'、'.join(names)}"
     return None
 
 
@@ -168,5 +204,8 @@ def check_script(source: str) -> str | None:
     except SyntaxError as err:
         if "import" in str(err.msg):
             return "脚本中不允许使用 import"
-        return f"脚本不允许或无法编译: {err.msg}"
+        return f"脚本不允许或无法编译: {_syntax_message(err)}"
+    names = _forbidden_names(source, "exec")
+    if names:
+        return f"脚本中不允许使用 {'、'.join(names)}"
     return None

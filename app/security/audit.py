@@ -34,7 +34,7 @@ EVENT_LABELS = {
     "auth.password_change": "修改密码", "auth.password_reset": "重置密码", "auth.api_token": "接口登录",
     "user.create": "新建账号", "user.update": "修改账号", "user.disable": "停用账号", "user.enable": "启用账号",
     "user.unlock": "解除锁定", "user.role": "变更角色/数据范围", "user.sessions_end": "终止会话",
-    "data.export": "数据导出", "admin.action": "管理操作", "config.change": "配置变更",
+    "data.export": "数据导出", "admin.action": "管理操作", "config.change": "配置变更（流程、模板等）",
     "audit.search": "查阅审计日志", "audit.export": "导出审计日志", "audit.verify": "审计链校验",
     "audit.checkpoint": "审计检查点", "security.denied": "越权访问被拒绝", "security.csrf": "CSRF 校验失败",
     "security.rate_limit": "访问频率超限", "pii.rotate": "个人信息密钥轮换", "record.change": "记录变更",
