@@ -1,0 +1,540 @@
+"""Every route of the application is classified here, and the classification is tested.
+
+ROUTES below names every endpoint of `app.url_map` (except `static`) as one of:
+
+- Public      — no login (login page, public operator lookup, health check …);
+- LoginOnly   — any signed-in user, no object in the URL (inbox, lists filtered by scope, own password …);
+- Roles(...)  — only the listed roles; everybody else gets 403 (or 404);
+- Obj(...)    — the URL names an object owned by a region / organisation / person: a factory builds one
+                (owned by 兴宁区 / unit_xn, by unit_lz, or by op_lan), the owner gets 200, and users outside
+                its scope (another county, another enterprise, an operator, a platform administrator)
+                get 403/404 — for POST endpoints with a valid CSRF token and plausible data — and the
+                object does not change.
+
+A route missing from ROUTES fails `test_every_route_is_classified`: adding a route forces a decision
+about who may use it. Anonymous users are sent to /login (pages) or get 401 JSON (API) everywhere
+except on Public routes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from app.cases.models import Case, CaseEvent, Task
+from app.core.clock import today_local
+from app.core.models import Attachment
+from app.extensions import db
+
+from .conftest import JPEG, csrf_from, make_case, open_task, upload, user
+
+# Users outside the scope of objects owned by 兴宁区 (450102) / unit_xn.
+XN_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "agency_gx", "op_wei", "sys_admin",
+                "process_admin")
+# Outsiders of a transfer from 柳州城中区 (unit_lz) to 兴宁区: another county, other units, operator, admin.
+TRANSFER_OUTSIDERS = ("qx_supervisor", "unit_xn", "unit_qx", "op_wei", "sys_admin")
+# Outsiders of op_lan's certificate: another operator, an unrelated unit, a regulator, administrators.
+CERT_OUTSIDERS = ("op_wei", "unit_xn", "xn_supervisor", "sys_admin", "sec_admin")
+# One user of each kind, to find the roles outside a Roles(...) set.
+EVERY_KIND = ("xn_supervisor", "nn_city", "gx_province", "unit_xn", "agency_gx", "op_wei", "process_admin",
+              "sys_admin", "sec_admin", "audit_admin")
+ROLE_OF = {"xn_supervisor": "county_supervisor", "nn_city": "city_supervisor", "gx_province": "province_supervisor",
+           "unit_xn": "use_unit", "agency_gx": "inspection_agency", "op_wei": "operator",
+           "process_admin": "process_admin", "sys_admin": "sys_admin", "sec_admin": "sec_admin",
+           "audit_admin": "audit_admin"}
+REGULATORS = {"province_supervisor", "city_supervisor", "county_supervisor", "approver"}
+HAZARD_STARTERS = {"province_supervisor", "city_supervisor", "county_supervisor", "use_unit", "inspection_agency"}
+
+
+# ------------------------------------------------------------------ object factories
+
+def _case_in_xn() -> dict:
+    """A hazard case in 兴宁区 reported by xn_supervisor on unit_xn's lift, with a photo attached."""
+    photo = upload("xn_supervisor", JPEG, "现场.jpg")
+    case = make_case(photos=[photo])
+    task = open_task(case)
+    return {"case": case.id, "task": task.id, "att": photo}
+
+
+def _claimed_task_in_xn() -> dict:
+    from app.engine import runtime
+    ids = _case_in_xn()
+    runtime.claim_task(ids["task"], user("xn_supervisor"))
+    db.session.commit()
+    return ids
+
+
+def _dispatched_hazard() -> dict:
+    """A hazard with a 整改通知书 (dispatched by 兴宁区)."""
+    from .conftest import complete, hazard_of
+    case = make_case()
+    complete(case, "xn_supervisor", {"dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+                                     "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(),
+                                     "opinion": "情况属实"})
+    hazard = hazard_of(case)
+    assert hazard.notice_no
+    return {"hazard": hazard.id, "case": case.id}
+
+
+def _transfer_lz_to_xn() -> dict:
+    from app.core.models import Equipment
+    from app.engine import runtime
+    from app.transfers.models import EquipmentTransfer
+    forklift = db.session.scalar(select(Equipment).where(Equipment.use_org_id == user("unit_lz").org_id,
+                                                         Equipment.category_code == "5110").order_by(Equipment.id))
+    case = runtime.start_case("equipment_transfer", user("unit_lz"),
+                              {"equipment_codes": [forklift.code], "to_region": "450102",
+                               "reason": "叉车随项目调往南宁仓储基地作业，预计一年。"})
+    db.session.commit()
+    transfer = db.session.scalar(select(EquipmentTransfer).where(EquipmentTransfer.case_id == case.id))
+    return {"transfer": transfer.id, "case": case.id, "code": forklift.code}
+
+
+def _lan_certificate() -> dict:
+    """A new certificate of op_lan with a photo (a row the cleanup removes)."""
+    from app.operators.models import Operator, OperatorCertificate
+    operator = db.session.scalar(select(Operator).where(Operator.user_id == user("op_lan").id))
+    cert = OperatorCertificate(operator_id=operator.id, cert_no="GX2099SCOPE01", work_item="T",
+                               issue_date=today_local() - timedelta(days=30),
+                               expiry_date=today_local() + timedelta(days=1400),
+                               issuing_authority="南宁市市场监督管理局", photo_attachment_id=upload("op_lan"))
+    db.session.add(cert)
+    db.session.commit()
+    return {"cert": cert.id}
+
+
+# ------------------------------------------------------------------ state snapshots (must not change)
+
+def _case_state(ids) -> tuple:
+    db.session.expire_all()
+    case = db.session.get(Case, ids["case"])
+    events = db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == ids["case"]))
+    tasks = [(t.id, t.status, t.assignee_id) for t in
+             db.session.scalars(select(Task).where(Task.case_id == ids["case"]).order_by(Task.id))]
+    return case.status, case.current_step, events, tasks
+
+
+def _transfer_state(ids) -> tuple:
+    from app.transfers.models import EquipmentTransfer, TransferItem
+    db.session.expire_all()
+    t = db.session.get(EquipmentTransfer, ids["transfer"])
+    items = [(i.equipment_id, i.to_region) for i in
+             db.session.scalars(select(TransferItem).where(TransferItem.transfer_id == t.id))]
+    return t.status, t.deleted_at, t.to_region, t.reason, items, _case_state(ids)
+
+
+def _cert_state(ids) -> tuple:
+    from app.operators.models import OperatorCertificate
+    db.session.expire_all()
+    c = db.session.get(OperatorCertificate, ids["cert"])
+    return (c.cert_no, c.work_item, c.issue_date, c.issuing_authority, c.photo_attachment_id) if c else None
+
+
+def _user_state(username: str) -> Callable:
+    def snapshot(_ids=None) -> tuple:
+        db.session.expire_all()
+        u = user(username)
+        return u.role, u.region_code, u.org_id, u.is_active_flag, u.password_hash, u.locked_until
+    return snapshot
+
+
+def _template_state(_ids=None):
+    from app.sms.models import SmsTemplate
+    db.session.expire_all()
+    return [(t.code, t.name, t.text, t.enabled, t.reviewed) for t in
+            db.session.scalars(select(SmsTemplate).order_by(SmsTemplate.code))]
+
+
+def _job_runs(_ids=None):
+    from app.scheduler.models import JobRun
+    return db.session.scalar(select(func.count(JobRun.id)))
+
+
+# ------------------------------------------------------------------ the table
+
+@dataclass
+class Public:
+    url: str
+    method: str = "GET"
+
+
+@dataclass
+class LoginOnly:
+    url: str
+    method: str = "GET"
+
+
+@dataclass
+class Roles:
+    allowed: set
+    url: str
+    method: str = "GET"
+    data: dict = field(default_factory=dict)
+    state: Callable | None = None
+    url_args: Callable[[], dict] | None = None
+
+
+@dataclass
+class Obj:
+    factory: Callable[[], dict]
+    url: str
+    owner: str
+    outsiders: tuple
+    method: str = "GET"
+    data: Callable[[dict], dict] | None = None
+    state: Callable[[dict], object] | None = None
+    view: str | None = None        # for POST endpoints: a GET page of the object the owner may read
+    also_refused: tuple = ()       # users who see the object but may not do this (expect 403/404/409)
+
+
+def _dispatch_form(_ids) -> dict:
+    return {"dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+            "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(), "opinion": "情况属实"}
+
+
+def _user_id(username):
+    return lambda: {"uid": user(username).id}
+
+
+ROUTES: dict[str, object] = {
+    # -- public
+    "auth.login": Public("/login"),
+    "auth.otp": Public("/login/otp"),
+    "core.healthz": Public("/healthz"),
+    "operators_public.public_search": Public("/public/operators"),
+    "operators_public.public_detail": Public("/public/operators/NO-SUCH-ID"),
+    "api.create_session": Public("/api/v1/session", "POST"),
+    "api.openapi": Public("/api/v1/openapi.json"),
+    "sms_api.receipts": Public("/api/v1/sms/receipts", "POST"),      # the gateway's shared token, tested in test_sms
+    # -- any signed-in user; lists are filtered by scope in SQL (see test_scope, test_scan)
+    "cases.home": LoginOnly("/"),
+    "cases.inbox": LoginOnly("/inbox"),
+    "cases.processes": LoginOnly("/processes"),
+    "auth.change_password": LoginOnly("/password"),
+    "auth.logout": LoginOnly("/logout", "POST"),
+    "hazards.ledger": LoginOnly("/hazards"),
+    "hazards.export": LoginOnly("/hazards/export.xlsx"),
+    "transfers.index": LoginOnly("/transfers"),
+    "transfers.export": LoginOnly("/transfers/export.xlsx"),
+    "transfers.batch_action": LoginOnly("/transfers/batch", "POST"),   # only own-scope ids act: test_transfers
+    "api.me": LoginOnly("/api/v1/me"),
+    "api.list_processes": LoginOnly("/api/v1/processes"),
+    "api.get_process": LoginOnly("/api/v1/processes/major_hazard"),
+    "api.create_case": LoginOnly("/api/v1/cases", "POST"),           # can_start per process: test_api
+    "api.list_tasks": LoginOnly("/api/v1/tasks"),
+    "api.equipment_search": LoginOnly("/api/v1/equipment"),
+    "api.upload_attachment": LoginOnly("/api/v1/attachments", "POST"),
+    "transfers_api.list_transfers": LoginOnly("/api/v1/transfers"),
+    "transfers_api.batch": LoginOnly("/api/v1/transfers/batch", "POST"),
+    # -- role-gated
+    "cases.start": Roles(HAZARD_STARTERS, "/processes/major_hazard/start"),
+    "operators.me": Roles({"operator"}, "/me"),
+    "operators.employer": Roles({"operator"}, "/me/employer"),
+    "operators.update_profile": Roles({"operator"}, "/me/profile", "POST",
+                                      {"education": "本科", "address": "越权测试地址"}),
+    "operators.add_certificate": Roles({"operator"}, "/me/certificates", "POST",
+                                       {"cert_no": "GX2099ROLE01", "work_item": "T", "issuing_authority": "南宁市市场监督管理局",
+                                        "issue_date": "2025-01-01"}),
+    "operators.staff": Roles({"use_unit"}, "/operators/staff"),
+    "sms.records": Roles(REGULATORS | {"use_unit", "inspection_agency", "sys_admin"}, "/sms/records"),
+    "sms.export": Roles(REGULATORS | {"use_unit", "inspection_agency", "sys_admin"}, "/sms/records/export.xlsx"),
+    "sms.templates": Roles({"sys_admin"}, "/sms/templates"),
+    "sms.edit_template": Roles({"sys_admin"}, "/sms/templates/{code}", "POST",
+                               {"name": "越权修改", "text": "越权修改的短信内容", "action": "save"},
+                               state=_template_state, url_args=lambda: {"code": _any_template_code()}),
+    "scheduler.jobs": Roles({"sys_admin"}, "/admin/jobs"),
+    "scheduler.run_now": Roles({"sys_admin"}, "/admin/jobs/{name}/run", "POST", state=_job_runs,
+                               url_args=lambda: {"name": _any_job()}),
+    "security.users": Roles({"sys_admin", "sec_admin"}, "/admin/users"),
+    "security.users_export": Roles({"sys_admin"}, "/admin/users/export.xlsx"),
+    "security.user_new": Roles({"sys_admin"}, "/admin/users/new", "POST",
+                               {"username": "intruder_made", "display_name": "越权创建", "role": "county_supervisor",
+                                "region_code": "450102"}, state=lambda _=None: user("intruder_made") is None),
+    "security.user_set_active": Roles({"sys_admin"}, "/admin/users/{uid}/active", "POST", {"active": "0"},
+                                      state=_user_state("unit_qx"), url_args=_user_id("unit_qx")),
+    "security.user_reset_password": Roles({"sys_admin"}, "/admin/users/{uid}/reset-password", "POST",
+                                          state=_user_state("unit_qx"), url_args=_user_id("unit_qx")),
+    "security.user_edit": Roles({"sec_admin"}, "/security/users/{uid}", "POST",
+                                {"role": "province_supervisor", "region_code": "450000"},
+                                state=_user_state("unit_qx"), url_args=_user_id("unit_qx")),
+    "security.user_unlock": Roles({"sec_admin"}, "/security/users/{uid}/unlock", "POST",
+                                  state=_user_state("unit_qx"), url_args=_user_id("unit_qx")),
+    "security.user_end_sessions": Roles({"sec_admin"}, "/security/users/{uid}/end-sessions", "POST",
+                                        url_args=_user_id("unit_qx")),
+    "security.audit_log": Roles({"audit_admin", "sec_admin"}, "/audit"),
+    "security.audit_export": Roles({"audit_admin", "sec_admin"}, "/audit/export.xlsx"),
+    "security.audit_verify": Roles({"audit_admin"}, "/audit/verify", "POST"),
+    # -- objects in a region / an organisation / a person's scope
+    "cases.case_page": Obj(_case_in_xn, "/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
+    "cases.case_diagram": Obj(_case_in_xn, "/cases/{case}/diagram.bpmn", "xn_supervisor", XN_OUTSIDERS),
+    "cases.add_log": Obj(_case_in_xn, "/cases/{case}/log", "xn_supervisor", XN_OUTSIDERS, "POST",
+                         lambda ids: {"text": "越权写入的监察日志"}, _case_state, view="/cases/{case}",
+                         also_refused=("unit_xn",)),
+    "cases.task_page": Obj(_case_in_xn, "/tasks/{task}", "xn_supervisor", XN_OUTSIDERS),
+    "cases.task_page#POST": Obj(_case_in_xn, "/tasks/{task}", "xn_supervisor", XN_OUTSIDERS, "POST",
+                                _dispatch_form, _case_state, view="/tasks/{task}",
+                                also_refused=("nn_city", "unit_xn")),
+    "cases.claim": Obj(_case_in_xn, "/tasks/{task}/claim", "xn_supervisor", XN_OUTSIDERS, "POST",
+                       None, _case_state, view="/tasks/{task}", also_refused=("nn_city", "gx_province", "unit_xn")),
+    "cases.unclaim": Obj(_claimed_task_in_xn, "/tasks/{task}/unclaim", "xn_supervisor",
+                         XN_OUTSIDERS + ("xn_colleague", "nn_city", "unit_xn"), "POST", None, _case_state,
+                         view="/tasks/{task}"),
+    "cases.download": Obj(_case_in_xn, "/attachments/{att}", "xn_supervisor", XN_OUTSIDERS),
+    "hazards.notice": Obj(_dispatched_hazard, "/hazards/{hazard}/notice", "xn_supervisor", XN_OUTSIDERS),
+    "hazards.notice_download": Obj(_dispatched_hazard, "/hazards/{hazard}/notice.docx", "unit_xn", XN_OUTSIDERS),
+    "sms.send": Obj(_case_in_xn, "/sms/send?case_id={case}", "xn_supervisor", XN_OUTSIDERS,
+                    also_refused=("unit_xn",)),
+    "sms.send#POST": Obj(_case_in_xn, "/sms/send?case_id={case}", "xn_supervisor", XN_OUTSIDERS, "POST",
+                         lambda ids: {"template": "TODO_REMINDER", "recipients": ["user:1"], "action": "send"},
+                         _case_state, view="/sms/send?case_id={case}", also_refused=("unit_xn",)),
+    "transfers.detail": Obj(_transfer_lz_to_xn, "/transfers/{transfer}", "unit_lz", TRANSFER_OUTSIDERS),
+    "transfers.diagram": Obj(_transfer_lz_to_xn, "/transfers/{transfer}/diagram.bpmn", "unit_lz",
+                             TRANSFER_OUTSIDERS),
+    "transfers.edit": Obj(_transfer_lz_to_xn, "/transfers/{transfer}/edit", "unit_lz", TRANSFER_OUTSIDERS,
+                          also_refused=("xn_supervisor", "lz_supervisor")),
+    "transfers.edit#POST": Obj(_transfer_lz_to_xn, "/transfers/{transfer}/edit", "unit_lz", TRANSFER_OUTSIDERS,
+                               "POST", lambda ids: {"equipment_codes": ids["code"], "to_region": "450103",
+                                                    "reason": "越权修改迁移申请的原因说明文字"},
+                               _transfer_state, view="/transfers/{transfer}/edit",
+                               also_refused=("xn_supervisor", "lz_supervisor")),
+    "transfers.delete": Obj(_transfer_lz_to_xn, "/transfers/{transfer}/delete", "unit_lz", TRANSFER_OUTSIDERS,
+                            "POST", None, _transfer_state, view="/transfers/{transfer}"),
+    "operators.certificate_photo": Obj(_lan_certificate, "/operators/certificates/{cert}/photo", "op_lan",
+                                       CERT_OUTSIDERS + ("unit_lz",)),
+    "operators.edit_certificate": Obj(_lan_certificate, "/me/certificates/{cert}", "op_lan", CERT_OUTSIDERS),
+    "operators.edit_certificate#POST": Obj(_lan_certificate, "/me/certificates/{cert}", "op_lan", CERT_OUTSIDERS,
+                                           "POST", lambda ids: {"cert_no": "GX2099SCOPE02", "work_item": "T",
+                                                                "issue_date": "2025-01-01",
+                                                                "issuing_authority": "越权修改"},
+                                           _cert_state, view="/me/certificates/{cert}"),
+    "operators.delete_certificate": Obj(_lan_certificate, "/me/certificates/{cert}/delete", "op_lan",
+                                        CERT_OUTSIDERS, "POST", None, _cert_state, view="/me/certificates/{cert}"),
+    # -- the same objects through the JSON API (bearer tokens)
+    "api.get_case": Obj(_case_in_xn, "/api/v1/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
+    "api.get_task": Obj(_case_in_xn, "/api/v1/tasks/{task}", "xn_supervisor", XN_OUTSIDERS),
+    "api.claim_task": Obj(_case_in_xn, "/api/v1/tasks/{task}/claim", "xn_supervisor", XN_OUTSIDERS, "POST",
+                          lambda ids: {}, _case_state, view="/api/v1/tasks/{task}",
+                          also_refused=("nn_city", "unit_xn")),
+    "api.unclaim_task": Obj(_claimed_task_in_xn, "/api/v1/tasks/{task}/unclaim", "xn_supervisor",
+                            XN_OUTSIDERS + ("xn_colleague", "nn_city"), "POST", lambda ids: {}, _case_state,
+                            view="/api/v1/tasks/{task}"),
+    "api.complete_task": Obj(_case_in_xn, "/api/v1/tasks/{task}/complete", "xn_supervisor", XN_OUTSIDERS, "POST",
+                             lambda ids: {"data": _dispatch_form(ids)}, _case_state, view="/api/v1/tasks/{task}",
+                             also_refused=("nn_city", "unit_xn")),
+    "transfers_api.get_transfer": Obj(_transfer_lz_to_xn, "/api/v1/transfers/{transfer}", "unit_lz",
+                                      TRANSFER_OUTSIDERS),
+}
+
+
+def _any_template_code() -> str:
+    from app.sms.models import SmsTemplate
+    return db.session.scalar(select(SmsTemplate.code).order_by(SmsTemplate.code))
+
+
+def _any_job() -> str:
+    from app.scheduler.jobs import JOBS
+    return next(iter(JOBS))
+
+
+def _endpoint(key: str) -> str:
+    return key.split("#", 1)[0]
+
+
+def _is_api(url: str) -> bool:
+    return url.startswith("/api/")
+
+
+# ------------------------------------------------------------------ the table matches the application
+
+def test_every_route_is_classified(app):
+    routes = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    named = {_endpoint(k) for k in ROUTES}
+    unclassified = sorted(routes - named)
+    assert not unclassified, (
+        "Routes missing from ROUTES in tests/test_route_scope.py: " + ", ".join(unclassified)
+        + " — classify it here and make sure it checks scope (Public / LoginOnly / Roles / Obj)")
+    gone = sorted(named - routes)
+    assert not gone, "ROUTES names endpoints that no longer exist: " + ", ".join(gone)
+
+
+def test_every_method_of_an_object_or_role_route_is_covered(app):
+    """A GET+POST object route needs both a GET and a '#POST' entry (or a POST-only entry)."""
+    missing = []
+    for rule in app.url_map.iter_rules():
+        spec = ROUTES.get(rule.endpoint)
+        if not isinstance(spec, Obj):
+            continue
+        methods = rule.methods - {"HEAD", "OPTIONS"}
+        covered = {s.method for k, s in ROUTES.items() if _endpoint(k) == rule.endpoint}
+        missing += [f"{rule.endpoint} {m}" for m in methods - covered]
+    assert not missing, "object routes with an untested method: " + ", ".join(missing)
+
+
+# ------------------------------------------------------------------ clients
+
+class _Clients:
+    """Logged-in web sessions and API clients, one per user, made on demand."""
+
+    def __init__(self, web, api):
+        self._web, self._api, self.sessions, self.apis = web, api, {}, {}
+
+    def call(self, username: str, method: str, url: str, data: dict | None = None):
+        if _is_api(url):
+            client = self.apis.get(username) or self.apis.setdefault(username, self._api(username))
+            if method == "GET":
+                return client.get(url)
+            return client.post(url, json=data if data is not None else {})
+        session = self.sessions.get(username) or self.sessions.setdefault(username, self._web(username))
+        if method == "GET":
+            return session.get(url)
+        return session.post(url, data=data or {})
+
+
+def _refused(resp, url: str, allowed=(403, 404)) -> str | None:
+    """None when the response is a refusal; else a description of what was let through."""
+    if resp.status_code not in allowed:
+        return f"status {resp.status_code} {resp.location or ''}".strip()
+    if _is_api(url):
+        body = resp.get_json(silent=True) or {}
+        if not (body.get("error", {}).get("code") and body["error"].get("message")):
+            return f"API refusal is not a JSON error: {resp.get_data(as_text=True)[:200]}"
+    return None
+
+
+# Holes found by this test and not yet fixed: (route key, username) -> what leaks. Each is an xfail.
+KNOWN_HOLES: dict[tuple[str, str], str] = {}
+
+
+# ------------------------------------------------------------------ object routes
+
+@pytest.mark.parametrize("key", sorted(k for k, s in ROUTES.items() if isinstance(s, Obj)))
+def test_objects_are_refused_outside_their_scope(key, web, api, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
+    spec: Obj = ROUTES[key]
+    ids = spec.factory()
+    url = spec.url.format(**ids)
+    clients = _Clients(web, api)
+    before = spec.state(ids) if spec.state else None
+    leaks, holes = [], []
+    for username in spec.outsiders + spec.also_refused:
+        data = spec.data(ids) if spec.data else None
+        allowed = (403, 404, 409) if username in spec.also_refused else (403, 404)
+        problem = _refused(clients.call(username, spec.method, url, data), url, allowed)
+        if spec.state and spec.state(ids) != before:
+            problem = (problem or "") + " and the object changed"
+        if problem:
+            (holes if (key, username) in KNOWN_HOLES else leaks).append(f"{username}: {spec.method} {url} → {problem}")
+    assert not leaks, f"{key} let users outside its scope through:\n" + "\n".join(leaks)
+    # the factory is meaningful: the owner reads the object
+    view = (spec.view or spec.url).format(**ids)
+    resp = clients.call(spec.owner, "GET", view)
+    assert resp.status_code == 200, f"{spec.owner} GET {view} → {resp.status_code}"
+    if holes:
+        pytest.xfail("HOLE: " + "; ".join(KNOWN_HOLES[(key, u.split(':')[0])] for u in holes))
+
+
+def test_owner_post_actions_work(web, api):
+    """The POST factories are meaningful: the owner can do what the outsiders could not."""
+    ids = _case_in_xn()
+    s = web("xn_supervisor")
+    assert s.post(f"/cases/{ids['case']}/log", data={"text": "本人写入的监察日志"}).status_code == 302
+    assert s.post(f"/tasks/{ids['task']}/claim").status_code == 302
+    assert s.post(f"/tasks/{ids['task']}/unclaim").status_code == 302
+    a = api("xn_supervisor")
+    assert a.post(f"/api/v1/tasks/{ids['task']}/claim", json={}).status_code == 200
+    assert a.post(f"/api/v1/tasks/{ids['task']}/unclaim", json={}).status_code == 200
+    resp = a.post(f"/api/v1/tasks/{ids['task']}/complete", json={"data": _dispatch_form(ids)})
+    assert resp.status_code == 200, resp.get_json()
+    cert = _lan_certificate()
+    lan = web("op_lan")
+    resp = lan.post(f"/me/certificates/{cert['cert']}", data={"cert_no": "GX2099SCOPE02", "work_item": "T",
+                                                            "issue_date": "2025-01-01",
+                                                            "issuing_authority": "南宁市市场监督管理局"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    assert lan.post(f"/me/certificates/{cert['cert']}/delete").status_code == 302
+    assert _cert_state(cert) is None
+    t = _transfer_lz_to_xn()
+    lz = web("unit_lz")
+    resp = lz.post(f"/transfers/{t['transfer']}/edit", data={"equipment_codes": t["code"], "to_region": "450103",
+                                                             "reason": "叉车改调青秀区项目，预计一年。"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:800]
+    assert _transfer_state(t)[2] == "450103"
+
+
+# ------------------------------------------------------------------ role-gated routes
+
+@pytest.mark.parametrize("key", sorted(k for k, s in ROUTES.items() if isinstance(s, Roles)))
+def test_roles_outside_the_set_are_refused(key, web, app, monkeypatch):
+    monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
+    spec: Roles = ROUTES[key]
+    url = spec.url.format(**(spec.url_args() if spec.url_args else {}))
+    outsiders = [u for u in EVERY_KIND if ROLE_OF[u] not in spec.allowed]
+    assert outsiders, "a role-gated route open to every role is LoginOnly"
+    before = spec.state() if spec.state else None
+    clients = _Clients(web, None)
+    leaks = []
+    for username in outsiders:
+        problem = _refused(clients.call(username, spec.method, url, dict(spec.data)), url)
+        if spec.state and spec.state() != before:
+            problem = (problem or "") + " and the state changed"
+        if problem:
+            leaks.append(f"{username} ({ROLE_OF[username]}): {spec.method} {url} → {problem}")
+    assert not leaks, f"{key} let roles outside {sorted(spec.allowed)} through:\n" + "\n".join(leaks)
+    if spec.method == "GET":
+        insider = next(u for u in EVERY_KIND if ROLE_OF[u] in spec.allowed)
+        resp = clients.call(insider, "GET", url)
+        assert resp.status_code == 200, f"{insider} GET {url} → {resp.status_code}"
+
+
+# ------------------------------------------------------------------ anonymous users
+
+def _anonymous_url(spec) -> str:
+    return spec.url.format_map(_Any())
+
+
+class _Any(dict):
+    def __missing__(self, key):
+        return "1" if key != "code" and key != "name" else "X"
+
+
+@pytest.mark.parametrize("key", sorted(k for k, s in ROUTES.items() if not isinstance(s, Public)))
+def test_anonymous_is_sent_to_login(key, client):
+    spec = ROUTES[key]
+    url = _anonymous_url(spec)
+    with client.application.app_context():
+        token = csrf_from(client.get("/login").get_data(as_text=True))
+    with client.application.app_context():
+        if spec.method == "GET":
+            resp = client.get(url)
+        elif _is_api(url):
+            resp = client.post(url, json={})
+        else:
+            resp = client.post(url, data={"csrf_token": token})
+    if _is_api(url):
+        assert resp.status_code == 401, (key, resp.status_code)
+        assert resp.get_json()["error"]["code"] == "unauthorized"
+    else:
+        assert resp.status_code == 302 and "/login" in resp.location, (key, resp.status_code, resp.location)
+
+
+@pytest.mark.parametrize("key", sorted(k for k, s in ROUTES.items() if isinstance(s, Public) and s.method == "GET"))
+def test_public_pages_open_without_login(key, client):
+    url = ROUTES[key].url
+    with client.application.app_context():
+        resp = client.get(url)
+    expected = (404,) if key == "operators_public.public_detail" else (200, 302)
+    assert resp.status_code in expected, (key, resp.status_code)
+    if resp.status_code == 302:       # /login/otp without a pending login goes back to /login
+        assert "/login" in resp.location
+
+
+def test_unattached_upload_belongs_to_its_uploader_only(web):
+    """A file uploaded for a form but not yet part of a case: only its uploader may download it."""
+    att = upload("unit_xn")
+    assert db.session.get(Attachment, att).case_id is None
+    assert web("unit_xn").get(f"/attachments/{att}").status_code == 200
+    for username in ("unit_qx", "xn_supervisor", "gx_province", "op_wei", "sys_admin"):
+        assert web(username).get(f"/attachments/{att}").status_code == 404, username
