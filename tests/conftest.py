@@ -97,8 +97,7 @@ def _clean(app, _seed_marks):
     db.session.rollback()
     from app.cases import escalation
     escalation._NOTIFIED.clear()        # per-process memo of today's notices (their rows go below)
-    if TEST_DB == "postgres":   # the append-only triggers (audit log, timeline) yield to a superuser only
-        db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    allow_cleanup_of_append_only_tables(db)
     for table in reversed(db.metadata.sorted_tables):
         if table.name in _seed_marks:
             db.session.execute(delete(table).where(table.c.id > _seed_marks[table.name]))
@@ -106,6 +105,13 @@ def _clean(app, _seed_marks):
     db.session.commit()
     db.session.remove()
     ctx.pop()
+
+
+def allow_cleanup_of_append_only_tables(db) -> None:
+    """Test cleanup only: on PostgreSQL the audit log and the timeline refuse DELETE (triggers) to
+    everyone but a superuser session in replica mode; the test role is a superuser."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
 
 
 def _restore_audit_head(db) -> None:

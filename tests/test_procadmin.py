@@ -15,7 +15,7 @@ from app.extensions import db
 from app.procadmin import services as svc
 from app.procadmin.models import ProcessChange, ProcessDraft
 
-from .conftest import complete, make_case, user
+from .conftest import allow_cleanup_of_append_only_tables, complete, make_case, user
 
 ADMIN = "process_admin"
 
@@ -32,6 +32,7 @@ def _drop_new_versions(app):
         from app.cases.models import CaseParty, Task
         from app.hazards.models import Hazard
         case_ids = list(db.session.scalars(select(Case.id).where(Case.process_version_id.in_(new_ids))))
+        allow_cleanup_of_append_only_tables(db)
         for model, col in ((Hazard, Hazard.case_id), (CaseEvent, CaseEvent.case_id), (Task, Task.case_id),
                            (CaseParty, CaseParty.case_id)):
             db.session.execute(delete(model).where(col.in_(case_ids)))

@@ -42,9 +42,8 @@ def test_changed_content_makes_a_new_version_and_old_cases_keep_theirs():
         from app.hazards.models import Hazard
         from sqlalchemy import delete
         from app.cases.models import CaseEvent, CaseParty, Task
-        if db.engine.dialect.name == "postgresql":   # the timeline is append-only for the application
-            from sqlalchemy import text
-            db.session.execute(text("SET LOCAL session_replication_role = replica"))
+        from .conftest import allow_cleanup_of_append_only_tables
+        allow_cleanup_of_append_only_tables(db)
         for m in (Hazard, CaseEvent, Task, CaseParty, Case):
             db.session.execute(delete(m))
         db.session.delete(version)
