@@ -254,8 +254,16 @@ def user_edit(user_id: int):
                 if role not in ADMIN_ROLES:
                     user.totp_secret_enc = user.totp_ref = user.totp_last_step = None
                 ended = sessions.end_all_for(user.id, "terminated")
-                audit("user.role", f"变更账号 {user.username} 的角色/数据范围：{role_label(before['role'])} → "
-                      f"{role_label(role)}", object_type="user", object_id=user.id,
+                from ..core.regions import region_name
+                parts = []
+                if before["role"] != role:
+                    parts.append(f"角色 {role_label(before['role'])} → {role_label(role)}")
+                if before["region"] != region:
+                    parts.append(f"属地 {region_name(before['region'])} → {region_name(region)}")
+                if before["org_id"] != org_id:
+                    parts.append("所属单位变更")
+                audit("user.role", f"变更账号 {user.username} 的角色/数据范围：" + "；".join(parts),
+                      object_type="user", object_id=user.id,
                       detail={"before": before, "after": after, "sessions_ended": ended})
                 db.session.commit()
                 flash(f"已保存；{user.username} 的登录会话已失效，需重新登录后生效", "success")
