@@ -175,6 +175,7 @@ class Roles:
     data: dict = field(default_factory=dict)
     state: Callable | None = None
     url_args: Callable[[], dict] | None = None
+    insider: bool = True           # GET: check one allowed user gets 200 (False: the URL names no real object)
 
 
 @dataclass
@@ -267,6 +268,41 @@ ROUTES: dict[str, object] = {
     "security.audit_log": Roles({"audit_admin", "sec_admin"}, "/audit"),
     "security.audit_export": Roles({"audit_admin", "sec_admin"}, "/audit/export.xlsx"),
     "security.audit_verify": Roles({"audit_admin"}, "/audit/verify", "POST"),
+    # process administration (issue 4): both blueprints gate every request in before_request
+    "procadmin.index": Roles({"process_admin"}, "/process-admin/"),
+    "procadmin.changes": Roles({"process_admin"}, "/process-admin/changes"),
+    "procadmin.process": Roles({"process_admin"}, "/process-admin/processes/major_hazard"),
+    "procadmin.diff": Roles({"process_admin"}, "/process-admin/processes/major_hazard/diff", insider=False),
+    "procadmin.version_xml": Roles({"process_admin"}, "/process-admin/processes/major_hazard/v1/diagram.bpmn"),
+    "procadmin.download_version": Roles({"process_admin"}, "/process-admin/processes/major_hazard/v1/download"),
+    "procadmin.migrate": Roles({"process_admin"}, "/process-admin/processes/major_hazard/migrate", insider=False),
+    "procadmin.migrate#POST": Roles({"process_admin"}, "/process-admin/processes/major_hazard/migrate", "POST"),
+    "procadmin.new_draft": Roles({"process_admin"}, "/process-admin/processes/major_hazard/draft", "POST"),
+    "procadmin.upload_new": Roles({"process_admin"}, "/process-admin/upload", "POST"),
+    "procadmin.decision": Roles({"process_admin"}, "/process-admin/decisions/x", insider=False),
+    "procadmin.download_decision": Roles({"process_admin"}, "/process-admin/decisions/x/v1/download", insider=False),
+    "procadmin.new_decision_draft": Roles({"process_admin"}, "/process-admin/decisions/x/draft", "POST"),
+    "procadmin.draft": Roles({"process_admin"}, "/process-admin/drafts/1", insider=False),
+    "procadmin.download_draft": Roles({"process_admin"}, "/process-admin/drafts/1/download", insider=False),
+    "procadmin.dmn_editor": Roles({"process_admin"}, "/process-admin/drafts/1/dmn/x.dmn", insider=False),
+    "procadmin.upload": Roles({"process_admin"}, "/process-admin/drafts/1/upload", "POST"),
+    "procadmin.validate": Roles({"process_admin"}, "/process-admin/drafts/1/validate", "POST"),
+    "procadmin.deploy": Roles({"process_admin"}, "/process-admin/drafts/1/deploy", "POST"),
+    "procadmin.discard": Roles({"process_admin"}, "/process-admin/drafts/1/discard", "POST"),
+    "procadmin_api.processes": Roles({"process_admin"}, "/api/v1/process-admin/processes"),
+    "procadmin_api.version": Roles({"process_admin"}, "/api/v1/process-admin/processes/major_hazard/versions/1"),
+    "procadmin_api.diff": Roles({"process_admin"}, "/api/v1/process-admin/processes/major_hazard/diff",
+                                insider=False),
+    "procadmin_api.create_draft": Roles({"process_admin"}, "/api/v1/process-admin/processes/major_hazard/drafts",
+                                        "POST"),
+    "procadmin_api.form_preview": Roles({"process_admin"}, "/api/v1/process-admin/form-preview", "POST"),
+    "procadmin_api.draft": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1", insider=False),
+    "procadmin_api.save_bpmn": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/bpmn", "POST"),
+    "procadmin_api.save_dmn": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/dmn/x.dmn", "POST"),
+    "procadmin_api.save_form": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/forms/f", "POST"),
+    "procadmin_api.delete_form": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/forms/f", "DELETE"),
+    "procadmin_api.validate": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/validate", "POST"),
+    "procadmin_api.deploy": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/deploy", "POST"),
     # -- objects in a region / an organisation / a person's scope
     "cases.case_page": Obj(_case_in_xn, "/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
     "cases.case_diagram": Obj(_case_in_xn, "/cases/{case}/diagram.bpmn", "xn_supervisor", XN_OUTSIDERS),
@@ -386,6 +422,9 @@ class _Clients:
             client = self.apis.get(username) or self.apis.setdefault(username, self._api(username))
             if method == "GET":
                 return client.get(url)
+            if method == "DELETE":
+                with client.client.application.app_context():
+                    return client.client.delete(url, headers=client.headers)
             return client.post(url, json=data if data is not None else {})
         session = self.sessions.get(username) or self.sessions.setdefault(username, self._web(username))
         if method == "GET":
@@ -467,14 +506,14 @@ def test_owner_post_actions_work(web, api):
 # ------------------------------------------------------------------ role-gated routes
 
 @pytest.mark.parametrize("key", sorted(k for k, s in ROUTES.items() if isinstance(s, Roles)))
-def test_roles_outside_the_set_are_refused(key, web, app, monkeypatch):
+def test_roles_outside_the_set_are_refused(key, web, api, app, monkeypatch):
     monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
     spec: Roles = ROUTES[key]
     url = spec.url.format(**(spec.url_args() if spec.url_args else {}))
     outsiders = [u for u in EVERY_KIND if ROLE_OF[u] not in spec.allowed]
     assert outsiders, "a role-gated route open to every role is LoginOnly"
     before = spec.state() if spec.state else None
-    clients = _Clients(web, None)
+    clients = _Clients(web, api)
     leaks = []
     for username in outsiders:
         problem = _refused(clients.call(username, spec.method, url, dict(spec.data)), url)
@@ -483,7 +522,7 @@ def test_roles_outside_the_set_are_refused(key, web, app, monkeypatch):
         if problem:
             leaks.append(f"{username} ({ROLE_OF[username]}): {spec.method} {url} → {problem}")
     assert not leaks, f"{key} let roles outside {sorted(spec.allowed)} through:\n" + "\n".join(leaks)
-    if spec.method == "GET":
+    if spec.method == "GET" and spec.insider:
         insider = next(u for u in EVERY_KIND if ROLE_OF[u] in spec.allowed)
         resp = clients.call(insider, "GET", url)
         assert resp.status_code == 200, f"{insider} GET {url} → {resp.status_code}"
@@ -509,6 +548,8 @@ def test_anonymous_is_sent_to_login(key, client):
     with client.application.app_context():
         if spec.method == "GET":
             resp = client.get(url)
+        elif spec.method == "DELETE":
+            resp = client.delete(url)
         elif _is_api(url):
             resp = client.post(url, json={})
         else:
