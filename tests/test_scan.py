@@ -23,7 +23,7 @@ from app.core.clock import today_local
 from app.core.models import Attachment
 from app.extensions import db
 
-from .conftest import TEST_DB, csrf_from, equipment_of, make_case, open_task, report_data, user
+from .conftest import csrf_from, equipment_of, make_case, open_task, report_data, user
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -51,16 +51,15 @@ def _label(payload: str) -> str:
 
 
 def settle(failures: list[str]) -> None:
-    """Fail on every finding, except the one known hole (an xfail naming each request): a NUL byte
-    (%00 decoded) in text input reaches PostgreSQL, which refuses text containing 0x00; the
-    DataError is not handled and the request ends in a 500."""
-    nul = [f for f in failures if ("\\x00" in f or "%00" in f) and "HTTP 500" in f]
-    other = [f for f in failures if f not in nul]
-    assert not other, "\n".join(other)
-    if nul:
-        assert TEST_DB == "postgres", "\n".join(nul)
-        pytest.xfail("HOLE: NUL byte in text input → unhandled psycopg DataError → HTTP 500 on PostgreSQL: "
-                     + "; ".join(nul))
+    """Fail on every finding. (A NUL byte used to reach PostgreSQL, which refuses text containing
+    0x00, and end in a 500; requests carrying one are now refused with a 400 up front.)"""
+    assert not failures, "\n".join(failures)
+
+
+def expected_status(payload: str) -> int:
+    """Invalid field values get per-field errors (422); a NUL byte is refused for the whole
+    request (400, "请求中含有不允许的控制字符") before any field is read."""
+    return 400 if "\x00" in payload else 422
 
 
 def count_49(html: str) -> int:
@@ -274,10 +273,12 @@ def test_hazard_report_form(web):
         for field in ("equipment_code", "criterion_id", "found_on", "rectify_deadline"):
             resp = s.post("/processes/major_hazard/start", data=report_data(eq, **{field: payload}) | {"photos": ""})
             found = problems_of(resp, payload=payload)
-            if resp.status_code != 422:
-                found.append(f"status {resp.status_code} instead of 422")
-            elif 'class="field-error"' not in resp.get_data(as_text=True):
+            if resp.status_code != expected_status(payload):
+                found.append(f"status {resp.status_code} instead of {expected_status(payload)}")
+            elif resp.status_code == 422 and 'class="field-error"' not in resp.get_data(as_text=True):
                 found.append("no per-field error")
+            elif resp.status_code == 400 and "控制字符" not in resp.get_data(as_text=True):
+                found.append("no message naming the refused control character")
             if found:
                 failures.append(f"{field}={_label(payload)}: {found}")
     assert case_count() == before
@@ -307,8 +308,8 @@ def test_task_form(web):
                       "rectify_deadline": payload}):
             resp = s.post(f"/tasks/{task.id}", data=data)
             found = problems_of(resp, payload=payload)
-            if resp.status_code != 422:
-                found.append(f"status {resp.status_code} instead of 422")
+            if resp.status_code != expected_status(payload):
+                found.append(f"status {resp.status_code} instead of {expected_status(payload)}")
             if found:
                 failures.append(f"{data} → {found}")
         db.session.expire_all()

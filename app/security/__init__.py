@@ -29,6 +29,25 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     @app.before_request
+    def _refuse_nul_bytes():
+        """A NUL byte has no place in any text we keep, and PostgreSQL refuses it in text columns:
+        refuse the request up front with a clear 400 instead of failing deep inside a query."""
+        if request.endpoint == "static":
+            return None
+        def has_nul(pairs) -> bool:
+            return any("\x00" in k or "\x00" in v for k, v in pairs)
+        bad = has_nul(request.args.items(multi=True)) or "\x00" in request.path
+        if not bad and request.method in ("POST", "PUT", "PATCH"):
+            if request.is_json:
+                bad = b"\\u0000" in request.get_data(cache=True)
+            elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                bad = has_nul(request.form.items(multi=True))
+        if bad:
+            from ..errors import DomainError
+            raise DomainError("请求中含有不允许的控制字符（NUL），请检查输入内容", code="bad_request")
+        return None
+
+    @app.before_request
     def _enforce_session():
         if request.endpoint == "static" or not current_user.is_authenticated:
             return None

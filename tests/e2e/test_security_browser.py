@@ -17,8 +17,8 @@ from .test_hazard_loop_browser import _shot, browser, server  # noqa: F401  (fix
 pytestmark = pytest.mark.e2e
 
 
-def _page(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+def _page(chromium):
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
