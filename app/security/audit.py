@@ -84,9 +84,17 @@ def _hmac_key() -> bytes:
     return current_app.config["AUDIT_HMAC_KEY"]
 
 
+_PURPOSE_KEYS: dict[tuple[bytes, str], bytes] = {}
+
+
 def purpose_key(purpose: str) -> bytes:
-    """A key of its own for each chain (audit log, case timeline), derived from the audit secret."""
-    return hmac_sm3(_hmac_key(), f"chain:{purpose}:v1".encode())
+    """A key of its own for each chain (audit log, case timeline), derived from the audit secret
+    (memoised: the derivation is as costly as the MAC itself)."""
+    master = _hmac_key()
+    key = _PURPOSE_KEYS.get((master, purpose))
+    if key is None:
+        key = _PURPOSE_KEYS[(master, purpose)] = hmac_sm3(master, f"chain:{purpose}:v1".encode())
+    return key
 
 
 def chain_mac(purpose: str, prev_hash: str, canonical: str) -> str:
