@@ -53,6 +53,8 @@ def configure_extensions(app: Flask) -> None:
 def configure_domains() -> None:
     """Import every model module (so metadata is complete) and every domain that registers
     BPMN service functions and start hooks."""
+    from .calendar import models as _calendar_models  # noqa: F401
+    from .cases import clock as _clock  # noqa: F401
     from .cases import escalation as _escalation  # noqa: F401
     from .cases import models as _cases  # noqa: F401
     from .core import models as _core  # noqa: F401
