@@ -19,11 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from ..core.clock import as_utc, utcnow
-from ..core.scope import is_candidate
 from ..engine.services import ServiceContext, service
 from ..errors import Conflict, Forbidden, ValidationFailed
 from ..extensions import db
-from .models import WARNING_RANK, Case, CaseEvent, Task
+from .models import WARNING_RANK, Case, Task
 
 SUSPENDED = "9999-12-31T00:00:00+00:00"
 PAUSE_REASONS = ("补正材料", "中止审查", "现场核查等待企业", "其他")
@@ -156,21 +155,18 @@ def resume(case: Case, actor, note: str | None = None) -> int:
 
 # ---------------------------------------------------------------- who may, and the actions
 
-def _last_pauser(case: Case) -> int | None:
-    return db.session.scalar(select(CaseEvent.actor_id).where(CaseEvent.case_id == case.id,
-                                                              CaseEvent.kind == "paused")
-                             .order_by(CaseEvent.seq.desc()).limit(1))
-
-
 def may_control(user, case: Case) -> bool:
-    """A regulator who may act on one of the case's current tasks (its holder, or a candidate of an
-    unclaimed one); for resuming, also the regulator who paused it."""
+    """The handling office of a running case: a regulator who holds, held or is a candidate of one of
+    its steps (any status) — so the office can pause while the case waits on the enterprise (补正,
+    整改中止), when the current step is the enterprise's. Superior offices see the case but do not
+    control its clock unless the case came to them (e.g. escalation)."""
+    from sqlalchemy import and_, or_
     if not user.is_regulator or case.status != "running":
         return False
-    for task in db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")):
-        if task.assignee_id == user.id or (task.assignee_id is None and is_candidate(user, task)):
-            return True
-    return case.paused_at is not None and _last_pauser(case) == user.id
+    return db.session.scalar(select(Task.id).where(
+        Task.case_id == case.id,
+        or_(Task.assignee_id == user.id, Task.completed_by_id == user.id,
+            and_(Task.candidate_role == user.role, Task.candidate_region == user.region_code))).limit(1)) is not None
 
 
 def pause_case(case_id: int, user, reason, note=None) -> Case:
@@ -178,7 +174,7 @@ def pause_case(case_id: int, user, reason, note=None) -> Case:
     reason, note = _clean_reason(reason, note)
     case = runtime.lock_case(case_id)
     if not may_control(user, case):
-        raise Forbidden("只有当前环节的办理人可以暂停计时")
+        raise Forbidden("只有承办本案件的监管人员可以暂停计时")
     runtime._bump(case)
     pause(case, user, reason, note)
     wf = runtime._load(case)
@@ -194,7 +190,7 @@ def resume_case(case_id: int, user, note=None) -> Case:
     note = (str(note or "")).strip()[:1000] or None
     case = runtime.lock_case(case_id)
     if not may_control(user, case):
-        raise Forbidden("只有当前环节的办理人或暂停人可以恢复计时")
+        raise Forbidden("只有承办本案件的监管人员可以恢复计时")
     if case.paused_at is None:
         raise Conflict("案件计时未暂停，无需恢复", code="not_paused")
     runtime._bump(case)
