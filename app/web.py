@@ -22,6 +22,7 @@ NAV = [
     ("安全管理", "审计管理员操作记录", "security.audit_log", ("sec_admin",)),
     ("安全审计", "审计日志", "security.audit_log", ("audit_admin",)),
     ("系统运维", "调度任务", "scheduler.jobs", ("sys_admin",)),
+    ("系统管理", "工作日历", "calendar.index", ("sys_admin",)),
     ("流程管理", "流程与版本", "procadmin.index", ("process_admin",)),
     ("流程管理", "变更记录", "procadmin.changes", ("process_admin",)),
     ("短信预警", "短信预警记录", "sms.records", (*sorted(REGULATOR_ROLES), "sys_admin")),
