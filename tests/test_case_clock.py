@@ -180,3 +180,26 @@ def test_api_pause_resume_and_json_errors(api):
     assert api("unit_xn").post(f"/api/v1/cases/{case.id}/clock/resume", json={}).status_code == 403
     r = a.post(f"/api/v1/cases/{case.id}/clock/resume", json={})
     assert r.status_code == 200 and r.get_json()["paused"] is False
+
+
+def test_bpmn_services_pause_and_resume_through_the_engine_sync():
+    """case.pause / case.resume as a service task calls them: inside an engine action, followed by
+    runtime._sync, which suspends / re-arms the case's timers."""
+    from app.engine.services import CURRENT, ServiceContext, call_registered_service
+    case = dispatched(days=5)
+    case = runtime.lock_case(case.id)
+    wf = runtime._load(case)
+    spiff_task = wf.get_tasks()[0]
+    token = CURRENT.set(ServiceContext(case=case, actor=None, task_data={}))
+    try:
+        assert call_registered_service("case.pause", spiff_task, {"reason": "补正材料"})["paused"] is True
+        runtime._sync(case, wf, None)
+        assert case.next_timer_at is None
+        assert all(t._get_internal_data("event_value") == clock.SUSPENDED for t, _ in clock._timer_tasks(wf))
+        call_registered_service("case.resume", spiff_task, {})
+        runtime._sync(case, wf, None)
+        assert case.paused_at is None and case.next_timer_at is not None
+    finally:
+        CURRENT.reset(token)
+    assert kinds(case)[-2:] == ["paused", "resumed"]
+    db.session.rollback()
