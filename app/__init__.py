@@ -53,6 +53,8 @@ def configure_extensions(app: Flask) -> None:
 def configure_domains() -> None:
     """Import every model module (so metadata is complete) and every domain that registers
     BPMN service functions and start hooks."""
+    from .calendar import models as _calendar_models  # noqa: F401
+    from .cases import clock as _clock  # noqa: F401
     from .cases import escalation as _escalation  # noqa: F401
     from .cases import models as _cases  # noqa: F401
     from .core import models as _core  # noqa: F401
@@ -85,6 +87,9 @@ def configure_blueprints(app: Flask) -> None:
     from .sms.views import bp as sms_bp
     from .transfers.api import bp as transfers_api_bp
     from .transfers.views import bp as transfers_bp
+    from .calendar.views import bp as calendar_bp
+    from .cases.clock_views import api_bp as clock_api_bp
+    from .cases.clock_views import bp as clock_bp
     from .extensions import csrf
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -101,6 +106,10 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(transfers_api_bp)
     app.register_blueprint(procadmin_bp)
     app.register_blueprint(procadmin_api_bp)
+    app.register_blueprint(calendar_bp)
+    app.register_blueprint(clock_bp)
+    app.register_blueprint(clock_api_bp)
+    csrf.exempt(clock_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)
     csrf.exempt(sms_api_bp)  # gateway receipts authenticate by a shared token
     csrf.exempt(api_bp)  # the API authenticates by bearer token; see api/__init__.py for session callers
     csrf.exempt(transfers_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)

@@ -74,6 +74,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     upsert_hazard_criteria()
     from .sms.templates import ensure_templates
     ensure_templates()
+    from .calendar.services import ensure_builtin_years
+    ensure_builtin_years()      # 2026 holidays (国务院办公厅通知) and 2027 as 未发布
     iterations = iterations or current_app.config.get("PASSWORD_ITERATIONS", 600_000)
     orgs = {}
     for key, name, kind, region, address, contact in ORGS:

@@ -18,6 +18,7 @@ NAV = [
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
     ("移动式设备交接", "设备迁移管理", "transfers.index", None),
     ("系统管理", "账号管理", "security.users", ("sys_admin",)),
+    ("系统管理", "工作日历", "calendar.index", ("sys_admin",)),
     ("安全管理", "账号角色与数据范围", "security.users", ("sec_admin",)),
     ("安全管理", "审计管理员操作记录", "security.audit_log", ("sec_admin",)),
     ("安全审计", "审计日志", "security.audit_log", ("audit_admin",)),

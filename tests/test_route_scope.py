@@ -153,6 +153,34 @@ def _job_runs(_ids=None):
     return db.session.scalar(select(func.count(JobRun.id)))
 
 
+def _calendar_state(_ids=None):
+    from app.calendar.models import WorkCalendarDay, WorkCalendarYear
+    db.session.expire_all()
+    return ([(d.day, d.kind, d.name) for d in db.session.scalars(select(WorkCalendarDay).order_by(WorkCalendarDay.day))],
+            [(y.year, y.status, y.source) for y in db.session.scalars(select(WorkCalendarYear).order_by(WorkCalendarYear.year))])
+
+
+def _national_day():
+    from datetime import date
+
+    from app.calendar.models import WorkCalendarDay
+    return {"day": db.session.scalar(select(WorkCalendarDay.id).where(WorkCalendarDay.day == date(2026, 10, 1)))}
+
+
+def _paused_case_in_xn() -> dict:
+    from app.cases import clock
+    ids = _case_in_xn()
+    clock.pause_case(ids["case"], user("xn_supervisor"), "补正材料")
+    db.session.commit()
+    return ids
+
+
+def _clock_state(ids) -> tuple:
+    db.session.expire_all()
+    case = db.session.get(Case, ids["case"])
+    return case.paused_at, case.pause_reason, _case_state(ids)
+
+
 # ------------------------------------------------------------------ the table
 
 @dataclass
@@ -247,6 +275,20 @@ ROUTES: dict[str, object] = {
                                {"name": "越权修改", "text": "越权修改的短信内容", "action": "save"},
                                state=_template_state, url_args=lambda: {"code": _any_template_code()}),
     "scheduler.jobs": Roles({"sys_admin"}, "/admin/jobs"),
+    "calendar.index": Roles({"sys_admin"}, "/admin/calendar/"),
+    "calendar.export": Roles({"sys_admin"}, "/admin/calendar/export.xlsx?year=2026"),
+    "calendar.template": Roles({"sys_admin"}, "/admin/calendar/template.txt"),
+    "calendar.add_day": Roles({"sys_admin"}, "/admin/calendar/days", "POST",
+                              {"day": "2026-10-11", "kind": "workday", "name": "越权调休"}, state=_calendar_state),
+    "calendar.edit_day": Roles({"sys_admin"}, "/admin/calendar/days/{day}", "POST",
+                               {"day": "2026-10-01", "kind": "holiday", "name": "越权修改"}, state=_calendar_state,
+                               url_args=_national_day),
+    "calendar.delete_day": Roles({"sys_admin"}, "/admin/calendar/days/{day}/delete", "POST", state=_calendar_state,
+                                 url_args=_national_day),
+    "calendar.save_year": Roles({"sys_admin"}, "/admin/calendar/years/2027", "POST",
+                                {"status": "loaded", "source": "越权"}, state=_calendar_state),
+    "calendar.import_year": Roles({"sys_admin"}, "/admin/calendar/import", "POST",
+                                  {"year": "2027", "source": "越权"}, state=_calendar_state),
     "scheduler.run_now": Roles({"sys_admin"}, "/admin/jobs/{name}/run", "POST", state=_job_runs,
                                url_args=lambda: {"name": _any_job()}),
     "security.users": Roles({"sys_admin", "sec_admin"}, "/admin/users"),
@@ -362,6 +404,19 @@ ROUTES: dict[str, object] = {
                              also_refused=("nn_city", "unit_xn")),
     "transfers_api.get_transfer": Obj(_transfer_lz_to_xn, "/api/v1/transfers/{transfer}", "unit_lz",
                                       TRANSFER_OUTSIDERS),
+    # -- the case clock (法定时限): the handling office pauses/resumes; the enterprise sees the state only
+    "clock.pause": Obj(_case_in_xn, "/cases/{case}/clock/pause", "xn_supervisor", XN_OUTSIDERS, "POST",
+                       lambda ids: {"reason": "补正材料"}, _clock_state, view="/cases/{case}",
+                       also_refused=("unit_xn", "nn_city")),
+    "clock.resume": Obj(_paused_case_in_xn, "/cases/{case}/clock/resume", "xn_supervisor", XN_OUTSIDERS, "POST",
+                        lambda ids: {}, _clock_state, view="/cases/{case}", also_refused=("unit_xn", "nn_city")),
+    "clock_api.api_get": Obj(_case_in_xn, "/api/v1/cases/{case}/clock", "xn_supervisor", XN_OUTSIDERS),
+    "clock_api.api_pause": Obj(_case_in_xn, "/api/v1/cases/{case}/clock/pause", "xn_supervisor", XN_OUTSIDERS,
+                               "POST", lambda ids: {"reason": "补正材料"}, _clock_state,
+                               view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
+    "clock_api.api_resume": Obj(_paused_case_in_xn, "/api/v1/cases/{case}/clock/resume", "xn_supervisor",
+                                XN_OUTSIDERS, "POST", lambda ids: {}, _clock_state,
+                                view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
 }
 
 

@@ -114,6 +114,8 @@ LIST_PAGES = {
                                "per_page"]),
     "/audit/export.xlsx": ("audit_admin", ["q", "actor", "ip"]),
     "/admin/jobs": ("sys_admin", ["job", "status", "page", "per_page"]),
+    "/admin/calendar/": ("sys_admin", ["year", "edit"]),
+    "/admin/calendar/export.xlsx": ("sys_admin", ["year"]),
     "/processes/major_hazard/start": ("xn_supervisor", ["equipment_code", "description", "found_on",
                                                         "criterion_id"]),   # links may prefill the form
     "/login": (None, ["next", "username"]),

@@ -36,6 +36,10 @@ class Case(db.Model):
     # A timer that failed to fire is retried with back-off; the last error is kept for the admin.
     timer_failures: Mapped[int] = mapped_column(Integer, default=0)
     timer_error: Mapped[str | None] = mapped_column(String(500))
+    # The case clock (法定时限): paused while the case waits on the enterprise (补正 / 中止); see cases/clock.py.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pause_reason: Mapped[str | None] = mapped_column(String(200))
     # Engine state: spec-less serialization as TEXT, never jsonb (see docs/架构说明.md).
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))

@@ -3,6 +3,7 @@ the caller (request, job or CLI command) commits once or rolls back."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, time, timezone
 from uuid import UUID
 
@@ -43,13 +44,22 @@ def _ready_user_tasks(wf: BpmnWorkflow):
             if type(t.task_spec).__name__ == "UserTask"]
 
 
+WORKING_DAYS_DUE = re.compile(r"^P?(\d{1,4})WD$")
+
+
 def due_from_expression(expression: str, data: dict, now: datetime) -> datetime | None:
-    """dueIn is an expression: an ISO duration ("P10D") from now, or a date ("2026-12-31")
-    meaning the end of that day in Asia/Shanghai."""
+    """dueIn is an expression: an ISO duration ("P10D") from now, a number of working days
+    ("10WD" or "P10WD": the end of the 10th working day after today, Asia/Shanghai — see
+    docs/法定时限.md), or a date ("2026-12-31") meaning the end of that day in Asia/Shanghai."""
     value = SCRIPT_ENGINE.environment.evaluate(expression, dict(data))
     if not value:
         return None
-    value = str(value)
+    value = str(value).strip()
+    working = WORKING_DAYS_DUE.match(value.upper())
+    if working:
+        from ..calendar.services import add_working_days
+        day = add_working_days(now.astimezone(DISPLAY_TZ).date(), int(working.group(1)))
+        return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
     if value.startswith("P"):
         from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
         return now + Timer.get_timedelta_from_start(Timer.parse_iso_duration(value), now)
@@ -223,7 +233,9 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
     case.warning_level = max((t.warning_level for t in open_now), key=lambda w: WARNING_RANK.get(w, 0),
                              default="none")
     case.current_step = "、".join(sorted({t.name for t in open_now})) or None
-    case.next_timer_at = _next_timer(wf)
+    from ..cases.clock import sync_timers
+    sync_timers(case, wf)     # a paused case keeps its timers suspended (法定时限, cases/clock.py)
+    case.next_timer_at = _next_timer(wf) if case.paused_at is None else None
     if wf.is_completed() and case.status == "running":
         case.status = "closed"
         case.closed_at = now
@@ -436,6 +448,9 @@ def fire_timers(case: Case) -> list[str]:
     """Fire the case's timers that are due; the caller holds the case row lock (SELECT … FOR
     UPDATE on PostgreSQL) and commits.
     Returns the names of the timers that fired (empty when nothing was due)."""
+    if case.paused_at is not None:      # the clock is paused: its timers wait for the resume
+        case.next_timer_at = None
+        return []
     now = utcnow()
     wf = _load(case)
     names = _due_timer_names(wf, now)
@@ -468,7 +483,9 @@ def refresh_warnings(chunk: int = 1000) -> int:
     changes: dict[str, list[int]] = {}
     case_ids: set[int] = set()
     rows = db.session.execute(select(Task.id, Task.case_id, Task.due_at, Task.warning_level)
-                              .where(Task.status == "open", Task.due_at.is_not(None)))
+                              .join(Case, Task.case_id == Case.id)
+                              .where(Task.status == "open", Task.due_at.is_not(None),
+                                     Case.paused_at.is_(None)))   # a paused clock freezes the colour
     for task_id, case_id, due_at, current in rows:
         due = as_utc(due_at)
         day = due.astimezone(DISPLAY_TZ).date()

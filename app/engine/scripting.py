@@ -57,6 +57,23 @@ def _escalation_at(process_key: str, level: int, deadline: str) -> str:
     return _deadline_end(deadline, int(target.get("offset_days") or 0))
 
 
+def _working_days(start: str, n: int) -> str:
+    """The n-th working day after `start` (start not counted), on the China working-day calendar
+    maintained at /admin/calendar: an ISO date, usable as dueIn or with deadline_end()."""
+    from ..calendar.services import add_working_days
+    return add_working_days(str(start)[:10], int(n)).isoformat()
+
+
+def _working_days_between(start: str, end: str) -> int:
+    from ..calendar.services import working_days_between
+    return working_days_between(str(start)[:10], str(end)[:10])
+
+
+def _is_working_day(day: str) -> bool:
+    from ..calendar.services import is_working_day
+    return is_working_day(str(day)[:10])
+
+
 # A timeDate for "no such escalation level": far enough never to fire.
 NEVER = "9999-12-31T00:00:00+00:00"
 
@@ -78,6 +95,9 @@ HELPERS = {
     "days_between": _days_between,
     "deadline_end": _deadline_end,
     "escalation_at": _escalation_at,
+    "working_days": _working_days,
+    "working_days_between": _working_days_between,
+    "is_working_day": _is_working_day,
 }
 
 GUARDS = {
