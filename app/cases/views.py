@@ -129,7 +129,7 @@ def task_page(task_id: int):
     if request.method == "POST":
         try:  # the engine re-checks who may act, under the case lock
             values = read_submission(schema, request.form, request.files, current_user)
-            runtime.complete_task(task.id, current_user, values)
+            runtime.complete_task(task.id, current_user, values, extras={"signature": request.form.get("signature")})
             db.session.commit()
             flash(f"【{task.name}】已提交")
             return redirect(url_for("cases.inbox"))

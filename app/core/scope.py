@@ -31,6 +31,13 @@ def case_scope(user: User):
     return false()
 
 
+def case_read_scope(user: User):
+    """`case_scope` plus the cases copied to the user (抄送 grants read access to that case only).
+    Used for single-case reads (case page, task page, attachments); lists keep `case_scope`."""
+    from ..taskops.models import CaseCopy
+    return or_(case_scope(user), Case.id.in_(select(CaseCopy.case_id).where(CaseCopy.user_id == user.id)))
+
+
 def candidate_condition(user: User):
     """Open tasks `user` may claim or work on (unclaimed candidates, or assigned to them)."""
     if user.is_regulator:

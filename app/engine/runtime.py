@@ -342,6 +342,8 @@ def get_task_for_update(task_id: int) -> tuple[Task, Case]:
 def _ensure_may_act(user: User, task: Task) -> None:
     if task.status != "open":
         raise Conflict("该任务已被办理，无需重复提交", code="task_closed")
+    if task.delegate_state == "pending":   # 委派: the delegate returns it, the owner completes it
+        raise Conflict("委派中的任务由被委派人办理完毕并归还后，由任务所有人提交", code="task_delegated")
     if task.assignee_id is not None and task.assignee_id != user.id:
         raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
     if task.assignee_id is None and not is_candidate(user, task):
@@ -352,15 +354,28 @@ def task_form_schema(task: Task) -> dict:
     return version_forms(task.case.process_version).get(task.form_key or "", {"type": "object", "properties": {}})
 
 
-def complete_task(task_id: int, user: User, raw: dict) -> Case:
+def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = None) -> Case:
+    """`extras`: what the step needs besides its form (the handwritten `signature`, app/taskops)."""
+    from ..taskops import services as taskops
     task, case = get_task_for_update(task_id)
     _ensure_may_act(user, task)
     schema = task_form_schema(task)
-    data, attachment_ids = validate_form(schema, raw, user, case)
     wf = _load(case)
     spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise Conflict("该任务已不在待办状态，请刷新", code="task_closed")
+    props = _user_task_props(spiff_task)
+    try:
+        data, attachment_ids = validate_form(schema, raw, user, case)
+        form_errors = {}
+    except ValidationFailed as err:
+        data, attachment_ids, form_errors = dict(raw or {}), [], err.fields
+    try:   # opinionRequired / signatureRequired: errors shown with the form's own (caller rolls back)
+        attachment_ids = attachment_ids + taskops.check_step_requirements(task, props, data, user, extras or {})
+    except ValidationFailed as err:
+        form_errors = {**err.fields, **form_errors}
+    if form_errors:
+        raise ValidationFailed(form_errors)
 
     def step():
         spiff_task.data.update(data)
@@ -376,6 +391,7 @@ def complete_task(task_id: int, user: User, raw: dict) -> Case:
     task.assignee_id = user.id
     task.data = json.dumps(data, ensure_ascii=False)
     _link_attachments(case, attachment_ids)
+    taskops.copy_by_bpmn(case, task, props, user)
     _sync(case, wf, user)
     _save(case, wf)
     db.session.flush()
@@ -405,6 +421,8 @@ def unclaim_task(task_id: int, user: User) -> Task:
         raise Conflict("该任务已被办理", code="task_closed")
     if task.assignee_id != user.id:
         raise Forbidden("只能退回自己签收的任务")
+    if task.delegate_state == "pending":
+        raise Conflict("委派中的任务不能取消签收，请办理完毕并归还", code="task_delegated")
     if task.candidate_region is None and task.candidate_org_id is None:
         # A personal lane (candidateUser) names one person and no pool: unassigning would orphan the task.
         raise Conflict("该任务指派给您本人办理，不能取消签收", code="personal_task")

@@ -1,0 +1,60 @@
+"""Side tables of the task operations: in-app notifications (催办 …) and case copies (抄送)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..cases.models import Case, Task
+from ..core.clock import utcnow
+from ..core.models import User
+from ..extensions import db
+
+
+class Notification(db.Model):
+    """An in-app message to one user (shown in the top bar and under /notifications)."""
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at"),
+                      Index("ix_notification_dedup", "task_id", "user_id", "kind", "created_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    kind: Mapped[str] = mapped_column(String(16))        # urge | copy | delegate | transfer
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(String(1000))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case | None] = relationship()
+    task: Mapped[Task | None] = relationship()
+    sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
+
+    KIND_LABELS = {"urge": "催办", "copy": "抄送", "delegate": "委派", "transfer": "转办"}
+
+    @property
+    def kind_label(self) -> str:
+        return self.KIND_LABELS.get(self.kind, self.kind)
+
+
+class CaseCopy(db.Model):
+    """抄送: a case copied to a person, by a user at a step or by the BPMN (`ccRoles`) when a step
+    completes. A copy grants its recipient read access to the case (app/core/scope.py)."""
+    __tablename__ = "case_copy"
+    __table_args__ = (Index("ix_case_copy_user", "user_id", "read_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id", ondelete="SET NULL"))
+    step_name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(8))        # manual | bpmn
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    case: Mapped[Case] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
