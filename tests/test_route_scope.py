@@ -106,6 +106,36 @@ def _lan_certificate() -> dict:
     return {"cert": cert.id}
 
 
+def _delegated_task_in_xn() -> dict:
+    """xn_supervisor delegated the case's task to xn_colleague (委派, pending)."""
+    from app.taskops import services as taskops
+    ids = _case_in_xn()
+    taskops.delegate_task(ids["task"], user("xn_supervisor"), user("xn_colleague").id, "请协助核实")
+    db.session.commit()
+    return ids
+
+
+def _copy_to_qx() -> dict:
+    """A 兴宁区 case copied (抄送) by xn_supervisor to qx_supervisor of another county."""
+    from app.taskops import services as taskops
+    ids = _case_in_xn()
+    [copy] = taskops.copy_case(ids["case"], user("xn_supervisor"), [user("qx_supervisor").id], [], "请知悉")
+    db.session.commit()
+    return {**ids, "copy": copy.id}
+
+
+def _copy_state(ids) -> tuple:
+    from app.taskops.models import CaseCopy, Notification
+    db.session.expire_all()
+    copies = db.session.scalar(select(func.count(CaseCopy.id)).where(CaseCopy.case_id == ids["case"]))
+    notes = db.session.scalar(select(func.count(Notification.id)).where(Notification.case_id == ids["case"]))
+    return copies, notes, _case_state(ids)
+
+
+def _target_xn_colleague(ids) -> dict:
+    return {"target": str(user("xn_colleague").id), "opinion": "越权转办或委派", "note": "越权"}
+
+
 # ------------------------------------------------------------------ state snapshots (must not change)
 
 def _case_state(ids) -> tuple:
@@ -360,6 +390,48 @@ ROUTES: dict[str, object] = {
     "api.complete_task": Obj(_case_in_xn, "/api/v1/tasks/{task}/complete", "xn_supervisor", XN_OUTSIDERS, "POST",
                              lambda ids: {"data": _dispatch_form(ids)}, _case_state, view="/api/v1/tasks/{task}",
                              also_refused=("nn_city", "unit_xn")),
+    # task operations (app/taskops): the holder / delegate / a regulator of the case acts; others 403/404
+    "taskops.transfer": Obj(_case_in_xn, "/tasks/{task}/transfer", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            _target_xn_colleague, _case_state, view="/tasks/{task}",
+                            also_refused=("nn_city", "unit_xn")),
+    "taskops.delegate": Obj(_case_in_xn, "/tasks/{task}/delegate", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            _target_xn_colleague, _case_state, view="/tasks/{task}",
+                            also_refused=("nn_city", "unit_xn")),
+    "taskops.resolve": Obj(_delegated_task_in_xn, "/tasks/{task}/resolve", "xn_colleague", XN_OUTSIDERS, "POST",
+                           lambda ids: {"opinion": "越权归还"}, _case_state, view="/tasks/{task}",
+                           also_refused=("xn_supervisor", "nn_city", "unit_xn")),
+    "taskops.urge": Obj(_case_in_xn, "/cases/{case}/urge", "xn_supervisor", XN_OUTSIDERS, "POST",
+                        lambda ids: {"note": "越权催办"}, _copy_state, view="/cases/{case}",
+                        also_refused=("unit_xn",)),
+    "taskops.copy": Obj(_case_in_xn, "/cases/{case}/copy", "xn_supervisor", XN_OUTSIDERS, "POST",
+                        lambda ids: {"users": [str(user("lz_supervisor").id)], "note": "越权抄送"}, _copy_state,
+                        view="/cases/{case}", also_refused=("unit_xn",)),
+    "taskops.open_copy": Obj(_copy_to_qx, "/copies/{copy}/open", "qx_supervisor",
+                             ("xn_supervisor", "lz_supervisor", "unit_xn", "unit_qx", "op_wei", "sys_admin"),
+                             view="/cases/{case}"),
+    "taskops.copies": LoginOnly("/copies"),
+    "taskops.notifications": LoginOnly("/notifications"),
+    "taskops.read_notifications": LoginOnly("/notifications/read", "POST"),   # the caller's own rows only
+    "taskops_api.transfer": Obj(_case_in_xn, "/api/v1/tasks/{task}/transfer", "xn_supervisor", XN_OUTSIDERS,
+                                "POST", lambda ids: {"target_user_id": user("xn_colleague").id, "opinion": "越权转办"},
+                                _case_state, view="/api/v1/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops_api.delegate": Obj(_case_in_xn, "/api/v1/tasks/{task}/delegate", "xn_supervisor", XN_OUTSIDERS,
+                                "POST", lambda ids: {"target_user_id": user("xn_colleague").id}, _case_state,
+                                view="/api/v1/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops_api.resolve": Obj(_delegated_task_in_xn, "/api/v1/tasks/{task}/resolve", "xn_colleague",
+                               XN_OUTSIDERS, "POST", lambda ids: {"opinion": "越权归还"}, _case_state,
+                               view="/api/v1/tasks/{task}", also_refused=("xn_supervisor", "nn_city", "unit_xn")),
+    "taskops_api.candidates": Obj(_case_in_xn, "/api/v1/tasks/{task}/candidates", "xn_supervisor", XN_OUTSIDERS),
+    "taskops_api.urge": Obj(_case_in_xn, "/api/v1/cases/{case}/urge", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            lambda ids: {"note": "越权催办"}, _copy_state, view="/api/v1/cases/{case}",
+                            also_refused=("unit_xn",)),
+    "taskops_api.copy": Obj(_case_in_xn, "/api/v1/cases/{case}/copies", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            lambda ids: {"user_ids": [user("lz_supervisor").id]}, _copy_state,
+                            view="/api/v1/cases/{case}", also_refused=("unit_xn",)),
+    "taskops_api.list_copies": LoginOnly("/api/v1/copies"),
+    "taskops_api.read_copy": Obj(_copy_to_qx, "/api/v1/copies/{copy}/read", "qx_supervisor",
+                                 ("xn_supervisor", "lz_supervisor", "unit_xn", "op_wei", "sys_admin"), "POST",
+                                 lambda ids: {}, view="/api/v1/cases/{case}"),
     "transfers_api.get_transfer": Obj(_transfer_lz_to_xn, "/api/v1/transfers/{transfer}", "unit_lz",
                                       TRANSFER_OUTSIDERS),
 }
