@@ -353,7 +353,7 @@ def copy_case(case_id: int, user: User, user_ids=None, roles=None, note=None, ta
     copies = _create_copies(case, user, sorted(people.values(), key=lambda p: p.id), text, "manual", task)
     if not copies:
         raise Conflict("所选人员已收到该案件的抄送，尚未阅读", code="already_copied")
-    names = "、".join(c.user.display_name if c.user else str(c.user_id) for c in copies)
+    names = "、".join(people[c.user_id].display_name for c in copies)
     db.session.flush()
     runtime.append_event(case, user, "copied", f"抄送给 {names}", task_def=task.task_def if task else None,
                          step_name=task.name if task else None, comment=text,
@@ -368,12 +368,13 @@ def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> lis
     roles = [r.strip() for r in (props.get("ccRoles") or "").split(",") if r.strip() in ROLES]
     if not roles:
         return []
-    copies = _create_copies(case, None, role_recipients(case, roles), None, "bpmn", task)
+    people = role_recipients(case, roles)
+    copies = _create_copies(case, None, people, None, "bpmn", task)
     if copies:
         db.session.flush()
         runtime.append_event(case, None, "copied",
                              f"按流程配置抄送（{'、'.join(role_label(r) for r in roles)}）给 "
-                             + "、".join(c.user.display_name for c in copies),
+                             + "、".join(p.display_name for p in people if p.id in {c.user_id for c in copies}),
                              task_def=task.task_def, step_name=task.name,
                              data={"recipients": [c.user_id for c in copies], "roles": roles})
     return copies
