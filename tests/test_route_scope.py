@@ -115,6 +115,15 @@ def _delegated_task_in_xn() -> dict:
     return ids
 
 
+def _signing_task_in_xn() -> dict:
+    """xn_supervisor asked nn_city to sign first (前加签, pending)."""
+    from app.taskops import services as taskops
+    ids = _case_in_xn()
+    row = taskops.add_signer(ids["task"], user("xn_supervisor"), user("nn_city").id, "before")
+    db.session.commit()
+    return {**ids, "sign": row.id}
+
+
 def _copy_to_qx() -> dict:
     """A 兴宁区 case copied (抄送) by xn_supervisor to qx_supervisor of another county."""
     from app.taskops import services as taskops
@@ -400,6 +409,15 @@ ROUTES: dict[str, object] = {
     "taskops.resolve": Obj(_delegated_task_in_xn, "/tasks/{task}/resolve", "xn_colleague", XN_OUTSIDERS, "POST",
                            lambda ids: {"opinion": "越权归还"}, _case_state, view="/tasks/{task}",
                            also_refused=("xn_supervisor", "nn_city", "unit_xn")),
+    "taskops.add_signer": Obj(_case_in_xn, "/tasks/{task}/signers", "xn_supervisor", XN_OUTSIDERS, "POST",
+                              lambda ids: {"signer": str(user("nn_city").id), "kind": "before"}, _case_state,
+                              view="/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops.sign": Obj(_signing_task_in_xn, "/tasks/{task}/sign", "nn_city", XN_OUTSIDERS, "POST",
+                        lambda ids: {"opinion": "越权签署"}, _case_state, view="/tasks/{task}",
+                        also_refused=("xn_supervisor", "xn_colleague", "unit_xn")),
+    "taskops.remove_signer": Obj(_signing_task_in_xn, "/tasks/{task}/signers/{sign}/remove", "xn_supervisor",
+                                 XN_OUTSIDERS, "POST", None, _case_state, view="/tasks/{task}",
+                                 also_refused=("nn_city", "xn_colleague", "unit_xn")),
     "taskops.urge": Obj(_case_in_xn, "/cases/{case}/urge", "xn_supervisor", XN_OUTSIDERS, "POST",
                         lambda ids: {"note": "越权催办"}, _copy_state, view="/cases/{case}",
                         also_refused=("unit_xn",)),
@@ -421,6 +439,17 @@ ROUTES: dict[str, object] = {
     "taskops_api.resolve": Obj(_delegated_task_in_xn, "/api/v1/tasks/{task}/resolve", "xn_colleague",
                                XN_OUTSIDERS, "POST", lambda ids: {"opinion": "越权归还"}, _case_state,
                                view="/api/v1/tasks/{task}", also_refused=("xn_supervisor", "nn_city", "unit_xn")),
+    "taskops_api.list_signers": Obj(_signing_task_in_xn, "/api/v1/tasks/{task}/signers", "xn_supervisor",
+                                    XN_OUTSIDERS),
+    "taskops_api.add_signer": Obj(_case_in_xn, "/api/v1/tasks/{task}/signers", "xn_supervisor", XN_OUTSIDERS,
+                                  "POST", lambda ids: {"signer_user_id": user("nn_city").id, "kind": "after"},
+                                  _case_state, view="/api/v1/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops_api.sign": Obj(_signing_task_in_xn, "/api/v1/tasks/{task}/sign", "nn_city", XN_OUTSIDERS, "POST",
+                            lambda ids: {"opinion": "越权签署"}, _case_state, view="/api/v1/tasks/{task}",
+                            also_refused=("xn_supervisor", "xn_colleague", "unit_xn")),
+    "taskops_api.remove_signer": Obj(_signing_task_in_xn, "/api/v1/tasks/{task}/signers/{sign}/remove",
+                                     "xn_supervisor", XN_OUTSIDERS, "POST", lambda ids: {}, _case_state,
+                                     view="/api/v1/tasks/{task}", also_refused=("nn_city", "xn_colleague", "unit_xn")),
     "taskops_api.candidates": Obj(_case_in_xn, "/api/v1/tasks/{task}/candidates", "xn_supervisor", XN_OUTSIDERS),
     "taskops_api.urge": Obj(_case_in_xn, "/api/v1/cases/{case}/urge", "xn_supervisor", XN_OUTSIDERS, "POST",
                             lambda ids: {"note": "越权催办"}, _copy_state, view="/api/v1/cases/{case}",

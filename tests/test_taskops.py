@@ -391,3 +391,112 @@ def test_signature_required_step_stores_the_signature_with_the_step(monkeypatch,
     assert (att.filename, att.mime, att.case_id) == ("手写签名.png", "image/png", case.id) and len(att.sm3) == 64
     page = s.get(f"/cases/{case.id}").get_data(as_text=True)
     assert 'data-testid="signature-image"' in page
+
+
+# ------------------------------------------------------------------ 加签 / 减签
+
+def test_before_sign_then_the_holder_completes(web):
+    case = make_case()
+    task = open_task(case)
+    holder, chief = user("xn_supervisor"), user("nn_city")
+    with pytest.raises(ValidationFailed) as err:     # another county's supervisor cannot sign a 兴宁区 step
+        ops.add_signer(task.id, holder, user("qx_supervisor").id, "before")
+    assert "不能签署" in err.value.fields["signer"]
+    db.session.rollback()
+    with pytest.raises(ValidationFailed) as err:
+        ops.add_signer(task.id, holder, chief.id, "sideways")
+    assert "kind" in err.value.fields
+    db.session.rollback()
+    resp = web("xn_supervisor").post(f"/tasks/{task.id}/signers", data={"signer": str(chief.id), "kind": "before",
+                                                                         "note": "请市局把关"})
+    assert resp.status_code == 302
+    task = _reload(task.id)
+    assert (task.assignee_id, task.delegate_state, task.owner_id) == (chief.id, "signing", holder.id)
+    # nobody completes while the signer has not signed
+    for person in (holder, chief):
+        with pytest.raises(Conflict):
+            runtime.complete_task(task.id, person, _dispatch())
+        db.session.rollback()
+    with pytest.raises(Forbidden):
+        ops.sign_task(task.id, holder, "我替他签")
+    db.session.rollback()
+    page = web("nn_city").get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert 'data-testid="sign"' in page and "前加签" in page
+    resp = web("nn_city").post(f"/tasks/{task.id}/sign", data={"opinion": ""})
+    assert resp.status_code == 422 and "请填写签署意见" in resp.get_data(as_text=True)
+    assert web("nn_city").post(f"/tasks/{task.id}/sign", data={"opinion": "同意认定"}).status_code == 302
+    task = _reload(task.id)
+    assert (task.assignee_id, task.delegate_state) == (holder.id, None)
+    [row] = ops.signs(task)
+    assert (row.status, row.opinion) == ("signed", "同意认定")
+    # the signer already acted: cannot be removed, cannot sign again
+    with pytest.raises(Conflict) as err:
+        ops.remove_signer(task.id, holder, row.id)
+    assert err.value.code == "sign_acted"
+    db.session.rollback()
+    with pytest.raises(Conflict):
+        ops.sign_task(task.id, chief, "再签一次")
+    db.session.rollback()
+    complete(case, "xn_supervisor", _dispatch())
+    assert _reload(task.id).completed_by_id == holder.id
+    kinds = [e.kind for e in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                                 .order_by(CaseEvent.seq))]
+    assert kinds.index("sign_added") < kinds.index("signed") < kinds.index("completed")
+
+
+def test_after_sign_chain_completes_the_engine_task_after_the_last_signer(api):
+    case = make_case()
+    task = open_task(case)
+    holder, colleague, chief = user("xn_supervisor"), user("xn_colleague"), user("nn_city")
+    a = api("xn_supervisor")
+    for signer in (colleague, chief):
+        resp = a.post(f"/api/v1/tasks/{task.id}/signers", json={"signer_user_id": signer.id, "kind": "after"})
+        assert resp.status_code == 201, resp.get_json()
+    resp = a.post(f"/api/v1/tasks/{task.id}/signers", json={"signer_user_id": chief.id, "kind": "after"})
+    assert resp.status_code == 422 and "已在加签名单中" in resp.get_json()["error"]["fields"]["signer"]
+    # the holder submits: held, not completed; the first signer has it
+    resp = a.post(f"/api/v1/tasks/{task.id}/complete", json={"data": _dispatch(opinion="拟认定")})
+    assert resp.status_code == 200
+    task = _reload(task.id)
+    assert (task.status, task.delegate_state, task.assignee_id) == ("open", "countersign", colleague.id)
+    assert case.current_step == "派单督办"
+    # out of turn
+    assert api("nn_city").post(f"/api/v1/tasks/{task.id}/sign", json={"opinion": "抢先"}).status_code == 403
+    assert api("xn_colleague").post(f"/api/v1/tasks/{task.id}/sign", json={"opinion": "同意"}).status_code == 200
+    assert _reload(task.id).assignee_id == chief.id
+    resp = api("nn_city").post(f"/api/v1/tasks/{task.id}/sign", json={"opinion": "同意，市局知悉"})
+    assert resp.status_code == 200
+    task = _reload(task.id)
+    assert (task.status, task.completed_by_id, task.delegate_state) == ("completed", holder.id, None)
+    db.session.expire_all()
+    assert "整改反馈" in (db.session.get(type(case), case.id).current_step or "")
+    [done] = [e for e in _events(case, "completed") if e.task_def == "dispatch"]
+    assert done.actor_id == holder.id and "后加签已签署" in done.summary and done.comment == "拟认定"
+
+
+def test_remove_signer_only_before_acting_and_only_by_the_owner():
+    case = make_case()
+    task = open_task(case)
+    holder, colleague, chief = user("xn_supervisor"), user("xn_colleague"), user("nn_city")
+    ops.add_signer(task.id, holder, chief.id, "after")
+    first = ops.add_signer(task.id, holder, colleague.id, "before")
+    db.session.commit()
+    with pytest.raises(Conflict):        # while a before-signer has it, the holder adds nobody
+        ops.add_signer(task.id, holder, user("gx_province").id, "before")
+    db.session.rollback()
+    with pytest.raises(Forbidden):       # the current signer cannot strike themselves off
+        ops.remove_signer(task.id, colleague, first.id)
+    db.session.rollback()
+    # the owner removes the current before-signer: the task comes back to the owner
+    ops.remove_signer(task.id, holder, first.id)
+    db.session.commit()
+    task = _reload(task.id)
+    assert (task.assignee_id, task.delegate_state) == (holder.id, None)
+    [event] = _events(case, "sign_removed")
+    assert "移除 兴宁同事（测试）" in event.summary
+    # remove the after-signer too: the submission then completes the step at once
+    after = [s for s in ops.signs(task) if s.kind == "after"][0]
+    ops.remove_signer(task.id, holder, after.id)
+    db.session.commit()
+    complete(case, "xn_supervisor", _dispatch())
+    assert _reload(task.id).status == "completed"

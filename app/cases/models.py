@@ -95,7 +95,9 @@ class Task(db.Model):
     # Task operations (app/taskops): 委派 keeps the owner while the delegate works (pending → resolved);
     # 催办 counts reminders sent to the holder.
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    delegate_state: Mapped[str | None] = mapped_column(String(16))   # None | pending | resolved
+    # None | pending (委派中) | resolved (已归还) | signing (前加签中) | countersign (已提交，后加签中)
+    delegate_state: Mapped[str | None] = mapped_column(String(16))
+    held_data: Mapped[str | None] = mapped_column(Text)   # 后加签: the owner's submission (JSON) until signed
     urge_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case: Mapped[Case] = relationship()

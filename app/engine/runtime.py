@@ -339,11 +339,19 @@ def get_task_for_update(task_id: int) -> tuple[Task, Case]:
     return task, case
 
 
+# Task states of app/taskops in which nobody may complete the engine task (nor unclaim it).
+BLOCKING_STATES = {
+    "pending": "委派中的任务由被委派人办理完毕并归还后，由任务所有人提交",
+    "signing": "前加签人签署意见后，任务回到所有人再提交",
+    "countersign": "本环节已提交，待后加签人签署意见后自动完成",
+}
+
+
 def _ensure_may_act(user: User, task: Task) -> None:
     if task.status != "open":
         raise Conflict("该任务已被办理，无需重复提交", code="task_closed")
-    if task.delegate_state == "pending":   # 委派: the delegate returns it, the owner completes it
-        raise Conflict("委派中的任务由被委派人办理完毕并归还后，由任务所有人提交", code="task_delegated")
+    if task.delegate_state in BLOCKING_STATES:   # 委派 / 加签 in progress (app/taskops)
+        raise Conflict(BLOCKING_STATES[task.delegate_state], code="task_delegated")
     if task.assignee_id is not None and task.assignee_id != user.id:
         raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
     if task.assignee_id is None and not is_candidate(user, task):
@@ -376,15 +384,26 @@ def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = Non
         form_errors = {**err.fields, **form_errors}
     if form_errors:
         raise ValidationFailed(form_errors)
+    _bump(case)
+    if taskops.hold_for_countersign(case, task, user, data, attachment_ids):
+        db.session.flush()    # 后加签: the signers sign first; the engine task completes after the last
+        return case
+    finish_task(case, task, wf, spiff_task, user, data, attachment_ids, props)
+    return case
+
+
+def finish_task(case: Case, task: Task, wf: BpmnWorkflow, spiff_task, user: User, data: dict,
+                attachment_ids: list[int], props: dict, summary: str | None = None) -> None:
+    """Run the engine task with validated `data` as `user`; the caller holds the case lock and bumped it."""
+    from ..taskops import services as taskops
 
     def step():
         spiff_task.data.update(data)
         spiff_task.run()
 
-    _bump(case)
     # The completion goes on the timeline before what it causes (service tasks may add entries).
-    append_event(case, user, "completed", f"完成【{task.name}】", task_def=task.task_def, step_name=task.name,
-                 comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
+    append_event(case, user, "completed", summary or f"完成【{task.name}】", task_def=task.task_def,
+                 step_name=task.name, comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
     _run_engine(case, user, wf, step)
     now = utcnow()
     task.status, task.completed_at, task.completed_by_id = "completed", now, user.id
@@ -395,7 +414,6 @@ def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = Non
     _sync(case, wf, user)
     _save(case, wf)
     db.session.flush()
-    return case
 
 
 def claim_task(task_id: int, user: User) -> Task:
@@ -421,8 +439,8 @@ def unclaim_task(task_id: int, user: User) -> Task:
         raise Conflict("该任务已被办理", code="task_closed")
     if task.assignee_id != user.id:
         raise Forbidden("只能退回自己签收的任务")
-    if task.delegate_state == "pending":
-        raise Conflict("委派中的任务不能取消签收，请办理完毕并归还", code="task_delegated")
+    if task.delegate_state in BLOCKING_STATES:
+        raise Conflict("委派或加签中的任务不能取消签收", code="task_delegated")
     if task.candidate_region is None and task.candidate_org_id is None:
         # A personal lane (candidateUser) names one person and no pool: unassigning would orphan the task.
         raise Conflict("该任务指派给您本人办理，不能取消签收", code="personal_task")

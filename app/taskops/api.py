@@ -50,6 +50,47 @@ def resolve(task_id: int):
     return jsonify(_task_body(task))
 
 
+def _signs_json(task) -> list[dict]:
+    return [{"id": s.id, "seq": s.seq, "kind": s.kind, "user_id": s.user_id, "user": s.user.display_name,
+             "status": s.status, "opinion": s.opinion, "acted_at": _iso(s.acted_at)} for s in services.signs(task)]
+
+
+@bp.get("/tasks/<int:task_id>/signers")
+@authenticated
+def list_signers(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    return jsonify({"items": _signs_json(task), "state": task.delegate_state})
+
+
+@bp.post("/tasks/<int:task_id>/signers")
+@authenticated
+def add_signer(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    body = _json_body()
+    services.add_signer(task.id, g.api_user, body.get("signer_user_id"), body.get("kind"), body.get("note"))
+    db.session.commit()
+    return jsonify({"items": _signs_json(task), "task": _task_body(task)}), 201
+
+
+@bp.post("/tasks/<int:task_id>/sign")
+@authenticated
+def sign(task_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    body = _json_body()
+    services.sign_task(task.id, g.api_user, body.get("opinion"))
+    db.session.commit()
+    return jsonify({"items": _signs_json(task), "task": _task_body(task)})
+
+
+@bp.post("/tasks/<int:task_id>/signers/<int:sign_id>/remove")
+@authenticated
+def remove_signer(task_id: int, sign_id: int):
+    task = case_services.visible_task(g.api_user, task_id)
+    services.remove_signer(task.id, g.api_user, sign_id)
+    db.session.commit()
+    return jsonify({"items": _signs_json(task), "task": _task_body(task)})
+
+
 @bp.get("/tasks/<int:task_id>/candidates")
 @authenticated
 def candidates(task_id: int):

@@ -32,11 +32,42 @@ class Notification(db.Model):
     task: Mapped[Task | None] = relationship()
     sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
 
-    KIND_LABELS = {"urge": "催办", "copy": "抄送", "delegate": "委派", "transfer": "转办"}
+    KIND_LABELS = {"urge": "催办", "copy": "抄送", "delegate": "委派", "transfer": "转办", "sign": "加签"}
 
     @property
     def kind_label(self) -> str:
         return self.KIND_LABELS.get(self.kind, self.kind)
+
+
+class TaskSign(db.Model):
+    """加签: a sign-off chain on an open task. `before` signers sign (in seq order) before the holder
+    submits; `after` signers sign after the holder's submission, and only then the engine task completes.
+    减签 marks a pending signer `removed`."""
+    __tablename__ = "task_sign"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(8))          # before | after
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    status: Mapped[str] = mapped_column(String(8))        # pending | signed | removed
+    opinion: Mapped[str | None] = mapped_column(Text)
+    added_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    acted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    added_by: Mapped[User] = relationship(foreign_keys=[added_by_id])
+
+    KIND_LABELS = {"before": "前加签", "after": "后加签"}
+    STATUS_LABELS = {"pending": "待签署", "signed": "已签署", "removed": "已减签"}
+
+    @property
+    def kind_label(self) -> str:
+        return self.KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
 
 
 class CaseCopy(db.Model):

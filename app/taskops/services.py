@@ -24,7 +24,7 @@ from ..core.scope import case_scope, is_candidate
 from ..engine import runtime
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from .models import CaseCopy, Notification
+from .models import CaseCopy, Notification, TaskSign
 
 OPINION_MIN, OPINION_MAX = 2, 1000
 URGE_INTERVAL = timedelta(hours=1)
@@ -76,16 +76,16 @@ def holder_ids(task: Task) -> list[int]:
 
 def may_hold(user: User, task: Task) -> bool:
     """The current holder may transfer / delegate: the assignee, or a candidate (implicit claim)."""
-    return (task.status == "open" and task.delegate_state != "pending"
+    return (task.status == "open" and task.delegate_state not in runtime.BLOCKING_STATES
             and (task.assignee_id == user.id or (task.assignee_id is None and is_candidate(user, task))))
 
 
 def _ensure_holder(user: User, task: Task, action: str) -> None:
     if task.status != "open":
         raise Conflict(f"该任务已{task.status_label}，不能{action}", code="task_closed")
-    if task.delegate_state == "pending":
-        who = task.assignee.display_name if task.assignee else "被委派人"
-        raise Conflict(f"该任务已委派给 {who}，待其办理完毕并归还后才能{action}", code="task_delegated")
+    if task.delegate_state in runtime.BLOCKING_STATES:
+        who = task.assignee.display_name if task.assignee else "他人"
+        raise Conflict(f"该任务正由 {who} 处理（委派或加签中），完成后才能{action}", code="task_delegated")
     if task.assignee_id is not None and task.assignee_id != user.id:
         raise Forbidden(f"该任务由 {task.assignee.display_name} 办理，您不能{action}")
     if task.assignee_id is None and not is_candidate(user, task):
@@ -192,6 +192,173 @@ def delegated_opinions(task: Task) -> list:
     return list(db.session.scalars(select(CaseEvent).where(
         CaseEvent.case_id == task.case_id, CaseEvent.kind == "delegate_returned",
         CaseEvent.task_def == task.task_def, CaseEvent.at >= task.created_at).order_by(CaseEvent.seq)))
+
+
+# ---------------------------------------------------------------- 加签 / 减签
+
+def signs(task: Task) -> list[TaskSign]:
+    return list(db.session.scalars(select(TaskSign).where(TaskSign.task_id == task.id).order_by(TaskSign.seq)))
+
+
+def _pending(task: Task, kind: str) -> list[TaskSign]:
+    return [s for s in signs(task) if s.kind == kind and s.status == "pending"]
+
+
+def may_sign(person: User, task: Task) -> bool:
+    """A signer is someone who could hold the task, or a regulator whose jurisdiction holds the case
+    (e.g. the section chief or the city bureau signing before the county supervisor submits)."""
+    if not person.is_active:
+        return False
+    if is_candidate(person, task):
+        return True
+    return person.is_regulator and task.case.region_code.startswith(person.scope_prefix)
+
+
+def sign_candidates(task: Task, holder: User) -> list[User]:
+    query = select(User).where(User.is_active_flag.is_(True), User.id != holder.id, or_(
+        User.role.in_([k for k, r in ROLES.items() if r.side == "regulator"]),
+        and_(User.org_id.is_not(None), User.org_id == task.candidate_org_id)))
+    taken = {s.user_id for s in signs(task) if s.status == "pending"}
+    return [u for u in db.session.scalars(query.order_by(User.region_code, User.username))
+            if u.id not in taken and may_sign(u, task)]
+
+
+def add_signer(task_id: int, user: User, signer_id, kind: str, note=None) -> TaskSign:
+    """前加签 (kind=before): the signer gets the task now and it comes back after they sign.
+    后加签 (kind=after): the signer signs after the holder submits; then the engine task completes."""
+    task, case = runtime.get_task_for_update(task_id)
+    _ensure_holder(user, task, "加签")
+    errors = {}
+    if kind not in ("before", "after"):
+        errors["kind"] = "请选择前加签或后加签"
+    signer = None
+    try:
+        uid = _user_id(signer_id, "signer")
+        signer = db.session.get(User, uid)
+        if uid == user.id:
+            errors["signer"] = "不能给自己加签"
+        elif signer is None or not may_sign(signer, task):
+            errors["signer"] = "所选人员不能签署本环节（须为同岗人员或辖区监察人员）"
+        elif any(s.user_id == uid and s.status == "pending" for s in signs(task)):
+            errors["signer"] = f"{signer.display_name} 已在加签名单中"
+    except ValidationFailed:
+        errors["signer"] = "请选择加签人"
+    try:
+        text = _opinion(note, field="note", label="加签说明", required=False)
+    except ValidationFailed as err:
+        errors.update(err.fields)
+    if errors:
+        raise ValidationFailed(errors)
+    runtime._bump(case)
+    seq = max((s.seq for s in signs(task)), default=0) + 1
+    row = TaskSign(task_id=task.id, seq=seq, kind=kind, user_id=signer.id, status="pending",
+                   added_by_id=user.id, created_at=utcnow())
+    db.session.add(row)
+    task.owner_id = user.id
+    if kind == "before":
+        task.assignee_id, task.delegate_state = signer.id, "signing"
+        summary = f"前加签【{task.name}】：请 {signer.display_name} 先签署意见"
+    else:
+        task.assignee_id = user.id      # the holder keeps (and claims) the task
+        summary = f"后加签【{task.name}】：提交后由 {signer.display_name} 签署意见"
+    runtime.append_event(case, user, "sign_added", summary, task_def=task.task_def, step_name=task.name,
+                         comment=text, data={"signer_id": signer.id, "kind": kind})
+    notify(signer.id, "sign", f"{user.display_name} 请您签署【{task.name}】（{case.case_no}）", case=case,
+           task=task, body=text, sender=user)
+    db.session.flush()
+    return row
+
+
+def current_sign(task: Task) -> TaskSign | None:
+    """The signer whose turn it is (the task's assignee while signing / countersigning)."""
+    kind = {"signing": "before", "countersign": "after"}.get(task.delegate_state or "")
+    if kind is None:
+        return None
+    pending = _pending(task, kind)
+    return pending[0] if pending else None
+
+
+def sign_task(task_id: int, user: User, opinion) -> Task:
+    task, case = runtime.get_task_for_update(task_id)
+    if task.status != "open":
+        raise Conflict(f"该任务已{task.status_label}", code="task_closed")
+    row = current_sign(task)
+    if row is None:
+        raise Conflict("该任务当前没有待签署的加签", code="not_signing")
+    if row.user_id != user.id:
+        raise Forbidden(f"当前应由 {row.user.display_name} 签署")
+    text = _opinion(opinion, label="签署意见")
+    runtime._bump(case)
+    row.status, row.opinion, row.acted_at = "signed", text, utcnow()
+    runtime.append_event(case, user, "signed", f"{row.kind_label}签署【{task.name}】", task_def=task.task_def,
+                         step_name=task.name, comment=text, data={"sign_id": row.id, "kind": row.kind})
+    _advance(case, task, row.kind, user)
+    db.session.flush()
+    return task
+
+
+def remove_signer(task_id: int, user: User, sign_id) -> Task:
+    """减签: the task's owner (or whoever added the signer) removes a signer who has not signed."""
+    task, case = runtime.get_task_for_update(task_id)
+    if task.status != "open":
+        raise Conflict(f"该任务已{task.status_label}", code="task_closed")
+    row = db.session.get(TaskSign, _user_id(sign_id, "sign_id"))
+    if row is None or row.task_id != task.id:
+        raise NotFound("加签记录不存在")
+    if user.id not in (task.owner_id, row.added_by_id):
+        raise Forbidden("只有任务所有人或加签发起人可以减签")
+    if row.status != "pending":
+        raise Conflict(f"{row.user.display_name} 已{row.status_label}，不能减签", code="sign_acted")
+    runtime._bump(case)
+    was_current = current_sign(task) is row
+    row.status, row.acted_at = "removed", utcnow()
+    runtime.append_event(case, user, "sign_removed", f"减签【{task.name}】：移除 {row.user.display_name}",
+                         task_def=task.task_def, step_name=task.name, data={"sign_id": row.id, "kind": row.kind})
+    if was_current:
+        _advance(case, task, row.kind, user)
+    db.session.flush()
+    return task
+
+
+def _advance(case: Case, task: Task, kind: str, actor: User) -> None:
+    """After a signer signed or was removed: the next signer, or back to the owner (before), or the
+    engine task completes with the owner's held submission (after)."""
+    pending = _pending(task, kind)
+    if task.delegate_state == ("signing" if kind == "before" else "countersign") and pending:
+        task.assignee_id = pending[0].user_id
+        return
+    if kind == "before" and task.delegate_state == "signing":
+        task.assignee_id, task.delegate_state = task.owner_id, None
+        return
+    if kind == "after" and task.delegate_state == "countersign":
+        import json
+        held = json.loads(task.held_data)
+        owner = db.session.get(User, held["user_id"])
+        wf = runtime._load(case)
+        spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
+        if spiff_task is None:
+            raise Conflict("该任务已不在待办状态，请刷新", code="task_closed")
+        task.delegate_state, task.held_data = None, None
+        runtime.finish_task(case, task, wf, spiff_task, owner, held["data"], held["attachment_ids"],
+                            runtime._user_task_props(spiff_task), summary=f"完成【{task.name}】（后加签已签署）")
+
+
+def hold_for_countersign(case: Case, task: Task, user: User, data: dict, attachment_ids: list[int]) -> bool:
+    """Called by runtime.complete_task: with pending 后加签 signers, keep the submission and hand the
+    task to the first signer instead of completing the engine task."""
+    import json
+    pending = _pending(task, "after")
+    if not pending:
+        return False
+    task.owner_id = task.owner_id or user.id
+    task.held_data = json.dumps({"user_id": user.id, "data": data, "attachment_ids": attachment_ids},
+                                ensure_ascii=False)
+    task.assignee_id, task.delegate_state = pending[0].user_id, "countersign"
+    runtime._link_attachments(case, attachment_ids)
+    runtime.append_event(case, user, "submitted", f"提交【{task.name}】，待后加签人签署",
+                         task_def=task.task_def, step_name=task.name, comment=data.get("opinion"),
+                         data=data, attachment_ids=attachment_ids)
+    return True
 
 
 # ---------------------------------------------------------------- 催办

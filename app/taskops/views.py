@@ -26,7 +26,11 @@ def taskops_panel(task):
     user = current_user
     people = services.eligible_people(task, exclude={user.id}) if services.may_hold(user, task) else []
     reqs = services.requirements(services.step_props(task)) if task.status == "open" else {}
-    return {"may_hold": services.may_hold(user, task), "people": people,
+    chain = services.signs(task)
+    current = services.current_sign(task) if task.status == "open" else None
+    return {"may_hold": services.may_hold(user, task), "people": people, "signs": chain,
+            "current_sign": current, "is_signer": current is not None and current.user_id == user.id,
+            "sign_people": services.sign_candidates(task, user) if services.may_hold(user, task) else [],
             "is_delegate": task.status == "open" and task.delegate_state == "pending" and task.assignee_id == user.id,
             "returned": services.delegated_opinions(task) if task.delegate_state == "resolved" else [],
             "requirements": reqs}
@@ -68,7 +72,7 @@ def _render_task_with_errors(task, form: str, errors: dict):
                            ops_form=form, ops_errors=errors, ops_values=request.form, **ctx), 422
 
 
-def _task_action(task_id: int, form: str, action, done: str):
+def _task_action(task_id: int, form: str, action, done: str, back_to_task: bool = False):
     task = case_services.visible_task(current_user, task_id)
     try:
         action(task)
@@ -80,7 +84,7 @@ def _task_action(task_id: int, form: str, action, done: str):
         flash(err.message, "error")
         return redirect(url_for("cases.task_page", task_id=task.id))
     flash(done.format(name=task.name))
-    return redirect(url_for("cases.inbox"))
+    return redirect(url_for("cases.task_page", task_id=task.id) if back_to_task else url_for("cases.inbox"))
 
 
 # ---------------------------------------------------------------- task actions
@@ -104,6 +108,28 @@ def delegate(task_id: int):
 def resolve(task_id: int):
     return _task_action(task_id, "resolve", lambda t: services.resolve_delegation(
         t.id, current_user, request.form.get("opinion")), "【{name}】已办理完毕并归还")
+
+
+@bp.route("/tasks/<int:task_id>/signers", methods=["POST"])
+@login_required
+def add_signer(task_id: int):
+    return _task_action(task_id, "sign_add", lambda t: services.add_signer(
+        t.id, current_user, request.form.get("signer"), request.form.get("kind"), request.form.get("note")),
+        "已为【{name}】加签", back_to_task=True)
+
+
+@bp.route("/tasks/<int:task_id>/sign", methods=["POST"])
+@login_required
+def sign(task_id: int):
+    return _task_action(task_id, "sign", lambda t: services.sign_task(
+        t.id, current_user, request.form.get("opinion")), "已签署【{name}】")
+
+
+@bp.route("/tasks/<int:task_id>/signers/<int:sign_id>/remove", methods=["POST"])
+@login_required
+def remove_signer(task_id: int, sign_id: int):
+    return _task_action(task_id, "sign_remove", lambda t: services.remove_signer(t.id, current_user, sign_id),
+                        "已减签", back_to_task=True)
 
 
 # ---------------------------------------------------------------- case actions

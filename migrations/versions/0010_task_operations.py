@@ -17,6 +17,7 @@ def upgrade():
         batch_op.add_column(sa.Column("owner_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("delegate_state", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("urge_count", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("held_data", sa.Text(), nullable=True))
         batch_op.create_foreign_key("fk_task_owner_id_user_account", "user_account", ["owner_id"], ["id"])
 
     op.create_table(
@@ -62,12 +63,33 @@ def upgrade():
     op.create_index("ix_case_copy_user", "case_copy", ["user_id", "read_at"])
     op.create_index("ix_case_copy_case_id", "case_copy", ["case_id"])
 
+    op.create_table(
+        "task_sign",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("task_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("opinion", sa.Text(), nullable=True),
+        sa.Column("added_by_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("acted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["task_id"], ["task.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["user_account.id"]),
+        sa.ForeignKeyConstraint(["added_by_id"], ["user_account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_task_sign_task_id", "task_sign", ["task_id"])
+
 
 def downgrade():
+    op.drop_table("task_sign")
     op.drop_table("case_copy")
     op.drop_table("notification")
     with op.batch_alter_table("task", schema=None) as batch_op:
         batch_op.drop_constraint("fk_task_owner_id_user_account", type_="foreignkey")
+        batch_op.drop_column("held_data")
         batch_op.drop_column("urge_count")
         batch_op.drop_column("delegate_state")
         batch_op.drop_column("owner_id")

@@ -1,5 +1,5 @@
 """Task operations in a real browser: 转办 to a colleague, 催办 from the city bureau (count shown),
-抄送 to another county (who then reads the case), and a step completed with a handwritten signature
+抄送 to another county (who then reads the case), 前加签 → the city signs → the holder completes, and a step completed with a handwritten signature
 drawn with the mouse on the signature pad. Screenshots in test-artifacts/."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):  #
     monkeypatch.setattr(runtime, "_user_task_props", with_signature)
     case = make_case()
     task_id, case_id, case_no = open_task(case).id, case.id, case.case_no
-    qx_id = user("qx_supervisor").id
+    qx_id, city_id = user("qx_supervisor").id, user("nn_city").id
 
     # 1. 转办: xn_supervisor hands the task to the colleague (an error first: no opinion)
     boss, boss_errors = _login(browser, base, "xn_supervisor")
@@ -63,6 +63,22 @@ def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):  #
     colleague.fill("#copy-note", "涉事电梯维保单位在青秀区，请知悉")
     colleague.click("[data-testid=copy]")
     colleague.wait_for_selector(".flash:has-text('已抄送 1 人')")
+    # 前加签: the city bureau signs first, then the task comes back
+    colleague.goto(f"{base}/tasks/{task_id}")
+    colleague.click("[data-testid=open-sign]")
+    colleague.check("input[name=kind][value=before]")
+    colleague.select_option("#sign-signer", value=str(city_id))
+    colleague.fill("#sign-note", "请市局先把关")
+    colleague.click("[data-testid=add-signer]")
+    colleague.wait_for_selector("[data-testid=sign-chain]")
+    _shot(colleague, "taskops-3a-sign-added")
+    city.goto(f"{base}/tasks/{task_id}")
+    city.fill("#sign-opinion", "同意认定，市局知悉")
+    _shot(city, "taskops-3b-signing")
+    city.click("[data-testid=sign]")
+    city.wait_for_selector(".flash:has-text('已签署')")
+    colleague.goto(f"{base}/tasks/{task_id}")
+    assert "同意认定，市局知悉" in colleague.inner_text("[data-testid=sign-chain]")
     colleague.check("input[name=dispatch_decision][value=dispatch]")
     colleague.fill("#i-requirements", "立即停用并整改门锁回路。")
     colleague.fill("#i-rectify_deadline", (today_local() + timedelta(days=10)).isoformat())
@@ -82,6 +98,7 @@ def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):  #
     colleague.wait_for_selector("[data-testid=signature-image]")
     timeline = colleague.inner_text("[data-testid=timeline]")
     assert "转办【派单督办】给 兴宁同事（测试）" in timeline and "催办【派单督办】（第 1 次）" in timeline
+    assert "前加签【派单督办】" in timeline and "前加签签署【派单督办】" in timeline
     assert "抄送给 蒙青秀（演示）" in timeline and "按流程配置抄送" in timeline
     _shot(colleague, "taskops-4-timeline")
 
