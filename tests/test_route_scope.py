@@ -46,6 +46,14 @@ ROLE_OF = {"xn_supervisor": "county_supervisor", "nn_city": "city_supervisor", "
            "process_admin": "process_admin", "sys_admin": "sys_admin", "sec_admin": "sec_admin",
            "audit_admin": "audit_admin"}
 REGULATORS = {"province_supervisor", "city_supervisor", "county_supervisor", "approver"}
+CASE_WORKERS = REGULATORS | {"use_unit", "inspection_agency"}   # the kinds in EVERY_KIND who work cases
+
+
+def _deputy_rows():
+    from app.taskops.models import UserDeputy
+    return db.session.scalar(select(func.count(UserDeputy.id)))
+
+
 HAZARD_STARTERS = {"province_supervisor", "city_supervisor", "county_supervisor", "use_unit", "inspection_agency"}
 
 
@@ -122,6 +130,22 @@ def _signing_task_in_xn() -> dict:
     row = taskops.add_signer(ids["task"], user("xn_supervisor"), user("nn_city").id, "before")
     db.session.commit()
     return {**ids, "sign": row.id}
+
+
+def _deputy_of_xn() -> dict:
+    """xn_supervisor named xn_colleague as deputy for the coming week."""
+    from app.taskops import deputies
+    row = deputies.set_deputy(user("xn_supervisor"), user("xn_colleague").id, today_local(),
+                              today_local() + timedelta(days=6), "年休假")
+    db.session.commit()
+    return {"deputy": row.id}
+
+
+def _deputy_state(ids) -> tuple:
+    from app.taskops.models import UserDeputy
+    db.session.expire_all()
+    row = db.session.get(UserDeputy, ids["deputy"])
+    return row.deputy_id, row.starts_on, row.ends_on, row.revoked_at
 
 
 def _copy_to_qx() -> dict:
@@ -427,6 +451,18 @@ ROUTES: dict[str, object] = {
     "taskops.open_copy": Obj(_copy_to_qx, "/copies/{copy}/open", "qx_supervisor",
                              ("xn_supervisor", "lz_supervisor", "unit_xn", "unit_qx", "op_wei", "sys_admin"),
                              view="/cases/{case}"),
+    "taskops.deputies": Roles(CASE_WORKERS, "/settings/deputy"),
+    "taskops.deputies#POST": Roles(CASE_WORKERS, "/settings/deputy", "POST",
+                                   {"deputy": "1", "starts_on": "2099-01-01", "ends_on": "2099-01-02"},
+                                   state=lambda _=None: _deputy_rows()),
+    "taskops.revoke_deputy": Obj(_deputy_of_xn, "/settings/deputy/{deputy}/revoke", "xn_supervisor",
+                                 ("xn_colleague", "qx_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
+                                 "POST", None, _deputy_state, view="/settings/deputy"),
+    "taskops_api.list_deputies": LoginOnly("/api/v1/deputies"),
+    "taskops_api.create_deputy": LoginOnly("/api/v1/deputies", "POST"),   # only for oneself: test_taskops
+    "taskops_api.revoke_deputy": Obj(_deputy_of_xn, "/api/v1/deputies/{deputy}/revoke", "xn_supervisor",
+                                     ("xn_colleague", "qx_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
+                                     "POST", lambda ids: {}, _deputy_state, view="/api/v1/deputies"),
     "taskops.copies": LoginOnly("/copies"),
     "taskops.notifications": LoginOnly("/notifications"),
     "taskops.read_notifications": LoginOnly("/notifications/read", "POST"),   # the caller's own rows only

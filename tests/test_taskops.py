@@ -500,3 +500,89 @@ def test_remove_signer_only_before_acting_and_only_by_the_owner():
     db.session.commit()
     complete(case, "xn_supervisor", _dispatch())
     assert _reload(task.id).status == "completed"
+
+
+# ------------------------------------------------------------------ 代理人
+
+def test_deputy_settings_validate_and_audit(web):
+    from app.security.models import AuditLog
+    s = web("xn_supervisor")
+    today = today_local()
+    resp = s.post("/settings/deputy", data={"deputy": str(user("qx_supervisor").id), "starts_on": "2026-02-30",
+                                            "ends_on": ""})
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "同一角色、同一辖区" in body and body.count("请填写日期") == 4   # summary + field, twice
+    resp = s.post("/settings/deputy", data={"deputy": str(user("xn_colleague").id),
+                                            "starts_on": (today + timedelta(days=5)).isoformat(),
+                                            "ends_on": (today + timedelta(days=1)).isoformat()})
+    assert resp.status_code == 422 and "结束日期不能早于开始日期" in resp.get_data(as_text=True)
+    resp = s.post("/settings/deputy", data={"deputy": str(user("xn_colleague").id), "starts_on": today.isoformat(),
+                                            "ends_on": (today + timedelta(days=6)).isoformat(), "note": "年休假"})
+    assert resp.status_code == 302
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.object_type == "user_deputy"))
+    assert audit is not None and "设置代理人" in audit.summary
+    # an overlapping range is refused on its own field
+    resp = s.post("/settings/deputy", data={"deputy": str(user("xn_colleague").id),
+                                            "starts_on": (today + timedelta(days=3)).isoformat(),
+                                            "ends_on": (today + timedelta(days=9)).isoformat()})
+    assert resp.status_code == 422 and "重叠" in resp.get_data(as_text=True)
+    assert "代理中" in s.get("/settings/deputy").get_data(as_text=True)
+    assert web("xn_colleague").get("/settings/deputy").get_data(as_text=True).count("黄兴宁") >= 1
+    assert web("sys_admin").get("/settings/deputy").status_code == 403
+
+
+def test_deputy_receives_personal_tasks_and_works_claimed_ones(api, web):
+    today = today_local()
+    boss, deputy = user("xn_supervisor"), user("xn_colleague")
+    # boss claimed a task before leaving
+    claimed = make_case()
+    runtime.claim_task(open_task(claimed).id, boss)
+    db.session.commit()
+    from app.taskops import deputies
+    deputies.set_deputy(boss, deputy.id, today, today + timedelta(days=2), "出差")
+    db.session.commit()
+    # a transfer to the absent boss goes to the deputy, on the boss's behalf
+    other = make_case()
+    task = open_task(other)
+    ops.transfer_task(task.id, deputy, boss.id, "请黄科长办理")
+    db.session.commit()
+    task = _reload(task.id)
+    assert (task.assignee_id, task.deputy_for_id) == (deputy.id, boss.id)
+    [event] = _events(other, "transferred")
+    assert "由代理人 兴宁同事（测试） 代为办理" in event.summary
+    # the deputy sees the boss's claimed task in the inbox, marked, and completes it on the boss's behalf
+    inbox = web("xn_colleague").get("/inbox").get_data(as_text=True)
+    assert f"代 {boss.display_name} 办理" in inbox
+    resp = api("xn_colleague").post(f"/api/v1/tasks/{open_task(claimed).id}/complete", json={"data": _dispatch()})
+    assert resp.status_code == 200, resp.get_json()
+    [done] = [e for e in _events(claimed, "completed") if e.task_def == "dispatch"]
+    assert done.actor_id == deputy.id and f"代理人 兴宁同事（测试） 代 {boss.display_name} 办理" in done.summary
+    # after the range the deputy no longer acts for the boss
+    third = make_case()
+    runtime.claim_task(open_task(third).id, boss)
+    db.session.commit()
+    with time_machine.travel(utcnow() + timedelta(days=4), tick=False):
+        with pytest.raises(Conflict) as err:
+            runtime.complete_task(open_task(third).id, deputy, _dispatch())
+        assert err.value.code == "task_taken"
+        db.session.rollback()
+        assert deputies.route(boss.id) == (boss.id, None)
+
+
+def test_deputy_revoke_and_api(api):
+    today = today_local()
+    a = api("xn_supervisor")
+    resp = a.post("/api/v1/deputies", json={"deputy_id": user("xn_colleague").id, "starts_on": today.isoformat(),
+                                            "ends_on": (today + timedelta(days=1)).isoformat()})
+    assert resp.status_code == 201 and resp.get_json()["status"] == "代理中"
+    row_id = resp.get_json()["id"]
+    assert api("xn_colleague").post(f"/api/v1/deputies/{row_id}/revoke", json={}).status_code == 404
+    resp = a.post(f"/api/v1/deputies/{row_id}/revoke", json={})
+    assert resp.status_code == 200 and resp.get_json()["status"] == "已撤销"
+    assert a.post(f"/api/v1/deputies/{row_id}/revoke", json={}).status_code == 409
+    from app.taskops import deputies
+    assert deputies.active_deputy(user("xn_supervisor").id) is None
+    resp = api("unit_xn").post("/api/v1/deputies", json={"deputy_id": user("xn_colleague").id,
+                                                          "starts_on": today.isoformat(), "ends_on": today.isoformat()})
+    assert resp.status_code == 422 and "deputy" in resp.get_json()["error"]["fields"]

@@ -46,7 +46,9 @@ def candidate_condition(user: User):
         candidate = and_(Task.candidate_role == user.role, Task.candidate_org_id == user.org_id)
     else:
         candidate = false()   # personal roles: their tasks carry assignee_id (candidateUser), matched below
-    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id)
+    from ..taskops.deputies import principals_query   # 代理人: the tasks of those the user stands in for
+    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id,
+               Task.assignee_id.in_(principals_query(user.id)))
 
 
 def is_candidate(user: User, task: Task) -> bool:

@@ -206,14 +206,19 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         spec = spiff_task.task_spec
         who = assignment.resolve(spec.lane, props, case, spiff_task.data)
         due_at = due_from_expression(props["dueIn"], spiff_task.data, now) if props.get("dueIn") else None
+        from ..taskops.deputies import route   # 代理人: a personal task of someone away goes to their deputy
+        assignee_id, deputy_for_id = route(who.assignee_id)
         row = Task(case_id=case.id, spiff_task_id=str(spiff_task.id), task_def=spec.bpmn_id,
                    name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane, form_key=props.get("formKey"),
                    candidate_role=who.role, candidate_region=who.region_code, candidate_org_id=who.org_id,
-                   assignee_id=who.assignee_id, due_at=due_at, warning_level=warning_for(due_at))
+                   assignee_id=assignee_id, deputy_for_id=deputy_for_id, due_at=due_at,
+                   warning_level=warning_for(due_at))
         db.session.add(row)
         created.append(row)
         where = _org_name(who.org_id) or (db.session.get(User, who.assignee_id).display_name
                                           if who.assignee_id else region_name(who.region_code))
+        if deputy_for_id:
+            where += f"（不在岗，由代理人 {db.session.get(User, assignee_id).display_name} 代为办理）"
         from ..core.roles import role_label
         append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
                      task_def=row.task_def, step_name=row.name)
@@ -353,7 +358,9 @@ def _ensure_may_act(user: User, task: Task) -> None:
     if task.delegate_state in BLOCKING_STATES:   # 委派 / 加签 in progress (app/taskops)
         raise Conflict(BLOCKING_STATES[task.delegate_state], code="task_delegated")
     if task.assignee_id is not None and task.assignee_id != user.id:
-        raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
+        from ..taskops.deputies import acts_for
+        if not acts_for(user, task.assignee_id):   # 代理人 works the absent holder's tasks
+            raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
     if task.assignee_id is None and not is_candidate(user, task):
         raise Forbidden("您不是该任务的办理人")
 
@@ -401,6 +408,11 @@ def finish_task(case: Case, task: Task, wf: BpmnWorkflow, spiff_task, user: User
         spiff_task.data.update(data)
         spiff_task.run()
 
+    if task.assignee_id not in (None, user.id):       # a deputy finishing an absent holder's task
+        task.deputy_for_id = task.assignee_id
+    if task.deputy_for_id and task.deputy_for_id != user.id:
+        summary = (summary or f"完成【{task.name}】") + \
+            f"（代理人 {user.display_name} 代 {db.session.get(User, task.deputy_for_id).display_name} 办理）"
     # The completion goes on the timeline before what it causes (service tasks may add entries).
     append_event(case, user, "completed", summary or f"完成【{task.name}】", task_def=task.task_def,
                  step_name=task.name, comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)

@@ -152,3 +152,39 @@ def read_copy(copy_id: int):
     services.mark_copy_read(copy)
     db.session.commit()
     return jsonify(_copy_json(copy))
+
+
+def _deputy_json(row) -> dict:
+    from .deputies import status_of
+    return {"id": row.id, "user_id": row.user_id, "deputy_id": row.deputy_id, "deputy": row.deputy.display_name,
+            "starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat(), "note": row.note,
+            "status": status_of(row), "revoked_at": _iso(row.revoked_at)}
+
+
+@bp.get("/deputies")
+@authenticated
+def list_deputies():
+    from . import deputies as dep
+    return jsonify({"items": [_deputy_json(r) for r in dep.my_deputies(g.api_user)],
+                    "choices": [{"id": u.id, "display_name": u.display_name} for u in dep.deputy_choices(g.api_user)]
+                    if (g.api_user.is_regulator or g.api_user.is_enterprise) else []})
+
+
+@bp.post("/deputies")
+@authenticated
+def create_deputy():
+    from . import deputies as dep
+    body = _json_body()
+    row = dep.set_deputy(g.api_user, body.get("deputy_id"), body.get("starts_on"), body.get("ends_on"),
+                         body.get("note"))
+    db.session.commit()
+    return jsonify(_deputy_json(row)), 201
+
+
+@bp.post("/deputies/<int:row_id>/revoke")
+@authenticated
+def revoke_deputy(row_id: int):
+    from . import deputies as dep
+    row = dep.revoke_deputy(g.api_user, row_id)
+    db.session.commit()
+    return jsonify(_deputy_json(row))

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from datetime import date
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..cases.models import Case, Task
@@ -89,3 +91,20 @@ class CaseCopy(db.Model):
     case: Mapped[Case] = relationship()
     user: Mapped[User] = relationship(foreign_keys=[user_id])
     sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
+
+
+class UserDeputy(db.Model):
+    """代理人: while `user` is away (starts_on..ends_on, local dates, inclusive), tasks that would be
+    assigned to them personally go to `deputy`, and the deputy may work the tasks they had claimed."""
+    __tablename__ = "user_deputy"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    deputy_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    deputy: Mapped[User] = relationship(foreign_keys=[deputy_id])

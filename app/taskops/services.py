@@ -126,11 +126,15 @@ def transfer_task(task_id: int, user: User, target_id, opinion) -> Task:
         raise ValidationFailed(errors)
     target, text = _target(task, user, target_id, "转办"), _opinion(opinion, label="转办意见")
     runtime._bump(case)
-    task.assignee_id, task.owner_id, task.delegate_state = target.id, None, None
-    runtime.append_event(case, user, "transferred", f"转办【{task.name}】给 {target.display_name}",
+    from .deputies import route
+    assignee_id, task.deputy_for_id = route(target.id)
+    task.assignee_id, task.owner_id, task.delegate_state = assignee_id, None, None
+    behalf = f"（不在岗，由代理人 {db.session.get(User, assignee_id).display_name} 代为办理）" \
+        if task.deputy_for_id else ""
+    runtime.append_event(case, user, "transferred", f"转办【{task.name}】给 {target.display_name}{behalf}",
                          task_def=task.task_def, step_name=task.name, comment=text,
                          data={"from_user_id": user.id, "to_user_id": target.id})
-    notify(target.id, "transfer", f"{user.display_name} 将【{task.name}】转办给您（{case.case_no}）",
+    notify(assignee_id, "transfer", f"{user.display_name} 将【{task.name}】转办给您（{case.case_no}）",
            case=case, task=task, body=text, sender=user)
     db.session.flush()
     return task
@@ -338,7 +342,7 @@ def _advance(case: Case, task: Task, kind: str, actor: User) -> None:
         spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
         if spiff_task is None:
             raise Conflict("该任务已不在待办状态，请刷新", code="task_closed")
-        task.delegate_state, task.held_data = None, None
+        task.delegate_state, task.held_data, task.assignee_id = None, None, owner.id
         runtime.finish_task(case, task, wf, spiff_task, owner, held["data"], held["attachment_ids"],
                             runtime._user_task_props(spiff_task), summary=f"完成【{task.name}】（后加签已签署）")
 

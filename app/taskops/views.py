@@ -1,7 +1,7 @@
 """Pages and form actions of the task operations; the services check permissions under the case lock."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select, update
 
@@ -221,3 +221,42 @@ def read_notifications():
     db.session.commit()
     flash("消息已全部标为已读")
     return redirect(url_for("taskops.notifications"))
+
+
+# ---------------------------------------------------------------- 代理人 (个人设置)
+
+@bp.route("/settings/deputy", methods=["GET", "POST"])
+@login_required
+def deputies():
+    from . import deputies as dep
+    if not (current_user.is_regulator or current_user.is_enterprise):
+        abort(403)
+    errors: dict = {}
+    values = request.form if request.method == "POST" else {}
+    if request.method == "POST":
+        try:
+            row = dep.set_deputy(current_user, request.form.get("deputy"), request.form.get("starts_on"),
+                                 request.form.get("ends_on"), request.form.get("note"))
+            db.session.commit()
+            flash(f"已设置代理人 {row.deputy.display_name}（{row.starts_on}～{row.ends_on}）")
+            return redirect(url_for("taskops.deputies"))
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+    return render_template("taskops/deputies.html", rows=dep.my_deputies(current_user), status_of=dep.status_of,
+                           choices=dep.deputy_choices(current_user), acting=dep.acting_for_me(current_user),
+                           errors=errors, values=values), (422 if errors else 200)
+
+
+@bp.route("/settings/deputy/<int:row_id>/revoke", methods=["POST"])
+@login_required
+def revoke_deputy(row_id: int):
+    from . import deputies as dep
+    try:
+        dep.revoke_deputy(current_user, row_id)
+        db.session.commit()
+        flash("代理设置已撤销")
+    except Conflict as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    return redirect(url_for("taskops.deputies"))

@@ -18,7 +18,9 @@ def upgrade():
         batch_op.add_column(sa.Column("delegate_state", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("urge_count", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("held_data", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("deputy_for_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key("fk_task_owner_id_user_account", "user_account", ["owner_id"], ["id"])
+        batch_op.create_foreign_key("fk_task_deputy_for_id_user_account", "user_account", ["deputy_for_id"], ["id"])
 
     op.create_table(
         "notification",
@@ -82,13 +84,33 @@ def upgrade():
     )
     op.create_index("ix_task_sign_task_id", "task_sign", ["task_id"])
 
+    op.create_table(
+        "user_deputy",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("deputy_id", sa.Integer(), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
+        sa.Column("ends_on", sa.Date(), nullable=False),
+        sa.Column("note", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["user_account.id"]),
+        sa.ForeignKeyConstraint(["deputy_id"], ["user_account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_user_deputy_user_id", "user_deputy", ["user_id"])
+    op.create_index("ix_user_deputy_deputy_id", "user_deputy", ["deputy_id"])
+
 
 def downgrade():
+    op.drop_table("user_deputy")
     op.drop_table("task_sign")
     op.drop_table("case_copy")
     op.drop_table("notification")
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_constraint("fk_task_deputy_for_id_user_account", type_="foreignkey")
         batch_op.drop_constraint("fk_task_owner_id_user_account", type_="foreignkey")
+        batch_op.drop_column("deputy_for_id")
         batch_op.drop_column("held_data")
         batch_op.drop_column("urge_count")
         batch_op.drop_column("delegate_state")
