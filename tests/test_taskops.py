@@ -284,6 +284,9 @@ def test_copy_grants_read_access_to_the_recipient_only(web, api):
     with pytest.raises(NotFound):
         ops.copy_case(case.id, user("qx_supervisor"), [user("lz_supervisor").id])
     db.session.rollback()
+    assert qx.post(f"/cases/{case.id}/log", data={"text": "抄送接收人写日志"}).status_code == 404
+    assert qx.get(f"/sms/send?case_id={case.id}").status_code == 404
+    assert qx.post(f"/cases/{case.id}/urge", data={}).status_code == 404
     # 抄送我的: listed unread, search works, opening marks it read
     page = qx.get("/copies").get_data(as_text=True)
     assert case.case_no in page and "未读 1" in page

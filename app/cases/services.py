@@ -107,8 +107,10 @@ def inbox_counts(user: User) -> dict[str, int]:
     return {"todo": todo or 0, "done": done or 0, "started": started or 0}
 
 
-def visible_case(user: User, case_id: int) -> Case:
-    case = db.session.scalar(select(Case).where(Case.id == case_id, case_read_scope(user)))
+def visible_case(user: User, case_id: int, own_scope: bool = False) -> Case:
+    """`own_scope`: for actions (logs, SMS) — a copy (抄送) grants reading only."""
+    scope = case_scope(user) if own_scope else case_read_scope(user)
+    case = db.session.scalar(select(Case).where(Case.id == case_id, scope))
     if case is None:
         raise NotFound("案件不存在或不在您的查看范围内")
     return case

@@ -103,7 +103,7 @@ def case_diagram(case_id: int):
 @login_required
 def add_log(case_id: int):
     """监察日志: a supervisor's note on the case at any step."""
-    case = services.visible_case(current_user, case_id)
+    case = services.visible_case(current_user, case_id, own_scope=True)
     if not current_user.is_regulator:
         abort(403)
     text = (request.form.get("text") or "").strip()
