@@ -1,7 +1,7 @@
 """Pages and form actions of the task operations; the services check permissions under the case lock."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select, update
 
@@ -22,7 +22,15 @@ bp = Blueprint("taskops", __name__)
 
 @bp.app_template_global()
 def taskops_panel(task):
-    """What the task page offers: transfer/delegate targets, delegation state, step requirements."""
+    """What the task page offers: transfer/delegate targets, delegation state, step requirements.
+    Computed once per request (the page asks twice; step requirements load the workflow)."""
+    cache = g.setdefault("taskops_panels", {})
+    if task.id not in cache:
+        cache[task.id] = _task_panel(task)
+    return cache[task.id]
+
+
+def _task_panel(task):
     user = current_user
     people = services.eligible_people(task, exclude={user.id}) if services.may_hold(user, task) else []
     reqs = services.requirements(services.step_props(task)) if task.status == "open" else {}
