@@ -15,6 +15,9 @@ NAV = [
     # group, label, endpoint, roles (None = everyone logged in with case access)
     ("待办中心", "我的待办", "cases.inbox", None),
     ("待办中心", "发起事项", "cases.processes", None),
+    ("待办中心", "抄送我的", "taskops.copies", None),
+    ("待办中心", "消息提醒", "taskops.notifications", None),
+    ("个人设置", "代理人设置", "taskops.deputies", None),
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
     ("移动式设备交接", "设备迁移管理", "transfers.index", None),
     ("系统管理", "账号管理", "security.users", ("sys_admin",)),

@@ -46,6 +46,14 @@ ROLE_OF = {"xn_supervisor": "county_supervisor", "nn_city": "city_supervisor", "
            "process_admin": "process_admin", "sys_admin": "sys_admin", "sec_admin": "sec_admin",
            "audit_admin": "audit_admin"}
 REGULATORS = {"province_supervisor", "city_supervisor", "county_supervisor", "approver"}
+CASE_WORKERS = REGULATORS | {"use_unit", "inspection_agency"}   # the kinds in EVERY_KIND who work cases
+
+
+def _deputy_rows():
+    from app.taskops.models import UserDeputy
+    return db.session.scalar(select(func.count(UserDeputy.id)))
+
+
 HAZARD_STARTERS = {"province_supervisor", "city_supervisor", "county_supervisor", "use_unit", "inspection_agency"}
 
 
@@ -104,6 +112,61 @@ def _lan_certificate() -> dict:
     db.session.add(cert)
     db.session.commit()
     return {"cert": cert.id}
+
+
+def _delegated_task_in_xn() -> dict:
+    """xn_supervisor delegated the case's task to xn_colleague (委派, pending)."""
+    from app.taskops import services as taskops
+    ids = _case_in_xn()
+    taskops.delegate_task(ids["task"], user("xn_supervisor"), user("xn_colleague").id, "请协助核实")
+    db.session.commit()
+    return ids
+
+
+def _signing_task_in_xn() -> dict:
+    """xn_supervisor asked nn_city to sign first (前加签, pending)."""
+    from app.taskops import services as taskops
+    ids = _case_in_xn()
+    row = taskops.add_signer(ids["task"], user("xn_supervisor"), user("nn_city").id, "before")
+    db.session.commit()
+    return {**ids, "sign": row.id}
+
+
+def _deputy_of_xn() -> dict:
+    """xn_supervisor named xn_colleague as deputy for the coming week."""
+    from app.taskops import deputies
+    row = deputies.set_deputy(user("xn_supervisor"), user("xn_colleague").id, today_local(),
+                              today_local() + timedelta(days=6), "年休假")
+    db.session.commit()
+    return {"deputy": row.id}
+
+
+def _deputy_state(ids) -> tuple:
+    from app.taskops.models import UserDeputy
+    db.session.expire_all()
+    row = db.session.get(UserDeputy, ids["deputy"])
+    return row.deputy_id, row.starts_on, row.ends_on, row.revoked_at
+
+
+def _copy_to_qx() -> dict:
+    """A 兴宁区 case copied (抄送) by xn_supervisor to qx_supervisor of another county."""
+    from app.taskops import services as taskops
+    ids = _case_in_xn()
+    [copy] = taskops.copy_case(ids["case"], user("xn_supervisor"), [user("qx_supervisor").id], [], "请知悉")
+    db.session.commit()
+    return {**ids, "copy": copy.id}
+
+
+def _copy_state(ids) -> tuple:
+    from app.taskops.models import CaseCopy, Notification
+    db.session.expire_all()
+    copies = db.session.scalar(select(func.count(CaseCopy.id)).where(CaseCopy.case_id == ids["case"]))
+    notes = db.session.scalar(select(func.count(Notification.id)).where(Notification.case_id == ids["case"]))
+    return copies, notes, _case_state(ids)
+
+
+def _target_xn_colleague(ids) -> dict:
+    return {"target": str(user("xn_colleague").id), "opinion": "越权转办或委派", "note": "越权"}
 
 
 # ------------------------------------------------------------------ state snapshots (must not change)
@@ -402,6 +465,80 @@ ROUTES: dict[str, object] = {
     "api.complete_task": Obj(_case_in_xn, "/api/v1/tasks/{task}/complete", "xn_supervisor", XN_OUTSIDERS, "POST",
                              lambda ids: {"data": _dispatch_form(ids)}, _case_state, view="/api/v1/tasks/{task}",
                              also_refused=("nn_city", "unit_xn")),
+    # task operations (app/taskops): the holder / delegate / a regulator of the case acts; others 403/404
+    "taskops.transfer": Obj(_case_in_xn, "/tasks/{task}/transfer", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            _target_xn_colleague, _case_state, view="/tasks/{task}",
+                            also_refused=("nn_city", "unit_xn")),
+    "taskops.delegate": Obj(_case_in_xn, "/tasks/{task}/delegate", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            _target_xn_colleague, _case_state, view="/tasks/{task}",
+                            also_refused=("nn_city", "unit_xn")),
+    "taskops.resolve": Obj(_delegated_task_in_xn, "/tasks/{task}/resolve", "xn_colleague", XN_OUTSIDERS, "POST",
+                           lambda ids: {"opinion": "越权归还"}, _case_state, view="/tasks/{task}",
+                           also_refused=("xn_supervisor", "nn_city", "unit_xn")),
+    "taskops.add_signer": Obj(_case_in_xn, "/tasks/{task}/signers", "xn_supervisor", XN_OUTSIDERS, "POST",
+                              lambda ids: {"signer": str(user("nn_city").id), "kind": "before"}, _case_state,
+                              view="/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops.sign": Obj(_signing_task_in_xn, "/tasks/{task}/sign", "nn_city", XN_OUTSIDERS, "POST",
+                        lambda ids: {"opinion": "越权签署"}, _case_state, view="/tasks/{task}",
+                        also_refused=("xn_supervisor", "xn_colleague", "unit_xn")),
+    "taskops.remove_signer": Obj(_signing_task_in_xn, "/tasks/{task}/signers/{sign}/remove", "xn_supervisor",
+                                 XN_OUTSIDERS, "POST", None, _case_state, view="/tasks/{task}",
+                                 also_refused=("nn_city", "xn_colleague", "unit_xn")),
+    "taskops.urge": Obj(_case_in_xn, "/cases/{case}/urge", "xn_supervisor", XN_OUTSIDERS, "POST",
+                        lambda ids: {"note": "越权催办"}, _copy_state, view="/cases/{case}",
+                        also_refused=("unit_xn",)),
+    "taskops.copy": Obj(_case_in_xn, "/cases/{case}/copy", "xn_supervisor", XN_OUTSIDERS, "POST",
+                        lambda ids: {"users": [str(user("lz_supervisor").id)], "note": "越权抄送"}, _copy_state,
+                        view="/cases/{case}", also_refused=("unit_xn",)),
+    "taskops.open_copy": Obj(_copy_to_qx, "/copies/{copy}/open", "qx_supervisor",
+                             ("xn_supervisor", "lz_supervisor", "unit_xn", "unit_qx", "op_wei", "sys_admin"),
+                             view="/cases/{case}"),
+    "taskops.deputies": Roles(CASE_WORKERS, "/settings/deputy"),
+    "taskops.deputies#POST": Roles(CASE_WORKERS, "/settings/deputy", "POST",
+                                   {"deputy": "1", "starts_on": "2099-01-01", "ends_on": "2099-01-02"},
+                                   state=lambda _=None: _deputy_rows()),
+    "taskops.revoke_deputy": Obj(_deputy_of_xn, "/settings/deputy/{deputy}/revoke", "xn_supervisor",
+                                 ("xn_colleague", "qx_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
+                                 "POST", None, _deputy_state, view="/settings/deputy"),
+    "taskops_api.list_deputies": LoginOnly("/api/v1/deputies"),
+    "taskops_api.create_deputy": LoginOnly("/api/v1/deputies", "POST"),   # only for oneself: test_taskops
+    "taskops_api.revoke_deputy": Obj(_deputy_of_xn, "/api/v1/deputies/{deputy}/revoke", "xn_supervisor",
+                                     ("xn_colleague", "qx_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
+                                     "POST", lambda ids: {}, _deputy_state, view="/api/v1/deputies"),
+    "taskops.copies": LoginOnly("/copies"),
+    "taskops.notifications": LoginOnly("/notifications"),
+    "taskops.read_notifications": LoginOnly("/notifications/read", "POST"),   # the caller's own rows only
+    "taskops_api.transfer": Obj(_case_in_xn, "/api/v1/tasks/{task}/transfer", "xn_supervisor", XN_OUTSIDERS,
+                                "POST", lambda ids: {"target_user_id": user("xn_colleague").id, "opinion": "越权转办"},
+                                _case_state, view="/api/v1/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops_api.delegate": Obj(_case_in_xn, "/api/v1/tasks/{task}/delegate", "xn_supervisor", XN_OUTSIDERS,
+                                "POST", lambda ids: {"target_user_id": user("xn_colleague").id}, _case_state,
+                                view="/api/v1/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops_api.resolve": Obj(_delegated_task_in_xn, "/api/v1/tasks/{task}/resolve", "xn_colleague",
+                               XN_OUTSIDERS, "POST", lambda ids: {"opinion": "越权归还"}, _case_state,
+                               view="/api/v1/tasks/{task}", also_refused=("xn_supervisor", "nn_city", "unit_xn")),
+    "taskops_api.list_signers": Obj(_signing_task_in_xn, "/api/v1/tasks/{task}/signers", "xn_supervisor",
+                                    XN_OUTSIDERS),
+    "taskops_api.add_signer": Obj(_case_in_xn, "/api/v1/tasks/{task}/signers", "xn_supervisor", XN_OUTSIDERS,
+                                  "POST", lambda ids: {"signer_user_id": user("nn_city").id, "kind": "after"},
+                                  _case_state, view="/api/v1/tasks/{task}", also_refused=("nn_city", "unit_xn")),
+    "taskops_api.sign": Obj(_signing_task_in_xn, "/api/v1/tasks/{task}/sign", "nn_city", XN_OUTSIDERS, "POST",
+                            lambda ids: {"opinion": "越权签署"}, _case_state, view="/api/v1/tasks/{task}",
+                            also_refused=("xn_supervisor", "xn_colleague", "unit_xn")),
+    "taskops_api.remove_signer": Obj(_signing_task_in_xn, "/api/v1/tasks/{task}/signers/{sign}/remove",
+                                     "xn_supervisor", XN_OUTSIDERS, "POST", lambda ids: {}, _case_state,
+                                     view="/api/v1/tasks/{task}", also_refused=("nn_city", "xn_colleague", "unit_xn")),
+    "taskops_api.candidates": Obj(_case_in_xn, "/api/v1/tasks/{task}/candidates", "xn_supervisor", XN_OUTSIDERS),
+    "taskops_api.urge": Obj(_case_in_xn, "/api/v1/cases/{case}/urge", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            lambda ids: {"note": "越权催办"}, _copy_state, view="/api/v1/cases/{case}",
+                            also_refused=("unit_xn",)),
+    "taskops_api.copy": Obj(_case_in_xn, "/api/v1/cases/{case}/copies", "xn_supervisor", XN_OUTSIDERS, "POST",
+                            lambda ids: {"user_ids": [user("lz_supervisor").id]}, _copy_state,
+                            view="/api/v1/cases/{case}", also_refused=("unit_xn",)),
+    "taskops_api.list_copies": LoginOnly("/api/v1/copies"),
+    "taskops_api.read_copy": Obj(_copy_to_qx, "/api/v1/copies/{copy}/read", "qx_supervisor",
+                                 ("xn_supervisor", "lz_supervisor", "unit_xn", "op_wei", "sys_admin"), "POST",
+                                 lambda ids: {}, view="/api/v1/cases/{case}"),
     "transfers_api.get_transfer": Obj(_transfer_lz_to_xn, "/api/v1/transfers/{transfer}", "unit_lz",
                                       TRANSFER_OUTSIDERS),
     # -- the case clock (法定时限): the handling office pauses/resumes; the enterprise sees the state only

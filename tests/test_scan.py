@@ -119,6 +119,8 @@ LIST_PAGES = {
     "/processes/major_hazard/start": ("xn_supervisor", ["equipment_code", "description", "found_on",
                                                         "criterion_id"]),   # links may prefill the form
     "/login": (None, ["next", "username"]),
+    "/copies": ("qx_supervisor", ["q", "state", "page", "per_page"]),
+    "/notifications": ("xn_supervisor", ["page", "per_page"]),
 }
 
 

@@ -202,7 +202,7 @@ def complete_task(task_id: int):
     data = body.get("data") or {}
     if not isinstance(data, dict):
         raise ValidationFailed({"data": "必须是 JSON 对象"})
-    case = runtime.complete_task(task.id, g.api_user, data)
+    case = runtime.complete_task(task.id, g.api_user, data, extras={"signature": body.get("signature")})
     db.session.commit()
     return jsonify(case_json(case))
 

@@ -96,10 +96,20 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     data: Mapped[str | None] = mapped_column(Text)   # the submitted form (JSON text)
+    # Task operations (app/taskops): 委派 keeps the owner while the delegate works (pending → resolved);
+    # 催办 counts reminders sent to the holder.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # None | pending (委派中) | resolved (已归还) | signing (前加签中) | countersign (已提交，后加签中)
+    delegate_state: Mapped[str | None] = mapped_column(String(16))
+    held_data: Mapped[str | None] = mapped_column(Text)   # 后加签: the owner's submission (JSON) until signed
+    deputy_for_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # 代理人: assigned on X's behalf
+    urge_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case: Mapped[Case] = relationship()
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
+    deputy_for: Mapped[User | None] = relationship(foreign_keys=[deputy_for_id])
     candidate_org: Mapped[Organization | None] = relationship()
 
     STATUS_LABELS = {"open": "待办理", "completed": "已办理", "cancelled": "已取消"}

@@ -12,7 +12,7 @@ from ..core.clock import DISPLAY_TZ, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import int_arg, text_arg
-from ..core.scope import candidate_condition, case_scope
+from ..core.scope import candidate_condition, case_read_scope, case_scope
 from ..errors import NotFound
 from ..extensions import db
 from .models import WARNING_RANK, Case, CaseEvent, Task
@@ -107,8 +107,10 @@ def inbox_counts(user: User) -> dict[str, int]:
     return {"todo": todo or 0, "done": done or 0, "started": started or 0}
 
 
-def visible_case(user: User, case_id: int) -> Case:
-    case = db.session.scalar(select(Case).where(Case.id == case_id, case_scope(user)))
+def visible_case(user: User, case_id: int, own_scope: bool = False) -> Case:
+    """`own_scope`: for actions (logs, SMS) — a copy (抄送) grants reading only."""
+    scope = case_scope(user) if own_scope else case_read_scope(user)
+    case = db.session.scalar(select(Case).where(Case.id == case_id, scope))
     if case is None:
         raise NotFound("案件不存在或不在您的查看范围内")
     return case
@@ -116,7 +118,7 @@ def visible_case(user: User, case_id: int) -> Case:
 
 def visible_task(user: User, task_id: int) -> Task:
     task = db.session.scalar(select(Task).join(Case, Task.case_id == Case.id)
-                             .where(Task.id == task_id, case_scope(user)))
+                             .where(Task.id == task_id, case_read_scope(user)))
     if task is None:
         raise NotFound("任务不存在或不在您的查看范围内")
     return task

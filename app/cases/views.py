@@ -103,7 +103,7 @@ def case_diagram(case_id: int):
 @login_required
 def add_log(case_id: int):
     """监察日志: a supervisor's note on the case at any step."""
-    case = services.visible_case(current_user, case_id)
+    case = services.visible_case(current_user, case_id, own_scope=True)
     if not current_user.is_regulator:
         abort(403)
     text = (request.form.get("text") or "").strip()
@@ -129,7 +129,7 @@ def task_page(task_id: int):
     if request.method == "POST":
         try:  # the engine re-checks who may act, under the case lock
             values = read_submission(schema, request.form, request.files, current_user)
-            runtime.complete_task(task.id, current_user, values)
+            runtime.complete_task(task.id, current_user, values, extras={"signature": request.form.get("signature")})
             db.session.commit()
             flash(f"【{task.name}】已提交")
             return redirect(url_for("cases.inbox"))

@@ -31,6 +31,13 @@ def case_scope(user: User):
     return false()
 
 
+def case_read_scope(user: User):
+    """`case_scope` plus the cases copied to the user (抄送 grants read access to that case only).
+    Used for single-case reads (case page, task page, attachments); lists keep `case_scope`."""
+    from ..taskops.models import CaseCopy
+    return or_(case_scope(user), Case.id.in_(select(CaseCopy.case_id).where(CaseCopy.user_id == user.id)))
+
+
 def candidate_condition(user: User):
     """Open tasks `user` may claim or work on (unclaimed candidates, or assigned to them)."""
     if user.is_regulator:
@@ -39,7 +46,9 @@ def candidate_condition(user: User):
         candidate = and_(Task.candidate_role == user.role, Task.candidate_org_id == user.org_id)
     else:
         candidate = false()   # personal roles: their tasks carry assignee_id (candidateUser), matched below
-    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id)
+    from ..taskops.deputies import principals_query   # 代理人: the tasks of those the user stands in for
+    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id,
+               Task.assignee_id.in_(principals_query(user.id)))
 
 
 def is_candidate(user: User, task: Task) -> bool:

@@ -314,6 +314,12 @@ def _check_task_spec(ts, bundle: ProcessBundle, services: set[str], camunda_form
         for key in ("candidateRole", "candidateOrg", "candidateUser"):
             if props.get(key) and not props[key].isidentifier():
                 err(f"用户任务 {label} 的 {key} 应为流程变量名, 实际为 {props[key]}")
+        unknown = [r.strip() for r in (props.get("ccRoles") or "").split(",") if r.strip() and r.strip() not in ROLES]
+        if unknown:
+            err(f"用户任务 {label} 的抄送角色 ccRoles 含未知角色: {'、'.join(unknown)}")
+        for key in ("opinionRequired", "signatureRequired"):
+            if props.get(key) and props[key].strip().lower() not in ("true", "false"):
+                err(f"用户任务 {label} 的 {key} 只能是 true 或 false, 实际为 {props[key]}")
     elif kind == "ServiceTask":
         if ts.operation_name not in services:
             err(f"服务任务 {label} 调用了未注册的函数 {ts.operation_name}")

@@ -216,14 +216,19 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         spec = spiff_task.task_spec
         who = assignment.resolve(spec.lane, props, case, spiff_task.data)
         due_at = due_from_expression(props["dueIn"], spiff_task.data, now) if props.get("dueIn") else None
+        from ..taskops.deputies import route   # 代理人: a personal task of someone away goes to their deputy
+        assignee_id, deputy_for_id = route(who.assignee_id)
         row = Task(case_id=case.id, spiff_task_id=str(spiff_task.id), task_def=spec.bpmn_id,
                    name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane, form_key=props.get("formKey"),
                    candidate_role=who.role, candidate_region=who.region_code, candidate_org_id=who.org_id,
-                   assignee_id=who.assignee_id, due_at=due_at, warning_level=warning_for(due_at))
+                   assignee_id=assignee_id, deputy_for_id=deputy_for_id, due_at=due_at,
+                   warning_level=warning_for(due_at))
         db.session.add(row)
         created.append(row)
         where = _org_name(who.org_id) or (db.session.get(User, who.assignee_id).display_name
                                           if who.assignee_id else region_name(who.region_code))
+        if deputy_for_id:
+            where += f"（不在岗，由代理人 {db.session.get(User, assignee_id).display_name} 代为办理）"
         from ..core.roles import role_label
         append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
                      task_def=row.task_def, step_name=row.name)
@@ -351,11 +356,23 @@ def get_task_for_update(task_id: int) -> tuple[Task, Case]:
     return task, case
 
 
+# Task states of app/taskops in which nobody may complete the engine task (nor unclaim it).
+BLOCKING_STATES = {
+    "pending": "委派中的任务由被委派人办理完毕并归还后，由任务所有人提交",
+    "signing": "前加签人签署意见后，任务回到所有人再提交",
+    "countersign": "本环节已提交，待后加签人签署意见后自动完成",
+}
+
+
 def _ensure_may_act(user: User, task: Task) -> None:
     if task.status != "open":
         raise Conflict("该任务已被办理，无需重复提交", code="task_closed")
+    if task.delegate_state in BLOCKING_STATES:   # 委派 / 加签 in progress (app/taskops)
+        raise Conflict(BLOCKING_STATES[task.delegate_state], code="task_delegated")
     if task.assignee_id is not None and task.assignee_id != user.id:
-        raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
+        from ..taskops.deputies import acts_for
+        if not acts_for(user, task.assignee_id):   # 代理人 works the absent holder's tasks
+            raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
     if task.assignee_id is None and not is_candidate(user, task):
         raise Forbidden("您不是该任务的办理人")
 
@@ -364,34 +381,63 @@ def task_form_schema(task: Task) -> dict:
     return version_forms(task.case.process_version).get(task.form_key or "", {"type": "object", "properties": {}})
 
 
-def complete_task(task_id: int, user: User, raw: dict) -> Case:
+def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = None) -> Case:
+    """`extras`: what the step needs besides its form (the handwritten `signature`, app/taskops)."""
+    from ..taskops import services as taskops
     task, case = get_task_for_update(task_id)
     _ensure_may_act(user, task)
     schema = task_form_schema(task)
-    data, attachment_ids = validate_form(schema, raw, user, case)
     wf = _load(case)
     spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise Conflict("该任务已不在待办状态，请刷新", code="task_closed")
+    props = _user_task_props(spiff_task)
+    try:
+        data, attachment_ids = validate_form(schema, raw, user, case)
+        form_errors = {}
+    except ValidationFailed as err:
+        data, attachment_ids, form_errors = dict(raw or {}), [], err.fields
+    try:   # opinionRequired / signatureRequired: errors shown with the form's own (caller rolls back)
+        attachment_ids = attachment_ids + taskops.check_step_requirements(task, props, data, user, extras or {})
+    except ValidationFailed as err:
+        form_errors = {**err.fields, **form_errors}
+    if form_errors:
+        raise ValidationFailed(form_errors)
+    _bump(case)
+    if taskops.hold_for_countersign(case, task, user, data, attachment_ids):
+        db.session.flush()    # 后加签: the signers sign first; the engine task completes after the last
+        return case
+    finish_task(case, task, wf, spiff_task, user, data, attachment_ids, props)
+    return case
+
+
+def finish_task(case: Case, task: Task, wf: BpmnWorkflow, spiff_task, user: User, data: dict,
+                attachment_ids: list[int], props: dict, summary: str | None = None) -> None:
+    """Run the engine task with validated `data` as `user`; the caller holds the case lock and bumped it."""
+    from ..taskops import services as taskops
 
     def step():
         spiff_task.data.update(data)
         spiff_task.run()
 
-    _bump(case)
+    if task.assignee_id not in (None, user.id):       # a deputy finishing an absent holder's task
+        task.deputy_for_id = task.assignee_id
+    if task.deputy_for_id and task.deputy_for_id != user.id:
+        summary = (summary or f"完成【{task.name}】") + \
+            f"（代理人 {user.display_name} 代 {db.session.get(User, task.deputy_for_id).display_name} 办理）"
     # The completion goes on the timeline before what it causes (service tasks may add entries).
-    append_event(case, user, "completed", f"完成【{task.name}】", task_def=task.task_def, step_name=task.name,
-                 comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
+    append_event(case, user, "completed", summary or f"完成【{task.name}】", task_def=task.task_def,
+                 step_name=task.name, comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
     _run_engine(case, user, wf, step)
     now = utcnow()
     task.status, task.completed_at, task.completed_by_id = "completed", now, user.id
     task.assignee_id = user.id
     task.data = json.dumps(data, ensure_ascii=False)
     _link_attachments(case, attachment_ids)
+    taskops.copy_by_bpmn(case, task, props, user)
     _sync(case, wf, user)
     _save(case, wf)
     db.session.flush()
-    return case
 
 
 def claim_task(task_id: int, user: User) -> Task:
@@ -417,6 +463,8 @@ def unclaim_task(task_id: int, user: User) -> Task:
         raise Conflict("该任务已被办理", code="task_closed")
     if task.assignee_id != user.id:
         raise Forbidden("只能退回自己签收的任务")
+    if task.delegate_state in BLOCKING_STATES:
+        raise Conflict("委派或加签中的任务不能取消签收", code="task_delegated")
     if task.candidate_region is None and task.candidate_org_id is None:
         # A personal lane (candidateUser) names one person and no pool: unassigning would orphan the task.
         raise Conflict("该任务指派给您本人办理，不能取消签收", code="personal_task")

@@ -156,7 +156,7 @@ def edit_template(code: str):
 def send():
     if not current_user.is_regulator:
         raise Forbidden("只有监管人员可以从案件发送短信提醒")
-    case = visible_case(current_user, int_arg(request.values, "case_id", 0, 0, 2 ** 31 - 1))
+    case = visible_case(current_user, int_arg(request.values, "case_id", 0, 0, 2 ** 31 - 1), own_scope=True)
     facts = manual.case_facts(case, current_user)
     people = manual.candidates(case)
     options = _manual_options(facts, people)

@@ -1,0 +1,152 @@
+"""代理人 (absence deputy): a user names a deputy for a date range; during it, tasks that would be
+assigned to the user personally go to the deputy (recorded on the task as `deputy_for_id`), and the
+deputy may work the tasks the user had claimed. Candidate-group tasks need nothing: a deputy must
+have the same role and region (regulators) or organisation (enterprises), so they see those anyway."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import and_, select
+
+from ..core.clock import today_local, utcnow
+from ..core.models import User
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from .models import UserDeputy
+
+MAX_DAYS = 366
+
+
+def _active(day: date | None = None):
+    day = day or today_local()
+    return and_(UserDeputy.revoked_at.is_(None), UserDeputy.starts_on <= day, UserDeputy.ends_on >= day)
+
+
+def active_deputy(user_id: int | None, day: date | None = None) -> User | None:
+    if user_id is None:
+        return None
+    deputy_id = db.session.scalar(select(UserDeputy.deputy_id).where(UserDeputy.user_id == user_id, _active(day))
+                                  .order_by(UserDeputy.id.desc()).limit(1))
+    deputy = db.session.get(User, deputy_id) if deputy_id else None
+    return deputy if deputy is not None and deputy.is_active else None
+
+
+def principals_query(deputy_id: int, day: date | None = None):
+    """SELECT of the users for whom `deputy_id` acts today (for the inbox condition)."""
+    return select(UserDeputy.user_id).where(UserDeputy.deputy_id == deputy_id, _active(day))
+
+
+def acts_for(user: User, principal_id: int | None) -> bool:
+    if principal_id is None or principal_id == user.id:
+        return False
+    return db.session.scalar(principals_query(user.id).where(UserDeputy.user_id == principal_id).limit(1)) is not None
+
+
+def route(user_id: int | None) -> tuple[int | None, int | None]:
+    """(assignee, on behalf of) for a task that would go to `user_id` personally."""
+    deputy = active_deputy(user_id)
+    if deputy is None:
+        return user_id, None
+    return deputy.id, user_id
+
+
+def same_post(user: User, other: User) -> bool:
+    """A deputy could do the user's tasks: same role, and same region (regulator) or organisation."""
+    if other.id == user.id or not other.is_active or other.role != user.role:
+        return False
+    if user.is_regulator:
+        return other.region_code == user.region_code
+    return user.org_id is not None and other.org_id == user.org_id
+
+
+def deputy_choices(user: User) -> list[User]:
+    query = select(User).where(User.role == user.role, User.id != user.id, User.is_active_flag.is_(True))
+    query = query.where(User.region_code == user.region_code) if user.is_regulator else \
+        query.where(User.org_id == user.org_id)
+    return [u for u in db.session.scalars(query.order_by(User.username)) if same_post(user, u)]
+
+
+def _date(value, field: str, errors: dict) -> date | None:
+    try:
+        return date.fromisoformat(str(value or "").strip())
+    except ValueError:
+        errors[field] = "请填写日期（年-月-日）"
+        return None
+
+
+def set_deputy(user: User, deputy_id, starts_on, ends_on, note=None) -> UserDeputy:
+    from ..security.audit import audit
+    if not (user.is_regulator or user.is_enterprise):
+        raise Forbidden("只有办理案件的监管和企业用户可以设置代理人")
+    errors: dict = {}
+    deputy = None
+    try:
+        deputy = db.session.get(User, int(str(deputy_id).strip()))
+    except (TypeError, ValueError):
+        pass
+    if deputy is None:
+        errors["deputy"] = "请选择代理人"
+    elif not same_post(user, deputy):
+        errors["deputy"] = "代理人须为同一角色、同一辖区（或同一单位）的在岗人员"
+    start, end = _date(starts_on, "starts_on", errors), _date(ends_on, "ends_on", errors)
+    if start and end:
+        if end < start:
+            errors["ends_on"] = "结束日期不能早于开始日期"
+        elif end < today_local():
+            errors["ends_on"] = "结束日期不能早于今天"
+        elif (end - start).days >= MAX_DAYS:
+            errors["ends_on"] = f"代理期限不能超过 {MAX_DAYS} 天"
+        else:
+            clash = db.session.scalar(select(UserDeputy).where(
+                UserDeputy.user_id == user.id, UserDeputy.revoked_at.is_(None),
+                UserDeputy.starts_on <= end, UserDeputy.ends_on >= start).limit(1))
+            if clash is not None:
+                errors["starts_on"] = (f"与已设置的代理期间 {clash.starts_on}～{clash.ends_on}"
+                                       f"（{clash.deputy.display_name}）重叠")
+    note = (note or "").strip()[:200] or None
+    if errors:
+        raise ValidationFailed(errors)
+    row = UserDeputy(user_id=user.id, deputy_id=deputy.id, starts_on=start, ends_on=end, note=note,
+                     created_at=utcnow())
+    db.session.add(row)
+    db.session.flush()
+    audit("record.change", f"设置代理人：{user.username} {start}～{end} 由 {deputy.username} 代理",
+          object_type="user_deputy", object_id=row.id,
+          detail={"deputy_id": deputy.id, "starts_on": start.isoformat(), "ends_on": end.isoformat()}, actor=user)
+    return row
+
+
+def revoke_deputy(user: User, row_id: int) -> UserDeputy:
+    from ..security.audit import audit
+    row = db.session.get(UserDeputy, row_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("代理设置不存在")
+    if row.revoked_at is not None:
+        raise Conflict("该代理设置已撤销", code="already_revoked")
+    if row.ends_on < today_local():
+        raise Conflict("该代理期间已结束，无需撤销", code="deputy_expired")
+    row.revoked_at = utcnow()
+    audit("record.change", f"撤销代理人：{user.username} {row.starts_on}～{row.ends_on}（{row.deputy.username}）",
+          object_type="user_deputy", object_id=row.id, actor=user)
+    return row
+
+
+def my_deputies(user: User) -> list[UserDeputy]:
+    return list(db.session.scalars(select(UserDeputy).where(UserDeputy.user_id == user.id)
+                                   .order_by(UserDeputy.starts_on.desc(), UserDeputy.id.desc())))
+
+
+def acting_for_me(user: User) -> list[UserDeputy]:
+    return list(db.session.scalars(select(UserDeputy).where(UserDeputy.deputy_id == user.id, _active())
+                                   .order_by(UserDeputy.ends_on)))
+
+
+def status_of(row: UserDeputy, now: datetime | None = None) -> str:
+    today = today_local()
+    if row.revoked_at is not None:
+        return "已撤销"
+    if row.ends_on < today:
+        return "已结束"
+    if row.starts_on > today:
+        return "未开始"
+    return "代理中"
