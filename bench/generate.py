@@ -19,6 +19,7 @@ from common import use_database
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=("test", "city", "province"), default="province")
+    parser.add_argument("--workers", type=int, default=2, help="processes cloning cases")
     args = parser.parse_args()
     url = use_database(args.scale, create=True)
     print(f"database: {url}")
@@ -30,7 +31,7 @@ def main() -> None:
     with app.app_context():
         t0 = time.perf_counter()
         upgrade()
-        run(args.scale)
+        run(args.scale, workers=args.workers)
         print(f"wall time {time.perf_counter() - t0:.1f} s")
 
 

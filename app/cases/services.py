@@ -98,13 +98,18 @@ def paginate(query, page: int, per_page: int) -> tuple[list, int]:
     return items, total
 
 
+def inbox_count_statements(user: User) -> dict:
+    """The three badge counts of the inbox (bench/queries.py times these very statements)."""
+    return {
+        "todo": select(func.count(Task.id)).join(Case, Task.case_id == Case.id)
+        .where(Task.status == "open", candidate_condition(user), case_scope(user)),
+        "done": select(func.count(Task.id)).where(Task.completed_by_id == user.id, Task.status == "completed"),
+        "started": select(func.count(Case.id)).where(Case.started_by_id == user.id, case_scope(user)),
+    }
+
+
 def inbox_counts(user: User) -> dict[str, int]:
-    todo = db.session.scalar(select(func.count(Task.id)).join(Case, Task.case_id == Case.id)
-                             .where(Task.status == "open", candidate_condition(user), case_scope(user)))
-    done = db.session.scalar(select(func.count(Task.id)).where(Task.completed_by_id == user.id,
-                                                               Task.status == "completed"))
-    started = db.session.scalar(select(func.count(Case.id)).where(Case.started_by_id == user.id, case_scope(user)))
-    return {"todo": todo or 0, "done": done or 0, "started": started or 0}
+    return {box: db.session.scalar(stmt) or 0 for box, stmt in inbox_count_statements(user).items()}
 
 
 def visible_case(user: User, case_id: int) -> Case:

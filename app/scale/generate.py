@@ -8,7 +8,10 @@ Stages (each recorded in `demo_generation`; a stopped run continues where it sto
              next_inspection_date is the next due date of its latest passing report;
   templates  hazard cases driven through the real engine, one per distinct step;
   cases      clones of those templates (app.scale.clone) spread over devices, units and two years;
-  finish     counters for case and notice numbers, ANALYZE, table sizes.
+  finish     counters for case and notice numbers;
+  escalate   one pass of the scheduler's timer job: cases whose rectification deadline has passed
+             escalate to their city bureau through the engine (督办 tasks, timeline, SMS outbox);
+  vacuum     VACUUM ANALYZE (PostgreSQL): statistics and the visibility map for index-only scans.
 
 Everything is fictitious and marked （演示）; regions, equipment categories and GB 45067 criteria
 are the real reference data. On PostgreSQL rows go in with COPY; SQLite (the `test` preset, the
@@ -41,7 +44,7 @@ PRESETS = {
     "city": {"orgs": 5_000, "devices": 50_000, "cases": 100_000, "reports": 200_000, "chunk": 2_000},
     "province": {"orgs": 50_000, "devices": 500_000, "cases": 1_000_000, "reports": 2_000_000, "chunk": 2_000},
 }
-STAGES = ("base", "orgs", "equipment", "templates", "cases", "finish")
+STAGES = ("base", "orgs", "equipment", "templates", "cases", "finish", "escalate", "vacuum")
 
 # Share of each city in organisations and devices (rough economic weight; synthetic).
 CITY_WEIGHT = {"450100": 20, "450200": 12, "450300": 11, "450400": 5, "450500": 5, "450600": 3,
@@ -142,11 +145,13 @@ class ChunkSink:
     thread with its own connection COPYs chunk N while the main thread builds chunk N+1 (psycopg
     releases the GIL while the server works); on SQLite the chunk is written inline."""
 
+    threaded = True     # tests turn the writer thread off to stop a run between two chunks
+
     def __init__(self, writer: Writer, stage: str, order: tuple[str, ...]):
         self.writer, self.stage, self.order = writer, stage, order
         self.error: BaseException | None = None
         self.thread = None
-        if writer.pg:
+        if writer.pg and self.threaded:
             import queue
             import threading
 
@@ -282,8 +287,10 @@ def load_regions() -> Regions:
 
 # ---------------------------------------------------------------- stages
 
-def run(scale: str, out=None) -> dict:
-    """Run (or continue) every stage; returns the final counts."""
+def run(scale: str, out=None, workers: int = 2) -> dict:
+    """Run (or continue) every stage; returns the final counts. `workers` processes clone cases
+    (PostgreSQL only)."""
+    CASE_WORKERS["value"] = max(1, workers)
     if scale not in PRESETS:
         raise click_error(f"未知规模 {scale}; 可选: {', '.join(PRESETS)}")
     out = out or sys.stdout
@@ -762,23 +769,90 @@ def load_templates(info: dict) -> list[TemplateContext]:
     return out
 
 
+CASE_WORKERS = {"value": 2}   # set by run(); PostgreSQL only (SQLite has one writer)
+
+
 def _stage_cases(scale, preset, out) -> None:
+    """Clone the templates in chunks. Chunk c belongs to worker c % W; each worker records its own
+    progress (stage rows cases.0 … cases.W-1) and numbers its cases k+1, k+1+W, … per day, so
+    workers need no shared state and a stopped run resumes each stripe where it stopped."""
+    total = preset["cases"]
+    workers = CASE_WORKERS["value"] if db.engine.dialect.name == "postgresql" else 1
+    row = _stage("cases", scale)
+    row.target = total
+    if row.info:
+        workers = json.loads(row.info)["workers"]      # a resumed run keeps its stripes
+    else:
+        from ..core.models import Counter
+        base = {f"{name}|{period}": value
+                for name, period, value in db.session.execute(select(Counter.name, Counter.period, Counter.value))
+                if name.startswith(("case:", "notice:"))}
+        row.info = json.dumps({"workers": workers, "base": base})
+    for k in range(workers):
+        _stage(f"cases.{k}", scale)
+    db.session.commit()
+    progress = Progress("cases", total, _cases_done(workers), out)
+    if workers == 1:
+        _cases_worker(scale, preset, 0, 1, lambda: progress.update(_cases_done(1)))
+    else:
+        import multiprocessing
+        app = current_app._get_current_object()
+        db.session.remove()
+        db.engine.dispose()
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_cases_process, args=(app, scale, preset, k, workers), daemon=False)
+                 for k in range(workers)]
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            time.sleep(2)
+            progress.update(_cases_done(workers))
+            db.session.remove()
+        for p in procs:
+            p.join()
+        if any(p.exitcode != 0 for p in procs):
+            raise click_error("生成案件的工作进程出错（见上方错误）；再次运行同一命令可从中断处继续")
+    done = _cases_done(workers)
+    progress.finish(done)
+    row = db.session.get(DemoGeneration, "cases")
+    row.done = done
+    for k in range(workers):
+        stripe = db.session.get(DemoGeneration, f"cases.{k}")
+        stripe.status, stripe.target = "done", stripe.done
+    db.session.commit()
+
+
+def _cases_done(workers: int) -> int:
+    db.session.expire_all()
+    return sum(db.session.get(DemoGeneration, f"cases.{k}").done for k in range(workers))
+
+
+def _cases_process(app, scale, preset, k, workers) -> None:
+    with app.app_context():
+        db.engine.dispose(close=False)     # never share the parent's connections
+        _cases_worker(scale, preset, k, workers, None)
+        db.session.remove()
+
+
+def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
     from ..core.regions import region_full_name
     from ..engine.runtime import warning_for
     from ..hazards.models import Hazard
     from .clone import CloneSpec, build_rows, fresh_uuids
     total = preset["cases"]
     chunk = preset["chunk"]
-    row = _stage("cases", scale)
-    row.target = total
-    state = json.loads(row.info) if row.info else {"case_no": {}, "notice_no": {}}
-    if not row.info:
-        from ..core.models import Counter
-        for name, period, value in db.session.execute(select(Counter.name, Counter.period, Counter.value)):
-            bucket = "case_no" if name.startswith("case:") else "notice_no" if name.startswith("notice:") else None
-            if bucket:
-                state[bucket][f"{name}|{period}"] = value
+    stage = f"cases.{k}"
+    row = db.session.get(DemoGeneration, stage)
+    number_base = json.loads(db.session.get(DemoGeneration, "cases").info)["base"]
+    # state: per-day/-year counts of this stripe; numbers are base + count * workers + k + 1
+    state = json.loads(row.info) if row.info else {"next_chunk": k, "case_no": {}, "notice_no": {}}
     db.session.commit()
+
+    def number(bucket: str, key: str) -> int:
+        count = state[bucket].get(key, 0)
+        state[bucket][key] = count + 1
+        return number_base.get(key, 0) + count * workers + k + 1
+
     info = json.loads(db.session.get(DemoGeneration, "templates").info)
     templates = load_templates(info)
     pop = load_population()
@@ -791,7 +865,6 @@ def _stage_cases(scale, preset, out) -> None:
     warn_cache: dict = {}
     hazard_warn_cache: dict = {}
     by_family = {f: [t for t in templates if t.family == f] for f in FAMILIES}
-    progress = Progress("cases", total, row.done, out)
     from ..engine import decisions
 
     def warning(due):
@@ -809,12 +882,13 @@ def _stage_cases(scale, preset, out) -> None:
             hazard_warn_cache[days] = decisions.evaluate("warning_level", days_left=days).get("level") or "none"
         return hazard_warn_cache[days]
 
-    sink = ChunkSink(writer, "cases", ("case_record", "case_party", "hazard", "attachment", "task", "case_event"))
+    sink = ChunkSink(writer, stage, ("case_record", "case_party", "hazard", "attachment", "task", "case_event"))
     done = row.done
-    while done < total:
-        start = done
+    while state["next_chunk"] * chunk < total:
+        index = state["next_chunk"]
+        start = index * chunk
         n = min(chunk, total - start)
-        rng = _rng(scale, "cases", start // chunk)
+        rng = _rng(scale, "cases", index)
         families = rng.choices(list(FAMILY_WEIGHT), weights=list(FAMILY_WEIGHT.values()), k=n)
         case_ids = writer.ids("case_record", n)
         picks = []
@@ -854,8 +928,7 @@ def _stage_cases(scale, preset, out) -> None:
                 starts.append(min(base + offset * 86400 + extra, now_ts - 60))
             created_local = datetime.fromtimestamp(starts[0], tz=DISPLAY_TZ)
             day_key = f"case:{tc.prefix}|{created_local:%Y%m%d}"
-            state["case_no"][day_key] = number = state["case_no"].get(day_key, 0) + 1
-            case_no = f"{tc.prefix}{created_local:%Y%m%d}{number:04d}"
+            case_no = f"{tc.prefix}{created_local:%Y%m%d}{number('case_no', day_key):04d}"
             values = {
                 f"region:{tc.county}": county, f"region:{tc.city}": city, "region:450000": "450000",
                 f"org:{tc.unit_org}": str(org_id), f"org:{tc.agency_org}": str(agency_org),
@@ -874,7 +947,7 @@ def _stage_cases(scale, preset, out) -> None:
                 if hz.get("notice_no"):
                     year = datetime.fromtimestamp(starts[min(1, len(starts) - 1)], tz=DISPLAY_TZ).year
                     key = f"notice:{county}|{year}"
-                    state["notice_no"][key] = seq = state["notice_no"].get(key, 0) + 1
+                    seq = number("notice_no", key)
                     names["notice_no"] = values[f"noticeno:{hz['notice_no']}"] = f"特隐整〔{year}〕{county}-{seq:04d}号"
             values[f"caseno:{tpl.rows['case_record'][0]['case_no']}"] = case_no
             for literal, role in tc.texts.items():
@@ -904,19 +977,28 @@ def _stage_cases(scale, preset, out) -> None:
             for t, new_rows in rows.items():
                 batch[t].extend(new_rows)
         db.session.commit()          # ends the id-allocating read transaction
-        sink.put(batch, start + n, json.dumps(state))
-        done = start + n
-        progress.update(done)
+        done += n
+        state["next_chunk"] = index + workers
+        sink.put(batch, done, json.dumps(state))
+        if on_chunk:
+            on_chunk()
     sink.close()
-    progress.finish(done)
 
 
 def _stage_finish(scale, preset, out) -> None:
     """Counters continue after the generated numbers; statistics for the planner."""
     from ..core.models import Counter
-    state = json.loads(db.session.get(DemoGeneration, "cases").info or "{}")
-    for bucket in ("case_no", "notice_no"):
-        for key, value in state.get(bucket, {}).items():
+    cases = json.loads(db.session.get(DemoGeneration, "cases").info or "{}")
+    workers, base = cases.get("workers", 0), cases.get("base", {})
+    highest: dict[str, int] = {}
+    for k in range(workers):
+        state = json.loads(db.session.get(DemoGeneration, f"cases.{k}").info or "{}")
+        for bucket in ("case_no", "notice_no"):
+            for key, count in state.get(bucket, {}).items():
+                last = base.get(key, 0) + (count - 1) * workers + k + 1
+                highest[key] = max(highest.get(key, 0), last)
+    if highest:
+        for key, value in highest.items():
             name, period = key.split("|")
             counter = db.session.scalar(select(Counter).where(Counter.name == name, Counter.period == period))
             if counter is None:
@@ -927,8 +1009,27 @@ def _stage_finish(scale, preset, out) -> None:
     row.done = row.target = 1
     db.session.commit()
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("ANALYZE"))
+        db.session.execute(text("ANALYZE"))       # plans for the escalation pass that follows
         db.session.commit()
+
+
+def _stage_escalate(scale, preset, out) -> None:
+    from ..scheduler.jobs import run_job
+    run = run_job("timers", "cli")
+    out.write(f"timers: {run.items} cases escalated, {run.failures} failures, {run.duration_ms / 1000:.1f} s\n")
+    row = _stage("escalate", scale)
+    row.done = row.target = run.items
+    db.session.commit()
+
+
+def _stage_vacuum(scale, preset, out) -> None:
+    if db.engine.dialect.name == "postgresql":
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    row = _stage("vacuum", scale)
+    row.done = row.target = 1
+    db.session.commit()
 
 
 def stages_report() -> list[dict]:

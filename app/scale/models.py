@@ -19,7 +19,12 @@ class InspectionReport(db.Model):
     """One periodic inspection of one device by an inspection agency. The device's
     `next_inspection_date` is the next due date of its latest passing report."""
     __tablename__ = "inspection_report"
-    __table_args__ = (Index("ix_inspection_report_equipment_date", "equipment_id", "inspected_on"),)
+    __table_args__ = (
+        Index("ix_inspection_report_equipment_date", "equipment_id", "inspected_on"),
+        # Conclusions of a period by region: a range on the date, region and conclusion from the index.
+        Index("ix_inspection_report_inspected_on", "inspected_on",
+              postgresql_include=["region_code", "conclusion"]),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     report_no: Mapped[str] = mapped_column(String(40), unique=True)
     equipment_id: Mapped[int] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"))
