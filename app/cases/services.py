@@ -109,7 +109,12 @@ def inbox_count_statements(user: User) -> dict:
 
 
 def inbox_counts(user: User) -> dict[str, int]:
-    return {box: db.session.scalar(stmt) or 0 for box, stmt in inbox_count_statements(user).items()}
+    """Once per request: the navigation badge and the inbox tabs show the same counts."""
+    from flask import g, has_request_context
+    memo = g.setdefault("_inbox_counts", {}) if has_request_context() else {}
+    if user.id not in memo:
+        memo[user.id] = {box: db.session.scalar(stmt) or 0 for box, stmt in inbox_count_statements(user).items()}
+    return dict(memo[user.id])
 
 
 def visible_case(user: User, case_id: int) -> Case:
