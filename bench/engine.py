@@ -71,7 +71,7 @@ def main() -> None:
         for row in picked:
             key = (row.candidate_role, row.candidate_region, row.candidate_org_id)
             if key not in users:
-                query = select(User).where(User.role == row.candidate_role, User.username.like("g%"))
+                query = select(User).where(User.role == row.candidate_role)
                 query = (query.where(User.org_id == row.candidate_org_id) if row.candidate_org_id
                          else query.where(User.region_code == row.candidate_region))
                 users[key] = db.session.scalar(query.order_by(User.id).limit(1))

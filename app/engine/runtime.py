@@ -366,7 +366,12 @@ def complete_task(task_id: int, user: User, raw: dict) -> Case:
         spiff_task.data.update(data)
         spiff_task.run()
 
-    _bump(case)
+    if db.engine.dialect.name == "postgresql":
+        # lock_case took the row FOR UPDATE: the version moves with the state UPDATE below,
+        # as in fire_timers (one round trip less per completion).
+        case.lock_version += 1
+    else:
+        _bump(case)
     # The completion goes on the timeline before what it causes (service tasks may add entries).
     append_event(case, user, "completed", f"完成【{task.name}】", task_def=task.task_def, step_name=task.name,
                  comment=data.get("opinion"), data=data, attachment_ids=attachment_ids)
