@@ -248,7 +248,11 @@ def main() -> None:
         ok = asyncio.run(run_levels(f"http://127.0.0.1:{args.port}", accounts, levels, args.duration, think))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
     print("\nRESULT:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

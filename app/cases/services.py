@@ -12,7 +12,7 @@ from ..core.clock import DISPLAY_TZ, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import int_arg, text_arg
-from ..core.scope import candidate_condition, case_scope
+from ..core.scope import candidate_condition, case_scope, in_region
 from ..errors import NotFound
 from ..extensions import db
 from .models import WARNING_RANK, Case, CaseEvent, Task
@@ -72,7 +72,7 @@ def inbox_query(user: User, f: InboxFilter):
     if f.status:
         query = query.where(case_cols.status == f.status)
     if f.region and len(f.region) == 6 and f.region.isdigit():
-        query = query.where(case_cols.region_code.startswith(region_prefix(f.region), autoescape=True))
+        query = query.where(in_region(case_cols.region_code, region_prefix(f.region)))
     if f.warning:
         query = query.where(warn_col == f.warning)
     if f.overdue:

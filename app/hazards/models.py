@@ -38,6 +38,8 @@ class Hazard(db.Model):
         # Ledger counts by due state and overview aggregates by region prefix (issue 8, migration 0008).
         Index("ix_hazard_region_status", "region_code", "status", "warning_level", "rectify_deadline",
               postgresql_ops={"region_code": "varchar_pattern_ops"}),
+        # A county's ledger newest first (its search filters walk this, not the whole province).
+        Index("ix_hazard_region_created", "region_code", "created_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), unique=True)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ..cases.models import Case
 from ..core.clock import today_local
 from ..core.models import Equipment, User
-from ..core.scope import case_scope, equipment_scope
+from ..core.scope import case_scope, equipment_scope, in_region
 from ..hazards.models import Hazard
 from ..hazards.services import hazard_scope
 from .models import InspectionReport
@@ -49,7 +49,7 @@ def inspection_conclusions_last_year(user: User):
     query = select(InspectionReport.conclusion, func.count(InspectionReport.id)).where(
         InspectionReport.inspected_on >= today_local() - timedelta(days=365))
     if user.is_regulator:
-        query = query.where(InspectionReport.region_code.startswith(user.scope_prefix, autoescape=True))
+        query = query.where(in_region(InspectionReport.region_code, user.scope_prefix))
     else:
         query = query.where(InspectionReport.equipment_id.in_(select(Equipment.id).where(prefix_scope)))
     return query.group_by(InspectionReport.conclusion)

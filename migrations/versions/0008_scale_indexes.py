@@ -68,6 +68,7 @@ def upgrade():
                     postgresql_where=sa.text("status = 'running'"), sqlite_where=sa.text("status = 'running'"))
     op.create_index("ix_hazard_region_status", "hazard", ["region_code", "status", "warning_level", "rectify_deadline"],
                     postgresql_ops={"region_code": "varchar_pattern_ops"})
+    op.create_index("ix_hazard_region_created", "hazard", ["region_code", "created_at"])
     op.create_index("ix_equipment_region_inspection", "equipment", ["region_code", "status", "next_inspection_date"],
                     postgresql_ops={"region_code": "varchar_pattern_ops"})
 
@@ -82,7 +83,8 @@ def upgrade():
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE case_record ALTER COLUMN state SET COMPRESSION default")
-    for name, table in (("ix_equipment_region_inspection", "equipment"), ("ix_hazard_region_status", "hazard"),
+    for name, table in (("ix_equipment_region_inspection", "equipment"), ("ix_hazard_region_created", "hazard"),
+                        ("ix_hazard_region_status", "hazard"),
                         ("ix_case_record_running_region", "case_record"),
                         ("ix_case_record_region_process", "case_record"), ("ix_task_done_by", "task"),
                         ("ix_task_open_assignee", "task"),
