@@ -64,6 +64,7 @@ def configure_domains() -> None:
     from .operators import models as _operator_models  # noqa: F401
     from .operators import services as _operator_services  # noqa: F401
     from .procadmin import models as _procadmin_models  # noqa: F401
+    from .scale import models as _scale_models  # noqa: F401
     from .scheduler import models as _scheduler_models  # noqa: F401
     from .security import models as _security_models  # noqa: F401
     from .sms import models as _sms_models  # noqa: F401

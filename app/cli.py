@@ -57,6 +57,21 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"演示数据就绪: {result}")
 
+    @demo.command("generate")
+    @click.option("--scale", type=click.Choice(["test", "city", "province"]), default="test", show_default=True,
+                  help="test: 几百件 · city: 10 万件 · province: 100 万件案件（广西全区规模）")
+    @click.option("--status", "show_status", is_flag=True, help="只显示各阶段进度")
+    @click.option("--workers", default=2, show_default=True, help="生成案件的并行进程数（仅 PostgreSQL）")
+    def generate_command(scale: str, show_status: bool, workers: int):
+        """Synthetic data at scale (resumable: run again to continue). See app/scale/generate.py."""
+        from .scale.generate import run, stages_report
+        if show_status:
+            for row in stages_report():
+                click.echo(f"{row['stage']:10s} {row['status']:8s} {row['done']:>10,}/{row['target']:<10,} "
+                           f"{row['seconds']:>8} s  ({row['scale']})")
+            return
+        run(scale, workers=workers)
+
     @demo.command("accounts")
     @click.option("--json", "as_json", is_flag=True, help="JSON output")
     def accounts_command(as_json: bool):

@@ -8,8 +8,9 @@ What it does, in a throw-away database:
 1. migrate, deploy the processes, seed master data;
 2. ten days in the past (time-machine), report a hazard and dispatch it with a 5-day
    rectification deadline through the real engine — so its "整改期限届满" timer is due today;
-3. clone that case N-1 times in SQL (same engine state, new case/task/hazard rows, new
-   numbers), so every case has a due timer;
+3. clone that case N-1 times (app.scale.clone, as `flask demo generate` does: fresh engine task
+   ids, new case/task/hazard/timeline rows, new numbers, valid timeline chains), so every case
+   has a due timer;
 4. time one `timers` job pass (each case: lock, load state, fire the timer, run the escalation
    service: DMN lookup, timeline events, SMS outbox rows for the unit's contacts and the city
    supervisor, new 督办 task, save), then one `sms` pass with the local provider;
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import uuid
 import secrets
 import sys
 import tempfile
@@ -96,7 +95,7 @@ def run(n_cases: int) -> None:
         sms_history(max(50_000, n_cases * 5))
         setup = time.perf_counter() - t0
         due = db.session.scalar(select(func.count(Case.id)).where(Case.next_timer_at <= func.now()))
-        print(f"setup: {n_cases} cases with a due timer in {setup:.1f} s (cloned in SQL from one engine-made case; "
+        print(f"setup: {n_cases} cases with a due timer in {setup:.1f} s (cloned from one engine-made case by app.scale.clone; "
               f"SMS table pre-filled with {max(50_000, n_cases * 5):,} historical rows)")
         assert due == n_cases, f"expected {n_cases} due timers, found {due}"
 
@@ -196,9 +195,6 @@ def run(n_cases: int) -> None:
         print("RESULT:", "PASS" if ok and run_timers.duration_ms < 60_000 else "FAIL")
 
 
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def sms_history(rows: int) -> None:
     """A live system has months of SMS records (and statistics on them). Starting from an empty,
     freshly analysed table would let PostgreSQL cache plans made for zero rows for the whole pass —
@@ -236,51 +232,53 @@ def bench_orgs(count: int) -> list[int]:
 
 
 def clone(template_id: int, copies: int, org_ids: list[int], chunk: int = 1000) -> None:
-    """Copy the template case and its task, hazard, party and event rows `copies` times. Every
-    engine task id in the state is replaced by a fresh one, so each clone is its own instance;
-    clones are spread over `org_ids` as their use units."""
-    from sqlalchemy import insert, select
-
+    """Copy the template case `copies` times with app.scale.clone (the generator's cloning): every
+    engine task id is replaced by a fresh one, so each clone is its own instance; clones are spread
+    over `org_ids` as their use units, with their own case number and a valid timeline chain."""
+    from app.cases.models import Case
+    from app.core.models import Organization
     from app.extensions import db
-    tables = {name: db.metadata.tables[name] for name in ("case_record", "task", "case_event", "case_party",
-                                                          "hazard")}
-    case_t = tables["case_record"]
-    template = dict(db.session.execute(select(case_t).where(case_t.c.id == template_id)).mappings().one())
-    children = {name: [dict(r) for r in db.session.execute(select(t).where(t.c.case_id == template_id)).mappings()]
-                for name, t in tables.items() if name != "case_record"}
-    ids = sorted(set(UUID.findall(template["state"])))
+    from app.scale.clone import CHILD_TABLES, CloneSpec, build_rows, fresh_uuids, load_template
+    from app.scale.generate import Writer
+    case = db.session.get(Case, template_id)
+    unit = db.session.get(Organization, case.org_id)
+    names = dict(db.session.execute(select_names(org_ids)).all())
+    tpl = load_template("timers", template_id, [0], [0.0], [unit.name])
+    identity = {key: key.split(":", 1)[1] for key in tpl.slot_keys}      # everything else stays as it is
+    uuids = sorted(key[5:] for key in tpl.slot_keys if key.startswith("uuid:"))
+    writer = Writer()
     for start in range(1, copies + 1, chunk):
-        numbers = range(start, min(copies, start + chunk - 1) + 1)
-        case_rows, maps = [], []
-        for n in numbers:
-            mapping = {old: str(uuid.uuid4()) for old in ids}
-            maps.append(mapping)
-            row = {k: v for k, v in template.items() if k != "id"}
-            row["case_no"] = f"BENCH{n:07d}"
-            row["org_id"] = org_ids[n % len(org_ids)]
-            row["state"] = UUID.sub(lambda m, mp=mapping: mp.get(m.group(0), m.group(0)), template["state"])
-            case_rows.append(row)
-        new_ids = db.session.execute(insert(case_t).returning(case_t.c.id, sort_by_parameter_order=True),
-                                     case_rows).scalars().all()
-        for name, rows in children.items():
-            batch = []
-            for case_id, mapping, case_row in zip(new_ids, maps, case_rows):
-                for row in rows:
-                    copy = {k: v for k, v in row.items() if k != "id"}
-                    copy["case_id"] = case_id
-                    if "spiff_task_id" in copy:
-                        copy["spiff_task_id"] = mapping.get(copy["spiff_task_id"], copy["spiff_task_id"])
-                    if name == "hazard":
-                        copy["hazard_no"] = f"BH{case_id:09d}"
-                        copy["use_org_id"] = case_row["org_id"]
-                    if name == "case_party" and copy["org_id"] == template["org_id"]:
-                        copy["org_id"] = case_row["org_id"]
-                    batch.append(copy)
-            if batch:
-                db.session.execute(insert(tables[name]), batch)
+        numbers = list(range(start, min(copies, start + chunk - 1) + 1))
+        case_ids = writer.ids("case_record", len(numbers))
+        pools = {t: iter(writer.ids(t, tpl.count(t) * len(numbers))) for t in CHILD_TABLES}
+        batch = {t: [] for t in ("case_record",) + CHILD_TABLES}
+        for n, case_id in zip(numbers, case_ids):
+            org_id = org_ids[n % len(org_ids)]
+            values = dict(identity)
+            values.update({f"org:{unit.id}": str(org_id), f"name:{unit.name}": names[org_id],
+                           f"caseno:{case.case_no}": f"BENCH{n:07d}", f"case:{template_id}": str(case_id)})
+            values.update({f"uuid:{old}": new for old, new in fresh_uuids(case_id, uuids, n).items()})
+            ids = {t: [next(pools[t]) for _ in range(tpl.count(t))] for t in CHILD_TABLES}
+            for old, new_id in zip(tpl.template_ids["hazard"], ids["hazard"]):
+                values[f"hazard:{old}"] = str(new_id)
+            for old, new_id in zip(tpl.template_ids["attachment"], ids["attachment"]):
+                values[f"att:{old}"] = str(new_id)
+            rows = build_rows(tpl, CloneSpec(case_id=case_id, values=values, ids=ids, shift_days=0,
+                                             action_starts=[0.0]))
+            for table, new_rows in rows.items():
+                batch[table].extend(new_rows)
+        for table in ("case_record", "case_party", "hazard", "attachment", "task", "case_event"):
+            writer.write(table, batch[table])
         db.session.commit()
     db.session.execute(text("ANALYZE"))
     db.session.commit()
+
+
+def select_names(org_ids: list[int]):
+    from sqlalchemy import select
+
+    from app.core.models import Organization
+    return select(Organization.id, Organization.name).where(Organization.id.in_(org_ids))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
@@ -18,6 +18,14 @@ WARNING_RANK = {level: i for i, level in enumerate(WARNING_LEVELS)}
 
 class Case(db.Model):
     __tablename__ = "case_record"
+    __table_args__ = (
+        # Province-scale aggregates by region prefix (issue 8, migration 0008): index-only scans.
+        Index("ix_case_record_region_process", "region_code", "process_key", "status",
+              postgresql_ops={"region_code": "varchar_pattern_ops"}),
+        Index("ix_case_record_running_region", "region_code", "warning_level",
+              postgresql_ops={"region_code": "varchar_pattern_ops"},
+              postgresql_where=text("status = 'running'"), sqlite_where=text("status = 'running'")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_no: Mapped[str] = mapped_column(String(32), unique=True)
     process_key: Mapped[str] = mapped_column(String(64), index=True)
@@ -77,6 +85,12 @@ class Task(db.Model):
     __table_args__ = (
         Index("ix_task_inbox_regulator", "status", "candidate_role", "candidate_region"),
         Index("ix_task_inbox_org", "status", "candidate_role", "candidate_org_id"),
+        # Issue 8 (migration 0008): a user's claimed open tasks without the thousands they completed,
+        # and the 已办 box newest first.
+        Index("ix_task_open_assignee", "assignee_id",
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+        Index("ix_task_done_by", "completed_by_id", "completed_at", "id",
+              postgresql_where=text("status = 'completed'"), sqlite_where=text("status = 'completed'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String,
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
                         UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -133,6 +133,11 @@ class EquipmentCategory(db.Model):
 
 class Equipment(db.Model):
     __tablename__ = "equipment"
+    __table_args__ = (
+        # Devices by inspection due state in a region (issue 8, migration 0008): index-only scan.
+        Index("ix_equipment_region_inspection", "region_code", "status", "next_inspection_date",
+              postgresql_ops={"region_code": "varchar_pattern_ops"}),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)          # 设备代码
     registration_no: Mapped[str | None] = mapped_column(String(40))     # 使用登记证编号

@@ -17,10 +17,11 @@ class ProcessVersion(db.Model):
     process_key: Mapped[str] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(128))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    dmn_json: Mapped[str] = mapped_column(Text)       # {"file.dmn": "<xml>", …}
-    forms_json: Mapped[str] = mapped_column(Text)     # {"form_key": {schema}, …}
-    spec_json: Mapped[str] = mapped_column(Text)      # serialized spec + subprocess specs (engine cache)
+    # The texts (tens of kB) load only when read: requests use the per-worker caches of registry.py.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    dmn_json: Mapped[str] = mapped_column(Text, deferred=True)       # {"file.dmn": "<xml>", …}
+    forms_json: Mapped[str] = mapped_column(Text, deferred=True)     # {"form_key": {schema}, …}
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)      # serialized spec + subprocess specs (engine cache)
     content_sha256: Mapped[str] = mapped_column(String(64), index=True)
     deployed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

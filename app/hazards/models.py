@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..cases.models import Case
@@ -34,6 +34,13 @@ class HazardCriterion(db.Model):
 
 class Hazard(db.Model):
     __tablename__ = "hazard"
+    __table_args__ = (
+        # Ledger counts by due state and overview aggregates by region prefix (issue 8, migration 0008).
+        Index("ix_hazard_region_status", "region_code", "status", "warning_level", "rectify_deadline",
+              postgresql_ops={"region_code": "varchar_pattern_ops"}),
+        # A county's ledger newest first (its search filters walk this, not the whole province).
+        Index("ix_hazard_region_created", "region_code", "created_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), unique=True)
     hazard_no: Mapped[str] = mapped_column(String(32), unique=True)

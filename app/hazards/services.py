@@ -9,7 +9,7 @@ from ..cases.models import Case
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
 from ..core.models import Equipment, User
 from ..core.regions import office_name
-from ..core.scope import equipment_scope
+from ..core.scope import equipment_scope, in_region
 from ..core.sequences import next_value
 from ..engine import decisions
 from ..cases.widgets import option_provider
@@ -149,7 +149,7 @@ def refresh_hazard_warnings() -> int:
 
 def hazard_scope(user: User):
     if user.is_regulator:
-        return Hazard.region_code.startswith(user.scope_prefix, autoescape=True)
+        return in_region(Hazard.region_code, user.scope_prefix)
     if user.is_enterprise and user.org_id:
         return or_(Hazard.use_org_id == user.org_id, Hazard.reporter_org_id == user.org_id)
     return false()

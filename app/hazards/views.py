@@ -71,14 +71,18 @@ def ledger_query(user, f: LedgerFilter):
     return query.order_by(Hazard.created_at.desc(), Hazard.id.desc())
 
 
+def warning_counts_statement(user):
+    """The ledger's counts by warning level (due state) in the user's scope."""
+    return (select(Hazard.warning_level, func.count(Hazard.id)).where(services.hazard_scope(user))
+            .group_by(Hazard.warning_level))
+
+
 @bp.route("")
 @login_required
 def ledger():
     f = LedgerFilter.from_args(request.args)
     items, total = paginate(ledger_query(current_user, f), f.page, f.per_page)
-    by_warning = dict(db.session.execute(
-        select(Hazard.warning_level, func.count(Hazard.id)).where(services.hazard_scope(current_user))
-        .group_by(Hazard.warning_level)).all())
+    by_warning = dict(db.session.execute(warning_counts_statement(current_user)).all())
     clauses = db.session.execute(select(HazardCriterion.clause, HazardCriterion.equipment_type)
                                  .distinct().order_by(HazardCriterion.clause)).all()
     return render_template("hazards/ledger.html", f=f, items=items, total=total, by_warning=by_warning,

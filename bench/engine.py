@@ -1,0 +1,153 @@
+"""Engine benchmark: task completions per second through the service layer with persistence,
+against the raw SpiffWorkflow step measured in the same run on the same tasks.
+
+    .venv/bin/python bench/engine.py [--scale province] [--tasks 400]
+
+Target (issue 8): the service layer's completion costs at most 3× the raw engine step.
+
+- raw engine step: deserialize the case's engine state, put the form data on the READY task,
+  run it and the engine steps that follow (gateways, service tasks with our domain functions
+  replaced by no-ops, the next user task), serialize the state again — no database;
+- service layer: `runtime.complete_task` + commit, as a request does it — row lock, form
+  validation, the same engine work with the real domain services (hazard status, notice
+  numbers), the task projection, timeline entries with their SM3 chain, the state UPDATE,
+  and the commit.
+
+It works on open 派单督办 and 整改反馈 tasks of generated cases in gx_<scale> (bench/generate.py)
+and completes them for real (dispatch → rectification; feedback → extension request), so every
+run consumes --tasks open tasks of the data set.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from datetime import timedelta
+
+from common import use_database
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="province")
+    parser.add_argument("--tasks", type=int, default=400)
+    args = parser.parse_args()
+    url = use_database(args.scale)
+    from uuid import UUID
+
+    from sqlalchemy import select, text
+
+    from app import create_app
+    from app.cases.models import Case, Task
+    from app.core.clock import today_local
+    from app.core.models import User
+    from app.engine import runtime
+    from app.engine import services as engine_services
+    from app.engine.registry import ensure_spec_loaded
+    from app.engine.scripting import SCRIPT_ENGINE
+    from app.engine.serializer import dump_workflow, load_workflow
+    from app.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        deadline = (today_local() + timedelta(days=60)).isoformat()
+        forms = {
+            "dispatch": {"dispatch_decision": "dispatch", "requirements": "立即停止使用，按判定准则要求整改。",
+                         "rectify_deadline": deadline, "opinion": "认定属实，派单督办。"},
+            "rectify": {"feedback_type": "extension", "requested_deadline": deadline,
+                        "extension_reason": "需更换整套安全部件，配件订货周期较长。"},
+        }
+        picked = []
+        for task_def in forms:
+            picked += list(db.session.execute(
+                select(Task.id, Task.case_id, Task.task_def, Task.candidate_role, Task.candidate_region,
+                       Task.candidate_org_id)
+                .where(Task.status == "open", Task.task_def == task_def, Task.assignee_id.is_(None))
+                .order_by(Task.id.desc()).limit(args.tasks // 2)))
+        if not picked:
+            raise SystemExit("no open tasks: run bench/generate.py first")
+        users = {}
+        for row in picked:
+            key = (row.candidate_role, row.candidate_region, row.candidate_org_id)
+            if key not in users:
+                query = select(User).where(User.role == row.candidate_role)
+                query = (query.where(User.org_id == row.candidate_org_id) if row.candidate_org_id
+                         else query.where(User.region_code == row.candidate_region))
+                users[key] = db.session.scalar(query.order_by(User.id).limit(1))
+        states = {c.id: (c.state, c.process_version) for c in db.session.scalars(
+            select(Case).where(Case.id.in_([r.case_id for r in picked])))}
+        spiff_ids = dict(db.session.execute(select(Task.id, Task.spiff_task_id).where(
+            Task.id.in_([r.id for r in picked]))).all())
+        print(f"database {url.rsplit('/', 1)[1]}: PostgreSQL {db.session.execute(text('SHOW server_version')).scalar()}, "
+              f"{os.cpu_count()} CPU cores; {len(picked)} open tasks "
+              f"({sum(r.task_def == 'dispatch' for r in picked)} 派单督办, {sum(r.task_def == 'rectify' for r in picked)} 整改反馈)")
+
+        # ---- raw engine step (no database): domain services replaced by no-ops
+        saved = dict(engine_services._SERVICES)
+        for name in saved:
+            engine_services._SERVICES[name] = lambda ctx, **kw: {}
+        raw, parts = [], {"deserialize": [], "run": [], "serialize": []}
+        try:
+            for row in picked:
+                state, version = states[row.case_id]
+                ensure_spec_loaded(version)
+                token = engine_services.CURRENT.set(engine_services.ServiceContext(case=None, actor=None, task_data={}))
+                try:
+                    t0 = time.perf_counter()
+                    wf = load_workflow(state)
+                    wf.script_engine = SCRIPT_ENGINE
+                    t1 = time.perf_counter()
+                    spiff_task = wf.get_task_from_id(UUID(spiff_ids[row.id]))
+                    spiff_task.data.update(forms[row.task_def])
+                    spiff_task.run()
+                    wf.do_engine_steps()
+                    t2 = time.perf_counter()
+                    dump_workflow(wf)
+                    t3 = time.perf_counter()
+                finally:
+                    engine_services.CURRENT.reset(token)
+                raw.append(t3 - t0)
+                parts["deserialize"].append(t1 - t0)
+                parts["run"].append(t2 - t1)
+                parts["serialize"].append(t3 - t2)
+        finally:
+            engine_services._SERVICES.clear()
+            engine_services._SERVICES.update(saved)
+        db.session.rollback()
+
+        # ---- service layer with persistence
+        service, failures = [], 0
+        t_all = time.perf_counter()
+        for row in picked:
+            user = users[(row.candidate_role, row.candidate_region, row.candidate_org_id)]
+            t0 = time.perf_counter()
+            try:
+                runtime.complete_task(row.id, user, forms[row.task_def])
+                db.session.commit()
+            except Exception as err:  # noqa: BLE001 - counted and shown
+                db.session.rollback()
+                failures += 1
+                if failures <= 3:
+                    print(f"  failed task {row.id}: {err}")
+                continue
+            service.append(time.perf_counter() - t0)
+        wall = time.perf_counter() - t_all
+
+        def ms(values):
+            return statistics.mean(values) * 1000
+
+        raw_ms, service_ms = ms(raw), ms(service)
+        print(f"raw SpiffWorkflow step: {raw_ms:.2f} ms mean (deserialize {ms(parts['deserialize']):.2f} + "
+              f"run task and engine steps {ms(parts['run']):.2f} + serialize {ms(parts['serialize']):.2f}), "
+              f"p95 {sorted(raw)[int(len(raw) * 0.95)] * 1000:.2f} ms")
+        print(f"service layer completion with persistence: {service_ms:.2f} ms mean, "
+              f"p95 {sorted(service)[int(len(service) * 0.95)] * 1000:.2f} ms, "
+              f"{len(service) / wall:.0f} completions/s (one process), {failures} failures")
+        ratio = service_ms / raw_ms
+        print(f"ratio service / raw engine step: {ratio:.2f}x (target ≤ 3x)")
+        print("RESULT:", "PASS" if ratio <= 3 and not failures else "FAIL")
+
+
+if __name__ == "__main__":
+    main()
