@@ -357,6 +357,12 @@ def _stage_base(scale, preset, out) -> None:
     db.session.commit()
 
 
+def _login_columns(now) -> dict:
+    """Login-control columns of a generated account (security/policy.py): no failures, no lock,
+    password set now, no forced change (the shared demo password is documented)."""
+    return {"failed_logins": 0, "locked_until": None, "password_changed_at": now, "must_change_password": False}
+
+
 def _phone_columns(table: str, phone: str) -> dict:
     ref = uuid.uuid4().hex
     return {"phone_ref": ref, "phone_enc": encrypt(phone, table=table, column="phone", ref=ref),
@@ -424,7 +430,8 @@ def _stage_orgs(scale, preset, out) -> None:
                 users.append({"username": f"g{'u' if role == 'use_unit' else 'a'}{index}",
                               "password_hash": password_hash, "display_name": f"演示{'安全管理员' if role == 'use_unit' else '检验员'}{index}",
                               "role": role, "region_code": county[0], "org_id": org_id, "is_active": True,
-                              "created_at": now, **_phone_columns("user_account", str(phone_base + 3))})
+                              "created_at": now, **_login_columns(now),
+                              **_phone_columns("user_account", str(phone_base + 3))})
         for table, rows in (("org_contact", contacts), ("user_account", users)):
             for r, new_id in zip(rows, writer.ids(table, len(rows))):
                 r["id"] = new_id
@@ -458,7 +465,7 @@ def _regulator_accounts(writer: Writer, regions: Regions, password_hash: str, no
     for n, (username, display, role, region) in enumerate(users):
         rows.append({"username": username, "password_hash": password_hash, "display_name": display, "role": role,
                      "region_code": region, "org_id": None, "is_active": True, "created_at": now,
-                     **_phone_columns("user_account", str(17090000000 + n))})
+                     **_login_columns(now), **_phone_columns("user_account", str(17090000000 + n))})
     for r, new_id in zip(rows, writer.ids("user_account", len(rows))):
         r["id"] = new_id
     writer.write("user_account", rows)
