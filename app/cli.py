@@ -83,8 +83,8 @@ def register_cli(app: Flask) -> None:
         click.echo("演示账号 (密码均为 %s):" % (rows[0]["password"] if rows else ""))
         for row in rows:
             click.echo(f"  {row['username']:<14} {row['role_label']:<12} {row['region']:<20} {row['organization'] or ''}")
-        click.echo("系统/安全/审计管理员首次登录时用手机身份验证器绑定动态口令；"
-                   "没有验证器时可用 `flask demo otp <用户名>` 查看演示账号当前的口令。")
+        click.echo("系统/安全/审计管理员须“口令 + 动态口令”登录：演示账号已绑定，"
+                   "运行 `FLASK_APP=wsgi .venv/bin/flask demo otp sys_admin` 查看当前口令。")
 
     @demo.command("otp")
     @click.argument("username")
