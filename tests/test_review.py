@@ -203,7 +203,9 @@ def test_hazard_rectify_returned_with_field_notes_then_diff_for_the_reviewer(web
     assert again.task_def == verify.task_def
     page = s.get(f"/tasks/{again.id}")
     assert 'data-testid="review-diff"' in page.text
-    assert "新增附件 nameplate.jpg" in page.text and "删除附件 photo.jpg" in page.text
+    assert page.text.count("新增附件 nameplate.jpg") == 1 and page.text.count("删除附件 photo.jpg") == 1
+    from app.review.services import review_panel
+    assert [d["field"] for d in review_panel(again)["diff"]] == [photo_field]   # only the photo changed
 
 
 def _rectify_data(schema):

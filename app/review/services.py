@@ -239,7 +239,7 @@ def submission_diff(case: Case, record: CaseReturn) -> list[dict] | None:
     files = {k for k, v in schema.get("properties", {}).items() if v.get("ui:widget") == "files"}
     notes = {n.field: n.note for n in record.notes}
     rows = []
-    for field in list(labels) + sorted(set(before) | set(after) - set(labels)):
+    for field in list(labels) + sorted((set(before) | set(after)) - set(labels)):
         a, b = before.get(field), after.get(field)
         if field in files:
             a_ids, b_ids = set(a or []), set(b or [])
