@@ -229,3 +229,104 @@ def test_api_return_targets_and_return(api, demo):
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["reopened_task"]["task_def"] == "fill"
     assert api("qx_supervisor").get(f"/api/v1/tasks/{review.id}/return-targets").status_code in (403, 404)
+
+
+# ---------------------------------------------------------------- 撤回 / 撤销
+
+def _done(case, task_def):
+    return next(t for t in tasks(case, "completed") if t.task_def == task_def)
+
+
+def test_withdraw_my_step_while_the_next_is_untouched(demo):
+    from app.engine.runtime import verify_case_chain
+    from app.extensions import db
+    from app.review.withdraw import withdraw_blocker, withdraw_task
+    case = start_demo()
+    do(case, "fill", "xn_colleague", {"subject": "初稿"})
+    mine = _done(case, "fill")
+    assert withdraw_blocker(mine, user("xn_supervisor")) == "只能撤回本人已办理的环节"
+    assert withdraw_blocker(mine, user("xn_colleague")) is None
+    reopened = withdraw_task(mine.id, user("xn_colleague"))
+    db.session.commit()
+    assert [(t.task_def, t.assignee_id) for t in tasks(case)] == [("fill", user("xn_colleague").id)]
+    assert [t.task_def for t in tasks(case, "cancelled")] == ["review"]
+    assert reopened.id != mine.id and verify_case_chain(case.id) is None
+    do(case, "fill", "xn_colleague", {"subject": "定稿"})
+    assert [t.task_def for t in tasks(case)] == ["review"]
+
+
+def test_withdraw_refused_after_the_next_step_acted(demo):
+    from app.engine import runtime
+    from app.errors import Conflict
+    from app.extensions import db
+    from app.review.withdraw import withdraw_task
+    case = start_demo()
+    do(case, "fill", "xn_colleague", {"subject": "初稿"})
+    runtime.claim_task(tasks(case)[0].id, user("xn_supervisor"))      # the next holder claims it
+    db.session.commit()
+    with pytest.raises(Conflict, match="下一环节已有办理动作（.*签收【审核】"):
+        withdraw_task(_done(case, "fill").id, user("xn_colleague"))
+    db.session.rollback()
+    other = start_demo()
+    do(other, "fill", "xn_colleague", {"subject": "初稿"})
+    do(other, "review", "xn_supervisor")                               # completed without a claim
+    with pytest.raises(Conflict, match="完成【审核】"):
+        withdraw_task(_done(other, "fill").id, user("xn_colleague"))
+    db.session.rollback()
+    assert sorted(t.task_def for t in tasks(other)) == ["check_a", "check_b"]
+    assert [t.task_def for t in tasks(case)] == ["review"]
+
+
+def test_withdraw_refused_after_a_system_step_ran(web):
+    """major_hazard: 派单督办 issues the rectification notice (a service task): no withdraw."""
+    from tests.test_hazard_process import dispatch
+    case = make_case()
+    task_id = open_task(case).id
+    dispatch(case)
+    s = web("xn_supervisor")
+    page = s.get(f"/tasks/{task_id}")
+    assert 'data-testid="withdraw-refused"' in page.text and "系统已执行" in page.text
+    r = s.post(f"/tasks/{task_id}/withdraw")
+    assert r.status_code == 302
+    assert open_task(case).task_def == "rectify"
+
+
+def test_withdraw_through_the_page_and_api(web, api, demo):
+    case = start_demo()
+    do(case, "fill", "xn_colleague", {"subject": "初稿"})
+    mine = _done(case, "fill")
+    s = web("xn_colleague")
+    assert 'data-testid="withdraw"' in s.get(f"/tasks/{mine.id}").text
+    assert api("xn_supervisor").post(f"/api/v1/tasks/{mine.id}/withdraw", json={}).status_code == 403
+    r = api("xn_colleague").post(f"/api/v1/tasks/{mine.id}/withdraw", json={})
+    assert r.status_code == 200 and r.get_json()["reopened_task"]["task_def"] == "fill"
+    assert api("xn_colleague").post(f"/api/v1/tasks/{mine.id}/withdraw", json={}).status_code == 409
+
+
+def test_cancel_by_the_initiator_when_the_process_allows(web, api, demo):
+    from app.cases.models import Case, CaseEvent
+    from app.extensions import db
+    case = start_demo("xn_supervisor")
+    a = api("xn_colleague")
+    assert a.post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "不是我发起的"}).status_code == 403
+    s = web("xn_supervisor")
+    assert 'data-testid="cancel-case"' in s.get(f"/cases/{case.id}").text
+    r = api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": ""})
+    assert r.status_code == 422 and r.get_json()["error"]["fields"]["reason"]
+    r = api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "重复填报"})
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled"
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).status == "cancelled"
+    assert tasks(case) == [] and [t.task_def for t in tasks(case, "cancelled")] == ["fill"]
+    ev = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "cancelled"))
+    assert ev.comment == "重复填报"
+    assert api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "再次"}).status_code == 409
+
+
+def test_major_hazard_is_not_cancellable(web):
+    from app.errors import Conflict
+    from app.review.withdraw import cancel_case
+    case = make_case()
+    assert "不允许发起人撤销" in web("xn_supervisor").get(f"/cases/{case.id}").text
+    with pytest.raises(Conflict, match="不允许发起人撤销"):
+        cancel_case(case.id, user("xn_supervisor"), "理由")

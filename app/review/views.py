@@ -1,7 +1,7 @@
 """退回 on the task page (form action) and its JSON API."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, jsonify, redirect, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..api import _json_body, authenticated, task_json
@@ -71,3 +71,86 @@ def api_return(task_id: int):
     return jsonify({"return_id": record.id, "target": record.target_task_def, "reason": record.reason,
                     "notes": {n.field: n.note for n in record.notes},
                     "reopened_task": task_json(reopened) if reopened else None})
+
+
+# ---------------------------------------------------------------- 撤回 / 撤销
+
+@bp.app_template_global()
+def withdraw_state(task):
+    """None when the current user did not complete `task`; else the refusal reason or '' (may withdraw)."""
+    from .withdraw import withdraw_blocker
+    if task.status != "completed" or task.completed_by_id != current_user.id:
+        return None
+    return withdraw_blocker(task, current_user) or ""
+
+
+@bp.app_template_global()
+def case_cancel_state(case):
+    """None for anyone but the initiator of a running case; else the refusal reason or '' (may cancel)."""
+    from .withdraw import cancel_blocker
+    if case.started_by_id != current_user.id or case.status != "running":
+        return None
+    return cancel_blocker(case, current_user) or ""
+
+
+@bp.route("/tasks/<int:task_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(task_id: int):
+    from .withdraw import withdraw_task
+    task = case_services.visible_task(current_user, task_id)
+    if task.completed_by_id != current_user.id:
+        abort(403)
+    try:
+        reopened = withdraw_task(task.id, current_user)
+        db.session.commit()
+    except Conflict as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for("cases.task_page", task_id=task.id))
+    flash(f"已撤回【{task.name}】，请重新办理")
+    return redirect(url_for("cases.task_page", task_id=reopened.id))
+
+
+@bp.route("/cases/<int:case_id>/cancel", methods=["POST"])
+@login_required
+def cancel(case_id: int):
+    from ..errors import Forbidden
+    from .withdraw import cancel_case
+    case = case_services.visible_case(current_user, case_id)
+    try:
+        cancel_case(case.id, current_user, request.form.get("reason"))
+        db.session.commit()
+    except (ValidationFailed, Conflict) as err:
+        db.session.rollback()
+        for message in (err.fields.values() if isinstance(err, ValidationFailed) else [err.message]):
+            flash(message, "error")
+        return redirect(url_for("cases.case_page", case_id=case.id) + "#case-cancel")
+    except Forbidden:
+        db.session.rollback()
+        raise
+    flash("案件已撤销")
+    return redirect(url_for("cases.case_page", case_id=case.id))
+
+
+@api_bp.post("/tasks/<int:task_id>/withdraw")
+@authenticated
+def api_withdraw(task_id: int):
+    from ..errors import Forbidden
+    from .withdraw import withdraw_task
+    task = case_services.visible_task(g.api_user, task_id)
+    if task.completed_by_id != g.api_user.id:
+        raise Forbidden("只能撤回本人已办理的环节")
+    reopened = withdraw_task(task.id, g.api_user)
+    db.session.commit()
+    return jsonify({"withdrawn_task_id": task.id, "reopened_task": task_json(reopened)})
+
+
+@api_bp.post("/cases/<int:case_id>/cancel")
+@authenticated
+def api_cancel(case_id: int):
+    from .withdraw import cancel_case
+    case = case_services.visible_case(g.api_user, case_id)
+    body = _json_body()
+    cancel_case(case.id, g.api_user, body.get("reason"))
+    db.session.commit()
+    return jsonify({"id": case.id, "case_no": case.case_no, "status": case.status})
