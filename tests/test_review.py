@@ -330,3 +330,76 @@ def test_major_hazard_is_not_cancellable(web):
     assert "不允许发起人撤销" in web("xn_supervisor").get(f"/cases/{case.id}").text
     with pytest.raises(Conflict, match="不允许发起人撤销"):
         cancel_case(case.id, user("xn_supervisor"), "理由")
+
+
+# ---------------------------------------------------------------- what comes next, 案卷 PDF
+
+def test_timeline_shows_the_next_step_its_candidates_and_what_follows(web, demo):
+    from app.engine import runtime
+    from app.extensions import db
+    from app.review.nextsteps import next_steps
+    case = make_case()
+    [row] = next_steps(case)
+    assert row["task"].task_def == "dispatch" and row["holder"] == "兴宁区 · 区县局监察人员"
+    assert [a["name"] for a in row["after"]] == ["整改反馈"]
+    page = web("xn_supervisor").get(f"/cases/{case.id}").text
+    assert "办理：兴宁区 · 区县局监察人员" in page and "之后：【整改反馈】（使用单位安全管理员）" in page
+    runtime.claim_task(row["task"].id, user("xn_supervisor"))
+    db.session.commit()
+    assert next_steps(case)[0]["holder"] == f"{user('xn_supervisor').display_name}（已签收）"
+    demo_case = start_demo()
+    do(demo_case, "fill", "xn_supervisor", {"subject": "x"})
+    do(demo_case, "review", "xn_supervisor")
+    assert {r["task"].task_def: [a["task_def"] for a in r["after"]] for r in next_steps(demo_case)} == \
+        {"check_a": ["countersign"], "check_b": ["countersign"]}
+
+
+def test_dossier_pdf_holds_facts_steps_signature_attachments_and_chain(monkeypatch, web):
+    import base64
+    import io
+
+    import pypdf
+
+    from app.cases.models import CaseEvent
+    from app.engine import runtime
+    from app.extensions import db
+    from app.security.models import AuditLog
+    from tests.test_taskops import png
+    original = runtime._user_task_props
+
+    def with_signature(spiff_task):
+        props = dict(original(spiff_task))
+        if spiff_task.task_spec.bpmn_id == "dispatch":
+            props["signatureRequired"] = "true"
+        return props
+    monkeypatch.setattr(runtime, "_user_task_props", with_signature)
+    photo = upload("xn_supervisor", name="现场铭牌.jpg")
+    case = make_case(photos=[photo])
+    signed = "data:image/png;base64," + base64.b64encode(png(inked=300)).decode()
+    task = open_task(case)
+    from tests.test_route_scope import _dispatch_form
+    runtime.complete_task(task.id, user("xn_supervisor"), _dispatch_form({}), extras={"signature": signed})
+    db.session.commit()
+    s = web("xn_supervisor")
+    r = s.get(f"/cases/{case.id}/dossier.pdf")
+    assert r.status_code == 200 and r.mimetype == "application/pdf" and r.data[:5] == b"%PDF-"
+    reader = pypdf.PdfReader(io.BytesIO(r.data))
+    text = "".join(page.extract_text() for page in reader.pages).replace("\n", "")
+    assert f"案卷 {case.case_no}" in text.replace("\u3000", " ")
+    for expected in ("一、案件概况", "派单督办", "审批意见", "情况属实", "立即停用并整改门锁回路", "手写签名",
+                     "现场铭牌.jpg", "三、附件清单", "四、流转记录", "链校验：完整"):
+        assert expected in text, expected
+    from app.core.models import Attachment
+    assert db.session.get(Attachment, photo).sm3 in text.replace(" ", "")
+    last = db.session.scalar(select(CaseEvent.hash).where(CaseEvent.case_id == case.id)
+                             .order_by(CaseEvent.seq.desc()).limit(1))
+    assert last in text.replace(" ", "")
+    images = [img for page in reader.pages for img in page.images]
+    assert images, "the handwritten signature is embedded"
+    entry = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "data.export")
+                              .order_by(AuditLog.id.desc()).limit(1))
+    assert entry.object_type == "case" and entry.object_id == str(case.id)
+    assert web("qx_supervisor").get(f"/cases/{case.id}/dossier.pdf").status_code == 404
+    artifacts = Path(__file__).parent.parent / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "dossier-sample.pdf").write_bytes(r.data)

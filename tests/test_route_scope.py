@@ -538,6 +538,7 @@ ROUTES: dict[str, object] = {
     "review_api.api_withdraw": Obj(_dispatched_in_xn, "/api/v1/tasks/{task}/withdraw", "xn_supervisor",
                                    XN_OUTSIDERS, "POST", lambda ids: {}, _case_state, view="/api/v1/tasks/{task}",
                                    also_refused=("xn_colleague", "nn_city", "unit_xn")),
+    "review.dossier": Obj(_case_in_xn, "/cases/{case}/dossier.pdf", "xn_supervisor", XN_OUTSIDERS),
     "review.cancel": Obj(_case_in_xn, "/cases/{case}/cancel", "xn_supervisor", XN_OUTSIDERS, "POST",
                          lambda ids: {"reason": "越权撤销"}, _case_state, view="/cases/{case}",
                          also_refused=("xn_colleague", "nn_city", "unit_xn")),

@@ -154,3 +154,25 @@ def api_cancel(case_id: int):
     cancel_case(case.id, g.api_user, body.get("reason"))
     db.session.commit()
     return jsonify({"id": case.id, "case_no": case.case_no, "status": case.status})
+
+
+@bp.app_template_global()
+def case_next_steps(case):
+    from .nextsteps import next_steps
+    return next_steps(case)
+
+
+@bp.route("/cases/<int:case_id>/dossier.pdf")
+@login_required
+def dossier(case_id: int):
+    from flask import Response
+
+    from ..security.audit import audit
+    from .dossier import build_dossier
+    case = case_services.visible_case(current_user, case_id, own_scope=True)
+    pdf = build_dossier(case)
+    audit("data.export", f"导出案卷 {case.case_no}（PDF）", object_type="case", object_id=case.id,
+          detail={"format": "pdf", "bytes": len(pdf)})
+    db.session.commit()
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=dossier-{case.case_no}.pdf"})
