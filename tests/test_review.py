@@ -395,7 +395,10 @@ def test_dossier_pdf_holds_facts_steps_signature_attachments_and_chain(monkeypat
                              .order_by(CaseEvent.seq.desc()).limit(1))
     assert last in text.replace(" ", "")
     images = [img for page in reader.pages for img in page.images]
-    assert images, "the handwritten signature is embedded"
+    assert len(images) == 1, "the handwritten signature is embedded"
+    sig = images[0].image.convert("L")                        # ink on white, not a black box
+    dark = sum(sig.histogram()[:128])
+    assert 0 < dark < sig.width * sig.height / 2
     entry = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "data.export")
                               .order_by(AuditLog.id.desc()).limit(1))
     assert entry.object_type == "case" and entry.object_id == str(case.id)

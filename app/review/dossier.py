@@ -50,6 +50,20 @@ def _value_text(spec: dict, value, atts: dict) -> str:
     return str(value)
 
 
+def _on_white(png: bytes) -> io.BytesIO:
+    """The signature pad draws ink on a transparent background: flatten it onto white, or the PDF
+    would show the transparent (black, alpha 0) pixels as a black box."""
+    from PIL import Image as PILImage
+    with PILImage.open(io.BytesIO(png)) as src:
+        rgba = src.convert("RGBA")
+        flat = PILImage.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+    out = io.BytesIO()
+    flat.save(out, format="PNG")
+    out.seek(0)
+    return out
+
+
 def _form_rows(schema: dict, data: dict, atts: dict) -> list[tuple[str, str]]:
     props = schema.get("properties", {})
     order = schema.get("ui", {}).get("order") or list(props)
@@ -122,7 +136,7 @@ def build_dossier(case: Case) -> bytes:
             att = atts.get(att_id)
             if att is not None and att.filename == SIGNATURE_NAME and att.mime == "image/png":
                 with open_attachment(att) as fh:
-                    img = Image(io.BytesIO(fh.read()), width=50 * mm, height=18 * mm, kind="proportional")
+                    img = Image(_on_white(fh.read()), width=50 * mm, height=18 * mm, kind="proportional")
                 rows.append(["手写签名", img])
         story += [table(rows, [30 * mm, 140 * mm]), Spacer(1, 4)]
 
