@@ -88,8 +88,11 @@ def withdraw_state(task):
 def case_cancel_state(case):
     """None for anyone but the initiator of a running case; else the refusal reason or '' (may cancel)."""
     from .withdraw import cancel_blocker
+    from ..engine.registry import version_info
     if case.started_by_id != current_user.id or case.status != "running":
         return None
+    if (version_info(case.process_version).properties.get("cancellable") or "").lower() != "true":
+        return None        # the process does not allow it: no panel (the API still says why)
     return cancel_blocker(case, current_user) or ""
 
 

@@ -60,4 +60,10 @@ def test_return_with_field_notes_resubmit_and_diff(server, browser, app, tmp_pat
     diff = boss.inner_text("[data-testid=review-diff]")
     assert "整改措施" in diff and "附清晰铭牌照片" in diff and diff.count("新增附件 nameplate.jpg") == 1
     _shot(boss, "review-3-diff")
+    boss.goto(f"{base}/cases/{case.id}")                          # what comes next, and the dossier link
+    nxt = boss.inner_text("[data-testid=next-steps]")
+    assert "复核销号" in nxt and "兴宁区 · 区县局监察人员" in nxt
+    assert "退回【复核销号】至【整改反馈】" in boss.inner_text("[data-testid=timeline]")
+    assert boss.get_attribute("[data-testid=dossier]", "href") == f"/cases/{case.id}/dossier.pdf"
+    _shot(boss, "review-4-case-next-steps")
     assert not boss_errors and not unit_errors
