@@ -71,6 +71,7 @@ def configure_domains() -> None:
     from .transfers import models as _transfer_models  # noqa: F401
     from .transfers import services as _transfer_services  # noqa: F401
     from .taskops import models as _taskops_models  # noqa: F401
+    from .review import models as _review_models  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -121,6 +122,11 @@ def configure_blueprints(app: Flask) -> None:
     csrf.exempt(transfers_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)
     csrf.exempt(procadmin_api_bp)  # same authentication as api_bp
     csrf.exempt(taskops_api_bp)  # same authentication as api_bp
+    from .review.views import api_bp as review_api_bp
+    from .review.views import bp as review_bp
+    app.register_blueprint(review_bp)
+    app.register_blueprint(review_api_bp)
+    csrf.exempt(review_api_bp)  # same authentication as api_bp
 
 
 def configure_templates(app: Flask) -> None:

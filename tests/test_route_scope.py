@@ -67,6 +67,24 @@ def _case_in_xn() -> dict:
     return {"case": case.id, "task": task.id, "att": photo}
 
 
+def _rectify_task_in_xn() -> dict:
+    """The 兴宁区 case dispatched: its 整改反馈 task (unit_xn's) may be returned to 派单督办."""
+    from app.engine import runtime
+    ids = _case_in_xn()
+    runtime.complete_task(ids["task"], user("xn_supervisor"), _dispatch_form(ids))
+    db.session.commit()
+    return {**ids, "task": open_task(db.session.get(Case, ids["case"])).id}
+
+
+def _dispatched_in_xn() -> dict:
+    """The 兴宁区 case after xn_supervisor completed 派单督办 (task = that completed task)."""
+    from app.engine import runtime
+    ids = _case_in_xn()
+    runtime.complete_task(ids["task"], user("xn_supervisor"), _dispatch_form(ids))
+    db.session.commit()
+    return ids
+
+
 def _claimed_task_in_xn() -> dict:
     from app.engine import runtime
     ids = _case_in_xn()
@@ -505,6 +523,28 @@ ROUTES: dict[str, object] = {
     "taskops_api.revoke_deputy": Obj(_deputy_of_xn, "/api/v1/deputies/{deputy}/revoke", "xn_supervisor",
                                      ("xn_colleague", "qx_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
                                      "POST", lambda ids: {}, _deputy_state, view="/api/v1/deputies"),
+    # 退回 (app/review): the holder of the task returns it; who only sees the case may not
+    "review.return_task": Obj(_rectify_task_in_xn, "/tasks/{task}/return", "unit_xn", XN_OUTSIDERS, "POST",
+                              lambda ids: {"target": "dispatch", "reason": "越权退回"}, _case_state,
+                              view="/tasks/{task}", also_refused=("xn_supervisor", "nn_city")),
+    "review_api.return_targets": Obj(_rectify_task_in_xn, "/api/v1/tasks/{task}/return-targets", "unit_xn",
+                                     XN_OUTSIDERS),
+    "review_api.api_return": Obj(_rectify_task_in_xn, "/api/v1/tasks/{task}/return", "unit_xn", XN_OUTSIDERS,
+                                 "POST", lambda ids: {"target": "dispatch", "reason": "越权退回"}, _case_state,
+                                 view="/api/v1/tasks/{task}", also_refused=("xn_supervisor", "nn_city")),
+    # 撤回 (the one who completed the step) and 撤销 (the initiator); refusals of the rules: test_review
+    "review.withdraw": Obj(_dispatched_in_xn, "/tasks/{task}/withdraw", "xn_supervisor", XN_OUTSIDERS, "POST",
+                           lambda ids: {}, _case_state, view="/tasks/{task}", also_refused=("xn_colleague", "nn_city")),
+    "review_api.api_withdraw": Obj(_dispatched_in_xn, "/api/v1/tasks/{task}/withdraw", "xn_supervisor",
+                                   XN_OUTSIDERS, "POST", lambda ids: {}, _case_state, view="/api/v1/tasks/{task}",
+                                   also_refused=("xn_colleague", "nn_city", "unit_xn")),
+    "review.dossier": Obj(_case_in_xn, "/cases/{case}/dossier.pdf", "xn_supervisor", XN_OUTSIDERS),
+    "review.cancel": Obj(_case_in_xn, "/cases/{case}/cancel", "xn_supervisor", XN_OUTSIDERS, "POST",
+                         lambda ids: {"reason": "越权撤销"}, _case_state, view="/cases/{case}",
+                         also_refused=("xn_colleague", "nn_city", "unit_xn")),
+    "review_api.api_cancel": Obj(_case_in_xn, "/api/v1/cases/{case}/cancel", "xn_supervisor", XN_OUTSIDERS,
+                                 "POST", lambda ids: {"reason": "越权撤销"}, _case_state, view="/api/v1/cases/{case}",
+                                 also_refused=("xn_colleague", "nn_city", "unit_xn")),
     "taskops.copies": LoginOnly("/copies"),
     "taskops.notifications": LoginOnly("/notifications"),
     "taskops.read_notifications": LoginOnly("/notifications/read", "POST"),   # the caller's own rows only
