@@ -263,3 +263,12 @@ def test_bulk_claim_and_transfer_through_the_page(web):
     resp = s.post("/inbox/bulk", data={"action": "claim"})
     assert resp.status_code == 302
     assert "请至少勾选一条待办" in s.get(resp.location).get_data(as_text=True)
+
+
+def test_seeded_examples_are_shared_with_the_whole_province_and_are_real_queries(api):
+    items = {e["name"]: e for e in api("qx_supervisor").get("/api/v1/inbox/filters").get_json()["items"]}
+    assert items["本辖区红色预警"]["args"]["warning"] == "red" and items["本周到期"]["args"]["due_within"] == "7"
+    assert items["本辖区红色预警"]["own"] is False and items["本辖区红色预警"]["share_region"] == "45"
+    names = {e["name"] for e in api("unit_xn").get("/api/v1/inbox/filters").get_json()["items"]}
+    assert "本周到期" not in names                           # shared with regulators of the region only
+    assert inbox.seed_examples() == 0                        # idempotent

@@ -255,3 +255,22 @@ def page_extras(user: User, f, items: list) -> dict:
 def _filter_dict(f) -> dict:
     return {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
             "overdue": "1" if f.overdue else None, "due_within": f.due_within, "q": f.q, "sort": f.sort}
+
+
+# Two shared examples seeded for the province bureau (real queries, counted in each viewer's scope).
+EXAMPLES = (("本辖区红色预警", {"box": "todo", "warning": "red", "sort": "warning"}),
+            ("本周到期", {"box": "todo", "due_within": "7"}))
+
+
+def seed_examples(owner_username: str = "gx_province") -> int:
+    """Idempotent: adds the examples the owner does not have yet, shared with the owner's region."""
+    owner = db.session.scalar(select(User).where(User.username == owner_username))
+    if owner is None:
+        return 0
+    added = 0
+    for name, args in EXAMPLES:
+        if not db.session.scalar(select(SavedFilter.id).where(SavedFilter.owner_id == owner.id,
+                                                              SavedFilter.name == name)):
+            create_filter(owner, name, args, "region")
+            added += 1
+    return added
