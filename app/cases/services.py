@@ -34,6 +34,12 @@ class InboxFilter:
     page: int = 1
     per_page: int = 20
 
+    @property
+    def unfiltered(self) -> bool:
+        """No condition beyond the box: its total is the tab's badge count (same statement)."""
+        return not (self.process or self.status or self.region or self.warning or self.overdue
+                    or self.due_within or self.q)
+
     @classmethod
     def from_args(cls, args) -> "InboxFilter":
         box = args.get("box", "todo")
@@ -101,8 +107,10 @@ def _warning_rank(column):
     return sql_case(*[(column == level, rank) for level, rank in WARNING_RANK.items()], else_=0)
 
 
-def paginate(query, page: int, per_page: int) -> tuple[list, int]:
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+def paginate(query, page: int, per_page: int, total: int | None = None) -> tuple[list, int]:
+    """`total`: a count already known (the tab badge of an unfiltered inbox box) saves a count."""
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
     return items, total
 
