@@ -72,6 +72,7 @@ def configure_domains() -> None:
     from .transfers import services as _transfer_services  # noqa: F401
     from .taskops import models as _taskops_models  # noqa: F401
     from .review import models as _review_models  # noqa: F401
+    from .inbox import models as _inbox_models  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -95,6 +96,8 @@ def configure_blueprints(app: Flask) -> None:
     from .cases.clock_views import bp as clock_bp
     from .taskops.api import bp as taskops_api_bp
     from .taskops.views import bp as taskops_bp
+    from .inbox.api import bp as inbox_api_bp
+    from .inbox.views import bp as inbox_bp
     from .extensions import csrf
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -117,6 +120,8 @@ def configure_blueprints(app: Flask) -> None:
     csrf.exempt(clock_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)
     app.register_blueprint(taskops_bp)
     app.register_blueprint(taskops_api_bp)
+    app.register_blueprint(inbox_bp)
+    app.register_blueprint(inbox_api_bp)
     csrf.exempt(sms_api_bp)  # gateway receipts authenticate by a shared token
     csrf.exempt(api_bp)  # the API authenticates by bearer token; see api/__init__.py for session callers
     csrf.exempt(transfers_api_bp)  # same authentication as api_bp (bearer token, or session + X-CSRFToken)
@@ -127,6 +132,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(review_bp)
     app.register_blueprint(review_api_bp)
     csrf.exempt(review_api_bp)  # same authentication as api_bp
+    csrf.exempt(inbox_api_bp)  # same authentication as api_bp
 
 
 def configure_templates(app: Flask) -> None:

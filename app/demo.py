@@ -114,6 +114,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     db.session.flush()
     from .operators.demo import seed_operators
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
+    from .inbox.services import seed_examples
+    seed_examples()                    # shared 常用筛选: 本辖区红色预警, 本周到期 (app/inbox)
     cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
     return {"organizations": len(orgs), "users": len(USERS), "cases_created": cases}
 

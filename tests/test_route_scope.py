@@ -166,6 +166,20 @@ def _deputy_state(ids) -> tuple:
     return row.deputy_id, row.starts_on, row.ends_on, row.revoked_at
 
 
+def _filter_of_xn() -> dict:
+    """A saved inbox filter of xn_supervisor shared with 兴宁区 (xn_colleague sees it, may not delete it)."""
+    from app.inbox import services as inbox
+    row = inbox.create_filter(user("xn_supervisor"), "本辖区红色预警(路由)", {"warning": "red"}, "region")
+    db.session.commit()
+    return {"filter": row.id}
+
+
+def _filter_state(ids) -> bool:
+    from app.inbox.models import SavedFilter
+    db.session.expire_all()
+    return db.session.get(SavedFilter, ids["filter"]) is not None
+
+
 def _copy_to_qx() -> dict:
     """A 兴宁区 case copied (抄送) by xn_supervisor to qx_supervisor of another county."""
     from app.taskops import services as taskops
@@ -545,6 +559,21 @@ ROUTES: dict[str, object] = {
     "review_api.api_cancel": Obj(_case_in_xn, "/api/v1/cases/{case}/cancel", "xn_supervisor", XN_OUTSIDERS,
                                  "POST", lambda ids: {"reason": "越权撤销"}, _case_state, view="/api/v1/cases/{case}",
                                  also_refused=("xn_colleague", "nn_city", "unit_xn")),
+    # inbox (app/inbox): counts and filters are the caller's own; bulk checks every task in the
+    # caller's scope item by item (refused rows named) — test_inbox
+    "inbox_api.counts": LoginOnly("/api/v1/inbox/counts"),
+    "inbox_api.list_filters": LoginOnly("/api/v1/inbox/filters"),
+    "inbox_api.create_filter": LoginOnly("/api/v1/inbox/filters", "POST"),
+    "inbox_api.bulk": LoginOnly("/api/v1/tasks/bulk", "POST"),
+    "inbox.save_filter": LoginOnly("/inbox/filters", "POST"),
+    "inbox.bulk": LoginOnly("/inbox/bulk", "POST"),
+    "inbox.delete_filter": Obj(_filter_of_xn, "/inbox/filters/{filter}/delete", "xn_supervisor",
+                               ("qx_supervisor", "lz_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
+                               "POST", None, _filter_state, view="/inbox", also_refused=("xn_colleague",)),
+    "inbox_api.delete_filter": Obj(_filter_of_xn, "/api/v1/inbox/filters/{filter}", "xn_supervisor",
+                                   ("qx_supervisor", "lz_supervisor", "nn_city", "unit_xn", "op_wei", "sys_admin"),
+                                   "DELETE", None, _filter_state, view="/api/v1/inbox/filters",
+                                   also_refused=("xn_colleague",)),
     "taskops.copies": LoginOnly("/copies"),
     "taskops.notifications": LoginOnly("/notifications"),
     "taskops.read_notifications": LoginOnly("/notifications/read", "POST"),   # the caller's own rows only

@@ -95,7 +95,7 @@ def problems_of(resp, *, baseline_49: int | None = None, payload: str = "") -> l
 # page → (user, query parameters it reads); None user = anonymous
 LIST_PAGES = {
     "/inbox": ("xn_supervisor", ["q", "box", "process", "status", "region", "warning", "sort", "overdue", "page",
-                                 "per_page"]),
+                                 "per_page", "due_within"]),
     "/hazards": ("xn_supervisor", ["q", "status", "warning", "source", "clause", "region", "date_from", "date_to",
                                    "page", "per_page"]),
     "/hazards/export.xlsx": ("xn_supervisor", ["q", "status", "region", "date_from"]),
@@ -120,6 +120,7 @@ LIST_PAGES = {
                                                         "criterion_id"]),   # links may prefill the form
     "/login": (None, ["next", "username"]),
     "/copies": ("qx_supervisor", ["q", "state", "page", "per_page"]),
+    "/api/v1/inbox/filters": ("xn_supervisor", []),
     "/notifications": ("xn_supervisor", ["page", "per_page"]),
 }
 

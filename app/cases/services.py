@@ -28,10 +28,17 @@ class InboxFilter:
     region: str | None = None
     warning: str | None = None
     overdue: bool = False
+    due_within: int | None = None     # due before the end of the n-th local day from today (incl. overdue)
     q: str | None = None
     sort: str = "due"
     page: int = 1
     per_page: int = 20
+
+    @property
+    def unfiltered(self) -> bool:
+        """No condition beyond the box: its total is the tab's badge count (same statement)."""
+        return not (self.process or self.status or self.region or self.warning or self.overdue
+                    or self.due_within or self.q)
 
     @classmethod
     def from_args(cls, args) -> "InboxFilter":
@@ -39,6 +46,7 @@ class InboxFilter:
         return cls(box=box if box in BOXES else "todo", process=args.get("process") or None,
                    status=args.get("status") or None, region=(args.get("region") or "").strip() or None,
                    warning=args.get("warning") or None, overdue=args.get("overdue") in ("1", "true", "on"),
+                   due_within=int_arg(args, "due_within", 0, 0, 366) or None,
                    q=text_arg(args, "q"),
                    sort=args.get("sort") if args.get("sort") in ("due", "-created", "created", "warning") else "due",
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
@@ -77,6 +85,9 @@ def inbox_query(user: User, f: InboxFilter):
         query = query.where(warn_col == f.warning)
     if f.overdue:
         query = query.where(due_col < _start_of_today_utc())
+    if f.due_within:
+        from datetime import timedelta
+        query = query.where(due_col < _start_of_today_utc() + timedelta(days=f.due_within + 1))
     if f.q:
         like = f"%{f.q}%"
         query = query.where(or_(case_cols.case_no.ilike(like), case_cols.title.ilike(like)))
@@ -96,19 +107,24 @@ def _warning_rank(column):
     return sql_case(*[(column == level, rank) for level, rank in WARNING_RANK.items()], else_=0)
 
 
-def paginate(query, page: int, per_page: int) -> tuple[list, int]:
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+def paginate(query, page: int, per_page: int, total: int | None = None) -> tuple[list, int]:
+    """`total`: a count already known (the tab badge of an unfiltered inbox box) saves a count."""
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
     return items, total
 
 
 def inbox_count_statements(user: User) -> dict:
-    """The three badge counts of the inbox (bench/queries.py times these very statements)."""
+    """The badge counts of the inbox tabs (bench/queries.py times these very statements);
+    `copies` counts the unread 抄送 (index ix_case_copy_user)."""
+    from ..taskops.models import CaseCopy
     return {
         "todo": select(func.count(Task.id)).join(Case, Task.case_id == Case.id)
         .where(Task.status == "open", candidate_condition(user), case_scope(user)),
         "done": select(func.count(Task.id)).where(Task.completed_by_id == user.id, Task.status == "completed"),
         "started": select(func.count(Case.id)).where(Case.started_by_id == user.id, case_scope(user)),
+        "copies": select(func.count(CaseCopy.id)).where(CaseCopy.user_id == user.id, CaseCopy.read_at.is_(None)),
     }
 
 

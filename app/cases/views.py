@@ -37,10 +37,13 @@ def home():
 @login_required
 def inbox():
     f = services.InboxFilter.from_args(request.args)
-    items, total = services.paginate(services.inbox_query(current_user, f), f.page, f.per_page)
+    counts = services.inbox_counts(current_user)
+    items, total = services.paginate(services.inbox_query(current_user, f), f.page, f.per_page,
+                                     counts[f.box] if f.unfiltered else None)
+    from ..inbox.services import page_extras   # saved filters, bulk actions (app/inbox)
     return render_template("cases/inbox.html", f=f, items=items, total=total,
-                           counts=services.inbox_counts(current_user), processes=latest_versions(),
-                           pages=max(1, -(-total // f.per_page)))
+                           counts=counts, processes=latest_versions(),
+                           pages=max(1, -(-total // f.per_page)), **page_extras(current_user, f, items))
 
 
 @bp.route("/processes")

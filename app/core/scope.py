@@ -55,9 +55,13 @@ def candidate_condition(user: User):
         candidate = and_(Task.candidate_role == user.role, Task.candidate_org_id == user.org_id)
     else:
         candidate = false()   # personal roles: their tasks carry assignee_id (candidateUser), matched below
-    from ..taskops.deputies import principals_query   # 代理人: the tasks of those the user stands in for
-    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id == user.id,
-               Task.assignee_id.in_(principals_query(user.id)))
+    # 代理人: the tasks of those the user stands in for. Resolved to ids first: an IN (subquery) inside
+    # the OR turns the province inbox count into a parallel scan of every task (bench/inbox.py);
+    # plain id conditions keep it a BitmapOr of the task indexes.
+    from ..extensions import db
+    from ..taskops.deputies import principals_query
+    assignees = [user.id, *db.session.scalars(principals_query(user.id))]
+    return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id.in_(assignees))
 
 
 def is_candidate(user: User, task: Task) -> bool:

@@ -1,0 +1,276 @@
+"""Saved filters (常用筛选) and bulk actions (批量签收/转办/审批) of the inbox.
+
+Saved filters store only the inbox query args; their counts run `inbox_query` in the viewer's own
+scope. Bulk actions call the normal engine / taskops services item by item, each item in its own
+transaction (committed when done, rolled back when refused), so every item is audited on its case
+timeline exactly as a single action would be, and a refused item leaves nothing behind."""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import MultiDict
+
+from ..cases import services as case_services
+from ..cases.models import Task
+from ..core.models import User
+from ..core.roles import is_regulator
+from ..engine import runtime
+from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from .models import SavedFilter
+
+FILTER_KEYS = ("box", "process", "status", "region", "warning", "overdue", "due_within", "q", "sort")
+NAME_MAX = 40
+MAX_FILTERS = 50
+BULK_MAX = 100
+BULK_ACTIONS = {"claim": "签收", "transfer": "转办", "approve": "审批"}
+
+
+# ---------------------------------------------------------------- saved filters
+
+def clean_args(raw) -> dict:
+    """Keep the inbox args that define a filter (never page/per_page), normalised by InboxFilter."""
+    raw = raw if hasattr(raw, "get") else {}
+    f = case_services.InboxFilter.from_args(MultiDict({k: str(raw.get(k)) for k in FILTER_KEYS
+                                                       if raw.get(k) not in (None, "", False)}))
+    args = {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
+            "overdue": "1" if f.overdue else None, "due_within": str(f.due_within) if f.due_within else None,
+            "q": f.q, "sort": f.sort if f.sort != "due" else None}
+    return {k: v for k, v in args.items() if v}
+
+
+def visible_filters_condition(user: User):
+    own = SavedFilter.owner_id == user.id
+    by_role = and_(SavedFilter.shared_with == "role", SavedFilter.share_role == user.role)
+    conds = [own, by_role]
+    if is_regulator(user.role):
+        # shared with a region: regulators whose region lies inside the sharer's jurisdiction
+        conds.append(and_(SavedFilter.shared_with == "region",
+                          func.substr(user.region_code, 1, func.length(SavedFilter.share_region))
+                          == SavedFilter.share_region))
+    return or_(*conds)
+
+
+def visible_filters(user: User) -> list[SavedFilter]:
+    return list(db.session.scalars(select(SavedFilter).where(visible_filters_condition(user))
+                                   .order_by((SavedFilter.owner_id != user.id), SavedFilter.name, SavedFilter.id)))
+
+
+def filter_args(row: SavedFilter) -> dict:
+    try:
+        data = json.loads(row.args)
+    except ValueError:
+        data = {}
+    return data if isinstance(data, dict) else {}
+
+
+def filter_count(user: User, row: SavedFilter) -> int:
+    f = case_services.InboxFilter.from_args(MultiDict(filter_args(row)))
+    query = case_services.inbox_query(user, f).order_by(None)
+    return db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def filters_with_counts(user: User) -> list[dict]:
+    return [{"filter": row, "args": filter_args(row), "count": filter_count(user, row),
+             "own": row.owner_id == user.id} for row in visible_filters(user)]
+
+
+def create_filter(user: User, name, args, shared_with) -> SavedFilter:
+    errors = {}
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        errors["name"] = "请填写筛选名称"
+    elif len(name) > NAME_MAX:
+        errors["name"] = f"筛选名称不能超过 {NAME_MAX} 个字"
+    elif db.session.scalar(select(SavedFilter.id).where(SavedFilter.owner_id == user.id,
+                                                        SavedFilter.name == name)):
+        errors["name"] = f"您已有名为“{name}”的常用筛选，请换一个名称"
+    shared_with = shared_with or "none"
+    if shared_with not in ("none", "role", "region"):
+        errors["shared_with"] = "共享范围只能是：仅自己、同角色、本辖区"
+    elif shared_with == "region" and not user.is_regulator:
+        errors["shared_with"] = "只有监管人员可以共享给本辖区"
+    cleaned = clean_args(args)
+    if set(cleaned) <= {"box"}:
+        errors["args"] = "当前没有任何筛选条件，请先设置条件再保存"
+    if not errors and db.session.scalar(select(func.count(SavedFilter.id))
+                                        .where(SavedFilter.owner_id == user.id)) >= MAX_FILTERS:
+        errors["name"] = f"每人最多保存 {MAX_FILTERS} 个常用筛选，请先删除不用的"
+    if errors:
+        raise ValidationFailed(errors)
+    row = SavedFilter(owner_id=user.id, name=name, args=json.dumps(cleaned, ensure_ascii=False, sort_keys=True),
+                      shared_with=shared_with, share_role=user.role if shared_with == "role" else None,
+                      share_region=user.scope_prefix if shared_with == "region" else None)
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:   # the same name saved twice at once
+        db.session.rollback()
+        raise ValidationFailed({"name": f"您已有名为“{name}”的常用筛选，请换一个名称"}) from None
+    return row
+
+
+def delete_filter(user: User, filter_id: int) -> None:
+    row = db.session.get(SavedFilter, filter_id)
+    if row is None or not db.session.scalar(select(SavedFilter.id).where(SavedFilter.id == filter_id,
+                                                                         visible_filters_condition(user))):
+        raise NotFound("常用筛选不存在")
+    if row.owner_id != user.id:
+        raise Forbidden("只能删除自己保存的常用筛选")
+    db.session.delete(row)
+    db.session.flush()
+
+
+# ---------------------------------------------------------------- bulk actions
+
+def decision_field(schema: dict) -> tuple[str, list[tuple[str, str]]] | None:
+    """A "decision + opinion" form: exactly one required enum field (the decision), an `opinion`
+    text field, and no other field required up front. Returns the field and its (value, label)s."""
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or [])
+    enums = [k for k in required if isinstance(props.get(k), dict) and props[k].get("enum")]
+    if len(enums) != 1 or "opinion" not in props or required - {enums[0], "opinion"}:
+        return None
+    field = enums[0]
+    values = props[field]["enum"]
+    names = props[field].get("ui:enumNames") or values
+    return field, list(zip(values, names))
+
+
+def _field_titles(schema: dict, fields: dict) -> str:
+    props = schema.get("properties") or {}
+    return "、".join(props.get(k, {}).get("title", k) if isinstance(props.get(k), dict) else k for k in fields)
+
+
+def approve_options(tasks: list[Task]) -> list[dict]:
+    """The decision values offered by the selectable tasks' forms, with how many tasks offer each."""
+    seen: dict[str, dict] = {}
+    for task in tasks:
+        found = decision_field(runtime.task_form_schema(task))
+        if found:
+            for value, label in found[1]:
+                entry = seen.setdefault(value, {"value": value, "labels": [], "tasks": 0})
+                if label not in entry["labels"]:
+                    entry["labels"].append(label)
+                entry["tasks"] += 1
+    return list(seen.values())
+
+
+def _approve(task: Task, user: User, decision: str, opinion: str) -> None:
+    schema = runtime.task_form_schema(task)
+    found = decision_field(schema)
+    if found is None:
+        raise ValidationFailed({"decision": "该环节的表单不只是“结论+意见”，需要逐件打开办理"})
+    field, options = found
+    if decision not in [v for v, _ in options]:
+        labels = "、".join(label for _, label in options)
+        raise ValidationFailed({"decision": f"该环节没有所选结论（可选：{labels}），需要逐件办理"})
+    try:
+        runtime.complete_task(task.id, user, {field: decision, "opinion": opinion})
+    except ValidationFailed as err:
+        raise ValidationFailed({"form": f"表单还需填写：{_field_titles(schema, err.fields)}（"
+                                        + "；".join(str(m) for m in err.fields.values()) + "）"}) from None
+
+
+def _reason(err: DomainError) -> str:
+    if isinstance(err, ValidationFailed) and err.fields:
+        return "；".join(str(m) for m in err.fields.values())
+    return err.message
+
+
+def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, target=None) -> list[dict]:
+    """Run `action` on every task; returns one row per task: done, or refused with the reason.
+    Commits each done item; the caller needs no commit."""
+    errors = {}
+    if action not in BULK_ACTIONS:
+        errors["action"] = "请选择批量操作：签收、转办或审批"
+    ids = []
+    for raw in task_ids if isinstance(task_ids, list) else []:
+        try:
+            ids.append(int(raw))
+        except (TypeError, ValueError):
+            pass
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        errors["task_ids"] = "请至少勾选一条待办"
+    elif len(ids) > BULK_MAX:
+        errors["task_ids"] = f"一次最多批量处理 {BULK_MAX} 条"
+    opinion = opinion.strip() if isinstance(opinion, str) else ""
+    if action == "approve":
+        if not decision or not isinstance(decision, str):
+            errors["decision"] = "请选择审批结论"
+        if len(opinion) < 2:
+            errors["opinion"] = "请填写审批意见（至少 2 个字），将用于所有勾选的任务"
+        elif len(opinion) > 1000:
+            errors["opinion"] = "审批意见不能超过 1000 个字"
+    if action == "transfer":
+        if target in (None, ""):
+            errors["target"] = "请选择转办给谁"
+        if len(opinion) < 2:
+            errors["opinion"] = "请填写转办意见（至少 2 个字）"
+    if errors:
+        raise ValidationFailed(errors)
+    from ..taskops import services as taskops
+    user_id = user.id
+    rows = []
+    for task_id in ids:
+        row = {"task_id": task_id, "case_no": None, "name": None, "status": "refused", "reason": None}
+        try:
+            task = case_services.visible_task(user, task_id)
+            row.update(case_no=task.case.case_no, name=task.name, case_id=task.case_id)
+            if action == "claim":
+                runtime.claim_task(task.id, user)
+            elif action == "transfer":
+                taskops.transfer_task(task.id, user, target, opinion)
+            else:
+                _approve(task, user, decision, opinion)
+            db.session.commit()
+            row.update(status="done", reason=None)
+        except DomainError as err:
+            db.session.rollback()
+            row["reason"] = _reason(err)
+        user = db.session.get(User, user_id)   # fresh after a rollback
+        rows.append(row)
+    return rows
+
+
+def page_extras(user: User, f, items: list) -> dict:
+    """What the inbox page adds around the list: saved filter chips, the bulk-action panel (待办)."""
+    extras = {"saved_filters": filters_with_counts(user), "filter_args": clean_args(_filter_dict(f)),
+              "bulk_options": [], "bulk_targets": []}
+    if f.box == "todo" and items:
+        from ..taskops import services as taskops
+        extras["bulk_options"] = approve_options(items)
+        people = {}
+        for task in items:
+            if taskops.may_hold(user, task):
+                for person in taskops.eligible_people(task, exclude={user.id}):
+                    people[person.id] = person
+        extras["bulk_targets"] = sorted(people.values(), key=lambda p: p.username)
+    return extras
+
+
+def _filter_dict(f) -> dict:
+    return {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
+            "overdue": "1" if f.overdue else None, "due_within": f.due_within, "q": f.q, "sort": f.sort}
+
+
+# Two shared examples seeded for the province bureau (real queries, counted in each viewer's scope).
+EXAMPLES = (("本辖区红色预警", {"box": "todo", "warning": "red", "sort": "warning"}),
+            ("本周到期", {"box": "todo", "due_within": "7"}))
+
+
+def seed_examples(owner_username: str = "gx_province") -> int:
+    """Idempotent: adds the examples the owner does not have yet, shared with the owner's region."""
+    owner = db.session.scalar(select(User).where(User.username == owner_username))
+    if owner is None:
+        return 0
+    added = 0
+    for name, args in EXAMPLES:
+        if not db.session.scalar(select(SavedFilter.id).where(SavedFilter.owner_id == owner.id,
+                                                              SavedFilter.name == name)):
+            create_filter(owner, name, args, "region")
+            added += 1
+    return added
