@@ -191,36 +191,42 @@ def user_new():
                            regions=_regions()), (422 if errors else 200)
 
 
-def _guard_sys_admin_target(user: User) -> None:
+def _account_for(role: str, user_id: int) -> User:
+    """The account an administrator of `role` acts on: never its own; the system administrator
+    never acts on administrator accounts (those are the security administrator's)."""
+    _require(role)
+    user = _target(user_id)
     if user.id == current_user.id:
         raise Forbidden("不能对自己的账号执行此操作")
-    if user.role in ADMIN_ROLES:
+    if role == "sys_admin" and user.role in ADMIN_ROLES:
         raise Forbidden("管理员账号由安全管理员管理")
+    return user
+
+
+def _account_done(user: User, event_type: str, summary: str, message: str):
+    audit(event_type, summary, object_type="user", object_id=user.id)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(request.referrer or url_for("security.users"))
 
 
 @bp.route("/admin/users/<int:user_id>/active", methods=["POST"])
 @login_required
 def user_set_active(user_id: int):
-    _require("sys_admin")
-    user = _target(user_id)
-    _guard_sys_admin_target(user)
+    user = _account_for("sys_admin", user_id)
     enable = request.form.get("active") == "1"
     user.is_active_flag = enable
     if not enable:
         sessions.end_all_for(user.id, "disabled")
-    audit("user.enable" if enable else "user.disable", f"{'启用' if enable else '停用'}账号 {user.username}",
-          object_type="user", object_id=user.id)
-    db.session.commit()
-    flash(f"账号 {user.username} 已{'启用' if enable else '停用'}", "success")
-    return redirect(request.referrer or url_for("security.users"))
+    word = "启用" if enable else "停用"
+    return _account_done(user, "user.enable" if enable else "user.disable", f"{word}账号 {user.username}",
+                         f"账号 {user.username} 已{word}")
 
 
 @bp.route("/admin/users/<int:user_id>/reset-password", methods=["POST"])
 @login_required
 def user_reset_password(user_id: int):
-    _require("sys_admin")
-    user = _target(user_id)
-    _guard_sys_admin_target(user)
+    user = _account_for("sys_admin", user_id)
     temp = _temp_password()
     set_password(user, temp, must_change=True)
     user.failed_logins, user.locked_until = 0, None
@@ -285,29 +291,18 @@ def _open_sessions(user_id: int):
 @bp.route("/security/users/<int:user_id>/unlock", methods=["POST"])
 @login_required
 def user_unlock(user_id: int):
-    _require("sec_admin")
-    user = _target(user_id)
-    if user.id == current_user.id:
-        raise Forbidden("不能对自己的账号执行此操作")
+    user = _account_for("sec_admin", user_id)
     user.failed_logins, user.locked_until = 0, None
-    audit("user.unlock", f"解除账号 {user.username} 的登录锁定", object_type="user", object_id=user.id)
-    db.session.commit()
-    flash(f"账号 {user.username} 已解除锁定", "success")
-    return redirect(request.referrer or url_for("security.users"))
+    return _account_done(user, "user.unlock", f"解除账号 {user.username} 的登录锁定", f"账号 {user.username} 已解除锁定")
 
 
 @bp.route("/security/users/<int:user_id>/end-sessions", methods=["POST"])
 @login_required
 def user_end_sessions(user_id: int):
-    _require("sec_admin")
-    user = _target(user_id)
-    if user.id == current_user.id:
-        raise Forbidden("不能对自己的账号执行此操作")
+    user = _account_for("sec_admin", user_id)
     ended = sessions.end_all_for(user.id, "terminated")
-    audit("user.sessions_end", f"终止账号 {user.username} 的 {ended} 个会话", object_type="user", object_id=user.id)
-    db.session.commit()
-    flash(f"已终止 {user.username} 的 {ended} 个会话", "success")
-    return redirect(request.referrer or url_for("security.users"))
+    return _account_done(user, "user.sessions_end", f"终止账号 {user.username} 的 {ended} 个会话",
+                         f"已终止 {user.username} 的 {ended} 个会话")
 
 
 # ---------------------------------------------------------------- audit log (audit_admin; sec_admin: auditors only)
