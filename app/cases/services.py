@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from ..core.clock import DISPLAY_TZ, today_local
+from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import int_arg, text_arg
@@ -53,7 +53,7 @@ class InboxFilter:
 
 
 def _start_of_today_utc() -> datetime:
-    return datetime.combine(today_local(), time(0, 0), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+    return local_day_start(today_local())
 
 
 def inbox_query(user: User, f: InboxFilter):

@@ -1,7 +1,7 @@
 """The one clock our code reads. Tests move it with time-machine."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
@@ -20,6 +20,16 @@ def as_utc(value: datetime) -> datetime:
     """An aware UTC datetime. SQLite hands back naive datetimes (we always store UTC) and keeps
     no offset on write, so values are normalised with this before comparing or storing."""
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def local_day_start(day: date) -> datetime:
+    """00:00 of a calendar day in Guangxi, as an aware UTC datetime (date-range filters)."""
+    return datetime.combine(day, time(0, 0), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+
+
+def local_day_end(day: date) -> datetime:
+    """23:59:59 of a calendar day in Guangxi, as an aware UTC datetime (a deadline "on" that day)."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
 
 
 def to_local(value: datetime | None) -> datetime | None:

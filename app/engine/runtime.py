@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, time, timezone
+from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
-from ..core.clock import DISPLAY_TZ, as_utc, today_local, utcnow
+from ..core.clock import DISPLAY_TZ, as_utc, local_day_end, today_local, utcnow
 from ..security.audit import chain_mac
 from ..core.regions import region_name
 from ..core.models import Attachment, Organization, User
@@ -59,12 +59,11 @@ def due_from_expression(expression: str, data: dict, now: datetime) -> datetime 
     if working:
         from ..calendar.services import add_working_days
         day = add_working_days(now.astimezone(DISPLAY_TZ).date(), int(working.group(1)))
-        return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+        return local_day_end(day)
     if value.startswith("P"):
         from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
         return now + Timer.get_timedelta_from_start(Timer.parse_iso_duration(value), now)
-    day = datetime.fromisoformat(value).date()
-    return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+    return local_day_end(datetime.fromisoformat(value).date())
 
 
 def warning_for(due_at: datetime | None) -> str:

@@ -1,12 +1,12 @@
 """Hazard domain services: the start hook, the functions the BPMN calls, queries and documents."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime
 
 from sqlalchemy import false, or_, select
 
 from ..cases.models import Case
-from ..core.clock import DISPLAY_TZ, today_local, utcnow
+from ..core.clock import DISPLAY_TZ, local_day_end, today_local, utcnow
 from ..core.models import Equipment, User
 from ..core.regions import office_name
 from ..core.scope import equipment_scope, in_region
@@ -163,7 +163,7 @@ def criteria_options() -> list[tuple[str, str]]:
 
 
 def deadline_end(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+    return local_day_end(day)
 
 
 def notice_context(hazard: Hazard) -> dict:

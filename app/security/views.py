@@ -12,14 +12,14 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
 
 from ..cases.services import paginate
-from ..core.clock import DISPLAY_TZ, to_local, utcnow
+from ..core.clock import local_day_start, to_local, utcnow
 from ..core.excel import stream_xlsx
 from ..core.models import Organization, Region, User
 from ..core.params import date_arg, int_arg, text_arg
@@ -343,8 +343,6 @@ def audit_scope(user):
     raise Forbidden("审计日志仅限审计管理员查阅")
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=DISPLAY_TZ)
 
 
 def audit_query(user, f: AuditFilter):
@@ -361,9 +359,9 @@ def audit_query(user, f: AuditFilter):
     if f.ip:
         query = query.where(AuditLog.src_ip == f.ip)
     if f.date_from:
-        query = query.where(AuditLog.at >= _local_midnight(f.date_from))
+        query = query.where(AuditLog.at >= local_day_start(f.date_from))
     if f.date_to:
-        query = query.where(AuditLog.at < _local_midnight(f.date_to + timedelta(days=1)))
+        query = query.where(AuditLog.at < local_day_start(f.date_to + timedelta(days=1)))
     return query.order_by(AuditLog.id.desc())
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import false, func, or_, select, true
 from sqlalchemy.orm import joinedload
 
-from ..core.clock import DISPLAY_TZ, to_local
+from ..core.clock import local_day_start, to_local
 from ..core.models import User
 from ..core.params import date_arg, int_arg, text_arg
 from ..core.regions import region_prefix
@@ -66,8 +66,6 @@ class RecordFilter:
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
-def _local_midnight_utc(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=DISPLAY_TZ)
 
 
 def filtered(user: User, f: RecordFilter, *, with_tab: bool = True):
@@ -82,9 +80,9 @@ def filtered(user: User, f: RecordFilter, *, with_tab: bool = True):
     if f.status:
         query = query.where(SmsMessage.status == f.status)
     if f.date_from:
-        query = query.where(SmsMessage.created_at >= _local_midnight_utc(f.date_from))
+        query = query.where(SmsMessage.created_at >= local_day_start(f.date_from))
     if f.date_to:
-        query = query.where(SmsMessage.created_at < _local_midnight_utc(f.date_to + timedelta(days=1)))
+        query = query.where(SmsMessage.created_at < local_day_start(f.date_to + timedelta(days=1)))
     if f.q:
         like = f"%{f.q}%"
         query = query.where(or_(SmsMessage.recipient_name.ilike(like), SmsMessage.content.ilike(like)))

@@ -13,7 +13,7 @@ Rules (docs/移动式设备交接.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date
 
 from sqlalchemy import false, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..cases.escalation import regulators_at
 from ..cases.models import Case, Task
 from ..cases.widgets import option_provider
-from ..core.clock import DISPLAY_TZ, to_local, utcnow
+from ..core.clock import local_day_start, to_local, utcnow
 from ..core.models import Equipment, Organization, Region, User
 from ..core.params import date_arg, int_arg, text_arg
 from ..core.regions import office_name, region_full_name, region_level, region_prefix
@@ -533,8 +533,6 @@ class TransferFilter:
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
-def _local_start(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=DISPLAY_TZ)
 
 
 def list_query(user: User, f: TransferFilter):
@@ -559,10 +557,10 @@ def list_query(user: User, f: TransferFilter):
     if f.q:
         query = query.where(EquipmentTransfer.transfer_no.ilike(f"%{f.q}%"))
     if f.date_from:
-        query = query.where(EquipmentTransfer.created_at >= _local_start(f.date_from))
+        query = query.where(EquipmentTransfer.created_at >= local_day_start(f.date_from))
     if f.date_to:
         from datetime import timedelta
-        query = query.where(EquipmentTransfer.created_at < _local_start(f.date_to + timedelta(days=1)))
+        query = query.where(EquipmentTransfer.created_at < local_day_start(f.date_to + timedelta(days=1)))
     return query.order_by(EquipmentTransfer.created_at.desc(), EquipmentTransfer.id.desc())
 
 
