@@ -121,6 +121,9 @@ def main() -> None:
         t_all = time.perf_counter()
         for row in picked:
             user = users[(row.candidate_role, row.candidate_region, row.candidate_org_id)]
+            # A request has its user loaded by the session check before it reaches the service;
+            # the commit of the previous completion expired it here, so load it outside the clock.
+            db.session.refresh(user)
             t0 = time.perf_counter()
             try:
                 runtime.complete_task(row.id, user, forms[row.task_def])

@@ -1,27 +1,21 @@
 """Gap-tolerant named counters for human-readable numbers, safe under concurrency."""
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from .models import Counter
-from .tx import savepoint
 
 
 def next_value(name: str, period: str) -> int:
-    for _ in range(3):
-        row = db.session.scalar(select(Counter).where(Counter.name == name, Counter.period == period)
-                                .with_for_update())
-        if row is None:
-            try:
-                with savepoint():
-                    row = Counter(name=name, period=period, value=0)
-                    db.session.add(row)
-                    db.session.flush()
-            except IntegrityError:
-                continue  # another transaction created it: lock it on the next round
-        row.value += 1
-        db.session.flush()
-        return row.value
-    raise RuntimeError(f"could not allocate {name}/{period}")
+    """One statement: create the counter at 1 or add 1 to it, returning the value. The conflicting
+    row stays locked until the transaction ends (PostgreSQL), so two writers never get one value;
+    a rolled-back transaction leaves a gap, never a duplicate."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Counter.__table__
+    statement = (insert(table).values(name=name, period=period, value=1)
+                 .on_conflict_do_update(index_elements=[table.c.name, table.c.period],
+                                        set_={"value": table.c.value + 1})
+                 .returning(table.c.value))
+    return db.session.execute(statement).scalar_one()

@@ -10,8 +10,8 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
@@ -74,22 +74,32 @@ def warning_for(due_at: datetime | None) -> str:
     return decisions.evaluate(WARNING_DECISION, days_left=days_left).get("level") or "none"
 
 
-# The newest (seq, hash) of each case's timeline seen in this transaction: we hold the case row
-# lock, so nobody else appends meanwhile. Forgotten at commit and at any rollback (savepoints too).
+# Facts read under the case row lock, valid until the transaction ends because every writer of
+# them holds that lock: the newest (seq, hash) of each case's timeline, the open task rows of a case
+# (every Task row is created by _sync, which adds to the list), and the tasks known to have no
+# pending 后加签 signer. Forgotten at commit and at any rollback (savepoints too).
 _CHAIN_HEADS = "timeline_heads"
+_OPEN_TASKS = "open_tasks"
+_NO_AFTER_SIGNERS = "no_after_signers"
 
 
 @sa_event.listens_for(Session, "after_commit")
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_chain_heads(session, *_args) -> None:
-    session.info.pop(_CHAIN_HEADS, None)
+    for key in (_CHAIN_HEADS, _OPEN_TASKS, _NO_AFTER_SIGNERS):
+        session.info.pop(key, None)
+
+
+def without_after_signers(task: Task) -> bool:
+    """True when the task was read under its case lock in this transaction with no pending 后加签."""
+    return task.id in db.session.info.get(_NO_AFTER_SIGNERS, ())
 
 
 def append_event(case: Case, actor: User | None, kind: str, summary: str, *, task_def: str | None = None,
                  step_name: str | None = None, comment: str | None = None, data: dict | None = None,
                  attachment_ids: list[int] | None = None) -> CaseEvent:
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
-    if case.id not in heads:
+    if case.id not in heads:   # not read with the case lock (_locked_case)
         heads[case.id] = db.session.execute(
             select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
             .order_by(CaseEvent.seq.desc()).limit(1)).first() or (0, "0" * 64)
@@ -209,8 +219,12 @@ def _org_name(org_id: int | None) -> str:
 def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
     """Project READY user tasks into the task table; recompute case facts."""
     now = utcnow()
-    open_rows = {t.spiff_task_id: t for t in db.session.scalars(
-        select(Task).where(Task.case_id == case.id, Task.status == "open"))}
+    known = db.session.info.get(_OPEN_TASKS, {})
+    if case.id not in known:
+        known = db.session.info.setdefault(_OPEN_TASKS, {})
+        known[case.id] = list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
+    open_list = known[case.id]
+    open_rows = {t.spiff_task_id: t for t in open_list if t.status == "open"}
     ready = _ready_user_tasks(wf)
     ready_ids = {str(t.id) for t in ready}
     for spiff_id, row in open_rows.items():
@@ -234,6 +248,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
                    warning_level=warning_for(due_at))
         db.session.add(row)
         created.append(row)
+        open_list.append(row)
         where = _org_name(who.org_id) or (db.session.get(User, who.assignee_id).display_name
                                           if who.assignee_id else region_name(who.region_code))
         if deputy_for_id:
@@ -280,9 +295,25 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
     return min(values) if values else None
 
 
+def _locked_case(where) -> Case | None:
+    """Lock one case row. The process version (big text columns deferred; every action needs it for
+    the spec and forms) and the head of the case's timeline chain ride on the same statement."""
+    newest = select(CaseEvent).where(CaseEvent.case_id == Case.id).order_by(CaseEvent.seq.desc()).limit(1)
+    row = db.session.execute(
+        select(Case, newest.with_only_columns(CaseEvent.seq).scalar_subquery(),
+               newest.with_only_columns(CaseEvent.hash).scalar_subquery())
+        .where(where).options(joinedload(Case.process_version))
+        .with_for_update(of=Case).execution_options(populate_existing=True)).first()
+    if row is None:
+        return None
+    case, seq, head = row
+    heads = db.session.info.setdefault(_CHAIN_HEADS, {})
+    heads.setdefault(case.id, (seq, head) if seq is not None else (0, "0" * 64))
+    return case
+
+
 def lock_case(case_id: int) -> Case:
-    case = db.session.scalar(select(Case).where(Case.id == case_id).with_for_update()
-                             .execution_options(populate_existing=True))
+    case = _locked_case(Case.id == case_id)
     if case is None:
         raise NotFound()
     return case
@@ -357,11 +388,26 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
 
 
 def get_task_for_update(task_id: int) -> tuple[Task, Case]:
-    task = db.session.get(Task, task_id)
-    if task is None:
+    """Lock the task's case (found through the task in the same statement), then read the task as
+    it is once we hold the lock — two round trips."""
+    case = _locked_case(Case.id == select(Task.case_id).where(Task.id == task_id).scalar_subquery())
+    if case is None:
         raise NotFound()
-    case = lock_case(task.case_id)
-    db.session.refresh(task)
+    # The task, with the case's other open tasks (for _sync) and whether 后加签 signers wait on it.
+    from ..taskops.models import TaskSign
+    waiting = (select(TaskSign.id).where(TaskSign.task_id == Task.id, TaskSign.kind == "after",
+                                         TaskSign.status == "pending").exists())
+    task, open_tasks, no_signers = None, [], db.session.info.setdefault(_NO_AFTER_SIGNERS, set())
+    for row, signers in db.session.execute(
+            select(Task, waiting).where(Task.case_id == case.id, or_(Task.status == "open", Task.id == task_id))
+            .execution_options(populate_existing=True)):
+        if row.id == task_id:
+            task = row
+            if not signers:
+                no_signers.add(row.id)
+        if row.status == "open":
+            open_tasks.append(row)
+    db.session.info.setdefault(_OPEN_TASKS, {})[case.id] = open_tasks
     return task, case
 
 
@@ -392,8 +438,16 @@ def task_form_schema(task: Task) -> dict:
 
 def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = None) -> Case:
     """`extras`: what the step needs besides its form (the handwritten `signature`, app/taskops)."""
-    from ..taskops import services as taskops
     task, case = get_task_for_update(task_id)
+    # Nothing below needs to read its own writes back from the database (the open tasks _sync reads
+    # are filtered by their in-session state): one flush at the end sends every write together,
+    # the timeline entries of the step in one multi-row INSERT.
+    with db.session.no_autoflush:
+        return _complete_locked(task, case, user, raw, extras)
+
+
+def _complete_locked(task: Task, case: Case, user: User, raw: dict, extras: dict | None) -> Case:
+    from ..taskops import services as taskops
     _ensure_may_act(user, task)
     schema = task_form_schema(task)
     wf = _load(case)

@@ -351,6 +351,8 @@ def hold_for_countersign(case: Case, task: Task, user: User, data: dict, attachm
     """Called by runtime.complete_task: with pending 后加签 signers, keep the submission and hand the
     task to the first signer instead of completing the engine task."""
     import json
+    if runtime.without_after_signers(task):
+        return False
     pending = _pending(task, "after")
     if not pending:
         return False
@@ -452,16 +454,20 @@ def copy_candidates(case: Case) -> list[User]:
 
 
 def role_recipients(case: Case, roles: list[str]) -> list[User]:
-    """Users of `roles` responsible for the case: regulators whose jurisdiction contains it,
-    enterprise users of its parties."""
-    people = []
-    for user in copy_candidates(case):
-        if user.role not in roles:
-            continue
-        if user.is_regulator and not case.region_code.startswith(user.scope_prefix):
-            continue
-        people.append(user)
-    return people
+    """Active users of `roles` responsible for the case: regulators whose jurisdiction contains it
+    (their region is the case's county, its city or the province), enterprise users of its parties."""
+    regulator_roles = [r for r in roles if r in ROLES and ROLES[r].side == "regulator"]
+    enterprise_roles = [r for r in roles if r in ROLES and ROLES[r].side == "enterprise"]
+    if not (regulator_roles or enterprise_roles):
+        return []
+    code = case.region_code
+    jurisdictions = {code, code[:4] + "00", code[:2] + "0000"}
+    parties = select(CaseParty.org_id).where(CaseParty.case_id == case.id)
+    query = select(User).where(User.is_active_flag.is_(True), or_(
+        and_(User.role.in_(regulator_roles), User.region_code.in_(sorted(jurisdictions))),
+        and_(User.role.in_(enterprise_roles), User.org_id.in_(parties))))
+    people = db.session.scalars(query.order_by(User.region_code, User.username))
+    return [u for u in people if not u.is_regulator or code.startswith(u.scope_prefix)]
 
 
 def _create_copies(case: Case, sender: User | None, people: list[User], note: str | None, source: str,
@@ -542,7 +548,6 @@ def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> lis
     people = role_recipients(case, roles)
     copies = _create_copies(case, None, people, None, "bpmn", task)
     if copies:
-        db.session.flush()
         runtime.append_event(case, None, "copied",
                              f"按流程配置抄送（{'、'.join(role_label(r) for r in roles)}）给 "
                              + "、".join(p.display_name for p in people if p.id in {c.user_id for c in copies}),
