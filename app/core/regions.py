@@ -39,35 +39,41 @@ def region_at_level(code: str, level: str) -> str:
     raise ValueError(level)
 
 
-_NAMES: dict[str, str] = {}
+_REGIONS: dict[str, tuple[str, str, str | None]] = {}
 
 
-def region_name(code: str | None) -> str:
-    """A region's name (GB/T 2260 reference data, cached for the life of the process)."""
-    if not code:
-        return ""
-    if code not in _NAMES:
+def _region(code: str) -> tuple[str, str, str | None] | None:
+    """(name, level, parent code) of a region: GB/T 2260 reference data, cached for the life of
+    the process (a page listing a jurisdiction's counties must not read them one by one)."""
+    if code not in _REGIONS:
         from ..extensions import db
         from .models import Region
         region = db.session.get(Region, code)
         if region is None:
-            return code
-        _NAMES[code] = region.name
-    return _NAMES[code]
+            return None
+        _REGIONS[code] = (region.name, region.level, region.parent_code)
+    return _REGIONS[code]
+
+
+def region_name(code: str | None) -> str:
+    """A region's name."""
+    if not code:
+        return ""
+    row = _region(code)
+    return row[0] if row else code
 
 
 def region_full_name(code: str | None) -> str:
     """'450202' -> '柳州市城中区' (a county with its city); cities and the province by their own name."""
     if not code:
         return ""
-    from ..extensions import db
-    from .models import Region
-    region = db.session.get(Region, code)
-    if region is None:
+    row = _region(code)
+    if row is None:
         return code
-    if region.level == "county" and region.parent_code:
-        return region_name(region.parent_code) + region.name
-    return region.name
+    name, level, parent = row
+    if level == "county" and parent:
+        return region_name(parent) + name
+    return name
 
 
 def office_name(code: str | None) -> str:

@@ -13,6 +13,7 @@ from ..cases.services import paginate
 from ..core.excel import stream_xlsx
 from ..core.models import Equipment, Organization
 from ..core.regions import region_prefix
+from ..core.scope import in_region
 from ..core.params import date_arg, int_arg, text_arg
 from ..errors import NotFound
 from ..extensions import db
@@ -45,15 +46,31 @@ class LedgerFilter:
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
+def search_condition(user, q: str):
+    """Hazard number, description, equipment code or unit name contains `q`. Regulators: the
+    devices searched are those of their jurisdiction (a hazard's region is its device's region), so
+    a county search reads that county's devices, not the province's 500,000; enterprises, whose
+    ledgers are short, test each of their hazards' own device and unit."""
+    like = f"%{q}%"
+    if user.is_regulator:
+        devices = select(Equipment.id).where(Equipment.code.ilike(like),
+                                             in_region(Equipment.region_code, user.scope_prefix))
+        device_match = Hazard.equipment_id.in_(devices)
+        unit_match = Hazard.use_org_id.in_(select(Organization.id).where(Organization.name.ilike(like)))
+    else:
+        device_match = select(Equipment.id).where(Equipment.id == Hazard.equipment_id,
+                                                  Equipment.code.ilike(like)).exists()
+        unit_match = select(Organization.id).where(Organization.id == Hazard.use_org_id,
+                                                   Organization.name.ilike(like)).exists()
+    return or_(Hazard.hazard_no.ilike(like), Hazard.description.ilike(like), device_match, unit_match)
+
+
 def ledger_query(user, f: LedgerFilter):
     query = (select(Hazard).where(services.hazard_scope(user))
              .options(joinedload(Hazard.equipment), joinedload(Hazard.use_org), joinedload(Hazard.region),
                       joinedload(Hazard.criterion), joinedload(Hazard.case)))
     if f.q:
-        like = f"%{f.q}%"
-        query = query.where(or_(Hazard.hazard_no.ilike(like), Hazard.description.ilike(like),
-                                Hazard.equipment_id.in_(select(Equipment.id).where(Equipment.code.ilike(like))),
-                                Hazard.use_org_id.in_(select(Organization.id).where(Organization.name.ilike(like)))))
+        query = query.where(search_condition(user, f.q))
     if f.status:
         query = query.where(Hazard.status == f.status)
     if f.warning:

@@ -243,9 +243,11 @@ def page_extras(user: User, f, items: list) -> dict:
     if f.box == "todo" and items:
         from ..taskops import services as taskops
         extras["bulk_options"] = approve_options(items)
-        people = {}
+        people, seen = {}, set()
         for task in items:
-            if taskops.may_hold(user, task):
+            post = (task.candidate_role, task.candidate_region, task.candidate_org_id)
+            if post not in seen and taskops.may_hold(user, task):   # one query per post, not per row
+                seen.add(post)
                 for person in taskops.eligible_people(task, exclude={user.id}):
                     people[person.id] = person
         extras["bulk_targets"] = sorted(people.values(), key=lambda p: p.username)

@@ -15,6 +15,7 @@ from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import joinedload
 
 from ..cases.models import Case, CaseParty, Task
 from ..core.clock import DISPLAY_TZ, utcnow
@@ -450,7 +451,8 @@ def copy_candidates(case: Case) -> list[User]:
         and_(User.role.in_([k for k, r in ROLES.items() if r.side == "regulator"]),
              User.region_code.startswith(province)),
         and_(User.role.in_([k for k, r in ROLES.items() if r.side == "enterprise"]), User.org_id.in_(parties))))
-    return list(db.session.scalars(query.order_by(User.region_code, User.username)))
+    return list(db.session.scalars(query.options(joinedload(User.org), joinedload(User.region))
+                                   .order_by(User.region_code, User.username)))
 
 
 def role_recipients(case: Case, roles: list[str]) -> list[User]:
