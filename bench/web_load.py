@@ -7,7 +7,9 @@ Each virtual user is a generated account (one county supervisor per county, then
 with open rectification tasks) that logs in once through the login form; login cost is
 reported on its own (PBKDF2-HMAC-SM3, 600,000 iterations, by design ≈0.4 s of CPU each).
 Then, for --duration seconds per level, every user repeats a journey, thinking --think seconds
-(uniform) between clicks as people do:
+(uniform, default 3–10 s: reading a list, a case, filling a form) between clicks as people do;
+`--think 0.5-1.5` turns the same users into robots clicking about once a second, which shows the
+throughput at which the server saturates rather than what 100 people at work ask of it:
   inbox → inbox with filters → a case page → a task form → submit the form → search the ledger.
 Submitting really completes the task (dispatch, extension request, extension review or
 verification), so every run consumes open tasks of the data set.
@@ -108,6 +110,7 @@ async def journey(session, stats: Stats, end: float, think: tuple[float, float],
     async def pause():
         await asyncio.sleep(rng.uniform(*think))
 
+    await asyncio.sleep(rng.uniform(0, think[1]))   # people do not all click at the same instant
     while time.perf_counter() < end:
         page = await request(session, stats, "inbox", "GET", "/inbox")
         await pause()
@@ -229,7 +232,7 @@ def main() -> None:
     parser.add_argument("--scale", default="province")
     parser.add_argument("--levels", default="100,300")
     parser.add_argument("--duration", type=int, default=60)
-    parser.add_argument("--think", default="0.5-1.5", help="seconds between clicks, min-max")
+    parser.add_argument("--think", default="3-10", help="seconds between clicks, min-max")
     parser.add_argument("--port", type=int, default=8098)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
