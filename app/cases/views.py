@@ -5,7 +5,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 
 from ..core.regions import region_prefix
-from ..core.scope import is_candidate
 from ..core.storage import open_attachment
 from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_info
@@ -127,8 +126,8 @@ def task_page(task_id: int):
     case = task.case
     schema = runtime.task_form_schema(task)
     errors: dict = {}
-    may_act = task.status == "open" and (task.assignee_id == current_user.id or
-                                         (task.assignee_id is None and is_candidate(current_user, task)))
+    from ..taskops.deputies import may_work
+    may_act = may_work(current_user, task)
     if request.method == "POST":
         try:  # the engine re-checks who may act, under the case lock
             values = read_submission(schema, request.form, request.files, current_user)

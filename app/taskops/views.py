@@ -45,6 +45,13 @@ def _task_panel(task):
 
 
 @bp.app_template_global()
+def deputy_acting_for(task):
+    """The absent user the current user works `task` for (代 X 办理), or None."""
+    from .deputies import acting_for
+    return acting_for(current_user, task)
+
+
+@bp.app_template_global()
 def case_ops_panel(case):
     user = current_user
     copy_ok = services.may_copy(user, case)
@@ -67,13 +74,12 @@ def _render_task_with_errors(task, form: str, errors: dict):
     """The task page again, the operation's form open with its per-field errors and values."""
     from ..cases.views import _case_context, _prefill
     from ..cases.forms_web import field_views
-    from ..core.scope import is_candidate
     from ..engine import runtime
+    from .deputies import may_work
     db.session.rollback()
     task = case_services.visible_task(current_user, task.id)
     schema = runtime.task_form_schema(task)
-    may_act = task.status == "open" and (task.assignee_id == current_user.id or
-                                         (task.assignee_id is None and is_candidate(current_user, task)))
+    may_act = may_work(current_user, task)
     ctx = _case_context(task.case)
     return render_template("cases/task.html", task=task, may_act=may_act, schema=schema, errors={},
                            fields=field_views(schema, _prefill(task, schema), {}, current_user),
