@@ -272,3 +272,48 @@ def test_seeded_examples_are_shared_with_the_whole_province_and_are_real_queries
     names = {e["name"] for e in api("unit_xn").get("/api/v1/inbox/filters").get_json()["items"]}
     assert "本周到期" not in names                           # shared with regulators of the region only
     assert inbox.seed_examples() == 0                        # idempotent
+
+
+def test_bulk_approve_with_a_shared_opinion_and_one_per_row_through_the_page(web):
+    cases = [make_case() for _ in range(3)]
+    tasks = [open_task(c) for c in cases]
+    s = web("xn_supervisor")
+    page = s.get("/inbox").get_data(as_text=True)
+    for t in tasks:
+        assert f'name="opinion_{t.id}" form="bulk-form"' in page
+    assert '<option value="return">' in page
+    resp = s.post("/inbox/bulk", data={"action": "approve", "decision": "reject",
+                                       "task_ids": [str(t.id) for t in tasks], "opinion": "经核查不构成重大隐患",
+                                       f"opinion_{tasks[1].id}": "现场复查，隐患已当场消除",
+                                       f"opinion_{tasks[2].id}": "  "})          # blank: the shared one
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "完成 <strong>3</strong> 件" in html and "现场复查，隐患已当场消除" in html
+    comments = [db.session.scalar(select(CaseEvent.comment).where(CaseEvent.case_id == c.id,
+                                                                  CaseEvent.kind == "completed")) for c in cases]
+    assert comments == ["经核查不构成重大隐患", "现场复查，隐患已当场消除", "经核查不构成重大隐患"]
+    # a row's own opinion too short: refused up front with a Chinese message naming the task, nothing done
+    more = make_case()
+    t = open_task(more)
+    resp = s.post("/inbox/bulk", data={"action": "approve", "decision": "reject", "task_ids": [str(t.id)],
+                                       "opinion": "经核查不构成重大隐患", f"opinion_{t.id}": "否"})
+    assert f"任务 #{t.id} 单独填写的审批意见须为 2–1000 个字" in s.get(resp.location).get_data(as_text=True)
+    assert _reload(t.id).status == "open"
+
+
+def test_bulk_return_through_the_page_names_the_step_or_the_reason(web):
+    from .test_hazard_process import dispatch, feedback
+    returnable = make_case()
+    dispatch(returnable)
+    feedback(returnable)
+    verify = open_task(returnable)
+    assert verify.task_def == "verify_bureau"
+    first = open_task(make_case())                       # 派单督办: nothing before it
+    s = web("xn_supervisor")
+    resp = s.post("/inbox/bulk", data={"action": "return", "task_ids": [str(verify.id), str(first.id)],
+                                       "opinion": "整改证明材料不合格"})
+    html = resp.get_data(as_text=True)
+    assert "批量退回：完成 <strong>1</strong> 件，未处理 <strong>1</strong> 件" in html
+    assert "退回至【整改反馈】" in html and "本环节之前没有可退回的办理环节" in html
+    reopened = open_task(returnable)
+    assert reopened.task_def == "rectify" and reopened.assignee_id == user("unit_xn").id
+    assert _events(returnable.id, "returned") == 1 and _reload(first.id).status == "open"
