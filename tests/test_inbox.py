@@ -317,3 +317,59 @@ def test_bulk_return_through_the_page_names_the_step_or_the_reason(web):
     reopened = open_task(returnable)
     assert reopened.task_def == "rectify" and reopened.assignee_id == user("unit_xn").id
     assert _events(returnable.id, "returned") == 1 and _reload(first.id).status == "open"
+
+
+# ------------------------------------------------------------------ 抄送我的 tab
+
+def test_copies_tab_lists_filters_pages_highlights_and_marks_read_on_open(web):
+    from app.taskops.models import CaseCopy
+    sender = user("xn_supervisor")
+    cases = [make_case() for _ in range(6)]
+    for case in cases:
+        ops.copy_case(case.id, sender, [user("qx_supervisor").id], [], f"请知悉 {case.case_no}")
+    db.session.commit()
+    red = open_task(cases[0])
+    red.case.warning_level = "red"
+    db.session.commit()
+    copies = {c.case_id: c for c in db.session.scalars(select(CaseCopy).where(
+        CaseCopy.user_id == user("qx_supervisor").id, CaseCopy.case_id.in_([c.id for c in cases])))}
+    s = web("qx_supervisor")
+    page = s.get("/inbox?box=copies&per_page=5").get_data(as_text=True)
+    assert 'class="active" data-testid="tab-copies"' in page
+    assert page.count('data-testid="unread-tag"') == 5 and "共 6 条，第 1/2 页" in page
+    assert 'name="read"' in page and "黄兴宁（演示）" in page and "请知悉" in page
+    assert 'data-testid="bulk-form"' not in page                  # copies are read-only: no bulk panel
+    page2 = s.get("/inbox?box=copies&per_page=5&page=2").get_data(as_text=True)
+    shown = [c.case_no for c in cases if c.case_no in page]
+    shown2 = [c.case_no for c in cases if c.case_no in page2]
+    assert len(shown) == 5 and len(shown2) == 1 and not set(shown) & set(shown2)
+    # filters of the inbox apply: keyword, warning, process
+    only = s.get(f"/inbox?box=copies&q={cases[3].case_no}").get_data(as_text=True)
+    assert cases[3].case_no in only and cases[2].case_no not in only
+    reds = s.get("/inbox?box=copies&warning=red").get_data(as_text=True)
+    assert cases[0].case_no in reds and cases[1].case_no not in reds
+    assert cases[1].case_no not in s.get("/inbox?box=copies&process=equipment_transfer").get_data(as_text=True)
+    # opening marks read: the highlight and the badge (unread count) follow
+    before = _counts("qx_supervisor")["copies"]
+    target = copies[cases[1].id]
+    assert f'href="/copies/{target.id}/open"' in page + page2
+    resp = s.get(f"/copies/{target.id}/open")
+    assert resp.status_code == 302 and resp.location == f"/cases/{cases[1].id}"
+    assert _counts("qx_supervisor")["copies"] == before - 1
+    page = s.get("/inbox?box=copies&read=read").get_data(as_text=True)
+    assert cases[1].case_no in page and f'copy-unread-{target.id}' not in page
+    unread = s.get("/inbox?box=copies&read=unread").get_data(as_text=True)
+    assert cases[1].case_no not in unread and cases[2].case_no in unread
+    # another user's copy cannot be opened (404), and is not listed
+    assert web("xn_colleague").get(f"/copies/{target.id}/open").status_code == 404
+    assert cases[1].case_no not in web("xn_colleague").get("/inbox?box=copies").get_data(as_text=True)
+
+
+def test_a_saved_filter_of_the_copies_tab_keeps_its_box_and_read_state():
+    me = user("qx_supervisor")
+    row = inbox.create_filter(me, "未读抄送", {"box": "copies", "read": "unread"}, "none")
+    db.session.commit()
+    assert json.loads(row.args) == {"box": "copies", "read": "unread"}
+    assert inbox.filter_count(me, row) == _counts("qx_supervisor")["copies"]
+    # the read state belongs to the copies tab only
+    assert inbox.clean_args({"box": "todo", "read": "unread", "warning": "red"}) == {"box": "todo", "warning": "red"}

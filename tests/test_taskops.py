@@ -287,14 +287,18 @@ def test_copy_grants_read_access_to_the_recipient_only(web, api):
     assert qx.post(f"/cases/{case.id}/log", data={"text": "抄送接收人写日志"}).status_code == 404
     assert qx.get(f"/sms/send?case_id={case.id}").status_code == 404
     assert qx.post(f"/cases/{case.id}/urge", data={}).status_code == 404
-    # 抄送我的: listed unread, search works, opening marks it read
-    page = qx.get("/copies").get_data(as_text=True)
-    assert case.case_no in page and "未读 1" in page
-    assert case.case_no not in qx.get("/copies?q=NO-SUCH").get_data(as_text=True)
+    # 抄送我的 (a tab of the inbox; /copies redirects there): listed unread, search works,
+    # opening marks it read
+    resp = qx.get("/copies?state=unread&q=YH")
+    assert resp.status_code == 302 and resp.location == "/inbox?box=copies&q=YH&read=unread"
+    page = qx.get("/inbox?box=copies").get_data(as_text=True)
+    assert case.case_no in page and f'data-testid="copy-unread-{copy.id}"' in page
+    assert case.case_no not in qx.get("/inbox?box=copies&q=NO-SUCH").get_data(as_text=True)
     assert qx.get(f"/copies/{copy.id}/open").status_code == 302
     db.session.expire_all()
     assert db.session.get(CaseCopy, copy.id).read_at is not None
-    assert case.case_no in qx.get("/copies?state=read").get_data(as_text=True)
+    assert case.case_no in qx.get("/inbox?box=copies&read=read").get_data(as_text=True)
+    assert case.case_no not in qx.get("/inbox?box=copies&read=unread").get_data(as_text=True)
     # the API lists it too
     items = api("qx_supervisor").get("/api/v1/copies").get_json()["items"]
     assert [i["case_no"] for i in items] == [case.case_no]

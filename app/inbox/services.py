@@ -21,7 +21,7 @@ from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from .models import SavedFilter
 
-FILTER_KEYS = ("box", "process", "status", "region", "warning", "overdue", "due_within", "q", "sort")
+FILTER_KEYS = ("box", "process", "status", "region", "warning", "overdue", "due_within", "q", "sort", "read")
 NAME_MAX = 40
 MAX_FILTERS = 50
 BULK_MAX = 100
@@ -38,7 +38,7 @@ def clean_args(raw) -> dict:
                                                        if raw.get(k) not in (None, "", False)}))
     args = {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
             "overdue": "1" if f.overdue else None, "due_within": str(f.due_within) if f.due_within else None,
-            "q": f.q, "sort": f.sort if f.sort != "due" else None}
+            "q": f.q, "sort": f.sort if f.sort != "due" else None, "read": f.read}
     return {k: v for k, v in args.items() if v}
 
 
@@ -295,7 +295,8 @@ def page_extras(user: User, f, items: list) -> dict:
 
 def _filter_dict(f) -> dict:
     return {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
-            "overdue": "1" if f.overdue else None, "due_within": f.due_within, "q": f.q, "sort": f.sort}
+            "overdue": "1" if f.overdue else None, "due_within": f.due_within, "q": f.q, "sort": f.sort,
+            "read": f.read}
 
 
 # Two shared examples seeded for the province bureau (real queries, counted in each viewer's scope).
