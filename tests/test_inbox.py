@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.cases import services as case_services
 from app.cases.models import CaseEvent, Task
-from app.core.clock import utcnow
+from app.core.clock import today_local, utcnow
 from app.extensions import db
 from app.inbox import services as inbox
 from app.inbox.models import SavedFilter
@@ -373,3 +373,70 @@ def test_a_saved_filter_of_the_copies_tab_keeps_its_box_and_read_state():
     assert inbox.filter_count(me, row) == _counts("qx_supervisor")["copies"]
     # the read state belongs to the copies tab only
     assert inbox.clean_args({"box": "todo", "read": "unread", "warning": "red"}) == {"box": "todo", "warning": "red"}
+
+
+# ------------------------------------------------------------------ sort by a business field
+
+def test_business_fields_are_declared_per_process_and_only_offered_with_that_process(web):
+    from app.cases import sortfields
+    assert [f.label for f in sortfields.for_process("major_hazard")] == ["整改期限", "设备代码", "使用单位"]
+    assert sortfields.for_process(None) == () and sortfields.for_process("no_such") == ()
+    # accepted only together with its process; otherwise the default sort
+    f = case_services.InboxFilter.from_args({"process": "major_hazard", "sort": "biz:rectify_deadline"})
+    assert f.sort == "biz:rectify_deadline"
+    assert case_services.InboxFilter.from_args({"sort": "biz:rectify_deadline"}).sort == "due"
+    assert case_services.InboxFilter.from_args({"process": "equipment_transfer",
+                                                "sort": "biz:rectify_deadline"}).sort == "due"
+    s = web("xn_supervisor")
+    page = s.get("/inbox").get_data(as_text=True)
+    assert 'value="biz:' not in page and 'data-testid="business-sort-hint"' in page
+    page = s.get("/inbox?process=major_hazard").get_data(as_text=True)
+    assert '<optgroup label="业务字段（' in page and 'value="biz:rectify_deadline"' in page
+
+
+def test_sort_by_rectify_deadline_equipment_code_and_unit_in_every_box(web):
+    from .conftest import equipment_of
+    from .test_hazard_process import dispatch
+    # three equipment of the same unit, dispatched with deadlines 20, 5 and 12 days ahead
+    codes = [equipment_of("unit_xn", i).code for i in range(3)]
+    cases = [make_case(equipment_code=code) for code in codes]
+    for case, days in zip(cases, (20, 5, 12)):
+        dispatch(case, days=days)
+    me = user("unit_xn")
+
+    def order(box: str, sort: str) -> list[int]:
+        f = case_services.InboxFilter.from_args({"box": box, "process": "major_hazard", "sort": sort})
+        rows = db.session.scalars(case_services.inbox_query(me, f)).unique().all()
+        ids = [r.case_id if box == "todo" else r.id for r in rows]
+        return [i for i in ids if i in {c.id for c in cases}]
+    assert order("todo", "biz:rectify_deadline") == [cases[1].id, cases[2].id, cases[0].id]
+    by_code = [c.id for _, c in sorted(zip(codes, cases))]
+    assert order("todo", "biz:equipment_code") == by_code
+    sup = user("xn_supervisor")
+    f = case_services.InboxFilter.from_args({"box": "started", "process": "major_hazard",
+                                             "sort": "biz:rectify_deadline"})
+    started = [c.id for c in db.session.scalars(case_services.inbox_query(sup, f)).unique() if c.id in
+               {x.id for x in cases}]
+    assert started == [cases[1].id, cases[2].id, cases[0].id]
+    f = case_services.InboxFilter.from_args({"box": "done", "process": "major_hazard", "sort": "biz:rectify_deadline"})
+    done = [t.case_id for t in db.session.scalars(case_services.inbox_query(sup, f)).unique()
+            if t.case_id in {x.id for x in cases}]
+    assert done == [cases[1].id, cases[2].id, cases[0].id]
+    # the page shows the field in its own column, in that order
+    page = web("unit_xn").get("/inbox?process=major_hazard&sort=biz:rectify_deadline").get_data(as_text=True)
+    assert 'data-testid="business-col">整改期限<' in page
+    positions = [page.index(c.case_no) for c in (cases[1], cases[2], cases[0])]
+    assert positions == sorted(positions)
+    deadline = (today_local() + timedelta(days=5)).isoformat()
+    assert f'data-testid="business-value">{deadline}<' in page
+    # unit name (抄送我的 tab of the province): cases of two units, sorted by the organisation's name
+    from app.core.models import Organization
+    qx_case = make_case(reporter="qx_supervisor", unit="unit_qx")
+    ops.copy_case(qx_case.id, user("qx_supervisor"), [user("gx_province").id], [], "请知悉")
+    ops.copy_case(cases[0].id, sup, [user("gx_province").id], [], "请知悉")
+    db.session.commit()
+    names = {c.id: db.session.get(Organization, c.org_id).name for c in (qx_case, cases[0])}
+    assert len(set(names.values())) == 2
+    f = case_services.InboxFilter.from_args({"box": "copies", "process": "major_hazard", "sort": "biz:use_org"})
+    got = [c.case_id for c in db.session.scalars(case_services.inbox_query(user("gx_province"), f)).unique()]
+    assert got == sorted(names, key=lambda i: names[i])

@@ -51,9 +51,21 @@ class InboxFilter:
                    warning=args.get("warning") or None, overdue=args.get("overdue") in ("1", "true", "on"),
                    due_within=int_arg(args, "due_within", 0, 0, 366) or None,
                    q=text_arg(args, "q"),
-                   sort=args.get("sort") if args.get("sort") in ("due", "-created", "created", "warning") else "due",
+                   sort=_sort_arg(args),
                    read=args.get("read") if box == "copies" and args.get("read") in READ_STATES else None,
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
+
+
+SORTS = ("due", "-created", "created", "warning")
+
+
+def _sort_arg(args) -> str:
+    """A base sort, or a business field of the filtered process (app/cases/sortfields.py)."""
+    from . import sortfields
+    sort = args.get("sort")
+    if sort in SORTS or sortfields.find(args.get("process") or None, sort):
+        return sort
+    return "due"
 
 
 def _start_of_today_utc() -> datetime:
@@ -105,6 +117,10 @@ def inbox_query(user: User, f: InboxFilter):
     if f.q:
         like = f"%{f.q}%"
         query = query.where(or_(case_cols.case_no.ilike(like), case_cols.title.ilike(like)))
+    from . import sortfields
+    business = sortfields.find(f.process, f.sort)
+    if business is not None:       # only with a process filter: the case is joined in every box
+        return sortfields.order(query, business, entity)
     order = {
         "due": [due_col.is_(None), due_col.asc(), entity.id.desc()],
         "created": [created_col.asc(), entity.id.asc()],
