@@ -336,6 +336,7 @@ def test_copies_tab_lists_filters_pages_highlights_and_marks_read_on_open(web):
     s = web("qx_supervisor")
     page = s.get("/inbox?box=copies&per_page=5").get_data(as_text=True)
     assert 'class="active" data-testid="tab-copies"' in page
+    assert '<a href="/copies" class="active">抄送我的</a>' in page          # the side navigation too
     assert page.count('data-testid="unread-tag"') == 5 and "共 6 条，第 1/2 页" in page
     assert 'name="read"' in page and "黄兴宁（演示）" in page and "请知悉" in page
     assert 'data-testid="bulk-form"' not in page                  # copies are read-only: no bulk panel
