@@ -252,8 +252,8 @@ def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, targ
     rows = []
     for task_id in ids:
         text = own.get(task_id, opinion) if action in OPINION_LABELS else None
-        row = {"task_id": task_id, "case_no": None, "name": None, "status": "refused", "reason": None,
-               "opinion": text, "detail": None}
+        row = {"task_id": task_id, "case_id": None, "case_no": None, "name": None, "status": "refused",
+               "reason": None, "opinion": text, "detail": None}
         try:
             task = case_services.visible_task(user, task_id)
             row.update(case_no=task.case.case_no, name=task.name, case_id=task.case_id)
