@@ -441,3 +441,15 @@ def test_sort_by_rectify_deadline_equipment_code_and_unit_in_every_box(web):
     f = case_services.InboxFilter.from_args({"box": "copies", "process": "major_hazard", "sort": "biz:use_org"})
     got = [c.case_id for c in db.session.scalars(case_services.inbox_query(user("gx_province"), f)).unique()]
     assert got == sorted(names, key=lambda i: names[i])
+
+
+def test_the_tasks_api_lists_the_copies_box_with_the_inbox_filters(api):
+    case, other = make_case(), make_case()
+    for c in (case, other):
+        ops.copy_case(c.id, user("xn_supervisor"), [user("qx_supervisor").id], [], "请知悉")
+    db.session.commit()
+    body = api("qx_supervisor").get(f"/api/v1/tasks?box=copies&q={case.case_no}").get_json()
+    assert body["total"] == 1 and body["items"][0]["case_no"] == case.case_no
+    assert body["items"][0]["read_at"] is None and body["counts"]["copies"] >= 2
+    body = api("qx_supervisor").get("/api/v1/tasks?box=copies&read=read").get_json()
+    assert body["total"] == 0
