@@ -203,3 +203,69 @@ def test_bpmn_services_pause_and_resume_through_the_engine_sync():
         CURRENT.reset(token)
     assert kinds(case)[-2:] == ["paused", "resumed"]
     db.session.rollback()
+
+
+@pytest.fixture
+def clock_wd():
+    """tests/bpmn/clock_wd.bpmn: 审查 due in 10 working days ∥ 现场核查 due in 10 calendar days."""
+    import json
+    from pathlib import Path
+
+    from app.engine.registry import ProcessBundle, deploy_bundle
+    from app.engine.services import _START_HOOKS, StartContext
+    bpmn_dir = Path(__file__).parent / "bpmn"
+    bundle = ProcessBundle("clock_wd", (bpmn_dir / "clock_wd.bpmn").read_text(encoding="utf-8"))
+    for path in sorted((bpmn_dir / "review_demo").glob("*.json")):
+        bundle.forms[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    deploy_bundle(bundle)
+    db.session.commit()
+    _START_HOOKS["clock_wd"] = lambda u, data: StartContext(title="工作日时限", region_code=u.region_code)
+    yield
+    _START_HOOKS.pop("clock_wd", None)
+
+
+def test_resume_shifts_a_working_day_due_date_by_working_days_across_national_day(clock_wd):
+    from datetime import date
+
+    from app.core.clock import local_day_end
+    steps = lambda case: {t.task_def: t for t in db.session.scalars(  # noqa: E731
+        select(Task).where(Task.case_id == case.id, Task.status == "open"))}
+    # Mon 2026-09-28 10:00: 10 working days → Fri 10-16 (9/29, 9/30, 10/8, 10/9, 10/10 调休, 10/12–10/16)
+    with time_machine.travel(local(date(2026, 9, 28), 10), tick=False):
+        case = runtime.start_case("clock_wd", user("xn_supervisor"), {"subject": "工作日时限"})
+        db.session.commit()
+        open_steps = steps(case)
+        assert as_utc(open_steps["review_wd"].due_at) == local_day_end(date(2026, 10, 16))
+        assert as_utc(open_steps["site_check"].due_at) == local(date(2026, 10, 8), 10)
+    # Wed 9-30 10:00: paused (补正) over the National Day holiday …
+    with time_machine.travel(local(date(2026, 9, 30), 10), tick=False):
+        clock.pause_case(case.id, user("xn_supervisor"), "补正材料")
+        db.session.commit()
+    # … Fri 10-9 10:00: resumed. 9 calendar days, but only 2 working days (10/8, 10/9) were paused.
+    with time_machine.travel(local(date(2026, 10, 9), 10), tick=False):
+        case = fresh(case)
+        preview = clock.effective_due(case)
+        clock.resume_case(case.id, user("xn_supervisor"), "材料已补齐")
+        db.session.commit()
+        case = fresh(case)
+        open_steps = steps(case)
+        # the working-day step: 10-16 + 2 working days = Tue 10-20, end of day (not 10-25)
+        assert as_utc(open_steps["review_wd"].due_at) == local_day_end(date(2026, 10, 20))
+        # the calendar-day step keeps the elapsed-time shift: + 9 days
+        assert as_utc(open_steps["site_check"].due_at) == local(date(2026, 10, 17), 10)
+        assert as_utc(case.due_at) == local(date(2026, 10, 17), 10) == preview
+        [resumed] = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                               CaseEvent.kind == "resumed")).all()
+        assert "【审查（10个工作日）】按工作日顺延 2 个工作日" in resumed.summary
+    # Paused on Fri 10-9 16:00, resumed on Mon 10-12 09:00: (10-9, 10-12] holds two working days —
+    # Sat 10-10 is a 调休 working day, Sun 10-11 is not, the day of resumption counts.
+    with time_machine.travel(local(date(2026, 10, 9), 16), tick=False):
+        clock.pause_case(case.id, user("xn_supervisor"), "中止审查")
+        db.session.commit()
+    with time_machine.travel(local(date(2026, 10, 12), 9), tick=False):
+        case = fresh(case)
+        assert clock.effective_due(case) == local(date(2026, 10, 20), 3)     # site check: + 2 days 17 h
+        clock.resume_case(case.id, user("xn_supervisor"))
+        db.session.commit()
+        open_steps = steps(fresh(case))
+        assert as_utc(open_steps["review_wd"].due_at) == local_day_end(date(2026, 10, 22))

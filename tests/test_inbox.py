@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.cases import services as case_services
 from app.cases.models import CaseEvent, Task
-from app.core.clock import utcnow
+from app.core.clock import today_local, utcnow
 from app.extensions import db
 from app.inbox import services as inbox
 from app.inbox.models import SavedFilter
@@ -272,3 +272,184 @@ def test_seeded_examples_are_shared_with_the_whole_province_and_are_real_queries
     names = {e["name"] for e in api("unit_xn").get("/api/v1/inbox/filters").get_json()["items"]}
     assert "本周到期" not in names                           # shared with regulators of the region only
     assert inbox.seed_examples() == 0                        # idempotent
+
+
+def test_bulk_approve_with_a_shared_opinion_and_one_per_row_through_the_page(web):
+    cases = [make_case() for _ in range(3)]
+    tasks = [open_task(c) for c in cases]
+    s = web("xn_supervisor")
+    page = s.get("/inbox").get_data(as_text=True)
+    for t in tasks:
+        assert f'name="opinion_{t.id}" form="bulk-form"' in page
+    assert '<option value="return">' in page
+    resp = s.post("/inbox/bulk", data={"action": "approve", "decision": "reject",
+                                       "task_ids": [str(t.id) for t in tasks], "opinion": "经核查不构成重大隐患",
+                                       f"opinion_{tasks[1].id}": "现场复查，隐患已当场消除",
+                                       f"opinion_{tasks[2].id}": "  "})          # blank: the shared one
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "完成 <strong>3</strong> 件" in html and "现场复查，隐患已当场消除" in html
+    comments = [db.session.scalar(select(CaseEvent.comment).where(CaseEvent.case_id == c.id,
+                                                                  CaseEvent.kind == "completed")) for c in cases]
+    assert comments == ["经核查不构成重大隐患", "现场复查，隐患已当场消除", "经核查不构成重大隐患"]
+    # a row's own opinion too short: refused up front with a Chinese message naming the task, nothing done
+    more = make_case()
+    t = open_task(more)
+    resp = s.post("/inbox/bulk", data={"action": "approve", "decision": "reject", "task_ids": [str(t.id)],
+                                       "opinion": "经核查不构成重大隐患", f"opinion_{t.id}": "否"})
+    assert f"任务 #{t.id} 单独填写的审批意见须为 2–1000 个字" in s.get(resp.location).get_data(as_text=True)
+    assert _reload(t.id).status == "open"
+
+
+def test_bulk_return_through_the_page_names_the_step_or_the_reason(web):
+    from .test_hazard_process import dispatch, feedback
+    returnable = make_case()
+    dispatch(returnable)
+    feedback(returnable)
+    verify = open_task(returnable)
+    assert verify.task_def == "verify_bureau"
+    first = open_task(make_case())                       # 派单督办: nothing before it
+    s = web("xn_supervisor")
+    resp = s.post("/inbox/bulk", data={"action": "return", "task_ids": [str(verify.id), str(first.id)],
+                                       "opinion": "整改证明材料不合格"})
+    html = resp.get_data(as_text=True)
+    assert "批量退回：完成 <strong>1</strong> 件，未处理 <strong>1</strong> 件" in html
+    assert "退回至【整改反馈】" in html and "本环节之前没有可退回的办理环节" in html
+    reopened = open_task(returnable)
+    assert reopened.task_def == "rectify" and reopened.assignee_id == user("unit_xn").id
+    assert _events(returnable.id, "returned") == 1 and _reload(first.id).status == "open"
+
+
+# ------------------------------------------------------------------ 抄送我的 tab
+
+def test_copies_tab_lists_filters_pages_highlights_and_marks_read_on_open(web):
+    from app.taskops.models import CaseCopy
+    sender = user("xn_supervisor")
+    cases = [make_case() for _ in range(6)]
+    for case in cases:
+        ops.copy_case(case.id, sender, [user("qx_supervisor").id], [], f"请知悉 {case.case_no}")
+    db.session.commit()
+    red = open_task(cases[0])
+    red.case.warning_level = "red"
+    db.session.commit()
+    copies = {c.case_id: c for c in db.session.scalars(select(CaseCopy).where(
+        CaseCopy.user_id == user("qx_supervisor").id, CaseCopy.case_id.in_([c.id for c in cases])))}
+    s = web("qx_supervisor")
+    page = s.get("/inbox?box=copies&per_page=5").get_data(as_text=True)
+    assert 'class="active" data-testid="tab-copies"' in page
+    assert '<a href="/copies" class="active">抄送我的</a>' in page          # the side navigation too
+    assert page.count('data-testid="unread-tag"') == 5 and "共 6 条，第 1/2 页" in page
+    assert 'name="read"' in page and "黄兴宁（演示）" in page and "请知悉" in page
+    assert 'data-testid="bulk-form"' not in page                  # copies are read-only: no bulk panel
+    page2 = s.get("/inbox?box=copies&per_page=5&page=2").get_data(as_text=True)
+    shown = [c.case_no for c in cases if c.case_no in page]
+    shown2 = [c.case_no for c in cases if c.case_no in page2]
+    assert len(shown) == 5 and len(shown2) == 1 and not set(shown) & set(shown2)
+    # filters of the inbox apply: keyword, warning, process
+    only = s.get(f"/inbox?box=copies&q={cases[3].case_no}").get_data(as_text=True)
+    assert cases[3].case_no in only and cases[2].case_no not in only
+    reds = s.get("/inbox?box=copies&warning=red").get_data(as_text=True)
+    assert cases[0].case_no in reds and cases[1].case_no not in reds
+    assert cases[1].case_no not in s.get("/inbox?box=copies&process=equipment_transfer").get_data(as_text=True)
+    # opening marks read: the highlight and the badge (unread count) follow
+    before = _counts("qx_supervisor")["copies"]
+    target = copies[cases[1].id]
+    assert f'href="/copies/{target.id}/open"' in page + page2
+    resp = s.get(f"/copies/{target.id}/open")
+    assert resp.status_code == 302 and resp.location == f"/cases/{cases[1].id}"
+    assert _counts("qx_supervisor")["copies"] == before - 1
+    page = s.get("/inbox?box=copies&read=read").get_data(as_text=True)
+    assert cases[1].case_no in page and f'copy-unread-{target.id}' not in page
+    unread = s.get("/inbox?box=copies&read=unread").get_data(as_text=True)
+    assert cases[1].case_no not in unread and cases[2].case_no in unread
+    # another user's copy cannot be opened (404), and is not listed
+    assert web("xn_colleague").get(f"/copies/{target.id}/open").status_code == 404
+    assert cases[1].case_no not in web("xn_colleague").get("/inbox?box=copies").get_data(as_text=True)
+
+
+def test_a_saved_filter_of_the_copies_tab_keeps_its_box_and_read_state():
+    me = user("qx_supervisor")
+    row = inbox.create_filter(me, "未读抄送", {"box": "copies", "read": "unread"}, "none")
+    db.session.commit()
+    assert json.loads(row.args) == {"box": "copies", "read": "unread"}
+    assert inbox.filter_count(me, row) == _counts("qx_supervisor")["copies"]
+    # the read state belongs to the copies tab only
+    assert inbox.clean_args({"box": "todo", "read": "unread", "warning": "red"}) == {"box": "todo", "warning": "red"}
+
+
+# ------------------------------------------------------------------ sort by a business field
+
+def test_business_fields_are_declared_per_process_and_only_offered_with_that_process(web):
+    from app.cases import sortfields
+    assert [f.label for f in sortfields.for_process("major_hazard")] == ["整改期限", "设备代码", "使用单位"]
+    assert sortfields.for_process(None) == () and sortfields.for_process("no_such") == ()
+    # accepted only together with its process; otherwise the default sort
+    f = case_services.InboxFilter.from_args({"process": "major_hazard", "sort": "biz:rectify_deadline"})
+    assert f.sort == "biz:rectify_deadline"
+    assert case_services.InboxFilter.from_args({"sort": "biz:rectify_deadline"}).sort == "due"
+    assert case_services.InboxFilter.from_args({"process": "equipment_transfer",
+                                                "sort": "biz:rectify_deadline"}).sort == "due"
+    s = web("xn_supervisor")
+    page = s.get("/inbox").get_data(as_text=True)
+    assert 'value="biz:' not in page and 'data-testid="business-sort-hint"' in page
+    page = s.get("/inbox?process=major_hazard").get_data(as_text=True)
+    assert '<optgroup label="业务字段（' in page and 'value="biz:rectify_deadline"' in page
+
+
+def test_sort_by_rectify_deadline_equipment_code_and_unit_in_every_box(web):
+    from .conftest import equipment_of
+    from .test_hazard_process import dispatch
+    # three equipment of the same unit, dispatched with deadlines 20, 5 and 12 days ahead
+    codes = [equipment_of("unit_xn", i).code for i in range(3)]
+    cases = [make_case(equipment_code=code) for code in codes]
+    for case, days in zip(cases, (20, 5, 12)):
+        dispatch(case, days=days)
+    me = user("unit_xn")
+
+    def order(box: str, sort: str) -> list[int]:
+        f = case_services.InboxFilter.from_args({"box": box, "process": "major_hazard", "sort": sort})
+        rows = db.session.scalars(case_services.inbox_query(me, f)).unique().all()
+        ids = [r.case_id if box == "todo" else r.id for r in rows]
+        return [i for i in ids if i in {c.id for c in cases}]
+    assert order("todo", "biz:rectify_deadline") == [cases[1].id, cases[2].id, cases[0].id]
+    by_code = [c.id for _, c in sorted(zip(codes, cases))]
+    assert order("todo", "biz:equipment_code") == by_code
+    sup = user("xn_supervisor")
+    f = case_services.InboxFilter.from_args({"box": "started", "process": "major_hazard",
+                                             "sort": "biz:rectify_deadline"})
+    started = [c.id for c in db.session.scalars(case_services.inbox_query(sup, f)).unique() if c.id in
+               {x.id for x in cases}]
+    assert started == [cases[1].id, cases[2].id, cases[0].id]
+    f = case_services.InboxFilter.from_args({"box": "done", "process": "major_hazard", "sort": "biz:rectify_deadline"})
+    done = [t.case_id for t in db.session.scalars(case_services.inbox_query(sup, f)).unique()
+            if t.case_id in {x.id for x in cases}]
+    assert done == [cases[1].id, cases[2].id, cases[0].id]
+    # the page shows the field in its own column, in that order
+    page = web("unit_xn").get("/inbox?process=major_hazard&sort=biz:rectify_deadline").get_data(as_text=True)
+    assert 'data-testid="business-col">整改期限<' in page
+    positions = [page.index(c.case_no) for c in (cases[1], cases[2], cases[0])]
+    assert positions == sorted(positions)
+    deadline = (today_local() + timedelta(days=5)).isoformat()
+    assert f'data-testid="business-value">{deadline}<' in page
+    # unit name (抄送我的 tab of the province): cases of two units, sorted by the organisation's name
+    from app.core.models import Organization
+    qx_case = make_case(reporter="qx_supervisor", unit="unit_qx")
+    ops.copy_case(qx_case.id, user("qx_supervisor"), [user("gx_province").id], [], "请知悉")
+    ops.copy_case(cases[0].id, sup, [user("gx_province").id], [], "请知悉")
+    db.session.commit()
+    names = {c.id: db.session.get(Organization, c.org_id).name for c in (qx_case, cases[0])}
+    assert len(set(names.values())) == 2
+    f = case_services.InboxFilter.from_args({"box": "copies", "process": "major_hazard", "sort": "biz:use_org"})
+    got = [c.case_id for c in db.session.scalars(case_services.inbox_query(user("gx_province"), f)).unique()]
+    assert got == sorted(names, key=lambda i: names[i])
+
+
+def test_the_tasks_api_lists_the_copies_box_with_the_inbox_filters(api):
+    case, other = make_case(), make_case()
+    for c in (case, other):
+        ops.copy_case(c.id, user("xn_supervisor"), [user("qx_supervisor").id], [], "请知悉")
+    db.session.commit()
+    body = api("qx_supervisor").get(f"/api/v1/tasks?box=copies&q={case.case_no}").get_json()
+    assert body["total"] == 1 and body["items"][0]["case_no"] == case.case_no
+    assert body["items"][0]["read_at"] is None and body["counts"]["copies"] >= 2
+    body = api("qx_supervisor").get("/api/v1/tasks?box=copies&read=read").get_json()
+    assert body["total"] == 0

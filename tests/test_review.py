@@ -407,3 +407,71 @@ def test_dossier_pdf_holds_facts_steps_signature_attachments_and_chain(monkeypat
     artifacts = Path(__file__).parent.parent / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     (artifacts / "dossier-sample.pdf").write_bytes(r.data)
+
+
+def test_bulk_return_goes_to_the_previous_step_per_item_and_refuses_the_impossible_with_reasons(demo, api):
+    """批量退回 (API): each item to its previous user step with its own or the shared reason; items whose
+    return is impossible (first step, running parallel branch, multi-instance) are refused, untouched."""
+    from app.cases.models import CaseEvent
+    from app.extensions import db
+    plain = start_demo()
+    do(plain, "fill", "xn_colleague", {"subject": "电梯检验", "detail": "初稿"})
+    first = start_demo()
+    parallel = start_demo()
+    do(parallel, "fill", "xn_supervisor", {"subject": "x"})
+    do(parallel, "review", "xn_supervisor")
+    multi = start_demo()
+    for step in ("fill", "review", "check_a", "check_b"):
+        do(multi, step, "xn_supervisor", {"subject": "x"} if step == "fill" else None)
+    after_multi = start_demo()
+    for step in ("fill", "review", "check_a", "check_b", "countersign", "countersign"):
+        do(after_multi, step, "xn_supervisor", {"subject": "x"} if step == "fill" else None)
+    review_task = tasks(plain)[0]
+    check_a = next(t for t in tasks(parallel) if t.task_def == "check_a")
+    items = {"plain": review_task, "first": tasks(first)[0], "parallel": check_a,
+             "multi": tasks(multi)[0], "after_multi": tasks(after_multi)[0]}
+    ids = [t.id for t in items.values()]
+    resp = api("xn_supervisor").post("/api/v1/tasks/bulk", json={
+        "action": "return", "task_ids": ids, "opinion": "材料不全，请补充",
+        "opinions": {str(review_task.id): "说明不完整，请写明检验日期"}})
+    body = resp.get_json()
+    assert resp.status_code == 200, body
+    rows = {r["task_id"]: r for r in body["results"]}
+    assert body["done"] == 1 and body["refused"] == 4
+    done = rows[review_task.id]
+    assert done["status"] == "done" and done["detail"] == "退回至【填报】"
+    assert done["opinion"] == "说明不完整，请写明检验日期"                # the row's own reason
+    assert [(t.task_def, t.assignee_id) for t in tasks(plain)] == [("fill", user("xn_colleague").id)]
+    ev = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == plain.id, CaseEvent.kind == "returned"))
+    assert ev.comment == "说明不完整，请写明检验日期" and ev.actor_id == user("xn_supervisor").id
+    assert rows[items["first"].id]["reason"] == "本环节之前没有可退回的办理环节"
+    assert "并行分支【核查乙】尚未办结" in rows[check_a.id]["reason"]
+    assert "多实例" in rows[items["multi"].id]["reason"]
+    assert "是多实例（会签）环节，不能作为退回目标" in rows[items["after_multi"].id]["reason"]
+    for key in ("first", "parallel", "multi", "after_multi"):
+        row = rows[items[key].id]
+        assert row["status"] == "refused" and row["opinion"] == "材料不全，请补充", key
+        case_id = items[key].case_id
+        assert db.session.scalar(select(CaseEvent.id).where(CaseEvent.case_id == case_id,
+                                                            CaseEvent.kind == "returned")) is None, key
+    assert [t.task_def for t in tasks(parallel)] == ["check_a", "check_b"]
+
+
+def test_bulk_return_needs_a_reason_unless_every_row_has_its_own(demo, api):
+    case_a, case_b = start_demo(), start_demo()
+    for case in (case_a, case_b):
+        do(case, "fill", "xn_supervisor", {"subject": "x"})
+    a, b = tasks(case_a)[0], tasks(case_b)[0]
+    resp = api("xn_supervisor").post("/api/v1/tasks/bulk", json={
+        "action": "return", "task_ids": [a.id, b.id], "opinions": {str(a.id): "理由甲"}})
+    assert resp.status_code == 422
+    assert resp.get_json()["error"]["fields"] == {
+        "opinion": "请填写退回理由（至少 2 个字），将用于所有未单独填写意见的任务"}
+    resp = api("xn_supervisor").post("/api/v1/tasks/bulk", json={
+        "action": "return", "task_ids": [a.id, b.id], "opinions": {str(a.id): "理由甲", str(b.id): "乙"}})
+    assert resp.get_json()["error"]["fields"] == {f"opinion_{b.id}": f"任务 #{b.id} 单独填写的退回理由须为 2–1000 个字"}
+    assert [t.task_def for t in tasks(case_a)] == ["review"]           # nothing happened
+    resp = api("xn_supervisor").post("/api/v1/tasks/bulk", json={
+        "action": "return", "task_ids": [a.id, b.id], "opinions": {str(a.id): "理由甲", str(b.id): "理由乙"}})
+    assert resp.get_json()["done"] == 2
+    assert [t.task_def for t in tasks(case_a)] == ["fill"] and [t.task_def for t in tasks(case_b)] == ["fill"]

@@ -95,7 +95,7 @@ def problems_of(resp, *, baseline_49: int | None = None, payload: str = "") -> l
 # page → (user, query parameters it reads); None user = anonymous
 LIST_PAGES = {
     "/inbox": ("xn_supervisor", ["q", "box", "process", "status", "region", "warning", "sort", "overdue", "page",
-                                 "per_page", "due_within"]),
+                                 "per_page", "due_within", "read"]),
     "/hazards": ("xn_supervisor", ["q", "status", "warning", "source", "clause", "region", "date_from", "date_to",
                                    "page", "per_page"]),
     "/hazards/export.xlsx": ("xn_supervisor", ["q", "status", "region", "date_from"]),
@@ -148,6 +148,30 @@ def test_injection_strings_in_query_parameters(page, web, client):
             if found:
                 failures.append(f"{page}?{param}={_label(payload)}: " + "; ".join(found))
     assert case_count() == before, "the case table changed"
+    settle(failures)
+
+
+def test_injection_strings_in_the_copies_tab_of_the_inbox(web):
+    """抄送我的 is the inbox with box=copies (its own query and the read-state filter)."""
+    from app.taskops import services as ops
+    case = make_case()
+    ops.copy_case(case.id, user("xn_supervisor"), [user("qx_supervisor").id], [], "请知悉")
+    db.session.commit()
+    s = web("qx_supervisor")
+    failures = []
+    for param in ("q", "read", "process", "status", "region", "warning", "sort", "overdue", "due_within",
+                  "page", "per_page"):
+        baseline = s.get("/inbox", query_string={"box": "copies", param: "7x7"})
+        baseline_49 = count_49(baseline.get_data(as_text=True))
+        for payload in PAYLOADS:
+            found = problems_of(s.get("/inbox", query_string={"box": "copies", param: payload}),
+                                baseline_49=baseline_49, payload=payload)
+            if found:
+                failures.append(f"/inbox?box=copies&{param}={_label(payload)}: " + "; ".join(found))
+    for payload in PAYLOADS:     # the old address redirects with its arguments
+        resp = s.get("/copies", query_string={"q": payload, "state": payload})
+        if resp.status_code != (400 if "\x00" in payload else 302) or problems_of(resp):   # NUL: refused up front
+            failures.append(f"/copies?q={_label(payload)}: HTTP {resp.status_code}")
     settle(failures)
 
 

@@ -287,14 +287,18 @@ def test_copy_grants_read_access_to_the_recipient_only(web, api):
     assert qx.post(f"/cases/{case.id}/log", data={"text": "抄送接收人写日志"}).status_code == 404
     assert qx.get(f"/sms/send?case_id={case.id}").status_code == 404
     assert qx.post(f"/cases/{case.id}/urge", data={}).status_code == 404
-    # 抄送我的: listed unread, search works, opening marks it read
-    page = qx.get("/copies").get_data(as_text=True)
-    assert case.case_no in page and "未读 1" in page
-    assert case.case_no not in qx.get("/copies?q=NO-SUCH").get_data(as_text=True)
+    # 抄送我的 (a tab of the inbox; /copies redirects there): listed unread, search works,
+    # opening marks it read
+    resp = qx.get("/copies?state=unread&q=YH")
+    assert resp.status_code == 302 and resp.location == "/inbox?box=copies&q=YH&read=unread"
+    page = qx.get("/inbox?box=copies").get_data(as_text=True)
+    assert case.case_no in page and f'data-testid="copy-unread-{copy.id}"' in page
+    assert case.case_no not in qx.get("/inbox?box=copies&q=NO-SUCH").get_data(as_text=True)
     assert qx.get(f"/copies/{copy.id}/open").status_code == 302
     db.session.expire_all()
     assert db.session.get(CaseCopy, copy.id).read_at is not None
-    assert case.case_no in qx.get("/copies?state=read").get_data(as_text=True)
+    assert case.case_no in qx.get("/inbox?box=copies&read=read").get_data(as_text=True)
+    assert case.case_no not in qx.get("/inbox?box=copies&read=unread").get_data(as_text=True)
     # the API lists it too
     items = api("qx_supervisor").get("/api/v1/copies").get_json()["items"]
     assert [i["case_no"] for i in items] == [case.case_no]
@@ -589,3 +593,67 @@ def test_deputy_revoke_and_api(api):
     resp = api("unit_xn").post("/api/v1/deputies", json={"deputy_id": user("xn_colleague").id,
                                                           "starts_on": today.isoformat(), "ends_on": today.isoformat()})
     assert resp.status_code == 422 and "deputy" in resp.get_json()["error"]["fields"]
+
+
+def _third_supervisor():
+    """A third 兴宁区 county supervisor (removed after the test with every row it made)."""
+    from app.core.gm import hash_password
+    from app.core.models import User
+    third = User(username="xn_third", display_name="兴宁第三人（测试）", role="county_supervisor",
+                 region_code="450102", password_hash=hash_password("Demo@2026", 1000))
+    db.session.add(third)
+    db.session.commit()
+    return third
+
+
+def test_deputy_chain_is_followed_with_a_cycle_guard_and_a_depth_limit(api, web, monkeypatch):
+    from app.taskops import deputies
+    today = today_local()
+    a, b, c = user("xn_supervisor"), user("xn_colleague"), _third_supervisor()
+    claimed = make_case()
+    runtime.claim_task(open_task(claimed).id, a)          # A claimed a task before leaving
+    db.session.commit()
+    deputies.set_deputy(a, b.id, today, today + timedelta(days=5), "休假")
+    deputies.set_deputy(b, c.id, today, today + timedelta(days=5), "出差")   # B is away too and names C
+    db.session.commit()
+    assert [u.id for u in deputies.deputy_chain(a.id)] == [b.id, c.id]
+    assert deputies.route(a.id) == (c.id, a.id)
+    assert set(deputies.principal_ids(c.id)) == {a.id, b.id}
+    # a task transferred to A lands with C, on A's behalf (not "代 B")
+    other = make_case()
+    ops.transfer_task(open_task(other).id, b, a.id, "请黄科长办理")
+    db.session.commit()
+    routed = _reload(open_task(other).id)
+    assert (routed.assignee_id, routed.deputy_for_id) == (c.id, a.id)
+    [event] = _events(other, "transferred")
+    assert "由代理人 兴宁第三人（测试） 代为办理" in event.summary
+    s = web("xn_third")
+    inbox_page = s.get("/inbox").get_data(as_text=True)
+    assert inbox_page.count(f"代 {a.display_name} 办理") == 2         # the routed task and A's claimed one
+    assert f"代 {b.display_name} 办理" not in inbox_page
+    page = s.get(f"/tasks/{routed.id}").get_data(as_text=True)
+    assert 'data-testid="deputy-note"' in page and f"代 {a.display_name} 办理" in page
+    page = s.get(f"/tasks/{open_task(claimed).id}").get_data(as_text=True)
+    assert f"代 {a.display_name} 办理" in page and "不是它的办理人" not in page
+    # C completes A's claimed task: recorded on A's behalf
+    resp = api("xn_third").post(f"/api/v1/tasks/{open_task(claimed).id}/complete", json={"data": _dispatch()})
+    assert resp.status_code == 200, resp.get_json()
+    [done] = [e for e in _events(claimed, "completed") if e.task_def == "dispatch"]
+    assert done.actor_id == c.id and f"代理人 兴宁第三人（测试） 代 {a.display_name} 办理" in done.summary
+    # depth limit: with chains of one link only, A's tasks stop at A's own deputy B
+    monkeypatch.setattr(deputies, "MAX_CHAIN", 1)
+    assert deputies.route(a.id) == (b.id, a.id)
+    monkeypatch.undo()
+    # a cycle (C, away too, names A): the walk ends, A's tasks go to A's own choice B
+    deputies.set_deputy(c, a.id, today, today + timedelta(days=5), "培训")
+    db.session.commit()
+    assert deputies.route(a.id) == (b.id, a.id)
+    assert deputies.route(b.id) == (c.id, b.id)          # B → C → A → B again: B's own choice C
+    assert set(deputies.principal_ids(a.id)) == {b.id, c.id}
+    assert web("xn_supervisor").get("/inbox").status_code == 200      # the inbox condition terminates
+    # once B is back (revoked), C no longer acts for A
+    for row in deputies.my_deputies(b):
+        deputies.revoke_deputy(b, row.id)
+    db.session.commit()
+    assert deputies.route(a.id) == (b.id, a.id)
+    assert a.id not in deputies.principal_ids(c.id)

@@ -161,7 +161,10 @@ def get_case(case_id: int):
 def list_tasks():
     f = case_services.InboxFilter.from_args(request.args)
     items, total = case_services.paginate(case_services.inbox_query(g.api_user, f), f.page, f.per_page)
-    render = case_summary if f.box == "started" else task_json
+    if f.box == "copies":        # 抄送我的: the copy records, as GET /api/v1/copies renders them
+        from ..taskops.api import _copy_json as render
+    else:
+        render = case_summary if f.box == "started" else task_json
     return jsonify({"items": [render(i) for i in items], "total": total, "page": f.page,
                     "per_page": f.per_page, "counts": case_services.inbox_counts(g.api_user)})
 

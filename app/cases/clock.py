@@ -5,8 +5,9 @@ While a case is paused:
 - its waiting timers (deadline / escalation boundary timers) are suspended: their fire time is kept
   in the task's internal data and replaced by a far-future instant, so no engine step can fire
   them; `case.next_timer_at` is cleared so the timer job does not even look at the case.
-On resume every open task's due date moves on by the time it spent paused, warning colours are
-recomputed from the moved due date, and each suspended timer is re-armed at its original instant
+On resume every open task's due date moves on by the time it spent paused — by the number of WORKING
+days paused when the step's due rule counts working days ("10WD", app/calendar), else by the elapsed
+time — warning colours are recomputed from the moved due date, and each suspended timer is re-armed at its original instant
 plus the pause. Each pause and resume is a timeline event.
 
 Pause/resume come from a regulator (page or API) or from the BPMN itself (service tasks
@@ -15,10 +16,11 @@ Pause/resume come from a regulator (page or API) or from the BPMN itself (servic
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from sqlalchemy import select
 
-from ..core.clock import as_utc, utcnow
+from ..core.clock import DISPLAY_TZ, as_utc, local_day_end, utcnow
 from ..engine.services import ServiceContext, service
 from ..errors import Conflict, Forbidden, ValidationFailed
 from ..extensions import db
@@ -79,11 +81,18 @@ def sync_timers(case: Case, wf) -> None:
         restore_timers(wf, utcnow())
 
 
-def effective_due(case: Case, due: datetime | None) -> datetime | None:
-    """A due date as it stands if the case resumed now (paused time added)."""
-    if due is None or case.paused_at is None:
-        return due
-    return as_utc(due) + (utcnow() - as_utc(case.paused_at))
+def effective_due(case: Case) -> datetime | None:
+    """The case's due date as it would stand if the case resumed now (each open task shifted as
+    `resume` would shift it: working days for a working-day rule, else the paused time)."""
+    if case.paused_at is None:
+        return case.due_at
+    from ..engine.runtime import _load
+    now, since = utcnow(), as_utc(case.paused_at)
+    rows = [r for r in db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open"))
+            if r.due_at is not None]
+    wf = _load(case) if rows else None
+    dues = [shift_due(r.due_at, max(since, as_utc(r.created_at)), now, counts_working_days(wf, r))[0] for r in rows]
+    return min(dues) if dues else None
 
 
 def paused_days(case: Case) -> int:
@@ -125,19 +134,50 @@ def pause(case: Case, actor, reason: str, note: str | None = None) -> None:
     append_event(case, actor, "paused", f"计时暂停：{reason}", comment=note, data={"reason": reason})
 
 
-def resume(case: Case, actor, note: str | None = None) -> int:
-    """Move the open tasks' due dates on by the pause; returns the paused seconds."""
-    from ..engine.runtime import append_event, warning_for
+def counts_working_days(wf, row: Task) -> bool:
+    """Whether the open task's step states its due date in working days ("10WD" / "P10WD")."""
+    from ..engine import runtime
+    try:
+        spiff_task = wf.get_task_from_id(UUID(row.spiff_task_id)) if wf is not None else None
+    except ValueError:
+        spiff_task = None
+    expression = runtime._user_task_props(spiff_task).get("dueIn") if spiff_task is not None else None
+    if not expression:
+        return False
+    value = runtime.SCRIPT_ENGINE.environment.evaluate(expression, dict(spiff_task.data))
+    return bool(value) and runtime.WORKING_DAYS_DUE.match(str(value).strip().upper()) is not None
+
+
+def shift_due(due: datetime, start: datetime, now: datetime, working_days: bool) -> tuple[datetime, int | None]:
+    """The due date moved on by a pause from `start` to `now`: by the working days in between
+    (Beijing dates, (start, now] as working_days_between counts them) for a working-day rule — the
+    due date stays the end of a working day — else by the elapsed time. Returns (due, working days)."""
+    if not working_days:
+        return as_utc(due) + max(now - start, timedelta(0)), None
+    from ..calendar.services import add_working_days, working_days_between
+    days = max(working_days_between(start.astimezone(DISPLAY_TZ).date(), now.astimezone(DISPLAY_TZ).date()), 0)
+    return local_day_end(add_working_days(as_utc(due).astimezone(DISPLAY_TZ).date(), days)), days
+
+
+def resume(case: Case, actor, note: str | None = None, wf=None) -> int:
+    """Move the open tasks' due dates on by the pause; returns the paused seconds. `wf`: the case's
+    workflow (to read the steps' due rules); loaded from the case when not given."""
+    from ..engine.runtime import _load, append_event, warning_for
     if case.paused_at is None:
         raise Conflict("案件计时未暂停，无需恢复", code="not_paused")
     now = utcnow()
     since = as_utc(case.paused_at)
     seconds = int((now - since).total_seconds())
     open_rows = list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
+    shifted_wd: dict[str, int] = {}
     for row in open_rows:
         if row.due_at is not None:
-            lived = now - max(since, as_utc(row.created_at))
-            row.due_at = as_utc(row.due_at) + max(lived, timedelta(0))
+            if wf is None:
+                wf = _load(case)
+            row.due_at, days = shift_due(row.due_at, max(since, as_utc(row.created_at)), now,
+                                         counts_working_days(wf, row))
+            if days is not None:
+                shifted_wd[row.name] = days
             row.warning_level = warning_for(row.due_at)
     dues = [as_utc(t.due_at) for t in open_rows if t.due_at]
     case.due_at = min(dues) if dues else None
@@ -147,8 +187,10 @@ def resume(case: Case, actor, note: str | None = None) -> int:
     case.paused_seconds = (case.paused_seconds or 0) + seconds
     case.paused_at = None
     case.pause_reason = None
-    append_event(case, actor, "resumed", f"恢复计时（{reason}），本次暂停 {_duration_text(seconds)}，期限相应顺延",
-                 comment=note, data={"reason": reason, "paused_seconds": seconds,
+    by_wd = "；".join(f"【{name}】按工作日顺延 {days} 个工作日" for name, days in sorted(shifted_wd.items()))
+    append_event(case, actor, "resumed", f"恢复计时（{reason}），本次暂停 {_duration_text(seconds)}，期限相应顺延"
+                 + (f"（{by_wd}）" if by_wd else ""),
+                 comment=note, data={"reason": reason, "paused_seconds": seconds, "working_days": shifted_wd,
                                      "paused_since": since.isoformat(), "total_paused_seconds": case.paused_seconds})
     return seconds
 
@@ -194,8 +236,8 @@ def resume_case(case_id: int, user, note=None) -> Case:
     if case.paused_at is None:
         raise Conflict("案件计时未暂停，无需恢复", code="not_paused")
     runtime._bump(case)
-    resume(case, user, note)
     wf = runtime._load(case)
+    resume(case, user, note, wf)
     restore_timers(wf, utcnow())
     runtime._save(case, wf)
     case.next_timer_at = runtime._next_timer(wf)

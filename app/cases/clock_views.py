@@ -102,6 +102,6 @@ def case_clock(case) -> dict:
     """What the case page shows about the clock, and whether this user may pause/resume it."""
     return {"paused": case.paused_at is not None, "paused_at": case.paused_at, "reason": case.pause_reason,
             "days": clock.paused_days(case), "total_days": round((case.paused_seconds or 0) / 86400, 1),
-            "effective_due": clock.effective_due(case, case.due_at),
+            "effective_due": clock.effective_due(case),
             "may_control": current_user.is_authenticated and clock.may_control(current_user, case),
             "reasons": clock.PAUSE_REASONS}

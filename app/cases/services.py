@@ -17,7 +17,8 @@ from ..errors import NotFound
 from ..extensions import db
 from .models import WARNING_RANK, Case, CaseEvent, Task
 
-BOXES = ("todo", "done", "started")
+BOXES = ("todo", "done", "started", "copies")
+READ_STATES = ("unread", "read")      # 抄送我的: filter by read state
 
 
 @dataclass
@@ -31,14 +32,16 @@ class InboxFilter:
     due_within: int | None = None     # due before the end of the n-th local day from today (incl. overdue)
     q: str | None = None
     sort: str = "due"
+    read: str | None = None           # 抄送我的 only: unread | read
     page: int = 1
     per_page: int = 20
 
     @property
     def unfiltered(self) -> bool:
-        """No condition beyond the box: its total is the tab's badge count (same statement)."""
-        return not (self.process or self.status or self.region or self.warning or self.overdue
-                    or self.due_within or self.q)
+        """No condition beyond the box: its total is the tab's badge count (same statement).
+        Not for 抄送我的, whose badge counts the unread copies only."""
+        return self.box != "copies" and not (self.process or self.status or self.region or self.warning
+                                             or self.overdue or self.due_within or self.q)
 
     @classmethod
     def from_args(cls, args) -> "InboxFilter":
@@ -48,8 +51,21 @@ class InboxFilter:
                    warning=args.get("warning") or None, overdue=args.get("overdue") in ("1", "true", "on"),
                    due_within=int_arg(args, "due_within", 0, 0, 366) or None,
                    q=text_arg(args, "q"),
-                   sort=args.get("sort") if args.get("sort") in ("due", "-created", "created", "warning") else "due",
+                   sort=_sort_arg(args),
+                   read=args.get("read") if box == "copies" and args.get("read") in READ_STATES else None,
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
+
+
+SORTS = ("due", "-created", "created", "warning")
+
+
+def _sort_arg(args) -> str:
+    """A base sort, or a business field of the filtered process (app/cases/sortfields.py)."""
+    from . import sortfields
+    sort = args.get("sort")
+    if sort in SORTS or sortfields.find(args.get("process") or None, sort):
+        return sort
+    return "due"
 
 
 def _start_of_today_utc() -> datetime:
@@ -57,10 +73,20 @@ def _start_of_today_utc() -> datetime:
 
 
 def inbox_query(user: User, f: InboxFilter):
-    """One indexed query over the task projection (todo/done) or cases (started)."""
+    """One indexed query over the task projection (todo/done), cases (started) or copies (抄送我的)."""
     if f.box == "started":
         query = select(Case).where(Case.started_by_id == user.id, case_scope(user))
         entity, due_col, warn_col, created_col = Case, Case.due_at, Case.warning_level, Case.created_at
+        case_cols = Case
+    elif f.box == "copies":
+        # 抄送我的: the copies to the user (index ix_case_copy_user); a copy grants reading its case,
+        # so no data-scope condition here (app/core/scope.py case_read_scope).
+        from ..taskops.models import CaseCopy
+        query = (select(CaseCopy).join(Case, CaseCopy.case_id == Case.id).where(CaseCopy.user_id == user.id)
+                 .options(joinedload(CaseCopy.case)))
+        if f.read:
+            query = query.where(CaseCopy.read_at.is_(None) if f.read == "unread" else CaseCopy.read_at.is_not(None))
+        entity, due_col, warn_col, created_col = CaseCopy, Case.due_at, Case.warning_level, CaseCopy.created_at
         case_cols = Case
     else:
         query = select(Task)
@@ -91,6 +117,10 @@ def inbox_query(user: User, f: InboxFilter):
     if f.q:
         like = f"%{f.q}%"
         query = query.where(or_(case_cols.case_no.ilike(like), case_cols.title.ilike(like)))
+    from . import sortfields
+    business = sortfields.find(f.process, f.sort)
+    if business is not None:       # only with a process filter: the case is joined in every box
+        return sortfields.order(query, business, entity)
     order = {
         "due": [due_col.is_(None), due_col.asc(), entity.id.desc()],
         "created": [created_col.asc(), entity.id.asc()],

@@ -5,7 +5,6 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 
 from ..core.regions import region_prefix
-from ..core.scope import is_candidate
 from ..core.storage import open_attachment
 from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_info
@@ -41,8 +40,13 @@ def inbox():
     items, total = services.paginate(services.inbox_query(current_user, f), f.page, f.per_page,
                                      counts[f.box] if f.unfiltered else None)
     from ..inbox.services import page_extras   # saved filters, bulk actions (app/inbox)
+    from . import sortfields                     # sort by a business field of the filtered process
+    business = sortfields.find(f.process, f.sort)
+    business_values = sortfields.values(business, [i.id if f.box == "started" else i.case_id for i in items]) \
+        if business else {}
     return render_template("cases/inbox.html", f=f, items=items, total=total,
-                           counts=counts, processes=latest_versions(),
+                           counts=counts, processes=latest_versions(), business_sorts=sortfields.for_process(f.process),
+                           business=business, business_values=business_values,
                            pages=max(1, -(-total // f.per_page)), **page_extras(current_user, f, items))
 
 
@@ -127,8 +131,8 @@ def task_page(task_id: int):
     case = task.case
     schema = runtime.task_form_schema(task)
     errors: dict = {}
-    may_act = task.status == "open" and (task.assignee_id == current_user.id or
-                                         (task.assignee_id is None and is_candidate(current_user, task)))
+    from ..taskops.deputies import may_work
+    may_act = may_work(current_user, task)
     if request.method == "POST":
         try:  # the engine re-checks who may act, under the case lock
             values = read_submission(schema, request.form, request.files, current_user)

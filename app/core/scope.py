@@ -57,20 +57,19 @@ def candidate_condition(user: User):
         candidate = false()   # personal roles: their tasks carry assignee_id (candidateUser), matched below
     # 代理人: the tasks of those the user stands in for. Resolved to ids first: an IN (subquery) inside
     # the OR turns the province inbox count into a parallel scan of every task (bench/inbox.py);
-    # plain id conditions keep it a BitmapOr of the task indexes.
+    # plain id conditions keep it a BitmapOr of the task indexes. Chains (A → B → C) are followed.
     return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id.in_(_acting_for(user)))
 
 
 def _acting_for(user: User) -> list[int]:
-    """The user and those they stand in for today, read once per request (the inbox builds the
-    condition for every tab count, the list and each saved filter)."""
+    """The user and those they stand in for today (through deputy chains), read once per request
+    (the inbox builds the condition for every tab count, the list and each saved filter)."""
     from flask import g, has_request_context
 
-    from ..extensions import db
-    from ..taskops.deputies import principals_query
+    from ..taskops.deputies import principal_ids
     cache = g.setdefault("acting_for", {}) if has_request_context() else {}
     if user.id not in cache:
-        cache[user.id] = [user.id, *db.session.scalars(principals_query(user.id))]
+        cache[user.id] = [user.id, *principal_ids(user.id)]
     return cache[user.id]
 
 

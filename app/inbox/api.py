@@ -57,6 +57,6 @@ def delete_filter(filter_id: int):
 def bulk():
     body = _json_body()
     rows = services.bulk(g.api_user, body.get("action"), body.get("task_ids"), decision=body.get("decision"),
-                         opinion=body.get("opinion"), target=body.get("target_user_id"))
+                         opinion=body.get("opinion"), target=body.get("target_user_id"), opinions=body.get("opinions"))
     done = sum(1 for r in rows if r["status"] == "done")
     return jsonify({"results": rows, "done": done, "refused": len(rows) - done})

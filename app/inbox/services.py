@@ -1,4 +1,4 @@
-"""Saved filters (常用筛选) and bulk actions (批量签收/转办/审批) of the inbox.
+"""Saved filters (常用筛选) and bulk actions (批量签收/转办/审批/退回) of the inbox.
 
 Saved filters store only the inbox query args; their counts run `inbox_query` in the viewer's own
 scope. Bulk actions call the normal engine / taskops services item by item, each item in its own
@@ -21,11 +21,12 @@ from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from .models import SavedFilter
 
-FILTER_KEYS = ("box", "process", "status", "region", "warning", "overdue", "due_within", "q", "sort")
+FILTER_KEYS = ("box", "process", "status", "region", "warning", "overdue", "due_within", "q", "sort", "read")
 NAME_MAX = 40
 MAX_FILTERS = 50
 BULK_MAX = 100
-BULK_ACTIONS = {"claim": "签收", "transfer": "转办", "approve": "审批"}
+BULK_ACTIONS = {"claim": "签收", "transfer": "转办", "approve": "审批", "return": "退回"}
+OPINION_LABELS = {"approve": "审批意见", "transfer": "转办意见", "return": "退回理由"}
 
 
 # ---------------------------------------------------------------- saved filters
@@ -37,7 +38,7 @@ def clean_args(raw) -> dict:
                                                        if raw.get(k) not in (None, "", False)}))
     args = {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
             "overdue": "1" if f.overdue else None, "due_within": str(f.due_within) if f.due_within else None,
-            "q": f.q, "sort": f.sort if f.sort != "due" else None}
+            "q": f.q, "sort": f.sort if f.sort != "due" else None, "read": f.read}
     return {k: v for k, v in args.items() if v}
 
 
@@ -174,18 +175,50 @@ def _approve(task: Task, user: User, decision: str, opinion: str) -> None:
                                         + "；".join(str(m) for m in err.fields.values()) + "）"}) from None
 
 
+def _return(task: Task, user: User, reason: str) -> str:
+    """退回 to the previous user step (the nearest target of app/review). Everything that makes a
+    return impossible (no earlier step, a multi-instance step, a joined or still running parallel
+    branch, not the holder) is refused by review.return_task with its reason. Returns the step name."""
+    from ..review import services as review
+    options = review.return_options(task)["targets"]
+    record = review.return_task(task.id, user, options[0]["bpmn_id"] if options else None, reason)
+    return record.target_name
+
+
+def item_opinions(task_ids, raw) -> dict[int, str]:
+    """Per-item opinions {task id: text} (blank ones dropped); `raw` maps ids (int or str) to text."""
+    wanted = set()
+    for value in task_ids if isinstance(task_ids, list) else []:
+        try:
+            wanted.add(int(value))
+        except (TypeError, ValueError):
+            pass
+    out = {}
+    for key, text in (raw.items() if isinstance(raw, dict) else []):
+        try:
+            task_id = int(key)
+        except (TypeError, ValueError):
+            continue
+        text = text.strip() if isinstance(text, str) else ""
+        if text and task_id in wanted:
+            out[task_id] = text
+    return out
+
+
 def _reason(err: DomainError) -> str:
     if isinstance(err, ValidationFailed) and err.fields:
         return "；".join(str(m) for m in err.fields.values())
     return err.message
 
 
-def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, target=None) -> list[dict]:
+def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, target=None,
+         opinions=None) -> list[dict]:
     """Run `action` on every task; returns one row per task: done, or refused with the reason.
-    Commits each done item; the caller needs no commit."""
+    `opinion` is shared by all items; `opinions` ({task id: text}) overrides it per item (审批意见,
+    转办意见, 退回理由). Commits each done item; the caller needs no commit."""
     errors = {}
     if action not in BULK_ACTIONS:
-        errors["action"] = "请选择批量操作：签收、转办或审批"
+        errors["action"] = "请选择批量操作：签收、转办、审批或退回"
     ids = []
     for raw in task_ids if isinstance(task_ids, list) else []:
         try:
@@ -198,39 +231,45 @@ def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, targ
     elif len(ids) > BULK_MAX:
         errors["task_ids"] = f"一次最多批量处理 {BULK_MAX} 条"
     opinion = opinion.strip() if isinstance(opinion, str) else ""
-    if action == "approve":
-        if not decision or not isinstance(decision, str):
-            errors["decision"] = "请选择审批结论"
-        if len(opinion) < 2:
-            errors["opinion"] = "请填写审批意见（至少 2 个字），将用于所有勾选的任务"
+    own = item_opinions(ids, opinions) if action in OPINION_LABELS else {}
+    if action == "approve" and (not decision or not isinstance(decision, str)):
+        errors["decision"] = "请选择审批结论"
+    if action == "transfer" and target in (None, ""):
+        errors["target"] = "请选择转办给谁"
+    if action in OPINION_LABELS:
+        label = OPINION_LABELS[action]
+        if (not ids or set(ids) - set(own)) and len(opinion) < 2:
+            errors["opinion"] = f"请填写{label}（至少 2 个字），将用于所有未单独填写意见的任务"
         elif len(opinion) > 1000:
-            errors["opinion"] = "审批意见不能超过 1000 个字"
-    if action == "transfer":
-        if target in (None, ""):
-            errors["target"] = "请选择转办给谁"
-        if len(opinion) < 2:
-            errors["opinion"] = "请填写转办意见（至少 2 个字）"
+            errors["opinion"] = f"{label}不能超过 1000 个字"
+        for task_id, text in own.items():
+            if not 2 <= len(text) <= 1000:
+                errors[f"opinion_{task_id}"] = f"任务 #{task_id} 单独填写的{label}须为 2–1000 个字"
     if errors:
         raise ValidationFailed(errors)
     from ..taskops import services as taskops
     user_id = user.id
     rows = []
     for task_id in ids:
-        row = {"task_id": task_id, "case_no": None, "name": None, "status": "refused", "reason": None}
+        text = own.get(task_id, opinion) if action in OPINION_LABELS else None
+        row = {"task_id": task_id, "case_id": None, "case_no": None, "name": None, "status": "refused",
+               "reason": None, "opinion": text, "detail": None}
         try:
             task = case_services.visible_task(user, task_id)
             row.update(case_no=task.case.case_no, name=task.name, case_id=task.case_id)
             if action == "claim":
                 runtime.claim_task(task.id, user)
             elif action == "transfer":
-                taskops.transfer_task(task.id, user, target, opinion)
+                taskops.transfer_task(task.id, user, target, text)
+            elif action == "return":
+                row["detail"] = f"退回至【{_return(task, user, text)}】"
             else:
-                _approve(task, user, decision, opinion)
+                _approve(task, user, decision, text)
             db.session.commit()
             row.update(status="done", reason=None)
         except DomainError as err:
             db.session.rollback()
-            row["reason"] = _reason(err)
+            row.update(reason=_reason(err), detail=None)
         user = db.session.get(User, user_id)   # fresh after a rollback
         rows.append(row)
     return rows
@@ -256,7 +295,8 @@ def page_extras(user: User, f, items: list) -> dict:
 
 def _filter_dict(f) -> dict:
     return {"box": f.box, "process": f.process, "status": f.status, "region": f.region, "warning": f.warning,
-            "overdue": "1" if f.overdue else None, "due_within": f.due_within, "q": f.q, "sort": f.sort}
+            "overdue": "1" if f.overdue else None, "due_within": f.due_within, "q": f.q, "sort": f.sort,
+            "read": f.read}
 
 
 # Two shared examples seeded for the province bureau (real queries, counted in each viewer's scope).

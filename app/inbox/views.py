@@ -46,10 +46,12 @@ def delete_filter(filter_id: int):
 @login_required
 def bulk():
     action = request.form.get("action")
-    try:
-        rows = services.bulk(current_user, action, request.form.getlist("task_ids"),
+    task_ids = request.form.getlist("task_ids")
+    try:   # the per-row inputs opinion_<task id> override the shared opinion
+        rows = services.bulk(current_user, action, task_ids,
                              decision=request.form.get("decision"), opinion=request.form.get("opinion"),
-                             target=request.form.get("target"))
+                             target=request.form.get("target"),
+                             opinions={i: request.form.get(f"opinion_{i}") for i in task_ids})
     except ValidationFailed as err:
         db.session.rollback()
         for message in err.fields.values():

@@ -1,7 +1,11 @@
 """代理人 (absence deputy): a user names a deputy for a date range; during it, tasks that would be
 assigned to the user personally go to the deputy (recorded on the task as `deputy_for_id`), and the
 deputy may work the tasks the user had claimed. Candidate-group tasks need nothing: a deputy must
-have the same role and region (regulators) or organisation (enterprises), so they see those anyway."""
+have the same role and region (regulators) or organisation (enterprises), so they see those anyway.
+
+Chains: when A's deputy B is away too and names C, A's personal tasks go to C (still "代 A 办理"),
+and C may work the tasks A had claimed. A chain is followed at most MAX_CHAIN deputies deep; a cycle
+(A → B → A) or a chain longer than that stops at A's own deputy B."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -15,6 +19,7 @@ from ..extensions import db
 from .models import UserDeputy
 
 MAX_DAYS = 366
+MAX_CHAIN = 5      # deputies followed from the absent user (A → B → C … ) before giving up
 
 
 def _active(day: date | None = None):
@@ -32,22 +37,76 @@ def active_deputy(user_id: int | None, day: date | None = None) -> User | None:
 
 
 def principals_query(deputy_id: int, day: date | None = None):
-    """SELECT of the users for whom `deputy_id` acts today (for the inbox condition)."""
+    """SELECT of the users who name `deputy_id` as their deputy today (one link of a chain)."""
     return select(UserDeputy.user_id).where(UserDeputy.deputy_id == deputy_id, _active(day))
+
+
+def principal_ids(deputy_id: int, day: date | None = None) -> list[int]:
+    """Everyone for whom `deputy_id` acts today, through chains: A names B, B (away) names C →
+    C acts for B and A. One query per link, at most MAX_CHAIN links; cycles end the walk."""
+    found: list[int] = []
+    seen, frontier = {deputy_id}, [deputy_id]
+    for _depth in range(MAX_CHAIN):
+        if not frontier:
+            break
+        rows = db.session.scalars(select(UserDeputy.user_id).where(UserDeputy.deputy_id.in_(frontier),
+                                                                   _active(day))).all()
+        frontier = [uid for uid in dict.fromkeys(rows) if uid not in seen]
+        seen.update(frontier)
+        found.extend(frontier)
+    return found
+
+
+def deputy_chain(user_id: int | None, day: date | None = None) -> list[User]:
+    """The deputies followed from `user_id`: [B] when B is in, [B, C] when B is away and names C.
+    Empty when the user names no active deputy. On a cycle or past MAX_CHAIN only [B] is kept."""
+    chain: list[User] = []
+    seen = {user_id}
+    current = user_id
+    while True:
+        deputy = active_deputy(current, day)
+        if deputy is None:
+            return chain
+        if deputy.id in seen or len(chain) >= MAX_CHAIN:
+            return chain[:1]        # a cycle or an endless chain: the principal's own choice
+        chain.append(deputy)
+        seen.add(deputy.id)
+        current = deputy.id
 
 
 def acts_for(user: User, principal_id: int | None) -> bool:
     if principal_id is None or principal_id == user.id:
         return False
-    return db.session.scalar(principals_query(user.id).where(UserDeputy.user_id == principal_id).limit(1)) is not None
+    return principal_id in principal_ids(user.id)
 
 
 def route(user_id: int | None) -> tuple[int | None, int | None]:
-    """(assignee, on behalf of) for a task that would go to `user_id` personally."""
-    deputy = active_deputy(user_id)
-    if deputy is None:
+    """(assignee, on behalf of) for a task that would go to `user_id` personally: the end of the
+    user's deputy chain, on the user's behalf."""
+    chain = deputy_chain(user_id)
+    if not chain:
         return user_id, None
-    return deputy.id, user_id
+    return chain[-1].id, user_id
+
+
+def may_work(user: User, task) -> bool:
+    """The task page's "may act": the holder, a candidate of an unclaimed task, or the holder's deputy
+    (through a chain). The engine re-checks under the case lock (runtime._ensure_may_act)."""
+    from ..core.scope import is_candidate
+    if task.status != "open":
+        return False
+    if task.assignee_id is None:
+        return is_candidate(user, task)
+    return task.assignee_id == user.id or acts_for(user, task.assignee_id)
+
+
+def acting_for(user: User, task) -> User | None:
+    """Whom `user` works this open task for: the absent user it was routed from, or the absent holder."""
+    if task.status != "open" or task.assignee_id is None:
+        return None
+    if task.assignee_id == user.id:
+        return task.deputy_for if task.deputy_for_id not in (None, user.id) else None
+    return task.assignee if acts_for(user, task.assignee_id) else None
 
 
 def same_post(user: User, other: User) -> bool:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from ..cases import services as case_services
-from ..cases.models import Case
 from ..core.clock import utcnow
-from ..core.params import int_arg, text_arg
+from ..core.params import int_arg
 from ..core.roles import ROLES
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -45,6 +44,13 @@ def _task_panel(task):
 
 
 @bp.app_template_global()
+def deputy_acting_for(task):
+    """The absent user the current user works `task` for (代 X 办理), or None."""
+    from .deputies import acting_for
+    return acting_for(current_user, task)
+
+
+@bp.app_template_global()
 def case_ops_panel(case):
     user = current_user
     copy_ok = services.may_copy(user, case)
@@ -67,13 +73,12 @@ def _render_task_with_errors(task, form: str, errors: dict):
     """The task page again, the operation's form open with its per-field errors and values."""
     from ..cases.views import _case_context, _prefill
     from ..cases.forms_web import field_views
-    from ..core.scope import is_candidate
     from ..engine import runtime
+    from .deputies import may_work
     db.session.rollback()
     task = case_services.visible_task(current_user, task.id)
     schema = runtime.task_form_schema(task)
-    may_act = task.status == "open" and (task.assignee_id == current_user.id or
-                                         (task.assignee_id is None and is_candidate(current_user, task)))
+    may_act = may_work(current_user, task)
     ctx = _case_context(task.case)
     return render_template("cases/task.html", task=task, may_act=may_act, schema=schema, errors={},
                            fields=field_views(schema, _prefill(task, schema), {}, current_user),
@@ -181,22 +186,10 @@ def copy(case_id: int):
 @bp.route("/copies")
 @login_required
 def copies():
-    q, state = text_arg(request.args, "q"), request.args.get("state") or ""
-    page, per_page = int_arg(request.args, "page", 1, 1, 100000), int_arg(request.args, "per_page", 20, 5, 100)
-    query = (select(CaseCopy).join(Case, CaseCopy.case_id == Case.id).where(CaseCopy.user_id == current_user.id))
-    if q:
-        like = f"%{q}%"
-        query = query.where(or_(Case.case_no.ilike(like), Case.title.ilike(like)))
-    if state == "unread":
-        query = query.where(CaseCopy.read_at.is_(None))
-    elif state == "read":
-        query = query.where(CaseCopy.read_at.is_not(None))
-    items, total = case_services.paginate(query.order_by(CaseCopy.created_at.desc(), CaseCopy.id.desc()),
-                                          page, per_page)
-    unread = db.session.scalar(select(func.count(CaseCopy.id)).where(CaseCopy.user_id == current_user.id,
-                                                                    CaseCopy.read_at.is_(None)))
-    return render_template("taskops/copies.html", items=items, total=total, page=page, q=q or "", state=state,
-                           unread=unread or 0, pages=max(1, -(-total // per_page)))
+    """抄送我的 is a tab of the inbox now; old links (q, state=unread|read, paging) keep working."""
+    args = {"box": "copies", "q": request.args.get("q"), "read": request.args.get("state"),
+            "page": request.args.get("page"), "per_page": request.args.get("per_page")}
+    return redirect(url_for("cases.inbox", **{k: v for k, v in args.items() if v}))
 
 
 @bp.route("/copies/<int:copy_id>/open")

@@ -104,10 +104,15 @@ def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):  #
 
     # 4. The copy recipient of another county reads it under 抄送我的
     qx, qx_errors = _login(browser, base, "qx_supervisor")
-    qx.goto(f"{base}/copies")
-    assert case_no in qx.inner_text("[data-testid=copies-table]")
+    qx.goto(f"{base}/copies")                        # the old address: the 抄送我的 tab of the inbox now
+    qx.wait_for_url(f"{base}/inbox?box=copies")
+    row = qx.locator(f"[data-testid=inbox-table] tr:has-text('{case_no}')")
+    assert row.locator("[data-testid=unread-tag]").count() == 1
+    assert qx.get_attribute("[data-testid=tab-copies]", "class") == "active"
     _shot(qx, "taskops-5-copies")
-    qx.click("[data-testid=copies-table] a:has-text('查看案件')")
+    row.locator("a:has-text('查看案件')").click()
     qx.wait_for_url(f"{base}/cases/{case_id}")
     assert case_no in qx.content()
+    qx.goto(f"{base}/inbox?box=copies")               # opened: marked read, no longer highlighted
+    assert qx.locator(f"[data-testid=inbox-table] tr:has-text('{case_no}') [data-testid=unread-tag]").count() == 0
     assert not (boss_errors or city_errors or colleague_errors or qx_errors)
