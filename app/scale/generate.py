@@ -6,8 +6,10 @@ Stages (each recorded in `demo_generation`; a stopped run continues where it sto
              with the three SMS contacts of each use unit (phones SM4-encrypted) and accounts;
   equipment  devices (≈45 % elevators) and their periodic inspection reports; each device's
              next_inspection_date is the next due date of its latest passing report;
-  templates  hazard cases driven through the real engine, one per distinct step;
-  cases      clones of those templates (app.scale.clone) spread over devices, units and two years;
+  templates  hazard cases driven through the real engine, one per distinct step (with 催办 in each
+             rectification task and the BPMN 抄送 of 派单督办 to the city bureau);
+  cases      clones of those templates (app.scale.clone) spread over devices, units and two years,
+             urges and copies (timeline, case_copy, notification) naming the clone's own task and people;
   finish     counters for case and notice numbers;
   escalate   one pass of the scheduler's timer job: cases whose rectification deadline has passed
              escalate to their city bureau through the engine (督办 tasks, timeline, SMS outbox);
