@@ -85,7 +85,7 @@ class TextCompiler:
 
     def __init__(self, names: list[str], groups: dict[tuple[int, ...], str] | None = None):
         names = sorted({n for n in names if n}, key=len, reverse=True)
-        # Id lists replaced whole (a clone's list may be longer or shorter): tuple of ids -> slot name.
+        # User id lists replaced whole (a clone's may be longer or shorter): tuple of ids -> slot name.
         self.groups = groups or {}
         alternatives = [UUID_RE, DATE_RE] + [re.escape(n) for n in names]
         self.pattern = re.compile("|".join(f"({a})" for a in alternatives))
@@ -105,7 +105,7 @@ class TextCompiler:
         if isinstance(obj, dict):
             return {self._sub(k): self._walk(v, k) for k, v in obj.items()}
         if isinstance(obj, list):
-            group = self.groups.get(tuple(obj)) if key in JSON_ID_KEYS and obj else None
+            group = self.groups.get(tuple(obj)) if JSON_ID_KEYS.get(key) == "user" and obj else None
             if group is not None:
                 return f"@@N:group:{group}@@"
             return [self._walk(v, key) for v in obj]
