@@ -125,3 +125,78 @@ def test_generated_case_opens_and_its_task_completes(generated, app):
     nxt = db.session.scalar(select(Task).where(Task.case_id == case.id, Task.status == "open"))
     assert nxt.task_def == "approve_extension" and nxt.candidate_region == case.region_code
     assert runtime.verify_case_chain(case.id) is None
+
+
+def test_generated_urges_and_copies(generated, app):
+    """催办 and 抄送 in the clones name the clone's own task and people: the urged task is the clone's
+    rectification task and its holder the clone's use unit; the BPMN copy of 派单督办 goes to the
+    clone city's supervisors (case_copy rows, notifications and the timeline entry alike)."""
+    from app.taskops.models import CaseCopy, Notification
+    before, output = generated
+    templates = {v["case_id"] for v in json.loads(db.session.get(DemoGeneration, "templates").info).values()}
+    clones = select(Case.id).where(Case.id > before["case"], Case.id.not_in(templates))
+    assert "no orphans" in output and "case_copy.task_id" not in output
+    assert generate.template_means(json.loads(db.session.get(DemoGeneration, "templates").info))["case_event"] >= 20
+    people = {u.id: u for u in db.session.scalars(select(User).where(User.role.in_(
+        ("use_unit", "city_supervisor", "county_supervisor"))))}
+    cases = {c.id: c for c in db.session.scalars(select(Case).where(Case.id.in_(clones)))}
+    tasks = {t.id: t for t in db.session.scalars(select(Task).where(Task.case_id.in_(clones)))}
+
+    def city_supervisors(case):
+        return sorted((u for u in people.values() if u.role == "city_supervisor" and u.is_active_flag
+                       and u.region_code == case.region_code[:4] + "00"), key=lambda u: u.username)
+
+    urged = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(clones), CaseEvent.kind == "urged")))
+    copied = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id.in_(clones), CaseEvent.kind == "copied")))
+    assert len(urged) > len(cases) and len(copied) > len(cases) // 2
+    for event in urged:
+        case, data = cases[event.case_id], json.loads(event.data)
+        task = tasks[data["task_id"]]
+        assert task.case_id == case.id and task.task_def == "rectify" and task.urge_count >= 1
+        unit = people[data["recipients"][0]]
+        assert data["recipients"] == [unit.id] and unit.org_id == case.org_id and unit.role == "use_unit"
+        assert unit.display_name in event.summary and task.name in event.summary
+        urger = people[event.actor_id]
+        assert urger.role == "county_supervisor" and urger.region_code == case.region_code
+        assert task.completed_at is None or event.at <= task.completed_at
+    # each urge reminded its recipient in-app, for the clone's task, from the urging supervisor
+    urges = {(n.task_id, n.user_id): n for n in db.session.scalars(select(Notification).where(
+        Notification.case_id.in_(clones), Notification.kind == "urge"))}
+    assert {(json.loads(e.data)["task_id"], json.loads(e.data)["recipients"][0]) for e in urged} == set(urges)
+    for event in urged:
+        note = urges[(json.loads(event.data)["task_id"], json.loads(event.data)["recipients"][0])]
+        assert note.sender_id == event.actor_id and cases[event.case_id].case_no in note.title
+
+    copies: dict[int, list] = {}
+    for copy in db.session.scalars(select(CaseCopy).where(CaseCopy.case_id.in_(clones)).order_by(CaseCopy.id)):
+        copies.setdefault(copy.case_id, []).append(copy)
+    assert {e.case_id for e in copied} == set(copies)
+    for event in copied:
+        case, data = cases[event.case_id], json.loads(event.data)
+        expected = city_supervisors(case)
+        assert expected and data["recipients"] == [u.id for u in expected] and data["roles"] == ["city_supervisor"]
+        assert event.summary.endswith("给 " + "、".join(u.display_name for u in expected))
+        rows = copies[case.id]
+        assert [c.user_id for c in rows] == data["recipients"]
+        for c in rows:
+            task = tasks[c.task_id]
+            assert task.case_id == case.id and task.task_def == "dispatch" and c.step_name == task.name
+            assert c.source == "bpmn" and c.sender_id is None
+            assert c.read_at is None or c.read_at > c.created_at
+    # dispatched (or rejected) clones are copied, the others not
+    dispatched = {t.case_id for t in tasks.values() if t.task_def == "dispatch" and t.status == "completed"}
+    assert dispatched == set(copies)
+    # the copies' notifications go to the same people; older copies mostly read, recent ones not
+    copy_notes = {(n.case_id, n.user_id) for n in db.session.scalars(select(Notification).where(
+        Notification.case_id.in_(clones), Notification.kind == "copy"))}
+    assert copy_notes == {(c.case_id, c.user_id) for rows in copies.values() for c in rows}
+    all_copies = [c for rows in copies.values() for c in rows]
+    assert any(c.read_at for c in all_copies) and any(c.read_at is None for c in all_copies)
+
+    # a city supervisor finds a copied clone in 抄送我的, with the unread count of their copies
+    case = cases[next(iter(copies))]
+    supervisor = people[copies[case.id][0].user_id]
+    unread = db.session.scalar(select(func.count(CaseCopy.id)).where(CaseCopy.user_id == supervisor.id,
+                                                                     CaseCopy.read_at.is_(None)))
+    page = WebSession(app.test_client(), supervisor.username).get(f"/copies?q={case.case_no}").get_data(as_text=True)
+    assert case.case_no in page and f"未读 {unread}" in page

@@ -33,7 +33,9 @@ _SLOT = re.compile(r'"@@N:([^@"]+)@@"|@@S:([^@"]+)@@')
 JSON_ID_KEYS = {"case_id": "case", "equipment_id": "equipment", "use_org_id": "org", "org_id": "org",
                 "initiator_id": "user", "initiator_org_id": "org", "reporter_org_id": "org",
                 "property_org_id": "org", "hazard_id": "hazard", "evidence": "att", "attachments": "att",
-                "assignee_id": "user", "actor_id": "user", "user_id": "user"}
+                "assignee_id": "user", "actor_id": "user", "user_id": "user",
+                # 催办 / 抄送 timeline entries: the urged task and the people reminded or copied
+                "task_id": "task", "recipients": "user"}
 # String values of these keys are replaced whole.
 JSON_STR_KEYS = {"region_code": "region", "to_region": "region", "from_region": "region",
                  "case_no": "caseno", "notice_no": "noticeno", "hazard_no": "caseno",
@@ -81,8 +83,10 @@ class Compiled:
 class TextCompiler:
     """Turns template texts into Compiled objects, given the template's literal names."""
 
-    def __init__(self, names: list[str]):
+    def __init__(self, names: list[str], groups: dict[tuple[int, ...], str] | None = None):
         names = sorted({n for n in names if n}, key=len, reverse=True)
+        # User id lists replaced whole (a clone's may be longer or shorter): tuple of ids -> slot name.
+        self.groups = groups or {}
         alternatives = [UUID_RE, DATE_RE] + [re.escape(n) for n in names]
         self.pattern = re.compile("|".join(f"({a})" for a in alternatives))
         self.names = set(names)
@@ -101,6 +105,9 @@ class TextCompiler:
         if isinstance(obj, dict):
             return {self._sub(k): self._walk(v, k) for k, v in obj.items()}
         if isinstance(obj, list):
+            group = self.groups.get(tuple(obj)) if JSON_ID_KEYS.get(key) == "user" and obj else None
+            if group is not None:
+                return f"@@N:group:{group}@@"
             return [self._walk(v, key) for v in obj]
         if isinstance(obj, bool) or obj is None:
             return obj
@@ -133,10 +140,15 @@ ID_COLUMNS = {
     "attachment": {"uploaded_by_id": "user"},
     "hazard": {"equipment_id": "equipment", "use_org_id": "org", "region_code": "region", "reporter_id": "user",
                "reporter_org_id": "org", "notice_issuer_region": "region"},
+    "case_copy": {"user_id": "user", "task_id": "task", "sender_id": "user"},
+    "notification": {"user_id": "user", "task_id": "task", "sender_id": "user"},
 }
 # Datetime columns that are deadlines (moved by whole days with the dates), not action times.
 DEADLINE_COLUMNS = {("case_record", "due_at"), ("case_record", "next_timer_at"), ("task", "due_at")}
-CHILD_TABLES = ("task", "case_event", "case_party", "attachment", "hazard")
+CHILD_TABLES = ("task", "case_event", "case_party", "attachment", "hazard", "case_copy", "notification")
+# Rows nothing else refers to: the caller gives them ids after building (their number per clone
+# varies with the size of the clone's copy group).
+LATE_ID_TABLES = ("case_copy", "notification")
 
 
 @dataclass
@@ -153,6 +165,12 @@ class CaseTemplate:
     deadline_day: date | None = None  # the template's current deadline (running cases)
     template_ids: dict[str, list[int]] = field(default_factory=dict)   # table -> the template's row ids
     time_columns: dict[str, list[list[tuple[str, str]]]] = field(default_factory=dict)
+    # The people a step copied the case to (抄送, BPMN ccRoles): a clone copies it to its own group,
+    # which may be larger or smaller. group_rows: (table, row index) of the first case_copy /
+    # notification row of each copy (one row per recipient in the clone); group_skip: the others.
+    group: tuple[int, ...] = ()
+    group_rows: set[tuple[str, int]] = field(default_factory=set)
+    group_skip: set[tuple[str, int]] = field(default_factory=set)
 
     @property
     def last_offset(self) -> float:
@@ -170,12 +188,16 @@ TEXT_COLUMNS = {
     "hazard": {"description": "plain", "notice_requirements": "plain"},
     "attachment": {},
     "case_party": {},
+    "case_copy": {"step_name": "plain", "note": "plain"},
+    "notification": {"title": "plain", "body": "plain"},
 }
 
 
-def load_template(name: str, case_id: int, offsets: list[float], marks: list[float], names: list[str]) -> CaseTemplate:
+def load_template(name: str, case_id: int, offsets: list[float], marks: list[float], names: list[str],
+                  group: tuple[int, ...] = ()) -> CaseTemplate:
     """Read a committed engine-made case and compile it for cloning. `names` are the literal
-    texts (organisation, region, people, device names) its texts may mention."""
+    texts (organisation, region, people, device names) its texts may mention; `group` the user ids
+    (in order) the case was copied to, replaced whole by each clone's (slot ``group:copy``)."""
     tables = {t: db.metadata.tables[t] for t in ("case_record",) + CHILD_TABLES}
     tpl = CaseTemplate(name=name, case_id=case_id, offsets=offsets, marks=marks)
     case_t = tables["case_record"]
@@ -185,7 +207,17 @@ def load_template(name: str, case_id: int, offsets: list[float], marks: list[flo
         order = table.c.seq if t == "case_event" else table.c.id
         tpl.rows[t] = [dict(r) for r in db.session.execute(select(table).where(table.c.case_id == case_id)
                                                           .order_by(order)).mappings()]
-    compiler = TextCompiler(names)
+    tpl.group = tuple(group)
+    if group:
+        members = set(group)
+        for table in LATE_ID_TABLES:
+            seen = set()
+            for i, row in enumerate(tpl.rows[table]):
+                if row["user_id"] in members:
+                    key = (row["task_id"], row.get("kind"))
+                    (tpl.group_skip if key in seen else tpl.group_rows).add((table, i))
+                    seen.add(key)
+    compiler = TextCompiler(names, {tpl.group: "copy"} if group else None)
     for table, rows in tpl.rows.items():
         for i, row in enumerate(rows):
             for column, mode in TEXT_COLUMNS.get(table, {}).items():
@@ -205,10 +237,11 @@ def load_template(name: str, case_id: int, offsets: list[float], marks: list[flo
                 if compiled.keys:
                     tpl.texts[(table, i, column)] = compiled
                     tpl.slot_keys.update(compiled.keys)
+    grouped = tpl.group_rows | tpl.group_skip
     for table, columns in ID_COLUMNS.items():
-        for row in tpl.rows.get(table, []):
+        for i, row in enumerate(tpl.rows.get(table, [])):
             for column, kind in columns.items():
-                if row.get(column) is not None:
+                if row.get(column) is not None and not (column == "user_id" and (table, i) in grouped):
                     tpl.slot_keys.add(f"{kind}:{row[column]}")
     hazard = tpl.rows["hazard"][0] if tpl.rows.get("hazard") else None
     if hazard is not None:
@@ -246,9 +279,10 @@ class CloneSpec:
     (strings; ids as decimal strings or "null")."""
     case_id: int
     values: dict[str, str]
-    ids: dict[str, list[int]]        # table -> pre-allocated ids for the child rows
+    ids: dict[str, list[int]]        # table -> pre-allocated ids for the child rows (not LATE_ID_TABLES)
     shift_days: int
     action_starts: list[float]
+    group: list[int] = field(default_factory=list)    # user ids the clone is copied to (see CaseTemplate.group)
 
 
 def shifted(value, days: int):
@@ -267,10 +301,13 @@ def build_rows(tpl: CaseTemplate, spec: CloneSpec) -> dict[str, list[dict]]:
         id_cols = ID_COLUMNS.get(table, {})
         new_rows = []
         for i, row in enumerate(rows):
+            if (table, i) in tpl.group_skip:
+                continue
+            grouped = (table, i) in tpl.group_rows
             new = dict(row)
             for column, kind in id_cols.items():
                 v = row.get(column)
-                if v is not None:
+                if v is not None and not (grouped and column == "user_id"):
                     mapped = values[f"{kind}:{v}"]
                     new[column] = None if mapped == "null" else (int(mapped) if kind != "region" else mapped)
             for column, kind in tpl.time_columns[table][i]:
@@ -283,11 +320,14 @@ def build_rows(tpl: CaseTemplate, spec: CloneSpec) -> dict[str, list[dict]]:
             if table == "case_record":
                 new["id"] = spec.case_id
             else:
-                new["id"] = spec.ids[table][i]
+                new["id"] = None if table in LATE_ID_TABLES else spec.ids[table][i]
                 new["case_id"] = spec.case_id
             if table == "task":
                 new["spiff_task_id"] = values[f"uuid:{row['spiff_task_id']}"]
-            new_rows.append(new)
+            if grouped:
+                new_rows.extend(dict(new, user_id=user_id) for user_id in spec.group)
+            else:
+                new_rows.append(new)
         out[table] = new_rows
     case = out["case_record"][0]
     case["case_no"] = values[f"caseno:{tpl.rows['case_record'][0]['case_no']}"]

@@ -6,8 +6,10 @@ Stages (each recorded in `demo_generation`; a stopped run continues where it sto
              with the three SMS contacts of each use unit (phones SM4-encrypted) and accounts;
   equipment  devices (≈45 % elevators) and their periodic inspection reports; each device's
              next_inspection_date is the next due date of its latest passing report;
-  templates  hazard cases driven through the real engine, one per distinct step;
-  cases      clones of those templates (app.scale.clone) spread over devices, units and two years;
+  templates  hazard cases driven through the real engine, one per distinct step (with 催办 in each
+             rectification task and the BPMN 抄送 of 派单督办 to the city bureau);
+  cases      clones of those templates (app.scale.clone) spread over devices, units and two years,
+             urges and copies (timeline, case_copy, notification) naming the clone's own task and people;
   finish     counters for case and notice numbers;
   escalate   one pass of the scheduler's timer job: cases whose rectification deadline has passed
              escalate to their city bureau through the engine (督办 tasks, timeline, SMS outbox);
@@ -329,7 +331,7 @@ def run(scale: str, out=None, workers: int = 2) -> dict:
 
 
 COUNTED = ("organization", "org_contact", "user_account", "equipment", "inspection_report", "case_record",
-           "task", "case_event", "case_party", "hazard", "attachment")
+           "task", "case_event", "case_party", "hazard", "attachment", "case_copy", "notification")
 
 
 def table_counts() -> dict[str, int]:
@@ -609,25 +611,36 @@ FAMILY_VARIETIES = {"elevator": ("3110", "3120", "3310", "3320", "3430"),
 
 # name -> (weight, steps); steps are (day offset, action). Most hazards of a 2-year ledger are closed;
 # the mix leans to long cases (extension, one or two rework rounds) so that tasks and timeline
-# entries reach province volume: ≈5.3 tasks and ≈17 timeline entries per case.
+# entries reach province volume: ≈5.3 tasks and ≈20 timeline entries per case. The county bureau
+# urges (催办) the use unit once in each rectification task before its feedback or extension request:
+# while it works on the hazard, again as the (extended) deadline nears, after a failed verification.
 TEMPLATE_PLANS = {
     "reported": (4, [(0, "report")]),
     "reported_by_unit": (2, [(0, "report_unit")]),
     "reported_by_agency": (2, [(0, "report_agency")]),
     "rectifying": (8, [(0, "report"), (1, "dispatch")]),
-    "extension_pending": (2, [(0, "report"), (1, "dispatch"), (15, "request_extension")]),
-    "rectifying_extended": (2, [(0, "report"), (1, "dispatch"), (15, "request_extension"), (17, "approve_extension")]),
-    "verifying": (4, [(0, "report"), (1, "dispatch"), (20, "feedback")]),
-    "verifying_agency": (2, [(0, "report_agency"), (1, "dispatch"), (20, "feedback")]),
-    "closed": (8, [(0, "report"), (1, "dispatch"), (20, "feedback"), (24, "verify_pass")]),
-    "closed_rework": (30, [(0, "report"), (1, "dispatch"), (15, "request_extension"), (17, "approve_extension"),
-                           (20, "feedback"), (24, "verify_fail"), (35, "feedback"), (38, "verify_pass")]),
-    "closed_rework_twice": (24, [(0, "report"), (1, "dispatch"), (15, "request_extension"), (17, "approve_extension"),
-                                 (20, "feedback"), (24, "verify_fail"), (32, "feedback"), (35, "verify_fail"),
-                                 (44, "feedback"), (47, "verify_pass")]),
-    "closed_agency": (8, [(0, "report_agency"), (1, "dispatch"), (20, "feedback"), (25, "verify_agency_pass")]),
+    "extension_pending": (2, [(0, "report"), (1, "dispatch"), (10, "urge_progress"), (15, "request_extension")]),
+    "rectifying_extended": (2, [(0, "report"), (1, "dispatch"), (10, "urge_progress"), (15, "request_extension"),
+                                (17, "approve_extension")]),
+    "verifying": (4, [(0, "report"), (1, "dispatch"), (17, "urge"), (20, "feedback")]),
+    "verifying_agency": (2, [(0, "report_agency"), (1, "dispatch"), (17, "urge"), (20, "feedback")]),
+    "closed": (8, [(0, "report"), (1, "dispatch"), (17, "urge"), (20, "feedback"), (24, "verify_pass")]),
+    "closed_rework": (30, [(0, "report"), (1, "dispatch"), (10, "urge_progress"), (15, "request_extension"),
+                           (17, "approve_extension"), (19, "urge_extended"), (20, "feedback"), (24, "verify_fail"),
+                           (32, "urge_rework"), (35, "feedback"), (38, "verify_pass")]),
+    "closed_rework_twice": (24, [(0, "report"), (1, "dispatch"), (10, "urge_progress"), (15, "request_extension"),
+                                 (17, "approve_extension"), (19, "urge_extended"), (20, "feedback"),
+                                 (24, "verify_fail"), (29, "urge_rework"), (32, "feedback"), (35, "verify_fail"),
+                                 (41, "urge_rework"), (44, "feedback"), (47, "verify_pass")]),
+    "closed_agency": (8, [(0, "report_agency"), (1, "dispatch"), (17, "urge"), (20, "feedback"),
+                          (25, "verify_agency_pass")]),
     "not_confirmed": (4, [(0, "report"), (2, "dispatch_reject")]),
 }
+# The note of each kind of 催办 (app/taskops/services.urge_case).
+URGE_NOTES = {"urge": "整改期限临近，请按期提交整改反馈。",
+              "urge_progress": "请加快整改进度，确实无法按期完成的请及时申请延期。",
+              "urge_extended": "延期期间请严格落实停用措施，按批准的期限提交整改反馈。",
+              "urge_rework": "复核未通过，请抓紧重新整改并按期提交整改反馈。"}
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 4 + b"\xff\xd9"
 
 
@@ -642,6 +655,25 @@ def _stage_templates(scale, preset, out) -> None:
     row.info = json.dumps(info)
     row.done = row.target = len(info)
     db.session.commit()
+    means = template_means(info)
+    out.write("templates: the mix gives per case " + ", ".join(f"{t} ≈{v:.2f}" for t, v in means.items())
+              + " (before escalation)\n")
+
+
+def template_means(info: dict) -> dict[str, float]:
+    """Expected rows per generated case of each child table, from the templates' own rows and the
+    family and template weights the cases stage draws with."""
+    from ..cases.models import CaseEvent, Task
+    from ..taskops.models import CaseCopy, Notification
+    total = sum(FAMILY_WEIGHT[f] * TEMPLATE_PLANS[name][0] for f in FAMILIES for name in TEMPLATE_PLANS)
+    means = {}
+    for label, model in (("task", Task), ("case_event", CaseEvent), ("case_copy", CaseCopy),
+                         ("notification", Notification)):
+        counts = dict(db.session.execute(select(model.case_id, func.count()).where(
+            model.case_id.in_([v["case_id"] for v in info.values()])).group_by(model.case_id)).all())
+        means[label] = sum(FAMILY_WEIGHT[key.split(":")[0]] * TEMPLATE_PLANS[key.split(":")[1]][0]
+                           * counts.get(v["case_id"], 0) for key, v in info.items()) / total
+    return means
 
 
 def _build_template(family: str, steps) -> tuple[int, list[float]]:
@@ -704,6 +736,9 @@ def _build_template(family: str, steps) -> tuple[int, list[float]]:
             work(supervisor, {"verify_result": "fail", "opinion": "复核发现整改不到位，退回继续整改。"})
         elif action == "verify_agency_pass":
             work(agency, {"verify_result": "pass", "opinion": "复检合格。"})
+        elif action in URGE_NOTES:
+            from ..taskops.services import urge_case
+            urge_case(case.id, supervisor, URGE_NOTES[action])
         else:
             raise ValueError(action)
         db.session.commit()
@@ -721,6 +756,9 @@ class Population:
     agencies_by_city: dict[str, list[int]]
     agency_user: dict[int, tuple[int, str]]
     regions: Regions
+    # city code -> the active city supervisors (user id, display name) in the order the BPMN copy
+    # (taskops.services.role_recipients: region code, username) lists them, demo accounts included
+    city_supervisors: dict[str, list[tuple[int, str]]]
 
 
 def load_population() -> Population:
@@ -749,7 +787,13 @@ def load_population() -> Population:
     agencies_by_city: dict[str, list[int]] = {}
     for org_id, region in _generated_orgs("inspection_agency"):
         agencies_by_city.setdefault(region[:4], []).append(org_id)
-    return Population(devices, org_names, unit_user, supervisors, agencies_by_city, agency_user, regions)
+    city_supervisors: dict[str, list[tuple[int, str]]] = {}
+    for u in db.session.execute(select(User.id, User.display_name, User.region_code)
+                                .where(User.role == "city_supervisor", User.is_active_flag.is_(True))
+                                .order_by(User.region_code, User.username)):
+        city_supervisors.setdefault(u.region_code, []).append((u.id, u.display_name))
+    return Population(devices, org_names, unit_user, supervisors, agencies_by_city, agency_user, regions,
+                      city_supervisors)
 
 
 @dataclass
@@ -775,6 +819,7 @@ def load_templates(info: dict) -> list[TemplateContext]:
     from ..cases.models import Case
     from ..core.models import Equipment, Organization, User
     from ..core.regions import city_of, region_full_name, region_name
+    from ..taskops.models import CaseCopy
     from .clone import load_template
     out = []
     agency_user = db.session.scalar(select(User).where(User.username == "agency_gx"))
@@ -796,7 +841,14 @@ def load_templates(info: dict) -> list[TemplateContext]:
         hazard = db.session.scalar(select(Hazard).where(Hazard.case_id == case.id))
         if hazard is not None and hazard.notice_no:
             texts[hazard.notice_no] = "notice_no"
-        tpl = load_template(key, case.id, item["offsets"], item["marks"], list(texts))
+        # 派单督办 copies the case to the city bureau (BPMN ccRoles): its recipients are replaced whole
+        copied = list(db.session.execute(select(User.id, User.display_name).join(CaseCopy, CaseCopy.user_id == User.id)
+                                         .where(CaseCopy.case_id == case.id, CaseCopy.source == "bpmn")
+                                         .order_by(CaseCopy.id)))
+        if copied:
+            texts["、".join(name for _id, name in copied)] = "copy_people"
+        tpl = load_template(key, case.id, item["offsets"], item["marks"], list(texts),
+                            group=tuple(user_id for user_id, _name in copied))
         uuids = sorted(k[5:] for k in tpl.slot_keys if k.startswith("uuid:"))
         dates = sorted(k[5:] for k in tpl.slot_keys if k.startswith("date:"))
         out.append(TemplateContext(tpl=tpl, family=family, weight=TEMPLATE_PLANS[name][0],
@@ -874,7 +926,7 @@ def _stage_cases(scale, preset, out) -> None:
     db.session.commit()
 
 
-BULK_TABLES = ("case_record", "task", "case_event", "case_party", "hazard", "attachment")
+BULK_TABLES = ("case_record", "task", "case_event", "case_party", "hazard", "attachment", "case_copy", "notification")
 
 
 def _secondary_indexes() -> list:
@@ -898,7 +950,7 @@ def _cases_process(app, scale, preset, k, workers) -> None:
 def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
     from ..engine.runtime import warning_for
     from ..hazards.models import Hazard
-    from .clone import CloneSpec, build_rows, fresh_uuids
+    from .clone import LATE_ID_TABLES, CloneSpec, build_rows, fresh_uuids
     total = preset["cases"]
     chunk = preset["chunk"]
     stage = f"cases.{k}"
@@ -942,7 +994,8 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
             hazard_warn_cache[days] = decisions.evaluate("warning_level", days_left=days).get("level") or "none"
         return hazard_warn_cache[days]
 
-    sink = ChunkSink(writer, stage, ("case_record", "case_party", "hazard", "attachment", "task", "case_event"))
+    sink = ChunkSink(writer, stage, ("case_record", "case_party", "hazard", "attachment", "task", "case_event",
+                                     "case_copy", "notification"))
     done = row.done
     while state["next_chunk"] * chunk < total:
         index = state["next_chunk"]
@@ -958,7 +1011,7 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
         need = {t: sum(tc.tpl.count(t) for tc in picks) for t in ("task", "case_event", "case_party", "attachment",
                                                                    "hazard")}
         pools = {t: iter(writer.ids(t, k)) for t, k in need.items()}
-        batch: dict[str, list[dict]] = {t: [] for t in ("case_record",) + tuple(need)}
+        batch: dict[str, list[dict]] = {t: [] for t in ("case_record",) + tuple(need) + LATE_ID_TABLES}
         for case_id, tc in zip(case_ids, picks):
             tpl = tc.tpl
             device = rng.choice(pop.devices[tc.family])
@@ -967,6 +1020,9 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
             agency_org = rng.choice(pop.agencies_by_city.get(county[:4]) or
                                     [a for v in pop.agencies_by_city.values() for a in v])
             supervisor = rng.choice(pop.supervisors[county])
+            copy_people = pop.city_supervisors.get(city, [])
+            if tpl.group and not copy_people:
+                raise click_error(f"{pop.regions.names[city]}没有市局监察人员，无法生成派单督办的抄送")
             unit_user = pop.unit_user[org_id]
             agency_user = pop.agency_user[agency_org]
             # Age: running cases recent (a few overdue), closed ones over two years.
@@ -1002,7 +1058,8 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
                      "county": pop.regions.names[county],
                      "city": pop.regions.names[city], "device_name": dev_name, "device_code": dev_code,
                      "unit_user": unit_user[1], "supervisor": supervisor[1], "agency_user": agency_user[1],
-                     "case_no": case_no}
+                     "case_no": case_no, "copy_people": "、".join(name for _id, name in copy_people)}
+            values["group:copy"] = json.dumps([user_id for user_id, _name in copy_people])
             for hz in tpl.rows.get("hazard", []):
                 values[f"caseno:{hz['hazard_no']}"] = case_no
                 if hz.get("notice_no"):
@@ -1020,11 +1077,14 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
             ids = {}
             for t in need:
                 ids[t] = [next(pools[t]) for _ in range(tpl.count(t))]
-            for table, kind in (("hazard", "hazard"), ("attachment", "att")):
+            for table, kind in (("hazard", "hazard"), ("attachment", "att"), ("task", "task")):
                 for old, new_id in zip(tpl.template_ids.get(table, []), ids.get(table, [])):
                     values[f"{kind}:{old}"] = str(new_id)
             rows = build_rows(tpl, CloneSpec(case_id=case_id, values=values, ids=ids, shift_days=shift,
-                                             action_starts=starts))
+                                             action_starts=starts, group=[user_id for user_id, _n in copy_people]))
+            for table in LATE_ID_TABLES:
+                for r in rows[table]:
+                    r["read_at"] = _read_at(rng, r["created_at"], now_ts)
             # Warning colours as of today (the scheduler keeps them current from here on).
             open_tasks = [t for t in rows["task"] if t["status"] == "open"]
             for t in open_tasks:
@@ -1037,6 +1097,9 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
                                        if hz["status"] in Hazard.WARNING_STATUSES else "none")
             for t, new_rows in rows.items():
                 batch[t].extend(new_rows)
+        for table in LATE_ID_TABLES:
+            for r, new_id in zip(batch[table], writer.ids(table, len(batch[table]))):
+                r["id"] = new_id
         db.session.commit()          # ends the id-allocating read transaction
         done += n
         state["next_chunk"] = index + workers
@@ -1044,6 +1107,18 @@ def _cases_worker(scale, preset, k, workers, on_chunk) -> None:
         if on_chunk:
             on_chunk()
     sink.close()
+
+
+READ_AFTER_DAYS = 7       # copies and reminders older than this were mostly read (90 %)
+
+
+def _read_at(rng: random.Random, created_at: datetime, now_ts: float) -> datetime | None:
+    """When the recipient read a cloned copy (抄送) or reminder: most older ones a few minutes to two
+    days after they arrived (never in the future), recent ones not yet."""
+    created = created_at.timestamp()
+    if now_ts - created < READ_AFTER_DAYS * 86400 or rng.random() >= 0.9:
+        return None
+    return datetime.fromtimestamp(min(created + rng.randint(300, 2 * 86400), now_ts - 60), tz=timezone.utc)
 
 
 # The foreign keys of the generated rows (checked once at the end: the COPY path may run without
@@ -1057,6 +1132,10 @@ REFERENCES = [("case_record", "org_id", "organization"), ("case_record", "equipm
               ("hazard", "case_id", "case_record"), ("hazard", "equipment_id", "equipment"),
               ("hazard", "use_org_id", "organization"), ("hazard", "reporter_id", "user_account"),
               ("attachment", "case_id", "case_record"), ("attachment", "uploaded_by_id", "user_account"),
+              ("case_copy", "case_id", "case_record"), ("case_copy", "user_id", "user_account"),
+              ("case_copy", "task_id", "task"), ("case_copy", "sender_id", "user_account"),
+              ("notification", "case_id", "case_record"), ("notification", "user_id", "user_account"),
+              ("notification", "task_id", "task"), ("notification", "sender_id", "user_account"),
               ("equipment", "use_org_id", "organization"), ("inspection_report", "equipment_id", "equipment"),
               ("inspection_report", "agency_org_id", "organization"), ("org_contact", "org_id", "organization"),
               ("user_account", "org_id", "organization")]
