@@ -198,5 +198,8 @@ def test_generated_urges_and_copies(generated, app):
     supervisor = people[copies[case.id][0].user_id]
     unread = db.session.scalar(select(func.count(CaseCopy.id)).where(CaseCopy.user_id == supervisor.id,
                                                                      CaseCopy.read_at.is_(None)))
-    page = WebSession(app.test_client(), supervisor.username).get(f"/copies?q={case.case_no}").get_data(as_text=True)
-    assert case.case_no in page and f"未读 {unread}" in page
+    page = WebSession(app.test_client(), supervisor.username).get(
+        f"/inbox?box=copies&q={case.case_no}").get_data(as_text=True)
+    mine = next(c for c in copies[case.id] if c.user_id == supervisor.id)
+    assert case.case_no in page and ('data-testid="unread-tag"' in page) == (mine.read_at is None)
+    assert f'data-count="copies">{unread}<' in page
