@@ -95,10 +95,10 @@ def register_template_helpers(app: Flask) -> None:
         nav = []
         todo_count = None            # None: this user works no cases (platform administrators), no badge
         if current_user.is_authenticated:
-            from .cases.services import inbox_counts
+            from .cases.services import todo_count as count_todo
             nav = nav_for(current_user)
             if current_user.is_regulator or current_user.is_enterprise or current_user.role in ("operator", "expert"):
-                todo_count = inbox_counts(current_user)["todo"]   # personal roles: tasks assigned to them
+                todo_count = count_todo(current_user)   # personal roles: tasks assigned to them
         return {"nav": nav, "todo_count": todo_count, "warning_labels": WARNING_LABELS}
 
     def url_with(**changes):

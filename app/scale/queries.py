@@ -18,18 +18,18 @@ from .models import InspectionReport
 
 def hazards_by_city_and_status(user: User):
     city = func.substr(Hazard.region_code, 1, 4)
-    return (select(city.label("city"), Hazard.status, func.count(Hazard.id)).where(hazard_scope(user))
+    return (select(city.label("city"), Hazard.status, func.count()).where(hazard_scope(user))
             .group_by(city, Hazard.status))
 
 
 def cases_by_process_and_status(user: User):
-    return (select(Case.process_key, Case.status, func.count(Case.id)).where(case_scope(user))
+    return (select(Case.process_key, Case.status, func.count()).where(case_scope(user))
             .group_by(Case.process_key, Case.status))
 
 
 def running_cases_by_warning(user: User):
     """Running cases by warning colour (a case carries the most urgent colour of its open tasks)."""
-    return (select(Case.warning_level, func.count(Case.id)).where(Case.status == "running", case_scope(user))
+    return (select(Case.warning_level, func.count()).where(Case.status == "running", case_scope(user))
             .group_by(Case.warning_level))
 
 
@@ -40,13 +40,13 @@ def inspection_due_state(user: User):
                      (Equipment.next_inspection_date < today, "overdue"),
                      (Equipment.next_inspection_date <= today + timedelta(days=30), "due_30d"),
                      else_="valid")
-    return (select(state.label("state"), func.count(Equipment.id))
+    return (select(state.label("state"), func.count())
             .where(Equipment.status == "in_use", equipment_scope(user)).group_by(state))
 
 
 def inspection_conclusions_last_year(user: User):
     prefix_scope = equipment_scope(user)   # regulators: region prefix; others: their own devices
-    query = select(InspectionReport.conclusion, func.count(InspectionReport.id)).where(
+    query = select(InspectionReport.conclusion, func.count()).where(
         InspectionReport.inspected_on >= today_local() - timedelta(days=365))
     if user.is_regulator:
         query = query.where(in_region(InspectionReport.region_code, user.scope_prefix))
@@ -56,8 +56,8 @@ def inspection_conclusions_last_year(user: User):
 
 
 def overdue_rectifications(user: User):
-    return (select(func.count(Hazard.id)).where(hazard_scope(user), Hazard.status.in_(Hazard.WARNING_STATUSES),
-                                                Hazard.rectify_deadline < today_local()))
+    return (select(func.count()).select_from(Hazard).where(hazard_scope(user), Hazard.status.in_(Hazard.WARNING_STATUSES),
+                                                           Hazard.rectify_deadline < today_local()))
 
 
 DASHBOARD = {

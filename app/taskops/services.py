@@ -445,7 +445,9 @@ def may_copy(user: User, case: Case) -> bool:
 
 def copy_candidates(case: Case) -> list[User]:
     """People a case may be copied to: regulators of the province, users of the case's parties."""
-    parties = select(CaseParty.org_id).where(CaseParty.case_id == case.id)
+    # The party ids first: an IN (subquery) inside the OR made this a scan of every account (25 ms
+    # a case page on the province data); plain ids let the role and org indexes answer.
+    parties = list(db.session.scalars(select(CaseParty.org_id).where(CaseParty.case_id == case.id)))
     province = case.region_code[:2]
     query = select(User).where(User.is_active_flag.is_(True), or_(
         and_(User.role.in_([k for k, r in ROLES.items() if r.side == "regulator"]),
