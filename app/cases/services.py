@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
-from ..core.params import int_arg, text_arg
+from ..core.params import contains, int_arg, text_arg
 from ..core.scope import candidate_condition, case_read_scope, case_scope, in_region
 from ..errors import NotFound
 from ..extensions import db
@@ -115,8 +115,7 @@ def inbox_query(user: User, f: InboxFilter):
         from datetime import timedelta
         query = query.where(due_col < _start_of_today_utc() + timedelta(days=f.due_within + 1))
     if f.q:
-        like = f"%{f.q}%"
-        query = query.where(or_(case_cols.case_no.ilike(like), case_cols.title.ilike(like)))
+        query = query.where(or_(contains(case_cols.case_no, f.q), contains(case_cols.title, f.q)))
     from . import sortfields
     business = sortfields.find(f.process, f.sort)
     if business is not None:       # only with a process filter: the case is joined in every box
@@ -245,7 +244,6 @@ def equipment_suggestions(user: User, q: str, limit: int = 20) -> list[Equipment
     if user.role != "inspection_agency":
         query = query.where(equipment_scope(user))
     if q:
-        like = f"%{q}%"
         query = query.outerjoin(Organization, Equipment.use_org_id == Organization.id).where(
-            or_(Equipment.code.ilike(like), Equipment.name.ilike(like), Organization.name.ilike(like)))
+            or_(contains(Equipment.code, q), contains(Equipment.name, q), contains(Organization.name, q)))
     return list(db.session.scalars(query.order_by(Equipment.code).limit(limit)))

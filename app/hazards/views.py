@@ -14,7 +14,7 @@ from ..core.excel import stream_xlsx
 from ..core.models import Equipment, Organization
 from ..core.regions import region_prefix
 from ..core.scope import in_region
-from ..core.params import date_arg, int_arg, text_arg
+from ..core.params import contains, date_arg, int_arg, text_arg
 from ..errors import NotFound
 from ..extensions import db
 from . import services
@@ -51,18 +51,17 @@ def search_condition(user, q: str):
     devices searched are those of their jurisdiction (a hazard's region is its device's region), so
     a county search reads that county's devices, not the province's 500,000; enterprises, whose
     ledgers are short, test each of their hazards' own device and unit."""
-    like = f"%{q}%"
     if user.is_regulator:
-        devices = select(Equipment.id).where(Equipment.code.ilike(like),
+        devices = select(Equipment.id).where(contains(Equipment.code, q),
                                              in_region(Equipment.region_code, user.scope_prefix))
         device_match = Hazard.equipment_id.in_(devices)
-        unit_match = Hazard.use_org_id.in_(select(Organization.id).where(Organization.name.ilike(like)))
+        unit_match = Hazard.use_org_id.in_(select(Organization.id).where(contains(Organization.name, q)))
     else:
         device_match = select(Equipment.id).where(Equipment.id == Hazard.equipment_id,
-                                                  Equipment.code.ilike(like)).exists()
+                                                  contains(Equipment.code, q)).exists()
         unit_match = select(Organization.id).where(Organization.id == Hazard.use_org_id,
-                                                   Organization.name.ilike(like)).exists()
-    return or_(Hazard.hazard_no.ilike(like), Hazard.description.ilike(like), device_match, unit_match)
+                                                   contains(Organization.name, q)).exists()
+    return or_(contains(Hazard.hazard_no, q), contains(Hazard.description, q), device_match, unit_match)
 
 
 def ledger_query(user, f: LedgerFilter):

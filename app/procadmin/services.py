@@ -18,6 +18,7 @@ from ..cases.models import Case
 from ..core.clock import utcnow
 from ..core.gm import sm3_hex
 from ..core.models import User
+from ..core.params import contains
 from ..engine import decisions, runtime
 from ..engine.models import DecisionVersion, ProcessVersion
 from ..engine.registry import (DMN_NAMESPACES, NS, DefinitionError, Issue, ProcessBundle, deploy_bundle, parse_bundle)
@@ -97,8 +98,7 @@ def process_overview(q: str | None = None) -> list[dict]:
         counts[(version_id, status)] = n
     query = select(ProcessVersion).order_by(ProcessVersion.process_key, ProcessVersion.version.desc())
     if q:
-        like = f"%{q}%"
-        query = query.where(or_(ProcessVersion.process_key.ilike(like), ProcessVersion.name.ilike(like)))
+        query = query.where(or_(contains(ProcessVersion.process_key, q), contains(ProcessVersion.name, q)))
     all_versions = list(db.session.scalars(query))
     names = _user_names(v.deployed_by_id for v in all_versions)
     drafts = {d.key: d for d in db.session.scalars(select(ProcessDraft).where(

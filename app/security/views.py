@@ -22,7 +22,7 @@ from ..cases.services import paginate
 from ..core.clock import local_day_start, to_local, utcnow
 from ..core.excel import stream_xlsx
 from ..core.models import Organization, Region, User
-from ..core.params import date_arg, int_arg, text_arg
+from ..core.params import contains, date_arg, int_arg, text_arg
 from ..core.roles import ROLES, role_label
 from ..errors import Forbidden, NotFound
 from ..extensions import db
@@ -78,8 +78,7 @@ class UserFilter:
 def users_query(f: UserFilter):
     query = select(User)
     if f.q:
-        like = f"%{f.q}%"
-        query = query.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+        query = query.where(or_(contains(User.username, f.q), contains(User.display_name, f.q)))
     if f.role:
         query = query.where(User.role == f.role)
     if f.status == "active":
@@ -348,8 +347,7 @@ def audit_scope(user):
 def audit_query(user, f: AuditFilter):
     query = select(AuditLog).where(audit_scope(user))
     if f.q:
-        like = f"%{f.q}%"
-        query = query.where(or_(AuditLog.summary.ilike(like), AuditLog.object_id.ilike(like)))
+        query = query.where(or_(contains(AuditLog.summary, f.q), contains(AuditLog.object_id, f.q)))
     if f.actor:
         query = query.where(AuditLog.actor_name == f.actor)
     if f.event:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from ..core.clock import local_day_start, to_local
 from ..core.models import User
-from ..core.params import date_arg, int_arg, text_arg
+from ..core.params import contains, date_arg, int_arg, text_arg
 from ..core.regions import region_prefix
 from ..extensions import db
 from .models import AUDIENCES, SmsMessage
@@ -84,8 +84,7 @@ def filtered(user: User, f: RecordFilter, *, with_tab: bool = True):
     if f.date_to:
         query = query.where(SmsMessage.created_at < local_day_start(f.date_to + timedelta(days=1)))
     if f.q:
-        like = f"%{f.q}%"
-        query = query.where(or_(SmsMessage.recipient_name.ilike(like), SmsMessage.content.ilike(like)))
+        query = query.where(or_(contains(SmsMessage.recipient_name, f.q), contains(SmsMessage.content, f.q)))
     if f.region:
         query = query.where(SmsMessage.region_code.startswith(region_prefix(f.region), autoescape=True))
     return query

@@ -25,7 +25,7 @@ from ..cases.models import Case, Task
 from ..cases.widgets import option_provider
 from ..core.clock import local_day_start, to_local, utcnow
 from ..core.models import Equipment, Organization, Region, User
-from ..core.params import date_arg, int_arg, text_arg
+from ..core.params import contains, date_arg, int_arg, text_arg
 from ..core.regions import office_name, region_full_name, region_level, region_prefix
 from ..core.roles import role_label
 from ..core.scope import is_candidate
@@ -543,7 +543,7 @@ def list_query(user: User, f: TransferFilter):
                       .joinedload(Equipment.category)))
     if f.org:
         query = query.where(EquipmentTransfer.property_org_id.in_(
-            select(Organization.id).where(Organization.name.ilike(f"%{f.org}%"))))
+            select(Organization.id).where(contains(Organization.name, f.org))))
     if f.from_region:
         query = query.where(EquipmentTransfer.from_region.startswith(region_prefix(f.from_region), autoescape=True))
     if f.to_region:
@@ -553,9 +553,9 @@ def list_query(user: User, f: TransferFilter):
     if f.code:
         query = query.where(EquipmentTransfer.id.in_(
             select(TransferItem.transfer_id).join(Equipment, TransferItem.equipment_id == Equipment.id)
-            .where(Equipment.code.ilike(f"%{f.code}%"))))
+            .where(contains(Equipment.code, f.code))))
     if f.q:
-        query = query.where(EquipmentTransfer.transfer_no.ilike(f"%{f.q}%"))
+        query = query.where(contains(EquipmentTransfer.transfer_no, f.q))
     if f.date_from:
         query = query.where(EquipmentTransfer.created_at >= local_day_start(f.date_from))
     if f.date_to:
