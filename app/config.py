@@ -32,7 +32,12 @@ class Config:
             # psycopg prepares a statement after 5 runs; PostgreSQL may then switch to a generic plan,
             # which cannot use partial indexes whose predicate is a bound parameter (status = 'open'):
             # the province inbox went from ~100 ms to ~350 ms p95 (bench/inbox.py). Always plan with values.
-            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {"options": "-c plan_cache_mode=force_custom_plan"}
+            # Parallel query spends a second process on a 20 ms inbox count: under 100 users on two
+            # cores that CPU is what the other requests wait for (bench/web_load.py). Off by default
+            # for the web and scheduler connections; PG_MAX_PARALLEL_WORKERS=2 for a reporting worker.
+            parallel = int(os.environ.get("PG_MAX_PARALLEL_WORKERS", "0"))
+            self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
+                "options": f"-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather={parallel}"}
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_dir / "uploads"))
         self.MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
         # Whole request may carry several attachments.
