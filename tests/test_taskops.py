@@ -481,6 +481,21 @@ def test_after_sign_chain_completes_the_engine_task_after_the_last_signer(api):
     assert done.actor_id == holder.id and "后加签已签署" in done.summary and done.comment == "拟认定"
 
 
+def test_after_signer_added_in_the_same_transaction_as_the_submission_holds_it():
+    """The lock read (runtime.get_task_for_update) remembers "no 后加签 waits"; adding one afterwards in the
+    same transaction must not let the submission skip the signer."""
+    case = make_case()
+    task = open_task(case)
+    holder, chief = user("xn_supervisor"), user("nn_city")
+    runtime.get_task_for_update(task.id)               # the fact is read under the lock …
+    ops.add_signer(task.id, holder, chief.id, "after")  # … then a signer arrives in the same transaction
+    runtime.complete_task(task.id, holder, {"dispatch_decision": "reject", "opinion": "拟认定"})
+    db.session.flush()
+    assert db.session.get(Task, task.id).delegate_state == "countersign"
+    assert not [e for e in _events(case, "completed") if e.task_def == "dispatch"]
+    db.session.rollback()
+
+
 def test_remove_signer_only_before_acting_and_only_by_the_owner():
     case = make_case()
     task = open_task(case)

@@ -95,6 +95,11 @@ def without_after_signers(task: Task) -> bool:
     return task.id in db.session.info.get(_NO_AFTER_SIGNERS, ())
 
 
+def signers_changed(task: Task) -> None:
+    """A signer was added to `task` in this transaction: forget what its lock read said."""
+    db.session.info.get(_NO_AFTER_SIGNERS, set()).discard(task.id)
+
+
 def append_event(case: Case, actor: User | None, kind: str, summary: str, *, task_def: str | None = None,
                  step_name: str | None = None, comment: str | None = None, data: dict | None = None,
                  attachment_ids: list[int] | None = None) -> CaseEvent:

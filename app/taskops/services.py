@@ -259,6 +259,7 @@ def add_signer(task_id: int, user: User, signer_id, kind: str, note=None) -> Tas
     row = TaskSign(task_id=task.id, seq=seq, kind=kind, user_id=signer.id, status="pending",
                    added_by_id=user.id, created_at=utcnow())
     db.session.add(row)
+    runtime.signers_changed(task)
     task.owner_id = user.id
     if kind == "before":
         task.assignee_id, task.delegate_state = signer.id, "signing"
