@@ -137,12 +137,14 @@ def _warning_rank(column):
 
 
 def paginate(query, page: int, per_page: int, total: int | None = None) -> tuple[list, int]:
-    """`total`: a count already known (the tab badge of an unfiltered inbox box) saves a count."""
+    """`total`: a count already known (the tab badge of an unfiltered inbox box) saves a count.
+    A page that is not full is the last one, so its total is known too: this needs one row per item
+    (many-to-one joinedload only; collections with selectinload, as every caller does)."""
     offset = (page - 1) * per_page
     items = list(db.session.scalars(query.limit(per_page).offset(offset)).unique())
     if total is None:
         if 0 < len(items) < per_page or (page == 1 and not items):
-            total = offset + len(items)     # a page that is not full is the last one: no count needed
+            total = offset + len(items)
         else:
             total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     return items, total

@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
 from ..core.clock import DISPLAY_TZ, as_utc, local_day_end, today_local, utcnow
-from ..security.audit import chain_mac
+from ..security.audit import GENESIS, chain_mac
 from ..core.regions import region_name
 from ..core.models import Attachment, Organization, User
 from ..core.scope import is_candidate
@@ -90,6 +90,14 @@ def _forget_chain_heads(session, *_args) -> None:
         session.info.pop(key, None)
 
 
+EMPTY_HEAD = (0, GENESIS)   # (seq, hash) before a case's first timeline entry
+
+
+def _newest_event(case_id):
+    """The newest timeline entry of a case (`case_id`: a value, or Case.id to correlate)."""
+    return select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq.desc()).limit(1)
+
+
 def without_after_signers(task: Task) -> bool:
     """True when the task was read under its case lock in this transaction with no pending 后加签."""
     return task.id in db.session.info.get(_NO_AFTER_SIGNERS, ())
@@ -106,8 +114,7 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
     if case.id not in heads:   # not read with the case lock (_locked_case)
         heads[case.id] = db.session.execute(
-            select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
-            .order_by(CaseEvent.seq.desc()).limit(1)).first() or (0, "0" * 64)
+            _newest_event(case.id).with_only_columns(CaseEvent.seq, CaseEvent.hash)).first() or EMPTY_HEAD
     seq, prev_hash = heads[case.id][0] + 1, heads[case.id][1]
     at = utcnow()
     data_text = json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None
@@ -142,7 +149,7 @@ def event_canonical(event: CaseEvent) -> str:
 
 def verify_case_chain(case_id: int) -> int | None:
     """Return the seq of the first broken timeline entry, or None when the chain holds."""
-    prev = "0" * 64
+    prev = GENESIS
     for event in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                     .order_by(CaseEvent.seq)):
         if event.prev_hash != prev or chain_mac("timeline", event.prev_hash, event_canonical(event)) != event.hash:
@@ -224,9 +231,8 @@ def _org_name(org_id: int | None) -> str:
 def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
     """Project READY user tasks into the task table; recompute case facts."""
     now = utcnow()
-    known = db.session.info.get(_OPEN_TASKS, {})
-    if case.id not in known:
-        known = db.session.info.setdefault(_OPEN_TASKS, {})
+    known = db.session.info.setdefault(_OPEN_TASKS, {})
+    if case.id not in known:   # not read with the task lock (get_task_for_update)
         known[case.id] = list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
     open_list = known[case.id]
     open_rows = {t.spiff_task_id: t for t in open_list if t.status == "open"}
@@ -303,7 +309,7 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
 def _locked_case(where) -> Case | None:
     """Lock one case row. The process version (big text columns deferred; every action needs it for
     the spec and forms) and the head of the case's timeline chain ride on the same statement."""
-    newest = select(CaseEvent).where(CaseEvent.case_id == Case.id).order_by(CaseEvent.seq.desc()).limit(1)
+    newest = _newest_event(Case.id)
     row = db.session.execute(
         select(Case, newest.with_only_columns(CaseEvent.seq).scalar_subquery(),
                newest.with_only_columns(CaseEvent.hash).scalar_subquery())
@@ -313,7 +319,7 @@ def _locked_case(where) -> Case | None:
         return None
     case, seq, head = row
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
-    heads.setdefault(case.id, (seq, head) if seq is not None else (0, "0" * 64))
+    heads.setdefault(case.id, (seq, head) if seq is not None else EMPTY_HEAD)
     return case
 
 

@@ -14,6 +14,7 @@ from ..core.clock import DISPLAY_TZ, as_utc
 from ..core.models import Attachment
 from ..core.regions import region_name
 from ..engine.registry import version_forms, version_info
+from ..security.audit import GENESIS
 from ..engine.runtime import verify_case_chain
 from ..extensions import db
 
@@ -154,7 +155,7 @@ def build_dossier(case: Case) -> bytes:
          e.summary + (f"\n意见：{e.comment}" if e.comment and e.comment not in e.summary else "")] for e in events]
     story.append(table(rows, [10 * mm, 30 * mm, 30 * mm, 100 * mm]))
     broken = verify_case_chain(case.id)
-    last = events[-1].hash if events else "0" * 64
+    last = events[-1].hash if events else GENESIS
     story += [Spacer(1, 6), p(f"流转记录链末值（HMAC-SM3）：{last}", small),
               p("链校验：" + ("完整" if broken is None else f"第 {broken} 条起不一致"), small)]
 

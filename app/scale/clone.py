@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from ..core.clock import as_utc
-from ..security.audit import chain_mac
+from ..security.audit import GENESIS, chain_mac
 from ..extensions import db
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -342,7 +342,7 @@ def build_rows(tpl: CaseTemplate, spec: CloneSpec) -> dict[str, list[dict]]:
 def chain(events: list[dict]) -> None:
     """Recompute the HMAC-SM3 chain of one case's timeline rows (ordered by seq), as append_event does."""
     from ..engine.runtime import timeline_canonical
-    prev = "0" * 64
+    prev = GENESIS
     for e in events:
         e["prev_hash"] = prev
         e["hash"] = prev = chain_mac("timeline", prev, timeline_canonical(e))

@@ -471,8 +471,7 @@ def role_recipients(case: Case, roles: list[str]) -> list[User]:
     query = select(User).where(User.is_active_flag.is_(True), or_(
         and_(User.role.in_(regulator_roles), User.region_code.in_(sorted(jurisdictions))),
         and_(User.role.in_(enterprise_roles), User.org_id.in_(parties))))
-    people = db.session.scalars(query.order_by(User.region_code, User.username))
-    return [u for u in people if not u.is_regulator or code.startswith(u.scope_prefix)]
+    return list(db.session.scalars(query.order_by(User.region_code, User.username)))
 
 
 def _create_copies(case: Case, sender: User | None, people: list[User], note: str | None, source: str,
