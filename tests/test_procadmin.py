@@ -226,10 +226,13 @@ def test_deploy_makes_a_new_version_new_cases_use_it_old_cases_keep_theirs_and_e
     deploy_row = db.session.scalar(select(ProcessChange).where(ProcessChange.action == "deploy",
                                                                ProcessChange.draft_id == draft.id))
     assert deploy_row.actor_id == admin().id and len(deploy_row.content_sm3) == 64 and deploy_row.version == version.version
-    # a draft can be deployed once; unchanged content gives no new version
-    with pytest.raises(Exception):
-        svc.deploy_draft(draft, admin())
-    db.session.rollback()
+    # a draft can be deployed once (and no longer edited); unchanged content gives no new version
+    for act in (lambda: svc.deploy_draft(draft, admin()), lambda: svc.save_draft(draft, admin(), forms={}),
+                lambda: svc.discard_draft(draft, admin())):
+        with pytest.raises(Exception) as err:
+            act()
+        assert err.value.code == "draft_closed" and err.value.message == f"草稿 #{draft.id} 已部署，不能再修改"
+        db.session.rollback()
     again = new_draft()
     with pytest.raises(Exception) as err:
         svc.deploy_draft(again, admin())
@@ -293,6 +296,11 @@ def test_running_case_migrates_when_its_step_exists_and_is_refused_otherwise():
     db.session.commit()
     assert result["migrated"] == []
     assert "当前环节" in result["refused"][0]["reason"] and "整改反馈" in result["refused"][0]["reason"]
+    closed = make_case()
+    complete(closed, "xn_supervisor", {"dispatch_decision": "reject", "opinion": "经核实不构成重大事故隐患"})
+    from app.engine.runtime import migration_blocker
+    assert migration_blocker(db.session.get(Case, closed.id), target2) == \
+        f"案件 {closed.case_no} 已办结，只迁移办理中的案件"
     db.session.expire_all()
     assert db.session.get(Case, case.id).process_version_id == target.id
 

@@ -481,7 +481,18 @@ def test_cancel_by_the_initiator_when_the_process_allows(web, api, demo):
     assert tasks(case) == [] and [t.task_def for t in tasks(case, "cancelled")] == ["fill"]
     ev = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "cancelled"))
     assert ev.comment == "重复填报"
-    assert api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "再次"}).status_code == 409
+    again = api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "再次"})
+    assert again.status_code == 409 and again.get_json()["error"]["message"] == "案件已撤销，不能撤销"
+
+
+def test_nothing_is_withdrawn_from_a_cancelled_case(demo):
+    from app.extensions import db
+    from app.review.withdraw import cancel_case, withdraw_blocker
+    case = start_demo("xn_supervisor")
+    do(case, "fill", "xn_supervisor", {"subject": "x"})
+    cancel_case(case.id, user("xn_supervisor"), "重复填报")
+    db.session.commit()
+    assert withdraw_blocker(_done(case, "fill"), user("xn_supervisor")) == "案件已撤销，不能撤回"
 
 
 def test_major_hazard_is_not_cancellable(web):

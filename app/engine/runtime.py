@@ -665,7 +665,7 @@ def migration_blocker(case: Case, target: ProcessVersion, wf: BpmnWorkflow | Non
 
     from .serializer import SPEC_REGISTRY
     if case.status != "running":
-        return f"案件 {case.case_no} 已{case.status_label}，只迁移办理中的案件"
+        return f"案件 {case.case_no} {case.status_label}，只迁移办理中的案件"
     if target.process_key != case.process_key:
         return f"目标版本属于流程 {target.process_key}，与案件的流程 {case.process_key} 不同"
     if case.process_version_id == target.id:
