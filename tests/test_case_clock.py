@@ -144,6 +144,18 @@ def test_who_may_pause_and_resume():
     db.session.rollback()
 
 
+def test_a_closed_case_clock_is_not_paused():
+    case = make_case()
+    complete(case, "xn_supervisor", {"dispatch_decision": "reject", "opinion": "经核实不构成重大事故隐患"})
+    with pytest.raises(Forbidden):      # nobody controls a closed case's clock
+        clock.pause_case(case.id, user("xn_supervisor"), "补正材料")
+    db.session.rollback()
+    with pytest.raises(Conflict) as err:  # nor does the BPMN service pause it
+        clock.pause(fresh(case), None, "补正材料")
+    assert err.value.code == "case_not_running" and err.value.message == "案件已办结，不能暂停计时"
+    db.session.rollback()
+
+
 def test_page_shows_the_clock_and_pause_resume_work(web):
     case = dispatched()
     s = web("xn_supervisor")

@@ -428,6 +428,8 @@ def test_process_admin_responses_match_the_document(app, api):
     check(app, admin.get("/api/v1/process-admin/processes/major_hazard/versions/999"), 404)
     assert check(app, admin.get("/api/v1/process-admin/processes/major_hazard/diff?a=1&b=1"), 200)["same"] is True
     check(app, admin.get("/api/v1/process-admin/processes/major_hazard/diff?a=1"), 422)
+    check(app, admin.post("/api/v1/process-admin/processes/major_hazard/drafts", json=[1]), 400)
+    check(app, admin.post("/api/v1/process-admin/processes/major_hazard/drafts", json={"from_version": "1"}), 422)
     draft = check(app, admin.post("/api/v1/process-admin/processes/major_hazard/drafts"), 201)
     check(app, admin.get(f"/api/v1/process-admin/drafts/{draft['id']}"), 200)
     assert check(app, admin.post(f"/api/v1/process-admin/drafts/{draft['id']}/validate"), 200)["status"] == "valid"
@@ -436,6 +438,7 @@ def test_process_admin_responses_match_the_document(app, api):
                           json={"schema_text": json.dumps({"type": "object", "properties": {
                               "opinion": {"type": "string", "title": "意见"}}})}), 200)
     check(app, admin.post("/api/v1/process-admin/form-preview", json={"schema_text": "{"}), 422)
+    check(app, admin.post(f"/api/v1/process-admin/drafts/{draft['id']}/bpmn", json={}), 422)
     saved = check(app, admin.post(f"/api/v1/process-admin/drafts/{draft['id']}/bpmn", json={"xml": "<x/>"}), 200)
     assert saved["status"] == "invalid" and saved["issues"]
     refused = check(app, admin.post(f"/api/v1/process-admin/drafts/{draft['id']}/deploy"), 422)

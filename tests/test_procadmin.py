@@ -226,10 +226,13 @@ def test_deploy_makes_a_new_version_new_cases_use_it_old_cases_keep_theirs_and_e
     deploy_row = db.session.scalar(select(ProcessChange).where(ProcessChange.action == "deploy",
                                                                ProcessChange.draft_id == draft.id))
     assert deploy_row.actor_id == admin().id and len(deploy_row.content_sm3) == 64 and deploy_row.version == version.version
-    # a draft can be deployed once; unchanged content gives no new version
-    with pytest.raises(Exception):
-        svc.deploy_draft(draft, admin())
-    db.session.rollback()
+    # a draft can be deployed once (and no longer edited); unchanged content gives no new version
+    for act in (lambda: svc.deploy_draft(draft, admin()), lambda: svc.save_draft(draft, admin(), forms={}),
+                lambda: svc.discard_draft(draft, admin())):
+        with pytest.raises(Exception) as err:
+            act()
+        assert err.value.code == "draft_closed" and err.value.message == f"草稿 #{draft.id} 已部署，不能再修改"
+        db.session.rollback()
     again = new_draft()
     with pytest.raises(Exception) as err:
         svc.deploy_draft(again, admin())
@@ -293,6 +296,11 @@ def test_running_case_migrates_when_its_step_exists_and_is_refused_otherwise():
     db.session.commit()
     assert result["migrated"] == []
     assert "当前环节" in result["refused"][0]["reason"] and "整改反馈" in result["refused"][0]["reason"]
+    closed = make_case()
+    complete(closed, "xn_supervisor", {"dispatch_decision": "reject", "opinion": "经核实不构成重大事故隐患"})
+    from app.engine.runtime import migration_blocker
+    assert migration_blocker(db.session.get(Case, closed.id), target2) == \
+        f"案件 {closed.case_no} 已办结，只迁移办理中的案件"
     db.session.expire_all()
     assert db.session.get(Case, case.id).process_version_id == target.id
 
@@ -404,6 +412,51 @@ def test_process_admin_lands_on_the_process_list_and_uses_the_api(web, api):
     assert "甲字段" in preview.get_json()["html"]
     bad = a.post("/api/v1/process-admin/form-preview", json={"schema_text": "{"})
     assert bad.status_code == 422 and "不是合法的 JSON" in bad.get_json()["error"]["fields"]["schema"]
+
+
+def test_api_bodies_are_checked_before_anything_is_written(api):
+    """A draft request body that is not a JSON object is 400 bad_json, a from_version that is not a
+    positive integer 422; a BPMN save without xml is 422 on the field and records nothing."""
+    from app.security.models import AuditLog
+
+    def counts():
+        db.session.expire_all()
+        return (db.session.scalar(select(func.count(ProcessDraft.id))),
+                db.session.scalar(select(func.count(ProcessChange.id))),
+                db.session.scalar(select(func.count(AuditLog.id))))
+
+    a = api(ADMIN)
+    url = "/api/v1/process-admin/processes/major_hazard/drafts"
+    before = counts()
+    for kw in ({"json": [1]}, {"json": "1"}, {"json": 3}, {"data": "{", "content_type": "application/json"}):
+        r = a.post(url, **kw)
+        assert r.status_code == 400, (kw, r.get_json())
+        assert r.get_json()["error"] == {"code": "bad_json", "message": "请求体必须是 JSON 对象"}
+    for bad in ("1", 0, -2, 1.5, True, [1], {"v": 1}):
+        r = a.post(url, json={"from_version": bad})
+        assert r.status_code == 422, (bad, r.get_json())
+        assert r.get_json()["error"]["fields"] == {
+            "from_version": "作为底稿的版本号必须是正整数（如 1）；不填则以最新版本为底"}
+    assert counts() == before
+    created = a.post(url, json={"from_version": 1})
+    assert created.status_code == 201 and created.get_json()["base_version"] == 1
+    draft_id = created.get_json()["id"]
+    assert a.post(url).status_code == 201          # no body at all: the open draft
+    bpmn = f"/api/v1/process-admin/drafts/{draft_id}/bpmn"
+    xml = db.session.get(ProcessDraft, draft_id).bpmn_xml
+    before = counts()
+    for body, message in (({}, "xml 必填：请提交流程图的 BPMN XML 文本"),
+                          ({"xml": None}, "xml 必填：请提交流程图的 BPMN XML 文本"),
+                          ({"xml": "  "}, "流程图内容不能为空"),
+                          ({"xml": 5}, "xml 必须是 BPMN XML 文本（字符串）")):
+        r = a.post(bpmn, json=body)
+        assert r.status_code == 422, (body, r.get_json())
+        assert r.get_json()["error"]["code"] == "validation_failed"
+        assert r.get_json()["error"]["fields"] == {"xml": message}
+    r = a.post(bpmn, json=["<x/>"])
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_json"
+    assert counts() == before                      # no save recorded, no audit entry
+    assert db.session.get(ProcessDraft, draft_id).bpmn_xml == xml
 
 
 def test_cli_deploy_from_the_repository_does_not_undo_a_version_deployed_in_the_browser():

@@ -214,6 +214,167 @@ def _rectify_data(schema):
             "completed_on": today_local().isoformat()}
 
 
+# ---------------------------------------------------------------- 退回 across 整改反馈's deadline timers
+
+def _hazard_state(case):
+    """(open task rows by step, the engine's waiting events, the case row) as stored."""
+    from app.cases.models import Case
+    from app.engine import runtime
+    from app.extensions import db
+    db.session.expire_all()
+    case = db.session.get(Case, case.id)
+    waiting = sorted(e.name for e in runtime._load(case).waiting_events())
+    return {t.task_def: t for t in tasks(case)}, waiting, case
+
+
+def _timers_due(day):
+    """Run the timer job as it would run at 09:00 Beijing time on `day`; returns its run record."""
+    import time_machine
+
+    from app.scheduler.jobs import run_job
+    from tests.test_scheduler import local
+    with time_machine.travel(local(day), tick=False):
+        return run_job("timers")
+
+
+def test_hazard_rectify_returned_to_dispatch_then_the_new_deadline_timer_fires(api):
+    """整改反馈 (with its two boundary deadline timers waiting) 退回 to 派单督办: the reset drops the
+    timers from the engine (it used to fail with 500 engine_error: SpiffWorkflow kept the dropped
+    timers in its event manager and refreshed a timer whose parent was gone)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from app.cases.models import CaseEvent
+    from app.core.clock import as_utc, today_local
+    from app.engine.runtime import verify_case_chain
+    from app.extensions import db
+    from tests.test_hazard_process import dispatch
+    from tests.test_scheduler import local
+    case = make_case()
+    dispatch(case, days=10)
+    rectify = open_task(case)
+    assert _hazard_state(case)[1] == ["整改期限届满", "超期15日仍未整改"]
+    unit = api("unit_xn")
+    body = unit.get(f"/api/v1/tasks/{rectify.id}/return-targets").get_json()
+    assert [t["task_def"] for t in body["targets"]] == ["dispatch"]
+    r = unit.post(f"/api/v1/tasks/{rectify.id}/return", json={"target": "dispatch", "reason": "整改期限需重新核定"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["reopened_task"]["task_def"] == "dispatch"
+
+    open_now, waiting, case = _hazard_state(case)
+    assert [(d, t.assignee_id) for d, t in open_now.items()] == [("dispatch", user("xn_supervisor").id)]
+    assert [t.task_def for t in tasks(case, "cancelled")] == ["rectify"]
+    assert waiting == [] and case.next_timer_at is None and case.due_at is None   # the old timers are gone
+    assert case.current_step == "派单督办"
+    returned = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "returned"))
+    assert returned.task_def == "rectify" and json.loads(returned.data)["target"] == "dispatch"
+    assert returned.comment == "整改期限需重新核定" and verify_case_chain(case.id) is None
+
+    dispatch(case, days=3)                      # the bureau dispatches again with a new deadline
+    deadline = today_local() + timedelta(days=3)
+    open_now, waiting, case = _hazard_state(case)
+    assert list(open_now) == ["rectify"] and waiting == ["整改期限届满", "超期15日仍未整改"]
+    assert as_utc(case.next_timer_at) == local(deadline + timedelta(days=1), 0)
+    assert _timers_due(deadline).items == 0
+    run = _timers_due(deadline + timedelta(days=1))
+    assert run.status == "ok" and run.items == 1 and run.failures == 0
+    open_now, waiting, case = _hazard_state(case)
+    assert set(open_now) == {"rectify", "supervise_city"} and waiting == ["超期15日仍未整改"]
+    assert db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id,
+                                                                     CaseEvent.kind == "timer")) == 1
+    assert verify_case_chain(case.id) is None
+
+
+def test_hazard_return_after_the_city_escalation_drops_the_province_timer():
+    """The 整改期限届满 timer fired (市局督办 opened); while that supervision is open the return is
+    refused; once it is done, 整改反馈 (its 超期15日 timer still waiting) goes back to 派单督办 and
+    the province escalation never comes."""
+    from datetime import timedelta
+
+    from app.core.clock import today_local
+    from app.engine import runtime
+    from app.errors import Conflict
+    from app.extensions import db
+    from app.review import services
+    from tests.test_hazard_process import dispatch
+    case = make_case()
+    dispatch(case, days=3)
+    deadline = today_local() + timedelta(days=3)
+    assert _timers_due(deadline + timedelta(days=1)).items == 1
+    open_now, waiting, _ = _hazard_state(case)
+    assert set(open_now) == {"rectify", "supervise_city"} and waiting == ["超期15日仍未整改"]
+    with pytest.raises(Conflict, match="并行分支【超期督办\\(市局\\)】尚未办结"):
+        services.return_task(open_now["rectify"].id, user("unit_xn"), "dispatch", "申请重新核定期限", {})
+    db.session.rollback()
+    runtime.complete_task(open_now["supervise_city"].id, user("nn_city"),
+                          {"supervise_method": "interview", "opinion": "已约谈使用单位主要负责人"})
+    db.session.commit()
+    give_back(_hazard_state(case)[0]["rectify"], "unit_xn", "dispatch", "申请重新核定期限")
+    open_now, waiting, case = _hazard_state(case)
+    assert list(open_now) == ["dispatch"] and waiting == [] and case.next_timer_at is None
+    assert _timers_due(deadline + timedelta(days=16)).items == 0
+    assert list(_hazard_state(case)[0]) == ["dispatch"]
+
+
+def test_hazard_verify_returned_to_rectify_rearms_its_deadline_timer():
+    """复核销号 退回 to 整改反馈: the step is reset with its boundary timers, armed again at the deadline."""
+    from datetime import timedelta
+
+    from app.core.clock import as_utc, today_local
+    from tests.test_hazard_process import dispatch, feedback
+    from tests.test_scheduler import local
+    case = make_case()
+    dispatch(case, days=3)
+    deadline = today_local() + timedelta(days=3)
+    feedback(case)
+    open_now, waiting, case = _hazard_state(case)
+    assert list(open_now) == ["verify_bureau"] and waiting == [] and case.next_timer_at is None
+    give_back(open_now["verify_bureau"], "xn_supervisor", "rectify", "整改证明材料不全")
+    open_now, waiting, case = _hazard_state(case)
+    assert [(d, t.assignee_id) for d, t in open_now.items()] == [("rectify", user("unit_xn").id)]
+    assert waiting == ["整改期限届满", "超期15日仍未整改"]
+    assert as_utc(case.next_timer_at) == local(deadline + timedelta(days=1), 0)
+    assert _timers_due(deadline + timedelta(days=1)).items == 1
+    assert set(_hazard_state(case)[0]) == {"rectify", "supervise_city"}
+
+
+def test_hazard_return_to_rectify_refused_while_the_province_supervises():
+    """Resetting 整改反馈 resets its boundary branches too: the open 超期督办(自治区局) would be
+    dropped, so the return is refused until that supervision is done."""
+    from datetime import timedelta
+
+    from app.core.clock import today_local
+    from app.engine import runtime
+    from app.errors import Conflict
+    from app.extensions import db
+    from app.review import services
+    from tests.test_hazard_process import dispatch, feedback
+    case = make_case()
+    dispatch(case, days=3)
+    deadline = today_local() + timedelta(days=3)
+    _timers_due(deadline + timedelta(days=1))
+    _timers_due(deadline + timedelta(days=16))
+    open_now = _hazard_state(case)[0]
+    assert set(open_now) == {"rectify", "supervise_city", "supervise_province"}
+    runtime.complete_task(open_now["supervise_city"].id, user("nn_city"),
+                          {"supervise_method": "interview", "opinion": "已约谈使用单位主要负责人"})
+    db.session.commit()
+    feedback(case)
+    open_now = _hazard_state(case)[0]
+    assert set(open_now) == {"verify_bureau", "supervise_province"}
+    with pytest.raises(Conflict, match="并行分支【超期督办\\(自治区局\\)】尚未办结") as err:
+        services.return_task(open_now["verify_bureau"].id, user("xn_supervisor"), "rectify", "证明材料不全", {})
+    assert err.value.code == "return_parallel_open"
+    db.session.rollback()
+    assert set(_hazard_state(case)[0]) == {"verify_bureau", "supervise_province"}
+    runtime.complete_task(open_now["supervise_province"].id, user("gx_province"),
+                          {"supervise_method": "interview", "opinion": "已督促限期整改"})
+    db.session.commit()
+    give_back(_hazard_state(case)[0]["verify_bureau"], "xn_supervisor", "rectify", "证明材料不全")
+    assert list(_hazard_state(case)[0]) == ["rectify"]
+
+
 def test_api_return_targets_and_return(api, demo):
     case = start_demo()
     do(case, "fill", "xn_supervisor", {"subject": "x"})
@@ -320,7 +481,18 @@ def test_cancel_by_the_initiator_when_the_process_allows(web, api, demo):
     assert tasks(case) == [] and [t.task_def for t in tasks(case, "cancelled")] == ["fill"]
     ev = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "cancelled"))
     assert ev.comment == "重复填报"
-    assert api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "再次"}).status_code == 409
+    again = api("xn_supervisor").post(f"/api/v1/cases/{case.id}/cancel", json={"reason": "再次"})
+    assert again.status_code == 409 and again.get_json()["error"]["message"] == "案件已撤销，不能撤销"
+
+
+def test_nothing_is_withdrawn_from_a_cancelled_case(demo):
+    from app.extensions import db
+    from app.review.withdraw import cancel_case, withdraw_blocker
+    case = start_demo("xn_supervisor")
+    do(case, "fill", "xn_supervisor", {"subject": "x"})
+    cancel_case(case.id, user("xn_supervisor"), "重复填报")
+    db.session.commit()
+    assert withdraw_blocker(_done(case, "fill"), user("xn_supervisor")) == "案件已撤销，不能撤回"
 
 
 def test_major_hazard_is_not_cancellable(web):

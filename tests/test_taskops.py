@@ -109,8 +109,17 @@ def test_transfer_refused_to_non_holders_and_on_closed_tasks():
     assert "自己" in err.value.fields["target"]
     db.session.rollback()
     complete(case, "xn_supervisor", _dispatch())
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as err:
         ops.transfer_task(task.id, user("xn_supervisor"), user("xn_colleague").id, "办完再转")
+    assert err.value.message == "该任务已办理，不能转办"      # not "已已办理"
+    db.session.rollback()
+    for act in (lambda: ops.resolve_delegation(task.id, user("xn_supervisor"), "办完"),
+                lambda: ops.sign_task(task.id, user("xn_supervisor"), "签署"),
+                lambda: ops.remove_signer(task.id, user("xn_supervisor"), 1)):
+        with pytest.raises(Conflict) as err:
+            act()
+        assert err.value.message == "该任务已办理"
+        db.session.rollback()
 
 
 def test_transfer_page_shows_errors_per_field_and_keeps_input(web):
@@ -439,7 +448,7 @@ def test_before_sign_then_the_holder_completes(web):
     # the signer already acted: cannot be removed, cannot sign again
     with pytest.raises(Conflict) as err:
         ops.remove_signer(task.id, holder, row.id)
-    assert err.value.code == "sign_acted"
+    assert err.value.code == "sign_acted" and err.value.message == "韦南宁（演示） 已签署，不能减签"
     db.session.rollback()
     with pytest.raises(Conflict):
         ops.sign_task(task.id, chief, "再签一次")

@@ -260,6 +260,13 @@ def test_rejected_transfer_changes_nothing_and_shows_the_reason(web):
     assert transfer.status == "rejected" and transfer.reject_reason == "作业场所不在本辖区，请向实际作业地申请"
     assert equipment(device.code).region_code == "450202" and transfer.items[0].pending_equipment_id is None
     assert db.session.get(Case, case.id).outcome == "已驳回"
+    from app.engine.services import ServiceContext
+    from app.errors import Conflict
+    from app.transfers.services import _decide
+    with pytest.raises(Conflict) as err:     # a decided application is not decided again
+        _decide(ServiceContext(case=db.session.get(Case, case.id), actor=None, task_data={}), "approved")
+    assert err.value.message == f"迁移申请 {transfer.transfer_no} 已驳回"
+    db.session.rollback()
     sms = db.session.scalar(select(SmsMessage).where(SmsMessage.case_id == case.id))
     assert sms.user_id == user("lz_supervisor").id and "驳回申请" in sms.content
     html = web("unit_lz").get(f"/transfers/{transfer.id}").get_data(as_text=True)

@@ -126,7 +126,7 @@ def pause(case: Case, actor, reason: str, note: str | None = None) -> None:
     """Record the pause; the caller holds the case lock and runs sync_timers (directly or via _sync)."""
     from ..engine.runtime import append_event
     if case.status != "running":
-        raise Conflict(f"案件已{case.status_label}，不能暂停计时", code="case_not_running")
+        raise Conflict(f"案件{case.status_label}，不能暂停计时", code="case_not_running")
     if case.paused_at is not None:
         raise Conflict(f"案件计时已于暂停中（{case.pause_reason}），无需重复暂停", code="already_paused")
     case.paused_at = utcnow()

@@ -27,7 +27,7 @@ from . import assignment, decisions, forms
 from .models import ProcessVersion
 from .registry import ensure_spec_loaded, latest_version, version_forms, version_info
 from .scripting import SCRIPT_ENGINE
-from .serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
+from .serializer import SERIALIZER_VERSION, dump_workflow, load_workflow, track_removals
 from .services import CURRENT, ServiceContext, get_start_hook
 
 WARNING_DECISION = "warning_level"
@@ -386,7 +386,7 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
                  data=data, attachment_ids=attachment_ids)
 
     spec, subprocess_specs = ensure_spec_loaded(version)
-    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+    wf = track_removals(BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE))
     wf.process_version_id = version.id
     initial = {**data, **ctx.extra_data, "case_id": case.id, "case_no": case.case_no,
                "region_code": case.region_code, "org_id": case.org_id,
@@ -665,7 +665,7 @@ def migration_blocker(case: Case, target: ProcessVersion, wf: BpmnWorkflow | Non
 
     from .serializer import SPEC_REGISTRY
     if case.status != "running":
-        return f"案件 {case.case_no} 已{case.status_label}，只迁移办理中的案件"
+        return f"案件 {case.case_no} {case.status_label}，只迁移办理中的案件"
     if target.process_key != case.process_key:
         return f"目标版本属于流程 {target.process_key}，与案件的流程 {case.process_key} 不同"
     if case.process_version_id == target.id:

@@ -53,8 +53,24 @@ def dump_workflow(workflow) -> str:
     return SERIALIZER.serialize_json(workflow)
 
 
+def forget_removed_tasks(workflow, task) -> None:
+    """SpiffWorkflow 3.2.0 removes tasks from the tree (Workflow._remove_task: a reset's
+    `_drop_children(force=True)`, pruned branches) without telling the BPMN event manager, which
+    keeps every WAITING catching event (boundary timers included). The next `refresh_timers` (the
+    end of every `do_engine_steps`) then updates a detached timer whose parent is gone and fails
+    with "'NoneType' object has no attribute 'data'"; `waiting_events()` would also still report
+    its fire time. Connected to the top workflow's task_removed_event (subprocesses report there too)."""
+    workflow.top_workflow.event_manager.remove_task(task)
+
+
+def track_removals(workflow):
+    """Keep the event manager in step with the task tree (see forget_removed_tasks)."""
+    workflow.task_removed_event.connect(forget_removed_tasks)
+    return workflow
+
+
 def load_workflow(state: str):
-    return SERIALIZER.deserialize_json(state)
+    return track_removals(SERIALIZER.deserialize_json(state))
 
 
 def dump_spec(spec, subprocess_specs: dict) -> str:

@@ -55,10 +55,19 @@ def diff(key: str):
     return jsonify(result)
 
 
+def _optional_json_body() -> dict:
+    """A body that may be left out (read as {}); when given it must be a JSON object (bad_json)."""
+    if not request.get_data(cache=True):
+        return {}
+    return _json_body()
+
+
 @bp.post("/processes/<key>/drafts")
 def create_draft(key: str):
-    body = request.get_json(silent=True) or {}
-    d = svc.start_draft("process", key, g.api_user, body.get("from_version"))
+    number = _optional_json_body().get("from_version")
+    if number is not None and (type(number) is not int or number < 1):
+        raise ValidationFailed({"from_version": "作为底稿的版本号必须是正整数（如 1）；不填则以最新版本为底"})
+    d = svc.start_draft("process", key, g.api_user, number)
     db.session.commit()
     return jsonify(_draft_json(d)), 201
 
@@ -74,8 +83,12 @@ def draft(draft_id: int):
 @bp.post("/drafts/<int:draft_id>/bpmn")
 def save_bpmn(draft_id: int):
     d = svc.get_draft(draft_id)
-    body = _json_body()
-    svc.save_draft(d, g.api_user, bpmn_xml=body.get("xml"))
+    xml = _json_body().get("xml")
+    if xml is None:
+        raise ValidationFailed({"xml": "xml 必填：请提交流程图的 BPMN XML 文本"})
+    if not isinstance(xml, str) or not xml.strip():
+        raise ValidationFailed({"xml": "流程图内容不能为空" if isinstance(xml, str) else "xml 必须是 BPMN XML 文本（字符串）"})
+    svc.save_draft(d, g.api_user, bpmn_xml=xml)
     db.session.commit()
     return jsonify(_draft_json(d))
 

@@ -237,7 +237,7 @@ def draft_issues(draft: ProcessDraft) -> list[dict]:
 
 def _editable(draft: ProcessDraft) -> None:
     if draft.status in ("deployed", "discarded"):
-        raise Conflict(f"草稿 #{draft.id} 已{draft.status_label}，不能再修改", code="draft_closed")
+        raise Conflict(f"草稿 #{draft.id} {draft.status_label}，不能再修改", code="draft_closed")
 
 
 def save_draft(draft: ProcessDraft, user: User, *, bpmn_xml: str | None = None, forms: dict | None = None,

@@ -8,12 +8,14 @@ current task's row and opens the returned-to step, which goes back to the person
 Refused (Chinese reasons): no earlier step; the current step is a multi-instance (会签) instance;
 the target is a multi-instance step; the target lies inside a parallel block that has already
 joined (return to the step before the split instead); the reset would discard open work of a
-running parallel branch (the other branch's tasks)."""
+running parallel branch (the other branch's tasks) or of a branch a boundary event of the target
+opened (a deadline timer's 超期督办: the target is reset together with its boundary events)."""
 from __future__ import annotations
 
 import json
 from uuid import UUID, uuid4
 
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
@@ -86,9 +88,13 @@ def targets(wf, spiff_task) -> list[dict]:
 
 
 def _open_work_discarded(wf, target, current) -> list[str]:
-    """Names of live user tasks (other than the current one) that resetting `target` would drop."""
+    """Names of live user tasks (other than the current one) that resetting `target` would drop.
+    A step with boundary events (e.g. 整改反馈's deadline timers) is reset together with them
+    (BpmnWorkflow.reset_from_task_id resets every branch of its BoundaryEventSplit), so the work
+    a fired non-interrupting timer opened (超期督办) is dropped too."""
+    scope = target.parent if isinstance(target.parent.task_spec, BoundaryEventSplit) else target
     names = []
-    for t in target:     # the target and its descendants in the task tree
+    for t in scope:      # the reset's root and its descendants in the task tree
         if t is target or t.id == current.id or not _is_user_task(t):
             continue
         if t.state & (TaskState.READY | TaskState.STARTED | TaskState.WAITING):

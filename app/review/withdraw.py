@@ -43,7 +43,7 @@ def withdraw_blocker(task: Task, user: User, wf=None) -> str | None:
     if task.status != "completed" or task.completed_by_id != user.id:
         return "只能撤回本人已办理的环节"
     if case.status != "running":
-        return f"案件已{case.status_label}，不能撤回"
+        return f"案件{case.status_label}，不能撤回"
     mine = _my_completion(task)
     if mine is None:
         return "找不到本环节的办理记录，不能撤回"
@@ -92,7 +92,7 @@ def cancel_blocker(case: Case, user: User) -> str | None:
     if case.started_by_id != user.id:
         return "只有案件发起人可以撤销案件"
     if case.status != "running":
-        return f"案件已{case.status_label}，不能撤销"
+        return f"案件{case.status_label}，不能撤销"
     if (version_info(case.process_version).properties.get("cancellable") or "").lower() != "true":
         return f"【{version_info(case.process_version).name}】流程不允许发起人撤销"
     return None

@@ -83,7 +83,7 @@ def may_hold(user: User, task: Task) -> bool:
 
 def _ensure_holder(user: User, task: Task, action: str) -> None:
     if task.status != "open":
-        raise Conflict(f"该任务已{task.status_label}，不能{action}", code="task_closed")
+        raise Conflict(f"该任务{task.status_label}，不能{action}", code="task_closed")
     if task.delegate_state in runtime.BLOCKING_STATES:
         who = task.assignee.display_name if task.assignee else "他人"
         raise Conflict(f"该任务正由 {who} 处理（委派或加签中），完成后才能{action}", code="task_delegated")
@@ -172,7 +172,7 @@ def resolve_delegation(task_id: int, user: User, opinion) -> Task:
     task stays open and the owner completes it."""
     task, case = runtime.get_task_for_update(task_id)
     if task.status != "open":
-        raise Conflict(f"该任务已{task.status_label}", code="task_closed")
+        raise Conflict(f"该任务{task.status_label}", code="task_closed")
     if task.delegate_state != "pending":
         raise Conflict("该任务不是委派中的任务", code="not_delegated")
     if task.assignee_id != user.id:
@@ -287,7 +287,7 @@ def current_sign(task: Task) -> TaskSign | None:
 def sign_task(task_id: int, user: User, opinion) -> Task:
     task, case = runtime.get_task_for_update(task_id)
     if task.status != "open":
-        raise Conflict(f"该任务已{task.status_label}", code="task_closed")
+        raise Conflict(f"该任务{task.status_label}", code="task_closed")
     row = current_sign(task)
     if row is None:
         raise Conflict("该任务当前没有待签署的加签", code="not_signing")
@@ -307,14 +307,14 @@ def remove_signer(task_id: int, user: User, sign_id) -> Task:
     """减签: the task's owner (or whoever added the signer) removes a signer who has not signed."""
     task, case = runtime.get_task_for_update(task_id)
     if task.status != "open":
-        raise Conflict(f"该任务已{task.status_label}", code="task_closed")
+        raise Conflict(f"该任务{task.status_label}", code="task_closed")
     row = db.session.get(TaskSign, _user_id(sign_id, "sign_id"))
     if row is None or row.task_id != task.id:
         raise NotFound("加签记录不存在")
     if user.id not in (task.owner_id, row.added_by_id):
         raise Forbidden("只有任务所有人或加签发起人可以减签")
     if row.status != "pending":
-        raise Conflict(f"{row.user.display_name} 已{row.status_label}，不能减签", code="sign_acted")
+        raise Conflict(f"{row.user.display_name} {row.status_label}，不能减签", code="sign_acted")
     runtime._bump(case)
     was_current = current_sign(task) is row
     row.status, row.acted_at = "removed", utcnow()

@@ -232,7 +232,7 @@ def register(ctx: ServiceContext) -> dict:
 def _decide(ctx: ServiceContext, status: str) -> EquipmentTransfer:
     transfer = _transfer(ctx)
     if transfer.status != "pending":
-        raise Conflict(f"迁移申请 {transfer.transfer_no} 已{transfer.status_label}", code="transfer_decided")
+        raise Conflict(f"迁移申请 {transfer.transfer_no} {transfer.status_label}", code="transfer_decided")
     opinion = (ctx.task_data.get("opinion") or "").strip() or None
     transfer.status, transfer.opinion = status, opinion
     transfer.decided_at = transfer.updated_at = utcnow()
