@@ -681,3 +681,22 @@ def test_deputy_chain_is_followed_with_a_cycle_guard_and_a_depth_limit(api, web,
     db.session.commit()
     assert deputies.route(a.id) == (b.id, a.id)
     assert a.id not in deputies.principal_ids(c.id)
+
+
+def test_header_message_badge_counts_up_to_99_plus_and_region_names_show(web):
+    """The badge on every page counts unread messages up to 99 and then shows 99+ (a city
+    supervisor copied on every dispatch holds tens of thousands); region names come from the cache."""
+    from app.core.regions import region_name
+    me = user("xn_supervisor")
+    s = web("xn_supervisor")
+    db.session.add_all([Notification(user_id=me.id, kind="copy", title=f"抄送 {i}") for i in range(3)])
+    db.session.commit()
+    page = s.get("/inbox").get_data(as_text=True)
+    assert '<b data-testid="unread-count">3</b>' in page
+    db.session.add_all([Notification(user_id=me.id, kind="copy", title=f"抄送 {i}") for i in range(97)])
+    db.session.commit()
+    page = s.get("/inbox").get_data(as_text=True)
+    assert '<b data-testid="unread-count">99+</b>' in page
+    assert f"本辖区（{region_name(me.region_code)}）" in page and region_name(me.region_code)
+    assert s.post("/notifications/read").status_code == 302
+    assert 'data-testid="unread-count"' not in s.get("/inbox").get_data(as_text=True)

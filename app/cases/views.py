@@ -1,10 +1,10 @@
 """Inbox, start a case, case page, task form — thin views over the engine and case services."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from ..core.regions import region_prefix
+from ..core.regions import region_name, region_prefix
 from ..core.storage import open_attachment
 from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_info
@@ -200,7 +200,15 @@ def region_options():
     if not current_user.is_authenticated or not current_user.is_regulator:
         return []
     prefix = current_user.scope_prefix
-    rows = db.session.scalars(select(Region).where(Region.code.startswith(prefix), Region.level != "province")
-                              .order_by(Region.code))
-    return [(r.code, ("　" if r.level == "county" else "") + r.name) for r in rows
-            if region_prefix(r.code) != prefix]
+    cached = g.get("_region_options")   # templates ask twice (whether to show the filter, then its options)
+    if cached is None or cached[0] != prefix:
+        rows = db.session.scalars(select(Region).where(Region.code.startswith(prefix), Region.level != "province")
+                                  .order_by(Region.code))
+        cached = g._region_options = (prefix, [(r.code, ("　" if r.level == "county" else "") + r.name)
+                                               for r in rows if region_prefix(r.code) != prefix])
+    return cached[1]
+
+
+# Region names in templates come from the per-process cache of the reference data (a list of
+# twenty rows must not load each row's region through its relationship).
+bp.add_app_template_global(region_name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 
 from ..cases import services as case_services
 from ..core.clock import utcnow
@@ -60,13 +60,20 @@ def case_ops_panel(case):
             "copy_roles": roles}
 
 
+BADGE_CAP = 99
+
+
 @bp.app_context_processor
 def _unread():
     if not current_user.is_authenticated:
         return {}
-    count = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == current_user.id,
-                                                                       Notification.read_at.is_(None)))
-    return {"unread_notifications": count or 0}
+    # The header badge needs "how many, up to 99+", not an exact figure: a city supervisor copied on
+    # every dispatch of the city holds ~24,000 unread messages, and counting them all took 40 ms on every page.
+    unread = (select(literal_column("1")).where(Notification.user_id == current_user.id, Notification.read_at.is_(None))
+              .limit(BADGE_CAP + 1).subquery())
+    count = db.session.scalar(select(func.count()).select_from(unread)) or 0
+    return {"unread_notifications": count,
+            "unread_notifications_label": f"{BADGE_CAP}+" if count > BADGE_CAP else str(count)}
 
 
 def _render_task_with_errors(task, form: str, errors: dict):
