@@ -70,6 +70,33 @@ def test_due_within_filter_and_default_sort_least_time_left_first():
     assert ids.index(t_soon.id) < ids.index(t_later.id)
 
 
+def test_todo_filters_counted_in_one_statement_match_each_filters_own_query():
+    """filters_with_counts counts the 待办 filters together (FILTER clauses): every count must equal
+    the filter's own inbox query, whatever its conditions."""
+    cases = [make_case() for _ in range(3)]
+    tasks = [open_task(c) for c in cases]
+    tasks[0].due_at, tasks[0].warning_level = utcnow() + timedelta(days=2), "red"
+    tasks[1].due_at, tasks[1].warning_level = utcnow() - timedelta(days=3), "yellow"
+    tasks[2].due_at = utcnow() + timedelta(days=30)
+    db.session.commit()
+    me = user("xn_supervisor")
+    variants = [{"box": "todo", "warning": "red"}, {"box": "todo", "overdue": "1"}, {"box": "todo", "due_within": "7"},
+                {"box": "todo", "q": cases[2].case_no}, {"box": "todo", "process": "major_hazard", "status": "running"},
+                {"box": "todo", "region": me.region_code, "warning": "yellow"}, {"box": "done", "process": "major_hazard"}]
+    for i, args in enumerate(variants):
+        inbox.create_filter(me, f"筛选{i}", args, "none")
+    db.session.commit()
+    rows = inbox.filters_with_counts(me)
+    assert len(rows) >= len(variants)   # and the two province-shared examples
+    for row in rows:
+        query = case_services.inbox_query(me, case_services.InboxFilter.from_args(row["args"])).order_by(None)
+        expected = db.session.scalar(select(func.count()).select_from(query.subquery()))
+        assert row["count"] == expected == inbox.filter_count(me, row["filter"]), row["args"]
+    counts = {r["filter"].name: r["count"] for r in rows}
+    assert counts["筛选0"] >= 1 and counts["筛选1"] >= 1 and counts["筛选3"] == 1
+    assert counts["筛选2"] >= counts["筛选1"] + 1   # due within 7 days includes the overdue ones
+
+
 # ------------------------------------------------------------------ saved filters
 
 def test_saved_filter_per_field_errors_and_unique_name_per_owner():

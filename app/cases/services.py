@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import joinedload
 
 from ..core.clock import local_day_start, today_local
@@ -101,21 +101,7 @@ def inbox_query(user: User, f: InboxFilter):
         query = query.options(joinedload(Task.case))
         entity, due_col, warn_col, created_col = Task, Task.due_at, Task.warning_level, Task.created_at
         case_cols = Case
-    if f.process:
-        query = query.where(case_cols.process_key == f.process)
-    if f.status:
-        query = query.where(case_cols.status == f.status)
-    if f.region and len(f.region) == 6 and f.region.isdigit():
-        query = query.where(in_region(case_cols.region_code, region_prefix(f.region)))
-    if f.warning:
-        query = query.where(warn_col == f.warning)
-    if f.overdue:
-        query = query.where(due_col < _start_of_today_utc())
-    if f.due_within:
-        from datetime import timedelta
-        query = query.where(due_col < _start_of_today_utc() + timedelta(days=f.due_within + 1))
-    if f.q:
-        query = query.where(or_(contains(case_cols.case_no, f.q), contains(case_cols.title, f.q)))
+    query = query.where(*filter_conditions(f, case_cols, due_col, warn_col))
     from . import sortfields
     business = sortfields.find(f.process, f.sort)
     if business is not None:       # only with a process filter: the case is joined in every box
@@ -129,6 +115,40 @@ def inbox_query(user: User, f: InboxFilter):
     if f.box == "done":
         order = [Task.completed_at.desc(), Task.id.desc()] if f.sort == "due" else order
     return query.order_by(*order)
+
+
+def filter_conditions(f: InboxFilter, case_cols, due_col, warn_col) -> list:
+    """The conditions a filter adds to its box's query (the case columns, due date and warning
+    colour of the box's rows)."""
+    conditions = []
+    if f.process:
+        conditions.append(case_cols.process_key == f.process)
+    if f.status:
+        conditions.append(case_cols.status == f.status)
+    if f.region and len(f.region) == 6 and f.region.isdigit():
+        conditions.append(in_region(case_cols.region_code, region_prefix(f.region)))
+    if f.warning:
+        conditions.append(warn_col == f.warning)
+    if f.overdue:
+        conditions.append(due_col < _start_of_today_utc())
+    if f.due_within:
+        from datetime import timedelta
+        conditions.append(due_col < _start_of_today_utc() + timedelta(days=f.due_within + 1))
+    if f.q:
+        conditions.append(or_(contains(case_cols.case_no, f.q), contains(case_cols.title, f.q)))
+    return conditions
+
+
+def todo_filter_counts(user: User, filters: list[InboxFilter]) -> list[int]:
+    """The counts of several 待办 filters in one pass over the user's open tasks (one statement with
+    a FILTER clause per filter, instead of walking a busy county's thousands of tasks per filter)."""
+    if not filters:
+        return []
+    columns = [func.count().filter(and_(true(), *filter_conditions(f, Case, Task.due_at, Task.warning_level)))
+               for f in filters]
+    row = db.session.execute(select(*columns).select_from(Task).join(Case, Task.case_id == Case.id)
+                             .where(Task.status == "open", candidate_condition(user), case_scope(user))).one()
+    return [count or 0 for count in row]
 
 
 def _warning_rank(column):
