@@ -80,9 +80,9 @@ def filters_with_counts(user: User) -> list[dict]:
     """Each visible filter with its count in the viewer's scope: the 待办 filters together in one
     statement (case_services.todo_filter_counts), the others one by one."""
     rows = visible_filters(user)
-    todo = [row for row in rows if _inbox_filter(row).box == "todo"]
-    counts = dict(zip((row.id for row in todo),
-                      case_services.todo_filter_counts(user, [_inbox_filter(row) for row in todo])))
+    todo = [(row.id, f) for row in rows if (f := _inbox_filter(row)).box == "todo"]
+    counts = dict(zip((row_id for row_id, _ in todo),
+                      case_services.todo_filter_counts(user, [f for _, f in todo])))
     return [{"filter": row, "args": filter_args(row),
              "count": counts[row.id] if row.id in counts else filter_count(user, row),
              "own": row.owner_id == user.id} for row in rows]
