@@ -294,3 +294,23 @@ def hazard_of(case):
     from app.hazards.models import Hazard
     db.session.expire_all()
     return db.session.scalar(select(Hazard).where(Hazard.case_id == case.id))
+
+
+def deploy_test_process(key: str, title: str):
+    """Deploy tests/bpmn/<key>.bpmn with the forms of tests/bpmn/review_demo/ and a start hook
+    titling cases `title`; a generator for fixtures (the hook is removed after the test)."""
+    import json
+    from pathlib import Path
+
+    from app.engine.registry import ProcessBundle, deploy_bundle
+    from app.engine.services import _START_HOOKS, StartContext
+    from app.extensions import db
+    bpmn_dir = Path(__file__).parent / "bpmn"
+    bundle = ProcessBundle(key, (bpmn_dir / f"{key}.bpmn").read_text(encoding="utf-8"))
+    for path in sorted((bpmn_dir / "review_demo").glob("*.json")):
+        bundle.forms[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    deploy_bundle(bundle)
+    db.session.commit()
+    _START_HOOKS[key] = lambda u, data: StartContext(title=title, region_code=u.region_code)
+    yield
+    _START_HOOKS.pop(key, None)

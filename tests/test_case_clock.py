@@ -16,7 +16,7 @@ from app.errors import Conflict, Forbidden
 from app.extensions import db
 from app.scheduler.jobs import fire_due_timers
 
-from .conftest import complete, make_case, user
+from .conftest import complete, deploy_test_process, make_case, user
 
 
 def local(day, hour=9):
@@ -220,20 +220,7 @@ def test_bpmn_services_pause_and_resume_through_the_engine_sync():
 @pytest.fixture
 def clock_wd():
     """tests/bpmn/clock_wd.bpmn: 审查 due in 10 working days ∥ 现场核查 due in 10 calendar days."""
-    import json
-    from pathlib import Path
-
-    from app.engine.registry import ProcessBundle, deploy_bundle
-    from app.engine.services import _START_HOOKS, StartContext
-    bpmn_dir = Path(__file__).parent / "bpmn"
-    bundle = ProcessBundle("clock_wd", (bpmn_dir / "clock_wd.bpmn").read_text(encoding="utf-8"))
-    for path in sorted((bpmn_dir / "review_demo").glob("*.json")):
-        bundle.forms[path.stem] = json.loads(path.read_text(encoding="utf-8"))
-    deploy_bundle(bundle)
-    db.session.commit()
-    _START_HOOKS["clock_wd"] = lambda u, data: StartContext(title="工作日时限", region_code=u.region_code)
-    yield
-    _START_HOOKS.pop("clock_wd", None)
+    yield from deploy_test_process("clock_wd", "工作日时限")
 
 
 def test_resume_shifts_a_working_day_due_date_by_working_days_across_national_day(clock_wd):

@@ -5,25 +5,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import complete, make_case, open_task, upload, user
-
-BPMN_DIR = Path(__file__).parent / "bpmn"
-
+from tests.conftest import complete, deploy_test_process, make_case, open_task, upload, user
 
 @pytest.fixture
 def demo():
     """The test process review_demo: fill → review → (check_a ∥ check_b) → countersign ×2 → approve."""
-    from app.engine.registry import ProcessBundle, deploy_bundle
-    from app.engine.services import StartContext, _START_HOOKS
-    from app.extensions import db
-    bundle = ProcessBundle("review_demo", (BPMN_DIR / "review_demo.bpmn").read_text(encoding="utf-8"))
-    for path in sorted((BPMN_DIR / "review_demo").glob("*.json")):
-        bundle.forms[path.stem] = json.loads(path.read_text(encoding="utf-8"))
-    deploy_bundle(bundle)
-    db.session.commit()
-    _START_HOOKS["review_demo"] = lambda u, data: StartContext(title="退回测试", region_code=u.region_code)
-    yield
-    _START_HOOKS.pop("review_demo", None)
+    yield from deploy_test_process("review_demo", "退回测试")
 
 
 def start_demo(username="xn_supervisor"):
