@@ -314,3 +314,22 @@ def deploy_test_process(key: str, title: str):
     _START_HOOKS[key] = lambda u, data: StartContext(title=title, region_code=u.region_code)
     yield
     _START_HOOKS.pop(key, None)
+
+
+def assert_todo_counts_match_their_definition() -> int:
+    """Every active user's 待办 count (core/scope.todo_count_statement, which skips the join to the
+    case for a regulator's unclaimed tasks) equals its definition: open tasks matching
+    candidate_condition within case_scope. Returns how many users had any."""
+    from sqlalchemy import func, select
+
+    from app.cases.models import Case, Task
+    from app.core.models import User
+    from app.core.scope import candidate_condition, case_scope, todo_count_statement
+    from app.extensions import db
+    busy = 0
+    for person in db.session.scalars(select(User).where(User.is_active_flag.is_(True))):
+        defined = db.session.scalar(select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id)
+                                    .where(Task.status == "open", candidate_condition(person), case_scope(person)))
+        assert db.session.scalar(todo_count_statement(person)) == defined, person.username
+        busy += defined > 0
+    return busy

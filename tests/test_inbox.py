@@ -97,6 +97,34 @@ def test_todo_filters_counted_in_one_statement_match_each_filters_own_query():
     assert counts["筛选2"] >= counts["筛选1"] + 1   # due within 7 days includes the overdue ones
 
 
+def test_the_todo_tab_is_counted_in_the_same_pass_as_the_todo_filters(app):
+    """On the inbox page the 待办 tab count comes out of the saved filters' statement: it must equal
+    the tab's own count statement, and the badge must not count again."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+    make_case(), make_case()
+    db.session.commit()
+    me = user("xn_supervisor")
+    inbox.create_filter(me, "红色", {"box": "todo", "warning": "red"}, "none")
+    db.session.commit()
+    expected = db.session.scalar(case_services.inbox_count_statements(me)["todo"])
+    assert expected >= 2
+    statements = []
+    listen = lambda *a: statements.append(a[2])   # noqa: E731
+    with app.test_request_context("/inbox"):
+        inbox.filters_with_counts(me)
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            assert case_services.todo_count(me) == expected
+            counts = case_services.inbox_counts(me)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+    assert counts["todo"] == expected
+    assert len(statements) == 3 and not any("task.status = " in s and "candidate_role" in s for s in statements), \
+        statements   # done, started, copies: the todo count was not made again
+
+
 # ------------------------------------------------------------------ saved filters
 
 def test_saved_filter_per_field_errors_and_unique_name_per_owner():

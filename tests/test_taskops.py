@@ -19,7 +19,7 @@ from app.sms.models import SmsMessage
 from app.taskops import services as ops
 from app.taskops.models import CaseCopy, Notification
 
-from .conftest import complete, make_case, open_task, user
+from .conftest import assert_todo_counts_match_their_definition, complete, make_case, open_task, user
 
 
 def _dispatch(**overrides) -> dict:
@@ -582,6 +582,7 @@ def test_deputy_receives_personal_tasks_and_works_claimed_ones(api, web):
     assert (task.assignee_id, task.deputy_for_id) == (deputy.id, boss.id)
     [event] = _events(other, "transferred")
     assert "由代理人 兴宁同事（测试） 代为办理" in event.summary
+    assert assert_todo_counts_match_their_definition() > 0   # claimed, deputised and unclaimed tasks
     # the deputy sees the boss's claimed task in the inbox, marked, and completes it on the boss's behalf
     inbox = web("xn_colleague").get("/inbox").get_data(as_text=True)
     assert f"代 {boss.display_name} 办理" in inbox

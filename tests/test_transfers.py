@@ -20,7 +20,7 @@ from app.hazards.services import find_equipment_for_report
 from app.sms.models import SmsMessage
 from app.transfers.models import EquipmentTransfer, TransferItem
 
-from .conftest import complete, open_task, user
+from .conftest import assert_todo_counts_match_their_definition, complete, open_task, user
 
 REASON = "叉车随项目调往南宁仓储基地作业，预计一年。"
 
@@ -392,6 +392,7 @@ def test_applicant_edits_a_pending_application_and_the_review_follows_the_new_ta
     case = db.session.get(Case, case.id)
     task = open_task(case)
     assert case.region_code == "450103" and task.candidate_region == "450103" and "南宁市青秀区" in case.title
+    assert assert_todo_counts_match_their_definition() > 0   # the moved case counts for 青秀区 only
     events = timeline(case)
     edited = next(e for e in events if e.kind == "edited")
     assert edited.actor_id == user("unit_lz").id and f"增加设备 {c.code}" in edited.summary

@@ -12,7 +12,7 @@ from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import contains, int_arg, text_arg
-from ..core.scope import candidate_condition, case_read_scope, case_scope, in_region
+from ..core.scope import candidate_condition, case_read_scope, case_scope, in_region, todo_count_statement
 from ..errors import NotFound
 from ..extensions import db
 from .models import WARNING_RANK, Case, CaseEvent, Task
@@ -141,13 +141,16 @@ def filter_conditions(f: InboxFilter, case_cols, due_col, warn_col) -> list:
 
 def todo_filter_counts(user: User, filters: list[InboxFilter]) -> list[int]:
     """The counts of several 待办 filters in one pass over the user's open tasks (one statement with
-    a FILTER clause per filter, instead of walking a busy county's thousands of tasks per filter)."""
+    a FILTER clause per filter, instead of walking a busy county's thousands of tasks per filter).
+    The same pass counts the 待办 tab itself: the request's badge and tab then need no other walk."""
     if not filters:
         return []
     columns = [func.count().filter(and_(true(), *filter_conditions(f, Case, Task.due_at, Task.warning_level)))
                for f in filters]
-    row = db.session.execute(select(*columns).select_from(Task).join(Case, Task.case_id == Case.id)
-                             .where(Task.status == "open", candidate_condition(user), case_scope(user))).one()
+    total, *row = db.session.execute(
+        select(func.count(), *columns).select_from(Task).join(Case, Task.case_id == Case.id)
+        .where(Task.status == "open", candidate_condition(user), case_scope(user))).one()
+    _count_memo().setdefault(user.id, {})["todo"] = total or 0
     return [count or 0 for count in row]
 
 
@@ -176,31 +179,36 @@ def inbox_count_statements(user: User) -> dict:
     from ..taskops.models import CaseCopy
     return {
         # count(*), not count(id): the id is in no index these counts can read alone (index-only scans)
-        "todo": select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id)
-        .where(Task.status == "open", candidate_condition(user), case_scope(user)),
+        "todo": todo_count_statement(user),
         "done": select(func.count()).select_from(Task).where(Task.completed_by_id == user.id, Task.status == "completed"),
         "started": select(func.count()).select_from(Case).where(Case.started_by_id == user.id, case_scope(user)),
         "copies": select(func.count()).select_from(CaseCopy).where(CaseCopy.user_id == user.id, CaseCopy.read_at.is_(None)),
     }
 
 
+def _count_memo() -> dict:
+    """Per request: {user id: {box: count}} (the badge, the tabs and the saved filters share counts)."""
+    from flask import g, has_request_context
+    return g.setdefault("_inbox_counts", {}) if has_request_context() else {}
+
+
 def todo_count(user: User) -> int:
     """The header's 待办 badge on every page: the one count it shows, not the four of the inbox tabs
     (those cost a busy county supervisor ≈50 ms a page on the province data)."""
-    from flask import g, has_request_context
-    memo = g.setdefault("_inbox_counts", {}) if has_request_context() else {}
-    if user.id in memo:
-        return memo[user.id]["todo"]
-    return db.session.scalar(inbox_count_statements(user)["todo"]) or 0
+    memo = _count_memo().setdefault(user.id, {})
+    if "todo" not in memo:
+        memo["todo"] = db.session.scalar(inbox_count_statements(user)["todo"]) or 0
+    return memo["todo"]
 
 
 def inbox_counts(user: User) -> dict[str, int]:
-    """Once per request: the navigation badge and the inbox tabs show the same counts."""
-    from flask import g, has_request_context
-    memo = g.setdefault("_inbox_counts", {}) if has_request_context() else {}
-    if user.id not in memo:
-        memo[user.id] = {box: db.session.scalar(stmt) or 0 for box, stmt in inbox_count_statements(user).items()}
-    return dict(memo[user.id])
+    """Once per request: the navigation badge and the inbox tabs show the same counts (a count the
+    request already made — the 待办 one with the saved filters, say — is not made again)."""
+    memo = _count_memo().setdefault(user.id, {})
+    for box, stmt in inbox_count_statements(user).items():
+        if box not in memo:
+            memo[box] = db.session.scalar(stmt) or 0
+    return dict(memo)
 
 
 def visible_case(user: User, case_id: int, own_scope: bool = False) -> Case:

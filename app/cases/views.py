@@ -36,10 +36,11 @@ def home():
 @login_required
 def inbox():
     f = services.InboxFilter.from_args(request.args)
+    from ..inbox.services import filters_with_counts, page_extras   # saved filters, bulk actions (app/inbox)
+    saved_filters = filters_with_counts(current_user)   # first: it counts the 待办 tab in the same pass
     counts = services.inbox_counts(current_user)
     items, total = services.paginate(services.inbox_query(current_user, f), f.page, f.per_page,
                                      counts[f.box] if f.unfiltered else None)
-    from ..inbox.services import page_extras   # saved filters, bulk actions (app/inbox)
     from . import sortfields                     # sort by a business field of the filtered process
     business = sortfields.find(f.process, f.sort)
     business_values = sortfields.values(business, [i.id if f.box == "started" else i.case_id for i in items]) \
@@ -47,7 +48,7 @@ def inbox():
     return render_template("cases/inbox.html", f=f, items=items, total=total,
                            counts=counts, processes=latest_versions(), business_sorts=sortfields.for_process(f.process),
                            business=business, business_values=business_values,
-                           pages=max(1, -(-total // f.per_page)), **page_extras(current_user, f, items))
+                           pages=max(1, -(-total // f.per_page)), **page_extras(current_user, f, items, saved_filters))
 
 
 @bp.route("/processes")

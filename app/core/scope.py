@@ -6,7 +6,7 @@ or hold or held a task in; platform roles see no case data.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import aliased
 
 from ..cases.models import Case, CaseParty, Task
@@ -59,6 +59,27 @@ def candidate_condition(user: User):
     # the OR turns the province inbox count into a parallel scan of every task (bench/inbox.py);
     # plain id conditions keep it a BitmapOr of the task indexes. Chains (A → B → C) are followed.
     return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id.in_(_acting_for(user)))
+
+
+def todo_count_statement(user: User):
+    """The number of open tasks `user` may work on (the 待办 badge and tab): `candidate_condition`
+    within `case_scope`, in one statement.
+
+    For a regulator the unclaimed part needs no join to the case: a task's candidate_region is the
+    case's region at the lane's level (engine/assignment.resolve, re-resolved when a transfer moves
+    the case: transfers/services.py), so a region equal to the user's lies inside the user's scope
+    (region_prefix of it is a prefix of the case's region). Counting a busy county's thousands of
+    unclaimed tasks is then an index-only scan of ix_task_unclaimed_regulator instead of a join to
+    thousands of cases (bench/queries.py). Claimed and deputised tasks keep the scope check."""
+    if not user.is_regulator:
+        return (select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id)
+                .where(Task.status == "open", candidate_condition(user), case_scope(user)))
+    unclaimed = select(func.count()).select_from(Task).where(
+        Task.status == "open", Task.assignee_id.is_(None), Task.candidate_role == user.role,
+        Task.candidate_region == user.region_code)
+    held = select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id).where(
+        Task.status == "open", Task.assignee_id.in_(_acting_for(user)), case_scope(user))
+    return select(unclaimed.scalar_subquery() + held.scalar_subquery())
 
 
 def _acting_for(user: User) -> list[int]:

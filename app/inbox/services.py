@@ -285,9 +285,10 @@ def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, targ
     return rows
 
 
-def page_extras(user: User, f, items: list) -> dict:
-    """What the inbox page adds around the list: saved filter chips, the bulk-action panel (待办)."""
-    extras = {"saved_filters": filters_with_counts(user), "filter_args": clean_args(_filter_dict(f)),
+def page_extras(user: User, f, items: list, saved_filters: list[dict]) -> dict:
+    """What the inbox page adds around the list: saved filter chips (`saved_filters`, from
+    filters_with_counts), the bulk-action panel (待办)."""
+    extras = {"saved_filters": saved_filters, "filter_args": clean_args(_filter_dict(f)),
               "bulk_options": [], "bulk_targets": []}
     if f.box == "todo" and items:
         from ..taskops import services as taskops
