@@ -224,7 +224,34 @@ def _timers_due(day):
         return run_job("timers")
 
 
-def test_hazard_rectify_returned_to_dispatch_then_the_new_deadline_timer_fires(api):
+def test_the_use_unit_may_not_return_rectification_to_the_bureaus_dispatch(api, web):
+    """整改反馈 is the unit's; 派单督办 the bureau's order. The unit sees the step refused with the
+    reason and a return is refused with nothing changed (it asks for more time in its own form)."""
+    from tests.test_hazard_process import dispatch
+    case = make_case()
+    dispatch(case, days=10)
+    rectify = open_task(case)
+    unit = api("unit_xn")
+    body = unit.get(f"/api/v1/tasks/{rectify.id}/return-targets").get_json()
+    assert [(t["task_def"], t["refused"]) for t in body["targets"]] == [
+        ("dispatch", "【派单督办】是监管部门办理的环节，不能由被监管一方退回；如有异议，请在本环节的表单中说明")]
+    r = unit.post(f"/api/v1/tasks/{rectify.id}/return", json={"target": "dispatch", "reason": "整改期限需重新核定"})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "return_refused", r.get_json()
+    open_now, waiting, _ = _hazard_state(case)
+    assert list(open_now) == ["rectify"] and waiting == ["整改期限届满", "超期15日仍未整改"]
+    assert "不能由被监管一方退回" in web("unit_xn").get(f"/tasks/{rectify.id}").get_data(as_text=True)
+
+
+@pytest.fixture
+def unit_may_return(monkeypatch):
+    """The engine path of a process whose deadline-timed step may be returned to the step before it
+    (a regulator's step in a process an administrator draws): the shipped hazard process refuses
+    the unit's return (test above), so the tests below lift that one rule to reach the engine."""
+    from app.review import services
+    monkeypatch.setattr(services, "is_regulator", lambda role: True)
+
+
+def test_hazard_rectify_returned_to_dispatch_then_the_new_deadline_timer_fires(api, unit_may_return):
     """整改反馈 (with its two boundary deadline timers waiting) 退回 to 派单督办: the reset drops the
     timers from the engine (it used to fail with 500 engine_error: SpiffWorkflow kept the dropped
     timers in its event manager and refreshed a timer whose parent was gone)."""
@@ -273,7 +300,7 @@ def test_hazard_rectify_returned_to_dispatch_then_the_new_deadline_timer_fires(a
     assert verify_case_chain(case.id) is None
 
 
-def test_hazard_return_after_the_city_escalation_drops_the_province_timer():
+def test_hazard_return_after_the_city_escalation_drops_the_province_timer(unit_may_return):
     """The 整改期限届满 timer fired (市局督办 opened); while that supervision is open the return is
     refused; once it is done, 整改反馈 (its 超期15日 timer still waiting) goes back to 派单督办 and
     the province escalation never comes."""

@@ -9,7 +9,8 @@ Refused (Chinese reasons): no earlier step; the current step is a multi-instance
 the target is a multi-instance step; the target lies inside a parallel block that has already
 joined (return to the step before the split instead); the reset would discard open work of a
 running parallel branch (the other branch's tasks) or of a branch a boundary event of the target
-opened (a deadline timer's 超期督办: the target is reset together with its boundary events)."""
+opened (a deadline timer's 超期督办: the target is reset together with its boundary events); the
+regulated side (a use unit) returning work to a regulator's step (整改反馈 → 派单督办)."""
 from __future__ import annotations
 
 import json
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from ..cases.models import Case, Task
 from ..core.models import Attachment, User
+from ..core.roles import is_regulator
 from ..core.scope import is_candidate
 from ..engine import runtime
 from ..engine.registry import version_forms
@@ -60,8 +62,11 @@ def graph_predecessors(spec) -> set[str]:
     return found
 
 
-def targets(wf, spiff_task) -> list[dict]:
-    """Earlier steps, nearest first: {bpmn_id, name, task, refused (reason or None)}."""
+def targets(wf, spiff_task, from_role: str) -> list[dict]:
+    """Earlier steps, nearest first: {bpmn_id, name, task, refused (reason or None)}. `from_role`:
+    the current task's candidate role — the regulated side (a use unit, an agency) never returns
+    work to a regulator's step: a 整改反馈 sent back to 派单督办 would undo the bureau's order
+    (disagreement or more time is said in the step's own form: 申请延期, 情况说明)."""
     graph = graph_predecessors(spiff_task.task_spec if not _is_multi_instance(spiff_task)
                                else spiff_task.parent.task_spec)
     out, seen, joined = [], set(), False
@@ -82,6 +87,8 @@ def targets(wf, spiff_task) -> list[dict]:
                 refused = f"【{name}】是多实例（会签）环节，不能作为退回目标"
             elif joined:
                 refused = f"【{name}】位于已汇合的并行分支内，请退回到分支之前的环节"
+            elif not is_regulator(from_role) and is_regulator(t.task_spec.lane or ""):
+                refused = f"【{name}】是监管部门办理的环节，不能由被监管一方退回；如有异议，请在本环节的表单中说明"
             out.append({"bpmn_id": bpmn_id, "name": name, "task": t, "refused": refused})
         t = t.parent
     return out
@@ -118,7 +125,7 @@ def return_options(task: Task) -> dict:
         return {"targets": [], "refused": f"【{task.name}】是多实例（会签）环节的一个实例，不能退回"}
     forms = version_forms(task.case.process_version)
     rows = []
-    for t in targets(wf, spiff_task):
+    for t in targets(wf, spiff_task, task.candidate_role):
         form_key = _props(t["task"]).get("formKey")
         props = forms.get(form_key or "", {}).get("properties", {})
         rows.append({"bpmn_id": t["bpmn_id"], "name": t["name"], "refused": t["refused"],
@@ -156,7 +163,7 @@ def return_task(task_id: int, user: User, target_def: str | None, reason: str | 
     if _is_multi_instance(spiff_task):
         raise Conflict(f"【{task.name}】是多实例（会签）环节的一个实例，退回会丢弃其他会签人的工作，不能退回",
                        code="return_multi_instance")
-    options = targets(wf, spiff_task)
+    options = targets(wf, spiff_task, task.candidate_role)
     if not options:
         raise Conflict("本环节之前没有可退回的办理环节", code="return_no_target")
     errors = {}
