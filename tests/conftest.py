@@ -317,19 +317,27 @@ def deploy_test_process(key: str, title: str):
 
 
 def assert_todo_counts_match_their_definition() -> int:
-    """Every active user's 待办 count (core/scope.todo_count_statement, which skips the join to the
-    case for a regulator's unclaimed tasks) equals its definition: open tasks matching
-    candidate_condition within case_scope. Returns how many users had any."""
+    """Every active user's 待办 — the badge count (core/scope.todo_count_statement), the list and the
+    saved-filter counts (todo_condition, which skips the case for a regulator's unclaimed tasks) —
+    equals its definition: open tasks matching candidate_condition within case_scope. Returns how
+    many users had any."""
     from sqlalchemy import func, select
 
+    from app.cases import services as case_services
     from app.cases.models import Case, Task
     from app.core.models import User
     from app.core.scope import candidate_condition, case_scope, todo_count_statement
     from app.extensions import db
     busy = 0
+    plain, by_process = case_services.InboxFilter(), case_services.InboxFilter(process="major_hazard")
     for person in db.session.scalars(select(User).where(User.is_active_flag.is_(True))):
-        defined = db.session.scalar(select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id)
-                                    .where(Task.status == "open", candidate_condition(person), case_scope(person)))
-        assert db.session.scalar(todo_count_statement(person)) == defined, person.username
-        busy += defined > 0
+        defined = select(Task.id, Case.process_key).join(Case, Task.case_id == Case.id).where(
+            Task.status == "open", candidate_condition(person), case_scope(person))
+        ids = {task_id: process for task_id, process in db.session.execute(defined)}
+        assert db.session.scalar(todo_count_statement(person)) == len(ids), person.username
+        assert {t.id for t in db.session.scalars(case_services.inbox_query(person, plain))} == set(ids), person.username
+        hazards = {i for i, process in ids.items() if process == "major_hazard"}
+        assert {t.id for t in db.session.scalars(case_services.inbox_query(person, by_process))} == hazards
+        assert case_services.todo_filter_counts(person, [plain, by_process]) == [len(ids), len(hazards)]
+        busy += bool(ids)
     return busy

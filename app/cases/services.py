@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, true
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import contains, int_arg, text_arg
-from ..core.scope import candidate_condition, case_read_scope, case_scope, in_region, todo_count_statement
+from ..core.scope import case_read_scope, case_scope, in_region, todo_condition, todo_count_statement
 from ..errors import NotFound
 from ..extensions import db
 from .models import WARNING_RANK, Case, CaseEvent, Task
@@ -90,15 +90,16 @@ def inbox_query(user: User, f: InboxFilter):
         case_cols = Case
     else:
         query = select(Task)
-        # 已办 needs the case only for case filters: counting a busy user's tens of thousands of
-        # done tasks then reads one index (ix_task_done_by), not a join per task.
-        if f.box == "todo" or f.process or f.status or f.region or f.q:
+        # The case is joined only for case filters: counting a busy user's tens of thousands of done
+        # tasks then reads one index (ix_task_done_by), and sorting a county's thousands of open
+        # tasks reads the tasks alone; the page's 20 cases come in one more statement.
+        if _needs_case(f):
             query = query.join(Case, Task.case_id == Case.id)
         if f.box == "todo":
-            query = query.where(Task.status == "open", candidate_condition(user), case_scope(user))
+            query = query.where(todo_condition(user))
         else:
             query = query.where(Task.completed_by_id == user.id, Task.status == "completed")
-        query = query.options(joinedload(Task.case))
+        query = query.options(selectinload(Task.case))
         entity, due_col, warn_col, created_col = Task, Task.due_at, Task.warning_level, Task.created_at
         case_cols = Case
     query = query.where(*filter_conditions(f, case_cols, due_col, warn_col))
@@ -115,6 +116,11 @@ def inbox_query(user: User, f: InboxFilter):
     if f.box == "done":
         order = [Task.completed_at.desc(), Task.id.desc()] if f.sort == "due" else order
     return query.order_by(*order)
+
+
+def _needs_case(f: InboxFilter) -> bool:
+    """Whether the filter asks for case columns (filter_conditions; a business sort needs a process)."""
+    return bool(f.process or f.status or f.region or f.q)
 
 
 def filter_conditions(f: InboxFilter, case_cols, due_col, warn_col) -> list:
@@ -147,9 +153,10 @@ def todo_filter_counts(user: User, filters: list[InboxFilter]) -> list[int]:
         return []
     columns = [func.count().filter(and_(true(), *filter_conditions(f, Case, Task.due_at, Task.warning_level)))
                for f in filters]
-    total, *row = db.session.execute(
-        select(func.count(), *columns).select_from(Task).join(Case, Task.case_id == Case.id)
-        .where(Task.status == "open", candidate_condition(user), case_scope(user))).one()
+    query = select(func.count(), *columns).select_from(Task).where(todo_condition(user))
+    if any(_needs_case(f) for f in filters):
+        query = query.join(Case, Task.case_id == Case.id)
+    total, *row = db.session.execute(query).one()
     _count_memo().setdefault(user.id, {})["todo"] = total or 0
     return [count or 0 for count in row]
 

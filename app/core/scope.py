@@ -61,25 +61,41 @@ def candidate_condition(user: User):
     return or_(and_(Task.assignee_id.is_(None), candidate), Task.assignee_id.in_(_acting_for(user)))
 
 
-def todo_count_statement(user: User):
-    """The number of open tasks `user` may work on (the 待办 badge and tab): `candidate_condition`
-    within `case_scope`, in one statement.
+def todo_condition(user: User):
+    """Open tasks `user` may work on (`candidate_condition`) within their case scope, as a condition
+    on the task alone: the 待办 list, its saved-filter counts and its badge join the case only when
+    a filter asks for case columns.
 
-    For a regulator the unclaimed part needs no join to the case: a task's candidate_region is the
-    case's region at the lane's level (engine/assignment.resolve, re-resolved when a transfer moves
-    the case: transfers/services.py), so a region equal to the user's lies inside the user's scope
-    (region_prefix of it is a prefix of the case's region). Counting a busy county's thousands of
-    unclaimed tasks is then an index-only scan of ix_task_unclaimed_regulator instead of a join to
-    thousands of cases (bench/queries.py). Claimed and deputised tasks keep the scope check."""
+    A regulator's unclaimed candidate tasks need no scope check at all: a task's candidate_region is
+    the case's region at the lane's level (engine/assignment.resolve, re-resolved when a transfer
+    moves the case: transfers/services.py), so a region equal to the user's lies inside the user's
+    scope (its region_prefix is a prefix of the case's region). A busy county's thousands of open
+    tasks are then read from the task index alone instead of joining as many cases (bench/queries.py).
+    Claimed and deputised tasks keep the check (EXISTS on their case)."""
+    return and_(Task.status == "open", or_(_unclaimed_mine(user), _held_in_scope(user))
+                if user.is_regulator else and_(candidate_condition(user), _case_in_scope(user)))
+
+
+def todo_count_statement(user: User):
+    """The 待办 badge and tab count (`todo_condition`); for a regulator two counts added, the
+    unclaimed part an index-only scan of ix_task_unclaimed_regulator."""
     if not user.is_regulator:
-        return (select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id)
-                .where(Task.status == "open", candidate_condition(user), case_scope(user)))
-    unclaimed = select(func.count()).select_from(Task).where(
-        Task.status == "open", Task.assignee_id.is_(None), Task.candidate_role == user.role,
-        Task.candidate_region == user.region_code)
-    held = select(func.count()).select_from(Task).join(Case, Task.case_id == Case.id).where(
-        Task.status == "open", Task.assignee_id.in_(_acting_for(user)), case_scope(user))
+        return select(func.count()).select_from(Task).where(todo_condition(user))
+    unclaimed = select(func.count()).select_from(Task).where(Task.status == "open", _unclaimed_mine(user))
+    held = select(func.count()).select_from(Task).where(Task.status == "open", _held_in_scope(user))
     return select(unclaimed.scalar_subquery() + held.scalar_subquery())
+
+
+def _unclaimed_mine(user: User):
+    return and_(Task.assignee_id.is_(None), Task.candidate_role == user.role, Task.candidate_region == user.region_code)
+
+
+def _held_in_scope(user: User):
+    return and_(Task.assignee_id.in_(_acting_for(user)), _case_in_scope(user))
+
+
+def _case_in_scope(user: User):
+    return select(Case.id).where(Case.id == Task.case_id, case_scope(user)).correlate(Task).exists()
 
 
 def _acting_for(user: User) -> list[int]:
