@@ -42,6 +42,7 @@ FILTERS = ["process=major_hazard&sort=warning", "overdue=1", "warning=red", "war
            "process=major_hazard&q=电梯"]
 SEARCHES = ["电梯", "叉车", "起重机", "YH2026", "YH2025", "门锁"]
 TARGETS = {"inbox": 150, "inbox (filters)": 150, "case page": 150, "form submit": 300}
+SERVER_KEEPALIVE = 5   # seconds gunicorn keeps an idle connection (its default 2)
 
 
 def form_for(task_page: str) -> dict | None:
@@ -90,8 +91,12 @@ async def request(session, stats: Stats | None, page: str, method: str, url: str
 
 async def login(base: str, username: str, login_times: list, failures: list):
     import aiohttp
+    # The client drops an idle connection before the server does: otherwise a request sent on a
+    # connection at the instant gunicorn closes it for idleness is reset (a browser retries it; aiohttp
+    # does not retry a POST). Seen once in 7,406 requests with 0.5–1.5 s thinks near the 2 s default.
     session = aiohttp.ClientSession(base_url=base, timeout=aiohttp.ClientTimeout(total=120),
-                                    cookie_jar=aiohttp.CookieJar(unsafe=True))
+                                    cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                    connector=aiohttp.TCPConnector(keepalive_timeout=SERVER_KEEPALIVE - 1))
     page = await request(session, None, "login", "GET", "/login")
     t0 = time.perf_counter()
     token = CSRF.search(page or "")
@@ -164,7 +169,7 @@ def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
     env = dict(os.environ, RATELIMIT_ENABLED="0", SCHEDULER_EMBEDDED="0", PYTHONUNBUFFERED="1")
     cmd = [os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--chdir", ROOT, "-b", f"127.0.0.1:{port}",
            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-           "--timeout", "120", "--log-level", "warning", "wsgi:app"]
+           "--timeout", "120", "--keep-alive", str(SERVER_KEEPALIVE), "--log-level", "warning", "wsgi:app"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     import urllib.request
     for _ in range(120):

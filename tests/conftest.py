@@ -321,7 +321,7 @@ def assert_todo_counts_match_their_definition() -> int:
     saved-filter counts (todo_condition, which skips the case for a regulator's unclaimed tasks) —
     equals its definition: open tasks matching candidate_condition within case_scope. Returns how
     many users had any."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from app.cases import services as case_services
     from app.cases.models import Case, Task

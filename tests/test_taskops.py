@@ -274,6 +274,10 @@ def test_copy_grants_read_access_to_the_recipient_only(web, api):
     case = make_case()
     qx, lz = web("qx_supervisor"), web("lz_supervisor")
     assert qx.get(f"/cases/{case.id}").status_code == 404
+    page = web("xn_supervisor").get(f"/cases/{case.id}").get_data(as_text=True)
+    qx_user, me = user("qx_supervisor"), user("xn_supervisor")
+    assert f'<option value="{qx_user.id}">{qx_user.display_name}（区县局监察人员 · 青秀区）</option>' in page
+    assert f'<option value="{me.id}">' not in page        # the candidates list everyone but the viewer
     resp = web("xn_supervisor").post(f"/cases/{case.id}/copy", data={"users": [str(user("qx_supervisor").id)],
                                                                      "note": "跨区域设备，请知悉"})
     assert resp.status_code == 302

@@ -15,11 +15,11 @@ from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import joinedload
 
 from ..cases.models import Case, CaseParty, Task
 from ..core.clock import DISPLAY_TZ, utcnow
-from ..core.models import User
+from ..core.models import Organization, User
+from ..core.regions import region_name
 from ..core.roles import ROLES, is_enterprise, is_regulator, role_label
 from ..core.scope import case_scope, is_candidate
 from ..engine import runtime
@@ -444,18 +444,30 @@ def may_copy(user: User, case: Case) -> bool:
                db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
 
 
-def copy_candidates(case: Case) -> list[User]:
+def _copy_candidates(case: Case, *columns):
     """People a case may be copied to: regulators of the province, users of the case's parties."""
     # The party ids first: an IN (subquery) inside the OR made this a scan of every account (25 ms
     # a case page on the province data); plain ids let the role and org indexes answer.
     parties = list(db.session.scalars(select(CaseParty.org_id).where(CaseParty.case_id == case.id)))
     province = case.region_code[:2]
-    query = select(User).where(User.is_active_flag.is_(True), or_(
+    return select(*columns).where(User.is_active_flag.is_(True), or_(
         and_(User.role.in_([k for k, r in ROLES.items() if r.side == "regulator"]),
              User.region_code.startswith(province)),
-        and_(User.role.in_([k for k, r in ROLES.items() if r.side == "enterprise"]), User.org_id.in_(parties))))
-    return list(db.session.scalars(query.options(joinedload(User.org), joinedload(User.region))
-                                   .order_by(User.region_code, User.username)))
+        and_(User.role.in_([k for k, r in ROLES.items() if r.side == "enterprise"]), User.org_id.in_(parties)))
+    ).order_by(User.region_code, User.username)
+
+
+def copy_candidates(case: Case) -> list[User]:
+    return list(db.session.scalars(_copy_candidates(case, User)))
+
+
+def copy_options(case: Case) -> list[tuple[int, str]]:
+    """(user id, label) for the 抄送 list of the case and task pages: a province's ~500 regulators
+    read as plain columns, not loaded as accounts with their units and regions."""
+    columns = (User.id, User.display_name, User.role, User.region_code, Organization.name)
+    rows = db.session.execute(_copy_candidates(case, *columns).outerjoin(Organization, User.org_id == Organization.id))
+    return [(uid, f"{name}（{role_label(role)} · {org or region_name(region)}）")
+            for uid, name, role, region, org in rows]
 
 
 def role_recipients(case: Case, roles: list[str]) -> list[User]:

@@ -56,7 +56,7 @@ def case_ops_panel(case):
     copy_ok = services.may_copy(user, case)
     roles = [(k, r.label) for k, r in ROLES.items() if r.side in ("regulator", "enterprise")] if copy_ok else []
     return {"may_urge": services.may_urge(user, case), "urged": services.urge_total(case),
-            "may_copy": copy_ok, "copy_people": services.copy_candidates(case) if copy_ok else [],
+            "may_copy": copy_ok, "copy_people": services.copy_options(case) if copy_ok else [],
             "copy_roles": roles}
 
 
