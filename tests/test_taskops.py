@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from app.cases.models import CaseEvent, Task
 from app.core.clock import today_local, utcnow
+from app.core.models import User
 from app.engine import runtime
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
@@ -419,6 +420,11 @@ def test_before_sign_then_the_holder_completes(web):
     case = make_case()
     task = open_task(case)
     holder, chief = user("xn_supervisor"), user("nn_city")
+    # the page's signer list: exactly the people may_sign admits (read by region, not filtered from all)
+    everyone = db.session.scalars(select(User).where(User.id != holder.id).order_by(User.region_code, User.username))
+    expected = [u.id for u in everyone if ops.may_sign(u, task)]
+    assert [u.id for u in ops.sign_candidates(task, holder)] == expected and chief.id in expected
+    assert user("qx_supervisor").id not in expected
     with pytest.raises(ValidationFailed) as err:     # another county's supervisor cannot sign a 兴宁区 step
         ops.add_signer(task.id, holder, user("qx_supervisor").id, "before")
     assert "不能签署" in err.value.fields["signer"]

@@ -28,6 +28,12 @@ def province_of(code: str) -> str:
     return code[:2] + "0000"
 
 
+def jurisdictions_over(code: str) -> list[str]:
+    """The regions whose regulators' scope holds `code`: itself, its city and the province
+    (a user's `region_prefix` is a prefix of `code` exactly when the user's region is one of these)."""
+    return sorted({code, city_of(code), province_of(code)})
+
+
 def region_at_level(code: str, level: str) -> str:
     """The region that administers `code` at `level` (county code in, its city out, …)."""
     if level == "county":

@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select
 from ..cases.models import Case, CaseParty, Task
 from ..core.clock import DISPLAY_TZ, utcnow
 from ..core.models import Organization, User
-from ..core.regions import region_name
+from ..core.regions import jurisdictions_over, region_name
 from ..core.roles import ROLES, is_enterprise, is_regulator, role_label
 from ..core.scope import case_scope, is_candidate
 from ..engine import runtime
@@ -220,8 +220,11 @@ def may_sign(person: User, task: Task) -> bool:
 
 
 def sign_candidates(task: Task, holder: User) -> list[User]:
+    """Who `holder` may add as a signer (may_sign): the regulators over the case's region are read,
+    not every regulator of the province to be filtered here."""
+    regions = jurisdictions_over(task.case.region_code) + ([task.candidate_region] if task.candidate_region else [])
     query = select(User).where(User.is_active_flag.is_(True), User.id != holder.id, or_(
-        User.role.in_([k for k, r in ROLES.items() if r.side == "regulator"]),
+        and_(User.role.in_([k for k, r in ROLES.items() if r.side == "regulator"]), User.region_code.in_(regions)),
         and_(User.org_id.is_not(None), User.org_id == task.candidate_org_id)))
     taken = {s.user_id for s in signs(task) if s.status == "pending"}
     return [u for u in db.session.scalars(query.order_by(User.region_code, User.username))
@@ -477,11 +480,9 @@ def role_recipients(case: Case, roles: list[str]) -> list[User]:
     enterprise_roles = [r for r in roles if r in ROLES and ROLES[r].side == "enterprise"]
     if not (regulator_roles or enterprise_roles):
         return []
-    code = case.region_code
-    jurisdictions = {code, code[:4] + "00", code[:2] + "0000"}
     parties = select(CaseParty.org_id).where(CaseParty.case_id == case.id)
     query = select(User).where(User.is_active_flag.is_(True), or_(
-        and_(User.role.in_(regulator_roles), User.region_code.in_(sorted(jurisdictions))),
+        and_(User.role.in_(regulator_roles), User.region_code.in_(jurisdictions_over(case.region_code))),
         and_(User.role.in_(enterprise_roles), User.org_id.in_(parties))))
     return list(db.session.scalars(query.order_by(User.region_code, User.username)))
 
