@@ -1,7 +1,7 @@
 """Engine benchmark: task completions per second through the service layer with persistence,
 against the raw SpiffWorkflow step measured in the same run on the same tasks.
 
-    .venv/bin/python bench/engine.py [--scale province] [--tasks 400]
+    .venv/bin/python bench/engine.py [--scale province] [--tasks 400] [--statements] [--profile N]
 
 Target (issue 8): "persistence overhead ≤ 3× the raw engine step", read literally: the completion's cost
 beyond the raw step (service − raw) at most 3× the raw step. Also printed: the plain ratio service / raw,
@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=400)
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also print the N functions with the most own time in the service layer (cProfile)")
+    parser.add_argument("--statements", action="store_true",
+                        help="also print each SQL statement of the first completion of each step, with its round trip")
     args = parser.parse_args()
     url = use_database(args.scale)
     from uuid import UUID
@@ -122,15 +124,18 @@ def main() -> None:
 
         # ---- service layer with persistence
         from sqlalchemy import event
-        statements = {"n": 0, "db": 0.0, "t": 0.0, "clock": False}
+        statements = {"n": 0, "db": 0.0, "t": 0.0, "clock": False, "log": None}
+        logged: dict[str, list] = {}
 
         def count(*_args):
             statements["n"] += 1
             statements["t"] = time.perf_counter()
 
-        def waited(*_args):   # the statement's round trip: sending, the server's work, reading the reply
+        def waited(_conn, _cursor, statement, *_args):   # the round trip: sending, the server's work, the reply
             if statements["clock"]:
                 statements["db"] += time.perf_counter() - statements["t"]
+                if statements["log"] is not None:
+                    statements["log"].append((time.perf_counter() - statements["t"], " ".join(statement.split())))
         event.listen(db.engine, "before_cursor_execute", count)
         event.listen(db.engine, "after_cursor_execute", waited)
         service, failures = [], 0
@@ -144,6 +149,8 @@ def main() -> None:
             # runs (outside the clock); the session ends with the request.
             db.session.remove()
             user = db.session.get(User, users[(row.candidate_role, row.candidate_region, row.candidate_org_id)])
+            if args.statements and row.task_def not in logged:
+                statements["log"] = logged[row.task_def] = []
             t0 = time.perf_counter()
             statements["clock"] = True
             if profiler:
@@ -153,6 +160,8 @@ def main() -> None:
                 t_commit = time.perf_counter()
                 db.session.commit()   # nothing left to flush: the COMMIT's round trip
                 statements["db"] += time.perf_counter() - t_commit
+                if statements["log"] is not None:
+                    statements["log"].append((time.perf_counter() - t_commit, "COMMIT"))
             except Exception as err:  # noqa: BLE001 - counted and shown
                 db.session.rollback()
                 failures += 1
@@ -160,7 +169,7 @@ def main() -> None:
                     print(f"  failed task {row.id}: {err}")
                 continue
             finally:
-                statements["clock"] = False
+                statements["clock"], statements["log"] = False, None
                 if profiler:
                     profiler.disable()
             service.append(time.perf_counter() - t0)
@@ -185,6 +194,10 @@ def main() -> None:
         waited_ms = statements["db"] / max(len(service) + failures, 1) * 1000
         print(f"  of which waiting on the database (each statement's round trip and the COMMIT): {waited_ms:.2f} ms; "
               f"in Python (engine step, ORM, domain services, validation, SM3 chain): {service_ms - waited_ms:.2f} ms")
+        for task_def, rows in logged.items():
+            print(f"statements of one {task_def} completion ({len(rows)}; round trip ms, statement start):")
+            for seconds, statement in rows:
+                print(f"  {seconds * 1000:6.2f}  {statement[:150]}")
         if profiler:   # the profiler's own cost inflates the service figures of such a run
             import pstats
             print(f"profile (own time, top {args.profile}; figures above include the profiler's cost):")
