@@ -239,7 +239,10 @@ def test_the_use_unit_may_not_return_rectification_to_the_bureaus_dispatch(api, 
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "return_refused", r.get_json()
     open_now, waiting, _ = _hazard_state(case)
     assert list(open_now) == ["rectify"] and waiting == ["整改期限届满", "超期15日仍未整改"]
-    assert "不能由被监管一方退回" in web("unit_xn").get(f"/tasks/{rectify.id}").get_data(as_text=True)
+    assert body["refused"] == body["targets"][0]["refused"]      # no step left to return to: the reason
+    page = web("unit_xn").get(f"/tasks/{rectify.id}").get_data(as_text=True)
+    assert 'data-testid="return-refused">不能退回：【派单督办】是监管部门办理的环节，不能由被监管一方退回' in page
+    assert "data-return-target" not in page                           # and no form with nothing to choose
 
 
 @pytest.fixture

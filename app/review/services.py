@@ -130,7 +130,10 @@ def return_options(task: Task) -> dict:
         props = forms.get(form_key or "", {}).get("properties", {})
         rows.append({"bpmn_id": t["bpmn_id"], "name": t["name"], "refused": t["refused"],
                      "fields": [(k, v.get("title", k)) for k, v in props.items()]})
-    return {"targets": rows, "refused": None if rows else "本环节之前没有可退回的办理环节"}
+    if not rows:
+        return {"targets": [], "refused": "本环节之前没有可退回的办理环节"}
+    # every earlier step refused (a use unit's 整改反馈 before 派单督办): the page shows why, not a form
+    return {"targets": rows, "refused": rows[0]["refused"] if all(r["refused"] for r in rows) else None}
 
 
 def _clean_notes(notes: dict | None, schema: dict) -> dict[str, str]:
