@@ -329,6 +329,8 @@ def assert_todo_counts_match_their_definition() -> int:
     from app.core.scope import candidate_condition, case_scope, todo_count_statement
     from app.extensions import db
     busy = 0
+    assert not db.session.scalars(select(Task.id).join(Case, Task.case_id == Case.id)
+                                  .where(Task.process_key != Case.process_key)).all()   # the task's copy
     plain, by_process = case_services.InboxFilter(), case_services.InboxFilter(process="major_hazard")
     for person in db.session.scalars(select(User).where(User.is_active_flag.is_(True))):
         defined = select(Task.id, Case.process_key).join(Case, Task.case_id == Case.id).where(

@@ -53,3 +53,48 @@ def test_upgrade_from_the_first_revision_keeps_referenced_rows(app):
         engine.dispose()
         assert db.engine is saved
 
+
+
+def test_0013_copies_each_case_process_key_onto_its_tasks(app):
+    """Tasks written before 0013 get their case's process key (the inbox's process filter reads it)."""
+    from flask_migrate import upgrade
+    from sqlalchemy import inspect
+
+    from app.extensions import db
+    if TEST_DB != "sqlite":
+        pytest.skip("a scratch database per run: SQLite; on PostgreSQL the same UPDATE ran on the province data")
+    url = f"sqlite:///{tempfile.mkdtemp(prefix='gx-mig13-')}/old.sqlite"
+    engine = create_engine(url)
+    engines = app.extensions["sqlalchemy"]._app_engines[app]
+    saved = engines[None]
+    try:
+        engines[None] = engine
+        upgrade(revision="0012")
+        tables = ("region", "user_account", "process_version", "case_record", "task")
+        columns = {t: inspect(engine).get_columns(t) for t in tables}
+
+        def row(table, **given):   # every other NOT NULL column gets a plain value of its type
+            values = dict(given)
+            for c in columns[table]:
+                if c["name"] not in values and not c["nullable"] and c["name"] != "id":
+                    kind = str(c["type"]).upper()
+                    values[c["name"]] = 0 if "INT" in kind or "BOOL" in kind else (
+                        "2026-01-01 00:00:00" if "DATE" in kind or "TIME" in kind else "x")
+            names = ", ".join(values)
+            return text(f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + n for n in values)})"), values
+        with engine.connect() as conn:
+            conn.execute(*row("region", code="450102", name="兴宁区", level="county"))
+            conn.execute(*row("user_account", id=1, username="old", region_code="450102"))
+            conn.execute(*row("process_version", id=1))
+            for case_id, process in ((1, "major_hazard"), (2, "equipment_transfer")):
+                conn.execute(*row("case_record", id=case_id, process_key=process, case_no=f"C{case_id}",
+                                  process_version_id=1, region_code="450102", started_by_id=1))
+                conn.execute(*row("task", case_id=case_id, spiff_task_id=f"s{case_id}", status="open"))
+            conn.commit()
+        upgrade()
+        with engine.connect() as conn:
+            assert dict(conn.execute(text("SELECT case_id, process_key FROM task")).all()) == {
+                1: "major_hazard", 2: "equipment_transfer"}
+    finally:
+        engines[None] = saved
+        engine.dispose()

@@ -95,6 +95,8 @@ class Task(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
     spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    # the case's process (never changes): the inbox's process filter needs no join to the case
+    process_key: Mapped[str] = mapped_column(String(64))
     task_def: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     lane: Mapped[str | None] = mapped_column(String(64))

@@ -102,7 +102,8 @@ def inbox_query(user: User, f: InboxFilter):
         query = query.options(selectinload(Task.case))
         entity, due_col, warn_col, created_col = Task, Task.due_at, Task.warning_level, Task.created_at
         case_cols = Case
-    query = query.where(*filter_conditions(f, case_cols, due_col, warn_col))
+    query = query.where(*filter_conditions(f, case_cols, due_col, warn_col,
+                                           Task.process_key if entity is Task else case_cols.process_key))
     from . import sortfields
     business = sortfields.find(f.process, f.sort)
     if business is not None:       # only with a process filter: the case is joined in every box
@@ -119,16 +120,18 @@ def inbox_query(user: User, f: InboxFilter):
 
 
 def _needs_case(f: InboxFilter) -> bool:
-    """Whether the filter asks for case columns (filter_conditions; a business sort needs a process)."""
-    return bool(f.process or f.status or f.region or f.q)
+    """Whether a task box's filter asks for case columns (filter_conditions; the process is on the
+    task itself) or sorts by a business field (joined from the case: app/cases/sortfields)."""
+    from . import sortfields
+    return bool(f.status or f.region or f.q or sortfields.find(f.process, f.sort))
 
 
-def filter_conditions(f: InboxFilter, case_cols, due_col, warn_col) -> list:
-    """The conditions a filter adds to its box's query (the case columns, due date and warning
-    colour of the box's rows)."""
+def filter_conditions(f: InboxFilter, case_cols, due_col, warn_col, process_col) -> list:
+    """The conditions a filter adds to its box's query (the case columns, due date, warning colour
+    and process of the box's rows)."""
     conditions = []
     if f.process:
-        conditions.append(case_cols.process_key == f.process)
+        conditions.append(process_col == f.process)
     if f.status:
         conditions.append(case_cols.status == f.status)
     if f.region and len(f.region) == 6 and f.region.isdigit():
@@ -151,7 +154,8 @@ def todo_filter_counts(user: User, filters: list[InboxFilter]) -> list[int]:
     The same pass counts the 待办 tab itself: the request's badge and tab then need no other walk."""
     if not filters:
         return []
-    columns = [func.count().filter(and_(true(), *filter_conditions(f, Case, Task.due_at, Task.warning_level)))
+    columns = [func.count().filter(and_(true(), *filter_conditions(f, Case, Task.due_at, Task.warning_level,
+                                                                  Task.process_key)))
                for f in filters]
     query = select(func.count(), *columns).select_from(Task).where(todo_condition(user))
     if any(_needs_case(f) for f in filters):

@@ -252,8 +252,9 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         due_at = due_from_expression(props["dueIn"], spiff_task.data, now) if props.get("dueIn") else None
         from ..taskops.deputies import route   # 代理人: a personal task of someone away goes to their deputy
         assignee_id, deputy_for_id = route(who.assignee_id)
-        row = Task(case_id=case.id, spiff_task_id=str(spiff_task.id), task_def=spec.bpmn_id,
-                   name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane, form_key=props.get("formKey"),
+        row = Task(case_id=case.id, process_key=case.process_key, spiff_task_id=str(spiff_task.id),
+                   task_def=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
+                   form_key=props.get("formKey"),
                    candidate_role=who.role, candidate_region=who.region_code, candidate_org_id=who.org_id,
                    assignee_id=assignee_id, deputy_for_id=deputy_for_id, due_at=due_at,
                    warning_level=warning_for(due_at))
