@@ -59,8 +59,6 @@ def test_0013_copies_each_case_process_key_onto_its_tasks(app):
     """Tasks written before 0013 get their case's process key (the inbox's process filter reads it)."""
     from flask_migrate import upgrade
     from sqlalchemy import inspect
-
-    from app.extensions import db
     if TEST_DB != "sqlite":
         pytest.skip("a scratch database per run: SQLite; on PostgreSQL the same UPDATE ran on the province data")
     url = f"sqlite:///{tempfile.mkdtemp(prefix='gx-mig13-')}/old.sqlite"
