@@ -101,8 +101,6 @@ def test_the_todo_tab_is_counted_in_the_same_pass_as_the_todo_filters(app):
     """On the inbox page the 待办 tab count comes out of the saved filters' statement: it must equal
     the tab's own count statement, and the badge must not count again."""
     from sqlalchemy import event
-
-    from app.extensions import db
     make_case(), make_case()
     db.session.commit()
     me = user("xn_supervisor")
