@@ -112,6 +112,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
                                          movable=is_movable_category(variety), address=org.address, status="in_use",
                                          next_inspection_date=today_local() + timedelta(days=30 * (seq % 12 + 1))))
     db.session.flush()
+    from .registry.demo import seed_registry
+    seed_registry(orgs, seq)           # registry facts, inspection reports, overdue / design-life demo devices
     from .operators.demo import seed_operators
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
     from .inbox.services import seed_examples

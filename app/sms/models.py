@@ -111,6 +111,8 @@ class SmsMessage(EncryptedPhone, db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     region_code: Mapped[str | None] = mapped_column(String(6), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id", ondelete="SET NULL"), index=True)
+    # The device a warning is about (the device profile lists the messages sent about it).
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id", ondelete="SET NULL"), index=True)
     dedup_key: Mapped[str | None] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
