@@ -75,6 +75,10 @@ def configure_domains() -> None:
     from .review import models as _review_models  # noqa: F401
     from .inbox import models as _inbox_models  # noqa: F401
     from .registry import imports as _registry_imports  # noqa: F401
+    from .registry import models as _registry_models  # noqa: F401
+    from .overdue import models as _overdue_models  # noqa: F401
+    from .overdue import services as _overdue_services  # noqa: F401
+    from .overdue import documents as _overdue_documents  # noqa: F401
     from .registry import sections as _registry_sections  # noqa: F401
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
@@ -146,9 +150,12 @@ def configure_blueprints(app: Flask) -> None:
     from .inspections.views import bp as inspections_bp
     from .registry.api import bp as registry_api_bp
     from .registry.views import bp as registry_bp
-    for blueprint in (documents_bp, imports_bp, inspections_bp, registry_bp):
+    from .overdue.api import bp as overdue_api_bp
+    from .overdue.views import bp as overdue_bp
+    from .overdue.views import public_bp as overdue_public_bp
+    for blueprint in (documents_bp, imports_bp, inspections_bp, registry_bp, overdue_bp, overdue_public_bp):
         app.register_blueprint(blueprint)
-    for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp):
+    for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
 

@@ -107,3 +107,25 @@ def regions():
         query = query.where(Region.parent_code == request.args["parent"])
     return jsonify({"items": [{"code": r.code, "name": r.name, "parent": r.parent_code, "level": r.level}
                               for r in db.session.scalars(query)]})
+
+
+@bp.get("/design-life")
+@authenticated
+def design_life():
+    """超设计使用年限查询: pressure vessels within 1 / 2 / 3 years of their design life, and past it."""
+    from . import life
+    f = life.LifeFilter.from_args(request.args)
+    scope = services.device_scope(g.api_user)
+    items, total = paginate(life.life_query(scope, f), f.page, f.per_page)
+    return jsonify({"counts": life.band_counts(scope, f), "total": total, "page": f.page, "per_page": f.per_page,
+                    "items": [{**services.device_json(e, detail=True), "life_band": life.band_of(e.design_life_end),
+                               "registration_changed": life.registration_changed(e)} for e in items]})
+
+
+@bp.get("/simple-vessels/stats")
+@authenticated
+def simple_vessel_stats():
+    """简单压力容器统计: by region (one level down), running state and design-life state."""
+    from .simple_vessels import statistics
+    region = (request.args.get("region") or "").strip()
+    return jsonify(statistics(g.api_user, region if len(region) == 6 and region.isdigit() else None))

@@ -80,6 +80,7 @@ def seed_registry(orgs: dict, first_seq: int) -> None:
             if changed:
                 e.life_assessed_on = e.life_registration_changed_on = date(2024, 6, 1)
     db.session.flush()
+    _licences(agency, maintainer, today)
     org_ids = [o.id for o in orgs.values()]
     for n, e in enumerate(db.session.scalars(select(Equipment).where(Equipment.use_org_id.in_(org_ids))
                                              .order_by(Equipment.id))):
@@ -120,3 +121,19 @@ def _fill(e: Equipment, n: int, maintainer: Organization, agency: Organization, 
                                         conclusion=passing, next_due_date=e.next_inspection_date, source="system"))
         e.last_inspected_on, e.last_conclusion = inspected, passing
     due.refresh(e, today)
+
+
+def _licences(agency: Organization, maintainer: Organization, today: date) -> None:
+    """An agency approval and a maintenance licence nearing expiry, and an inspector's certificate (the
+    expiry warnings of the SMS centre read them)."""
+    from .models import InspectorCertificate, UnitLicence
+    rows = [UnitLicence(org_id=agency.id, kind="agency_approval", cert_no="TS7145001-DEMO", item="电梯、起重机械定期检验",
+                        issued_on=today - timedelta(days=4 * 365 - 60), expiry_date=today + timedelta(days=60)),
+            UnitLicence(org_id=maintainer.id, kind="maintenance", cert_no="TS3445002-DEMO", item="曳引驱动乘客电梯维护保养",
+                        issued_on=today - timedelta(days=4 * 365 - 20), expiry_date=today + timedelta(days=20)),
+            InspectorCertificate(org_id=agency.id, person_name="周检验（演示）", cert_name="电梯检验员证",
+                                 cert_no="DTY450000-DEMO", expiry_date=today + timedelta(days=45))]
+    for row in rows:
+        model = type(row)
+        if db.session.scalar(select(model.id).where(model.cert_no == row.cert_no)) is None:
+            db.session.add(row)

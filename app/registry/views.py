@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, select
+from sqlalchemy.orm import joinedload
 
 from ..cases.services import paginate
 from ..core.excel import stream_xlsx
@@ -126,3 +127,54 @@ def unit(org_id: int):
     by_state = due.counts(and_(Equipment.use_org_id == org.id, services.device_scope(current_user)))
     return render_template("registry/unit.html", org=org, f=f, items=items, total=total, contacts=contacts,
                            by_state=by_state, pages=max(1, -(-total // f.per_page)), **_device_page_context())
+
+
+@bp.route("/design-life")
+@login_required
+def design_life():
+    """超设计使用年限查询 (§4.5.8): pressure vessels within 1 / 2 / 3 years of their design life and past it;
+    past-life ones tagged by whether their use registration was changed."""
+    f = life.LifeFilter.from_args(request.args)
+    scope = services.device_scope(current_user)
+    items, total = paginate(life.life_query(scope, f).options(joinedload(Equipment.use_org)), f.page, f.per_page)
+    return render_template("registry/design_life.html", f=f, items=items, total=total,
+                           pages=max(1, -(-total // f.per_page)), counts=life.band_counts(scope, f),
+                           bands=life.BANDS, band_of=life.band_of, changed=life.registration_changed,
+                           sources=life.SOURCES, **_device_page_context())
+
+
+LIFE_HEADERS = ["设备代码", "设备名称", "品种", "使用单位", "属地", "状态", "投入使用日期", "制造日期", "设计使用年限",
+                "年限来源", "设计使用年限届满", "年限状态", "检验/安全评估日期", "使用登记变更日期", "简单压力容器"]
+
+
+@bp.route("/design-life/export.xlsx")
+@login_required
+def design_life_export():
+    f = life.LifeFilter.from_args(request.args)
+    scope = services.device_scope(current_user)
+
+    def rows():
+        query = life.life_query(scope, f).options(joinedload(Equipment.use_org)).execution_options(yield_per=1000)
+        for e in db.session.scalars(query):
+            yield [e.code, e.name, category_name(e.category_code), e.use_org.name, region_full_name(e.region_code),
+                   e.status_label, e.commissioning_date, e.manufacture_date, e.design_life_years,
+                   life.SOURCES.get(e.design_life_source, ""), e.design_life_end,
+                   life.BANDS.get(life.band_of(e.design_life_end) or "", ""), e.life_assessed_on,
+                   e.life_registration_changed_on, "是" if e.simple_pressure_vessel else "否"]
+    return stream_xlsx("超设计使用年限压力容器", LIFE_HEADERS, rows(), filename="超设计使用年限压力容器.xlsx",
+                       criteria=request.args.to_dict())
+
+
+@bp.route("/simple-vessels")
+@login_required
+def simple_vessels():
+    """简单压力容器: master data (§4.5.14) and statistics by region and running state (§4.5.14.2)."""
+    from . import simple_vessels as sv
+    f = services.DeviceFilter.from_args(request.args)
+    f.simple = True
+    items, total = paginate(services.device_query(current_user, f), f.page, f.per_page)
+    stats = sv.statistics(current_user, f.region)
+    return render_template("registry/simple_vessels.html", f=f, items=items, total=total, stats=stats,
+                           pages=max(1, -(-total // f.per_page)), life_states=sv.LIFE_STATES,
+                           status_order=sv.STATUS_ORDER, band_of=life.band_of, life_bands=life.BANDS,
+                           **_device_page_context())

@@ -45,6 +45,7 @@ CATEGORIES: dict[str, str] = {
     "license_expiry": "生产许可超期提醒",
     "inspector_cert_expiry": "检验员证书超期提醒",
     "operator_cert_expiry": "作业人员证书超期提醒",
+    "design_life": "超设计使用年限预警",          # §4.5.8, §4.5.14.1
 }
 
 AUDIENCES: dict[str, str] = {"enterprise": "企业", "regulator": "监察"}
