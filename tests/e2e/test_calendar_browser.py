@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from ..conftest import prepare_second_factor
-from .test_hazard_loop_browser import _shot, browser, server  # noqa: F401 - fixtures
+from .test_hazard_loop_browser import _shot
 
 pytestmark = pytest.mark.e2e
 

@@ -4,12 +4,10 @@ Screenshots land in test-artifacts/ for people to look at."""
 from __future__ import annotations
 
 import os
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from app.core.clock import today_local
 
@@ -17,30 +15,11 @@ from ..conftest import equipment_of
 
 pytestmark = pytest.mark.e2e
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Debian chromium is required in CI (/usr/bin/chromium)")
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
-                                                               "--disable-gpu", "--no-first-run"])
-        yield b
-        b.close()
+# The `server` and `browser` fixtures live in tests/e2e/conftest.py. Older modules imported them
+# from here; these names keep such imports working (a fixture parameter resolves to the conftest's).
+server = browser = None
 
 
 def _login(browser, base, username):

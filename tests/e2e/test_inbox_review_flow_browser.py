@@ -21,7 +21,7 @@ from app.extensions import db
 
 from ..conftest import JPEG, make_case, open_task, upload, user
 from ..test_hazard_process import dispatch
-from .test_hazard_loop_browser import _login, _shot, browser, server  # noqa: F401  (fixtures)
+from .test_hazard_loop_browser import _login, _shot
 
 pytestmark = pytest.mark.e2e
 

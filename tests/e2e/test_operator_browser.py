@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 
-from .test_hazard_loop_browser import _shot, browser, server  # noqa: F401 - fixtures
+from .test_hazard_loop_browser import _shot
 
 pytestmark = pytest.mark.e2e
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

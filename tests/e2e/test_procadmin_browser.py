@@ -15,7 +15,7 @@ from app.engine.models import ProcessVersion
 from app.extensions import db
 
 from ..conftest import make_case
-from .test_hazard_loop_browser import _shot, browser, server  # noqa: F401 - fixtures
+from .test_hazard_loop_browser import _shot
 
 pytestmark = pytest.mark.e2e
 NEW_LABEL = "复核意见（2027版）"

@@ -11,7 +11,7 @@ import time_machine
 from app.core.clock import DISPLAY_TZ, today_local
 
 from ..conftest import complete, make_case, prepare_second_factor
-from .test_hazard_loop_browser import _login, _shot, browser, server  # noqa: F401 - fixtures
+from .test_hazard_loop_browser import _login, _shot
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import pytest
 from app.core.gm import totp_code
 
 from ..conftest import prepare_second_factor, user
-from .test_hazard_loop_browser import _shot, browser, server  # noqa: F401  (fixtures)
+from .test_hazard_loop_browser import _shot
 
 pytestmark = pytest.mark.e2e
 

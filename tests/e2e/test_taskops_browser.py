@@ -11,7 +11,7 @@ from app.core.clock import today_local
 from app.engine import runtime
 
 from ..conftest import make_case, open_task, user
-from .test_hazard_loop_browser import _login, _shot, browser, server  # noqa: F401  (fixtures)
+from .test_hazard_loop_browser import _login, _shot
 
 pytestmark = pytest.mark.e2e
 

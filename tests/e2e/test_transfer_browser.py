@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from ..conftest import user
-from .test_hazard_loop_browser import _login, _shot, browser, server  # noqa: F401  (fixtures)
+from .test_hazard_loop_browser import _login, _shot
 
 pytestmark = pytest.mark.e2e
 
