@@ -1,14 +1,14 @@
 """超期未检专项整治: disposals, the action log (超期未检处理记录), 公告注销 announcements, messages to the
 registration authority; units' licences and inspectors' certificates (expiry warnings)
 
-Revision ID: 0015_registry_overdue
-Revises: 0014_registry
+Revision ID: 0016_registry_overdue
+Revises: 0015_registry
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_registry_overdue"
-down_revision = "0014_registry"
+revision = "0016_registry_overdue"
+down_revision = "0015_registry"
 branch_labels = None
 depends_on = None
 

@@ -9,14 +9,14 @@ inspection_report: type (定期/监督/首检), 不符合项, PDF, source; concl
 After upgrading, `flask registry recompute-due` (or the scheduler's 到期状态 job within the hour) sets
 every device's due state from rules/inspection_due.dmn.
 
-Revision ID: 0014_registry
-Revises: 0013
+Revision ID: 0015_registry
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_registry"
-down_revision = "0013"
+revision = "0015_registry"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
