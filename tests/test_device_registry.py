@@ -128,8 +128,8 @@ def test_profile_page_shows_facts_tags_and_every_section(web):
         assert text in page, text
     unit_page = web("unit_xn").get(f"/registry/devices/{lift.id}").get_data(as_text=True)
     assert case.case_no in unit_page and "登记状态变更" not in unit_page     # the unit reads, does not change status
-    overdue = db.session.scalar(select(Equipment).where(Equipment.due_state == "overdue",
-                                                        Equipment.use_org_id == user("unit_xn").org_id))
+    overdue = make_device(org=user("unit_xn").org, next_due=days(-9))
+    db.session.commit()
     assert "超期未检" in web("unit_xn").get(f"/registry/devices/{overdue.id}").get_data(as_text=True)
     assert web("qx_supervisor").get(f"/registry/devices/{lift.id}").status_code == 404
 
@@ -173,6 +173,9 @@ def test_status_and_life_forms_on_the_page(web):
 def test_registry_api(app, api, client):
     sup, unit, outsider = api("xn_supervisor"), api("unit_xn"), api("qx_supervisor")
     lift = equipment_of("unit_xn")
+    for n in range(3):
+        make_device(org=user("unit_xn").org, next_due=days(-3 - n))
+    db.session.commit()
     body = check(app, sup.get("/api/v1/registry/devices?per_page=100"), 200)
     assert lift.id in {d["id"] for d in body["items"]}
     assert all(d["region_code"].startswith("450102") for d in body["items"])

@@ -134,8 +134,9 @@ def test_units_import_checks_uscc_phones_and_scope():
 
 
 def test_reports_import_moves_next_dates_and_is_idempotent():
-    lift = db.session.scalar(select(Equipment).where(Equipment.use_org_id == user("unit_xn").org_id,
-                                                     Equipment.due_state == "overdue").order_by(Equipment.id))
+    from .registry_helpers import make_device
+    lift = make_device(org=user("unit_xn").org, next_due=days(-30))
+    db.session.commit()
     headers = ["报告编号*", "设备代码*", "检验类别*", "检验日期*", "检验结论*", "下次检验日期", "不符合项"]
     rows = [["IMP-1", lift.code, "定期检验", days(-3), "合格", days(362), None],
             ["IMP-2", lift.code, "定期检验", days(-2), "符合要求", days(363), None],            # wrong vocabulary

@@ -7,6 +7,7 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from ..core.clock import today_local
 from ..core.models import Organization
 from ..core.storage import open_attachment, save_upload
 from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
@@ -101,7 +102,7 @@ def new_report():
             return redirect(url_for("registry.device", device_id=report.equipment_id))
     return render_template("inspections/new.html", values=values, errors=errors, agencies=agency_options(),
                            types=InspectionReport.TYPE_LABELS, conclusions=conclusions.ALL,
-                           by_kind=conclusions.BY_KIND), (422 if errors else 200)
+                           today=today_local().isoformat()), (422 if errors else 200)
 
 
 @bp.route("/reports/<int:report_id>/pdf")

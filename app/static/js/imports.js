@@ -7,8 +7,9 @@
     fetch(box.dataset.statusUrl, {credentials: 'same-origin', headers: {'Accept': 'application/json'}})
       .then(function (r) { return r.json(); })
       .then(function (job) {
-        var pct = job.total ? Math.floor(job.processed * 100 / job.total) : 0;
-        box.querySelector('[data-progress]').style.width = pct + '%';
+        var bar = box.querySelector('[data-progress]');
+        bar.max = job.total || 1;
+        bar.value = job.processed;
         box.querySelector('[data-status]').textContent = labels[job.status] || job.status;
         box.querySelector('[data-counts]').textContent = '已处理 ' + job.processed + ' / ' + job.total + ' 行';
         box.querySelector('[data-message]').textContent = job.message || '';
