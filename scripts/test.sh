@@ -15,12 +15,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "No
 fi
 export TZ=UTC
 PG_URL="${PG_TEST_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+# pytest-xdist: TEST_WORKERS processes (default: one per CPU plus one — tests wait on the database and
+# the browser part of the time), each with its own database; work-stealing keeps the long browser
+# tests from ending up queued behind each other. TEST_WORKERS=0 runs in this one process.
+WORKERS="${TEST_WORKERS:-$(( $(nproc) + 1 ))}"
+PYTEST=(.venv/bin/python -m pytest -q)
+if [ "$WORKERS" != "0" ]; then PYTEST+=(-n "$WORKERS" --dist worksteal); fi
 status=0
 echo "===== SQLite ====="
-TEST_DB=sqlite .venv/bin/python -m pytest -q "$@" || status=$?
+TEST_DB=sqlite "${PYTEST[@]}" "$@" || status=$?
 echo "===== PostgreSQL ($PG_URL) ====="
 if .venv/bin/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=5).close()" "$PG_URL" 2>/dev/null; then
-  TEST_DB=postgres PG_TEST_URL="$PG_URL" .venv/bin/python -m pytest -q "$@" || status=$?
+  TEST_DB=postgres PG_TEST_URL="$PG_URL" "${PYTEST[@]}" "$@" || status=$?
 elif [ "${CI:-}" = "true" ]; then
   echo "!! PostgreSQL 不可用 ($PG_URL)，CI 下视为失败" >&2
   status=1

@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -20,6 +21,12 @@ TEST_DB = os.environ.get("TEST_DB", "sqlite")
 PG_BASE = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+# pytest-xdist runs the suite in several processes (scripts/test.sh); each is one "worker" with its
+# own database: a SQLite file in its own instance directory, or a PostgreSQL database that this
+# process creates at start and drops at the end. Without xdist the single process is "main".
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 def _pg_admin(sql: str) -> None:
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(sql)
@@ -27,11 +34,11 @@ def _pg_admin(sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def app():
-    tmp = tempfile.mkdtemp(prefix="gx-test-")
+    tmp = tempfile.mkdtemp(prefix=f"gx-test-{WORKER}-")
     os.environ["INSTANCE_DIR"] = tmp
     dbname = None
     if TEST_DB == "postgres":
-        dbname = f"gx_test_{os.getpid()}_{secrets.token_hex(3)}"
+        dbname = f"gx_test_{WORKER}_{os.getpid()}_{secrets.token_hex(3)}"
         _pg_admin(f'CREATE DATABASE "{dbname}"')
         url = PG_BASE.rsplit("/", 1)[0] + "/" + dbname
     else:
@@ -97,14 +104,38 @@ def _clean(app, _seed_marks):
     db.session.rollback()
     from app.cases import escalation
     escalation._NOTIFIED.clear()        # per-process memo of today's notices (their rows go below)
-    allow_cleanup_of_append_only_tables(db)
-    for table in reversed(db.metadata.sorted_tables):
-        if table.name in _seed_marks:
-            db.session.execute(delete(table).where(table.c.id > _seed_marks[table.name]))
-    _restore_audit_head(db)
+    delete_rows_above(db, _seed_marks)
     db.session.commit()
     db.session.remove()
     ctx.pop()
+
+
+def delete_rows_above(db, marks: dict[str, int]) -> None:
+    """Delete every row above its table's mark (children first) and put the audit chain head back."""
+    allow_cleanup_of_append_only_tables(db)
+    for table in reversed(db.metadata.sorted_tables):
+        if table.name in marks:
+            db.session.execute(delete(table).where(table.c.id > marks[table.name]))
+    _restore_audit_head(db)
+
+
+@contextmanager
+def shared_rows(marks: dict[str, int]):
+    """For a module-scoped fixture that builds expensive data once: the rows made before the `with`
+    body stays — they were made already — survive each test's cleanup (the marks move up to them);
+    leaving the block deletes them and restores the marks. Tests sharing such rows must not depend
+    on what an earlier test changed in them."""
+    original = dict(marks)
+    marks.update(_id_marks())
+    try:
+        yield
+    finally:
+        from app.extensions import db
+        db.session.rollback()
+        delete_rows_above(db, original)
+        db.session.commit()
+        marks.clear()
+        marks.update(original)
 
 
 def allow_cleanup_of_append_only_tables(db) -> None:

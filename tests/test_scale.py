@@ -14,41 +14,45 @@ from app.core.models import Equipment, Organization, User
 from app.extensions import db
 from app.scale import generate
 from app.scale.models import PASSING, DemoGeneration, InspectionReport
-from tests.conftest import WebSession
+from tests.conftest import WebSession, shared_rows
 
 
 class Stop(Exception):
     pass
 
 
-@pytest.fixture
-def generated(app, monkeypatch):
-    """Run the test preset, interrupted once after its second chunk of cases, then resumed."""
-    monkeypatch.setattr(generate.ChunkSink, "threaded", False)
-    original_put = generate.ChunkSink.put
-    calls = {"n": 0}
+@pytest.fixture(scope="module")
+def generated(app, _seed_marks):
+    """Run the test preset, interrupted once after its second chunk of cases, then resumed. Built once
+    for the module (tens of seconds); the tests only read it, except one that completes one task."""
+    with app.app_context(), pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(generate.ChunkSink, "threaded", False)
+        original_put = generate.ChunkSink.put
+        calls = {"n": 0}
 
-    def put_then_stop(self, batch, done, info=None):
-        original_put(self, batch, done, info)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise Stop()
+        def put_then_stop(self, batch, done, info=None):
+            original_put(self, batch, done, info)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise Stop()
 
-    monkeypatch.setattr(generate.ChunkSink, "put", put_then_stop)
-    before = {"case": db.session.scalar(select(func.max(Case.id))) or 0,
-              "equipment": db.session.scalar(select(func.max(Equipment.id))) or 0}
-    out = io.StringIO()
-    with pytest.raises(Stop):
-        generate.run("test", out=out, workers=1)
-    db.session.rollback()
-    cases_row = db.session.get(DemoGeneration, "cases.0")
-    assert cases_row.done == 2 * generate.PRESETS["test"]["chunk"]      # two chunks committed, then stopped
-    monkeypatch.setattr(generate.ChunkSink, "put", original_put)
-    generate.run("test", out=out, workers=1)                             # resumes at the third chunk
-    yield before, out.getvalue()
-    db.session.rollback()
-    db.session.execute(delete(DemoGeneration))
-    db.session.commit()
+        monkeypatch.setattr(generate.ChunkSink, "put", put_then_stop)
+        before = {"case": db.session.scalar(select(func.max(Case.id))) or 0,
+                  "equipment": db.session.scalar(select(func.max(Equipment.id))) or 0}
+        out = io.StringIO()
+        with pytest.raises(Stop):
+            generate.run("test", out=out, workers=1)
+        db.session.rollback()
+        cases_row = db.session.get(DemoGeneration, "cases.0")
+        assert cases_row.done == 2 * generate.PRESETS["test"]["chunk"]      # two chunks committed, then stopped
+        monkeypatch.setattr(generate.ChunkSink, "put", original_put)
+        generate.run("test", out=out, workers=1)                             # resumes at the third chunk
+        db.session.remove()
+    with app.app_context(), shared_rows(_seed_marks):
+        yield before, out.getvalue()
+        db.session.rollback()
+        db.session.execute(delete(DemoGeneration))
+        db.session.commit()
 
 
 def test_generate_test_scale(generated, app):

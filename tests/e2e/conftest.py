@@ -1,6 +1,11 @@
-"""Shared browser-test fixtures: one live server on the session's app, Debian chromium, log-in and
-screenshot helpers, and the two viewports every page is checked at (desktop 1440×900, phone 390×844).
-Screenshots land in test-artifacts/ (named by database) for people to look at."""
+"""Browser-test fixtures shared by every module under tests/e2e: one live server and one headless
+chromium per test process (each xdist worker has its own), started on first use and stopped at the
+end of the session. Each test gets the same `server` URL and `browser`; the contexts (windows) a
+test opened are closed after it, so tests never see each other's cookies or pages.
+
+Helpers: `login` / `new_page` (page errors collected, confirm() accepted), `shot` (screenshots in
+test-artifacts/, named by database, for people to look at), `open_first_task`, `overflow`, and the
+two viewports every page is checked at (desktop 1440×900, phone 390×844)."""
 from __future__ import annotations
 
 import os
@@ -10,15 +15,16 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "Demo@2026"
 
 
-@pytest.fixture
-def server(app):
+@pytest.fixture(scope="session")
+def _live_server(app):
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -27,17 +33,33 @@ def server(app):
 
 
 @pytest.fixture
-def browser():
+def server(_live_server):
+    """The base URL of the live application (shared by the tests of this process)."""
+    return _live_server
+
+
+@pytest.fixture(scope="session")
+def _chromium():
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":
             pytest.fail("Debian chromium is required in CI (/usr/bin/chromium)")
         pytest.skip("chromium not installed")
     from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking",
-                                                               "--disable-gpu", "--no-first-run"])
-        yield b
-        b.close()
+    playwright = sync_playwright().start()
+    try:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def browser(_chromium):
+    """The process's chromium; whatever contexts the test opens are closed when it ends."""
+    yield _chromium
+    for context in list(_chromium.contexts):
+        context.close()
 
 
 def new_page(browser, viewport=None, *, console_errors: bool = False):
