@@ -90,7 +90,7 @@ def test_an_enterprise_task_page_offers_only_submit(web, api):
     dispatch(case)
     task = open_task(case)
     html = web("unit_xn").get(f"/tasks/{task.id}").get_data(as_text=True)
-    assert 'data-testid="submit-task"' in html
+    assert 'data-testid="submit-task"' in html and 'data-testid="save-draft"' in html    # 办理 and 暂存
     for testid in ("open-transfer", "open-delegate", "open-sign", "claim", "return-box"):
         assert f'data-testid="{testid}"' not in html, testid
     unit = api("unit_xn")
@@ -215,3 +215,25 @@ def test_a_review_panel_naming_an_unknown_step_or_field_is_refused_at_deploy():
     messages = [i.message for i in err.value.issues]
     assert "表单 verify 的审查面板：环节 rectify 的表单没有字段 no_such_field" in messages
     assert "表单 verify 的审查面板引用的环节 no_such_step 不是本流程的用户任务" in messages
+
+
+def test_a_half_filled_form_is_kept_with_save_as_draft_and_nothing_moves(web):
+    from app.cases.models import CaseEvent
+    from app.extensions import db
+    from sqlalchemy import func, select
+    case = make_case()
+    dispatch(case)
+    task = open_task(case)
+    events = db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id))
+    unit = web("unit_xn")
+    resp = unit.post(f"/tasks/{task.id}", data={"action": "draft", "feedback_type": "feedback",
+                                                "measures": "已订购门锁"})      # too short to submit: kept anyway
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/tasks/{task.id}")
+    page = unit.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert ">已订购门锁</textarea>" in page and 'data-testid="draft-note"' in page
+    db.session.expire_all()
+    assert open_task(case).id == task.id and open_task(case).status == "open"
+    assert db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id)) == events
+    # someone who does not hold the task cannot overwrite it
+    other = web("xn_supervisor").post(f"/tasks/{task.id}", data={"action": "draft", "measures": "x"})
+    assert other.status_code == 403

@@ -344,6 +344,19 @@ def open_tasks(case: Case) -> list[Task]:
                                    .order_by(Task.id)))
 
 
+def save_draft(task: Task, user: User, values: dict) -> None:
+    """暂存: keep what the holder typed (and the files they attached) without checking or running
+    anything; only someone who may work the open task may, and it stays theirs until submitted."""
+    from ..core.clock import utcnow
+    from ..taskops.deputies import may_work
+    if task.status != "open" or not may_work(user, task):
+        from ..errors import Forbidden
+        raise Forbidden("只有该任务的办理人可以暂存")
+    task.draft = json.dumps(values, ensure_ascii=False)
+    task.draft_saved_at = utcnow()
+    db.session.flush()
+
+
 def last_submission(case: Case, task_def: str) -> dict:
     """The latest data submitted at this step of the case: prefill for rework rounds."""
     row = db.session.scalar(select(Task.data).where(Task.case_id == case.id, Task.task_def == task_def,
