@@ -47,6 +47,10 @@
         if (!box.disabled) { box.checked = ev.target.checked; }
       });
     }
+    var owner = ev.target.form || (ev.target.getAttribute('form') && document.getElementById(ev.target.getAttribute('form')));
+    if (owner && owner.classList.contains('bulk')) {       // batch controls appear once something is ticked
+      owner.classList.toggle('has-selection', !!document.querySelector('input[type=checkbox][form="' + owner.id + '"][name]:checked'));
+    }
   });
   document.addEventListener('click', function (ev) {
     if (ev.target.closest('[data-print]')) { window.print(); }
