@@ -1,11 +1,7 @@
-"""Browser-test fixtures shared by every module under tests/e2e: one live server and one headless
-chromium per test process (each xdist worker has its own), started on first use and stopped at the
-end of the session. Each test gets the same `server` URL and `browser`; the contexts (windows) a
-test opened are closed after it, so tests never see each other's cookies or pages.
-
-Helpers: `login` / `new_page` (page errors collected, confirm() accepted), `shot` (screenshots in
-test-artifacts/, named by database, for people to look at), `open_first_task`, `overflow`, and the
-two viewports every page is checked at (desktop 1440×900, phone 390×844)."""
+"""Shared browser-test fixtures: one live server and one headless chromium per test process (each
+xdist worker has its own; a test's contexts are closed after it, so tests never share cookies), log-in and
+screenshot helpers, and the two viewports every page is checked at (desktop 1440×900, phone 390×844).
+Screenshots land in test-artifacts/ (named by database) for people to look at."""
 from __future__ import annotations
 
 import os
@@ -15,9 +11,9 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "Demo@2026"
@@ -34,7 +30,7 @@ def _live_server(app):
 
 @pytest.fixture
 def server(_live_server):
-    """The base URL of the live application (shared by the tests of this process)."""
+    """The base URL of the live application (one per test process, shared by its tests)."""
     return _live_server
 
 
