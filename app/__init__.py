@@ -61,6 +61,7 @@ def configure_domains() -> None:
     from .core import models as _core  # noqa: F401
     from .engine import models as _engine  # noqa: F401
     from .hazards import models as _hazard_models  # noqa: F401
+    from .inspections import models as _inspection_models  # noqa: F401
     from .hazards import services as _hazard_services  # noqa: F401
     from .operators import models as _operator_models  # noqa: F401
     from .operators import services as _operator_services  # noqa: F401
@@ -74,6 +75,15 @@ def configure_domains() -> None:
     from .taskops import models as _taskops_models  # noqa: F401
     from .review import models as _review_models  # noqa: F401
     from .inbox import models as _inbox_models  # noqa: F401
+    from .registry import imports as _registry_imports  # noqa: F401
+    from .registry import models as _registry_models  # noqa: F401
+    from .overdue import models as _overdue_models  # noqa: F401
+    from .overdue import services as _overdue_services  # noqa: F401
+    from .overdue import documents as _overdue_documents  # noqa: F401
+    from .registry import sections as _registry_sections  # noqa: F401
+    from .inspections import imports as _inspection_imports  # noqa: F401
+    from .hazards import documents as _hazard_documents  # noqa: F401
+    from .hazards import profile as _hazard_profile  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -134,6 +144,21 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(review_api_bp)
     csrf.exempt(review_api_bp)  # same authentication as api_bp
     csrf.exempt(inbox_api_bp)  # same authentication as api_bp
+    from .core.documents import bp as documents_bp
+    from .core.import_views import api_bp as imports_api_bp
+    from .core.import_views import bp as imports_bp
+    from .inspections.api import bp as inspections_api_bp
+    from .inspections.views import bp as inspections_bp
+    from .registry.api import bp as registry_api_bp
+    from .registry.views import bp as registry_bp
+    from .overdue.api import bp as overdue_api_bp
+    from .overdue.views import bp as overdue_bp
+    from .overdue.views import public_bp as overdue_public_bp
+    for blueprint in (documents_bp, imports_bp, inspections_bp, registry_bp, overdue_bp, overdue_public_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
+        app.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # same authentication as api_bp
 
 
 def configure_templates(app: Flask) -> None:

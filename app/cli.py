@@ -30,6 +30,8 @@ def deploy_all(user_id: int | None = None) -> list[tuple[str, int, bool]]:
 def register_cli(app: Flask) -> None:
     from .security.cli import register as register_security_cli
     register_security_cli(app)
+    from .registry.cli import register as register_registry_cli
+    register_registry_cli(app)
     workflows = AppGroup("workflows", help="流程定义: 部署 BPMN / DMN / 表单")
     demo = AppGroup("demo", help="演示数据")
     cases = AppGroup("cases", help="案件维护")

@@ -74,6 +74,15 @@ class Config:
         self.SMS_DEDUP_HOURS = int(os.environ.get("SMS_DEDUP_HOURS", 24))
         # Shared token of the delivery-receipt push (POST /api/v1/sms/receipts); empty = endpoint off.
         self.SMS_RECEIPT_TOKEN = os.environ.get("SMS_RECEIPT_TOKEN", "")
+        # Excel imports run in a background thread of the web process; "1" runs them within the upload
+        # request (tests, single-shot scripts).
+        self.IMPORT_INLINE = os.environ.get("IMPORT_INLINE", "") == "1"
+        # 公告注销 results to the use-registration authority (app/overdue/authority.py): local | http
+        self.REGISTRATION_AUTHORITY_PROVIDER = os.environ.get("REGISTRATION_AUTHORITY_PROVIDER", "local")
+        self.REGISTRATION_AUTHORITY_URL = os.environ.get("REGISTRATION_AUTHORITY_URL", "")
+        self.REGISTRATION_AUTHORITY_APP_ID = os.environ.get("REGISTRATION_AUTHORITY_APP_ID", "")
+        self.REGISTRATION_AUTHORITY_SECRET = os.environ.get("REGISTRATION_AUTHORITY_SECRET", "")
+        self.REGISTRATION_AUTHORITY_TIMEOUT = float(os.environ.get("REGISTRATION_AUTHORITY_TIMEOUT", 10))
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -35,6 +35,7 @@ USERS = [
     ("xn_supervisor", "黄兴宁（演示）", "county_supervisor", "450102", None),
     ("qx_supervisor", "蒙青秀（演示）", "county_supervisor", "450103", None),
     ("lz_supervisor", "莫城中（演示）", "county_supervisor", "450202", None),
+    ("xn_head", "陆兴宁（演示）", "approver", "450102", None),
     ("unit_xn", "李安全（演示）", "use_unit", "450102", "unit_xn"),
     ("unit_qx", "王保障（演示）", "use_unit", "450103", "unit_qx"),
     ("unit_lz", "陈设备（演示）", "use_unit", "450202", "unit_lz"),
@@ -113,6 +114,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
                                          movable=is_movable_category(variety), address=org.address, status="in_use",
                                          next_inspection_date=today_local() + timedelta(days=30 * (seq % 12 + 1))))
     db.session.flush()
+    from .registry.demo import seed_registry
+    seed_registry(orgs, seq)           # registry facts, inspection reports, overdue / design-life demo devices
     from .operators.demo import seed_operators
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
     from .inbox.services import seed_examples

@@ -34,6 +34,7 @@ from .conftest import JPEG, csrf_from, make_case, open_task, upload, user
 # Users outside the scope of objects owned by 兴宁区 (450102) / unit_xn.
 XN_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "agency_gx", "op_wei", "sys_admin",
                 "process_admin")
+DEVICE_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "op_wei", "sys_admin", "process_admin")
 # Outsiders of a transfer from 柳州城中区 (unit_lz) to 兴宁区: another county, other units, operator, admin.
 TRANSFER_OUTSIDERS = ("qx_supervisor", "unit_xn", "unit_qx", "op_wei", "sys_admin")
 # Outsiders of op_lan's certificate: another operator, an unrelated unit, a regulator, administrators.
@@ -199,6 +200,40 @@ def _copy_state(ids) -> tuple:
 
 def _target_xn_colleague(ids) -> dict:
     return {"target": str(user("xn_colleague").id), "opinion": "越权转办或委派", "note": "越权"}
+
+
+def _device_in_xn() -> dict:
+    """A lift of unit_xn (兴宁区) and its use unit; a report with a PDF."""
+    from app.core.models import Equipment
+    from app.inspections.models import InspectionReport
+    lift = db.session.scalar(select(Equipment).where(Equipment.use_org_id == user("unit_xn").org_id)
+                             .order_by(Equipment.id))
+    report = db.session.scalar(select(InspectionReport).where(InspectionReport.equipment_id == lift.id))
+    report.pdf_attachment_id = upload("agency_gx", b"%PDF-1.4\n%route\n", "报告.pdf")
+    db.session.commit()
+    return {"device": lift.id, "org": lift.use_org_id, "report": report.id}
+
+
+def _device_state(ids) -> tuple:
+    from app.core.models import Equipment, EquipmentChange
+    db.session.expire_all()
+    e = db.session.get(Equipment, ids["device"])
+    changes = db.session.scalar(select(func.count(EquipmentChange.id)).where(EquipmentChange.equipment_id == e.id))
+    return e.status, e.design_life_years, e.commissioning_date, changes
+
+
+def _import_of_xn() -> dict:
+    """xn_supervisor imported a units file with one bad row (an error report exists)."""
+    import io
+
+    from werkzeug.datastructures import FileStorage
+
+    from app.core import importer
+    from .registry_helpers import xlsx
+    body = xlsx(["统一社会信用代码*", "单位名称*", "单位类型*", "属地*"], [["91450102X00000000A", "越权测试单位", "使用单位", "450102"]])
+    job = importer.start_import("units", user("xn_supervisor"), FileStorage(io.BytesIO(body), filename="units.xlsx"))
+    importer.run_job(job.id)
+    return {"job": job.id}
 
 
 # ------------------------------------------------------------------ state snapshots (must not change)
@@ -441,6 +476,72 @@ ROUTES: dict[str, object] = {
     "procadmin_api.delete_form": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/forms/f", "DELETE"),
     "procadmin_api.validate": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/validate", "POST"),
     "procadmin_api.deploy": Roles({"process_admin"}, "/api/v1/process-admin/drafts/1/deploy", "POST"),
+    # -- the device registry, inspection reports, documents and imports
+    "registry.devices": LoginOnly("/registry/devices"),
+    "registry.devices_export": LoginOnly("/registry/devices/export.xlsx"),
+    "registry.units": LoginOnly("/registry/units"),
+    "registry.device": Obj(_device_in_xn, "/registry/devices/{device}", "xn_supervisor", DEVICE_OUTSIDERS),
+    "registry.change_status": Obj(_device_in_xn, "/registry/devices/{device}/status", "xn_supervisor",
+                                  DEVICE_OUTSIDERS, "POST", lambda ids: {"status": "stopped", "reason": "越权停用"},
+                                  _device_state, view="/registry/devices/{device}",
+                                  also_refused=("unit_xn", "agency_gx")),
+    "registry.edit_life": Obj(_device_in_xn, "/registry/devices/{device}/life", "xn_supervisor", DEVICE_OUTSIDERS,
+                              "POST", lambda ids: {"design_life_years": "33", "reason": "越权修正"}, _device_state,
+                              view="/registry/devices/{device}", also_refused=("unit_xn",)),
+    "registry.unit": Obj(_device_in_xn, "/registry/units/{org}", "xn_supervisor", DEVICE_OUTSIDERS + ("agency_gx",)),
+    "registry_api.list_devices": LoginOnly("/api/v1/registry/devices"),
+    "registry_api.list_units": LoginOnly("/api/v1/registry/units"),
+    "registry_api.categories": LoginOnly("/api/v1/registry/categories"),
+    "registry_api.regions": LoginOnly("/api/v1/registry/regions"),
+    "registry_api.get_device": Obj(_device_in_xn, "/api/v1/registry/devices/{device}", "xn_supervisor", DEVICE_OUTSIDERS),
+    "registry_api.device_changes": Obj(_device_in_xn, "/api/v1/registry/devices/{device}/changes", "xn_supervisor",
+                                       DEVICE_OUTSIDERS),
+    "registry_api.change_status": Obj(_device_in_xn, "/api/v1/registry/devices/{device}/status", "xn_supervisor",
+                                      DEVICE_OUTSIDERS, "POST", lambda ids: {"status": "stopped", "reason": "越权停用"},
+                                      _device_state, view="/api/v1/registry/devices/{device}",
+                                      also_refused=("unit_xn", "agency_gx")),
+    "registry_api.edit_life": Obj(_device_in_xn, "/api/v1/registry/devices/{device}/life", "xn_supervisor",
+                                  DEVICE_OUTSIDERS, "POST", lambda ids: {"design_life_years": 33, "reason": "越权修正"},
+                                  _device_state, view="/api/v1/registry/devices/{device}", also_refused=("unit_xn",)),
+    "registry_api.get_unit": Obj(_device_in_xn, "/api/v1/registry/units/{org}", "xn_supervisor",
+                                 DEVICE_OUTSIDERS + ("agency_gx",)),
+    "inspections.new_report": Roles(REGULATORS | {"inspection_agency"}, "/inspections/reports/new"),
+    "inspections.report_pdf": Obj(_device_in_xn, "/inspections/reports/{report}/pdf", "xn_supervisor", DEVICE_OUTSIDERS),
+    "inspections_api.list_reports": LoginOnly("/api/v1/inspections/reports"),
+    "inspections_api.get_report": Obj(_device_in_xn, "/api/v1/inspections/reports/{report}", "unit_xn", DEVICE_OUTSIDERS),
+    "inspections_api.create_report": Roles(REGULATORS | {"inspection_agency"}, "/api/v1/inspections/reports", "POST"),
+    "documents.view": Obj(_dispatched_hazard, "/documents/hazard_notice/{hazard}", "xn_supervisor", XN_OUTSIDERS),
+    "documents.docx": Obj(_dispatched_hazard, "/documents/hazard_notice/{hazard}.docx", "unit_xn", XN_OUTSIDERS),
+    "documents.pdf": Obj(_dispatched_hazard, "/documents/hazard_notice/{hazard}.pdf", "unit_xn", XN_OUTSIDERS),
+    "imports.index": Roles(REGULATORS | {"inspection_agency"}, "/imports"),
+    "imports.index#POST": Roles(REGULATORS | {"inspection_agency"}, "/imports", "POST", {"kind": "devices"}),
+    "imports.template": Roles(REGULATORS, "/imports/templates/devices.xlsx"),
+    "imports.job_page": Obj(_import_of_xn, "/imports/{job}", "xn_supervisor", XN_OUTSIDERS + ("xn_colleague", "nn_city")),
+    "imports.job_errors": Obj(_import_of_xn, "/imports/{job}/errors.xlsx", "xn_supervisor",
+                              XN_OUTSIDERS + ("xn_colleague", "nn_city")),
+    "imports_api.api_kinds": LoginOnly("/api/v1/imports/kinds"),
+    "imports_api.api_template": Roles(REGULATORS, "/api/v1/imports/kinds/devices/template"),
+    "imports_api.api_start": Roles(REGULATORS | {"inspection_agency"}, "/api/v1/imports", "POST"),
+    "imports_api.api_job": Obj(_import_of_xn, "/api/v1/imports/{job}", "xn_supervisor", XN_OUTSIDERS + ("nn_city",)),
+    "imports_api.api_job_errors": Obj(_import_of_xn, "/api/v1/imports/{job}/errors", "xn_supervisor",
+                                      XN_OUTSIDERS + ("nn_city",)),
+    "registry.design_life": LoginOnly("/registry/design-life"),
+    "registry.design_life_export": LoginOnly("/registry/design-life/export.xlsx"),
+    "registry.simple_vessels": LoginOnly("/registry/simple-vessels"),
+    "registry_api.design_life": LoginOnly("/api/v1/registry/design-life"),
+    "registry_api.simple_vessel_stats": LoginOnly("/api/v1/registry/simple-vessels/stats"),
+    "overdue.index": Roles(REGULATORS, "/overdue"),
+    "overdue.export": Roles(REGULATORS, "/overdue/export.xlsx"),
+    "overdue.batch_start": Roles(REGULATORS, "/overdue/batch-start", "POST", {"ids": "1"}),
+    "overdue.correct": Roles(REGULATORS, "/overdue/correct", "POST", {"ids": "1", "reason": "越权重新计算"}),
+    "overdue.records": LoginOnly("/overdue/records"),
+    "overdue.records_export": LoginOnly("/overdue/records/export.xlsx"),
+    "overdue.announcements": Roles(REGULATORS, "/overdue/announcements"),
+    "overdue_public.public_announcements": Public("/public/announcements"),
+    "overdue_api.get_ledger": Roles(REGULATORS, "/api/v1/overdue/ledger"),
+    "overdue_api.batch_start": Roles(REGULATORS, "/api/v1/overdue/batch-start", "POST", {"ids": [1]}),
+    "overdue_api.correct": Roles(REGULATORS, "/api/v1/overdue/correct", "POST", {"ids": [1], "reason": "越权重新计算"}),
+    "overdue_api.records": LoginOnly("/api/v1/overdue/records"),
     # -- objects in a region / an organisation / a person's scope
     "cases.case_page": Obj(_case_in_xn, "/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
     "cases.case_diagram": Obj(_case_in_xn, "/cases/{case}/diagram.bpmn", "xn_supervisor", XN_OUTSIDERS),

@@ -13,7 +13,9 @@ from app.cases.models import Case, CaseEvent, Task
 from app.core.models import Equipment, Organization, User
 from app.extensions import db
 from app.scale import generate
-from app.scale.models import PASSING, DemoGeneration, InspectionReport
+from app.inspections.conclusions import is_passing
+from app.inspections.models import InspectionReport
+from app.scale.models import DemoGeneration
 from tests.conftest import WebSession, shared_rows
 
 
@@ -85,16 +87,27 @@ def test_generate_test_scale(generated, app):
               if verify_case_chain(cid) is not None]
     assert broken == []
 
-    # a device's next inspection date is the next due date of its latest passing report
-    latest = {}
-    for eq_id, inspected, conclusion, due in db.session.execute(
+    # a device's next inspection date is the next due date of its latest passing report, its latest report's
+    # date and conclusion are the device's, and its due state is what the registry derives (rules/inspection_due.dmn)
+    from app.inspections import conclusions
+    from app.registry import due
+    from app.registry.services import device_code_problem
+    latest, last = {}, {}
+    for eq_id, inspected, conclusion, next_due in db.session.execute(
             select(InspectionReport.equipment_id, InspectionReport.inspected_on, InspectionReport.conclusion,
-                   InspectionReport.next_due_date).order_by(InspectionReport.inspected_on)):
-        if conclusion in PASSING:
-            latest[eq_id] = due
-    for eq_id, next_date in db.session.execute(select(Equipment.id, Equipment.next_inspection_date)
-                                               .where(Equipment.id > before["equipment"])):
-        assert next_date == latest.get(eq_id), eq_id
+                   InspectionReport.next_due_date).order_by(InspectionReport.inspected_on, InspectionReport.id)):
+        if is_passing(conclusion):
+            latest[eq_id] = next_due
+        last[eq_id] = (inspected, conclusion)
+    devices = list(db.session.scalars(select(Equipment).where(Equipment.id > before["equipment"])))
+    for e in devices:
+        assert e.next_inspection_date == latest.get(e.id), e.id
+        assert (e.last_inspected_on, e.last_conclusion) == last.get(e.id, (None, None)), e.id
+        assert e.due_state == due.state_for(e), e.id
+        assert device_code_problem(e.code) is None, e.code
+        assert e.last_conclusion is None or e.last_conclusion in conclusions.for_kind(e.kind_code)
+    assert {e.due_state for e in devices} >= {"overdue", "valid", "exempt"}
+    assert any(e.simple_pressure_vessel for e in devices) and any(e.design_life_end for e in devices)
 
     # contacts' phones are encrypted and readable
     from app.core.models import OrgContact

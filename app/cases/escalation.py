@@ -90,7 +90,8 @@ def escalate(ctx: ServiceContext, level: int, deadline: str | None = None, subje
     dedup = f"escalate:{case.id}:{level}:{deadline}"
     if target.get("unit_template") and case.org_id:
         sms.enqueue(target["unit_template"], facts, sms.recipients_for_org(case.org_id),
-                    region_code=case.region_code, case_id=case.id, dedup_key=dedup, own_savepoint=False)
+                    region_code=case.region_code, case_id=case.id, dedup_key=dedup, own_savepoint=False,
+                    equipment_id=case.equipment_id)
     if target.get("regulator_template"):
         # One SMS per supervisor per day, naming the first case; every escalated case is in the
         # inbox. A mass escalation must not turn into hundreds of texts to one person. Its own

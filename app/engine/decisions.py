@@ -88,6 +88,12 @@ def _engine(decision_id: str):
     return cached[1]
 
 
+def version_key(decision_id: str) -> str:
+    """The content digest of the latest version in use: a cache key for callers that memoise results."""
+    _engine(decision_id)
+    return _ENGINES[decision_id][0]
+
+
 def evaluate(decision_id: str, **inputs) -> dict:
     """Evaluate the latest deployed version of a decision; returns the first matching row's outputs."""
     fake_task = SimpleNamespace(data=dict(inputs), workflow=SimpleNamespace(script_engine=SCRIPT_ENGINE))

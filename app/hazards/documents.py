@@ -1,51 +1,20 @@
-"""整改通知书: the .docx download (the print view is templates/hazards/notice.html)."""
+"""整改通知书 as a document type of the shared documents service (app/core/documents.py): print view,
+Word and PDF from one description."""
 from __future__ import annotations
 
-import io
+from sqlalchemy import select
 
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt
-
-
-def _font(run, size: int, bold: bool = False, name: str = "宋体") -> None:
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    run.font.name = name
-    run._element.rPr.rFonts.set(qn("w:eastAsia"), name)
-
-
-def notice_docx(ctx: dict) -> bytes:
-    h, _org, _eq, _crit = ctx["hazard"], ctx["org"], ctx["equipment"], ctx["criterion"]
-    doc = Document()
-    for text, size in ((ctx["issuer_name"], 16), ("特种设备重大事故隐患整改通知书", 20)):
-        p = doc.add_paragraph()
-        p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        _font(p.add_run(text), size, bold=True, name="黑体")
-    p = doc.add_paragraph()
-    p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-    _font(p.add_run(h.notice_no or ""), 12)
-    for text in notice_paragraphs(ctx):
-        p = doc.add_paragraph()
-        p.paragraph_format.first_line_indent = Pt(24) if not text.endswith("：") else None
-        _font(p.add_run(text), 12)
-    doc.add_paragraph()
-    for text in (ctx["issuer_name"] + "（印章）", ctx["issued_on"].strftime("%Y年%m月%d日")):
-        p = doc.add_paragraph()
-        p.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-        _font(p.add_run(text), 12)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
+from ..core.documents import OfficialDocument, document_type
+from ..errors import NotFound
+from ..extensions import db
+from .models import Hazard
 
 
 def notice_paragraphs(ctx: dict) -> list[str]:
-    """The body text, shared by the print view and the .docx so both say the same."""
+    """The body text of the notice."""
     h, org, eq, crit = ctx["hazard"], ctx["org"], ctx["equipment"], ctx["criterion"]
     deadline = h.rectify_deadline.strftime("%Y年%m月%d日")
     return [
-        f"{org.name}：",
         f"经查，你单位使用的{eq.name}（设备代码：{eq.code}，使用地点：{eq.address or '—'}）存在以下情形："
         f"{h.description}",
         f"依据《特种设备重大事故隐患判定准则》（GB 45067-2024）第{crit.clause}条{crit.item})项"
@@ -54,3 +23,23 @@ def notice_paragraphs(ctx: dict) -> list[str]:
         f"请你单位于{deadline}前完成整改，并通过系统提交整改情况及证明材料。整改完成前应采取有效措施确保安全；"
         f"确需延期的，应在期限届满前提出延期申请。",
     ]
+
+
+def visible_notice(user, hazard_id: int) -> Hazard:
+    from .services import hazard_scope
+    hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, hazard_scope(user)))
+    if hazard is None:
+        raise NotFound("隐患记录不存在或不在您的查看范围内")
+    if not hazard.notice_no:
+        raise NotFound("该隐患尚未下达整改通知书")
+    return hazard
+
+
+@document_type("hazard_notice", "重大事故隐患整改通知书")
+def notice_document(user, hazard_id: int) -> OfficialDocument:
+    from .services import notice_context
+    ctx = notice_context(visible_notice(user, hazard_id))
+    h = ctx["hazard"]
+    return OfficialDocument(title="特种设备重大事故隐患整改通知书", issuer=ctx["issuer_name"], doc_no=h.notice_no,
+                            salutation=f"{ctx['org'].name}：", paragraphs=notice_paragraphs(ctx),
+                            issued_on=ctx["issued_on"], filename=f"整改通知书-{h.hazard_no}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
@@ -15,10 +15,8 @@ from ..core.models import Equipment, Organization
 from ..core.regions import region_prefix
 from ..core.scope import in_region
 from ..core.params import contains, date_arg, int_arg, text_arg
-from ..errors import NotFound
 from ..extensions import db
 from . import services
-from .documents import notice_docx, notice_paragraphs
 from .models import Hazard, HazardCriterion
 
 bp = Blueprint("hazards", __name__, url_prefix="/hazards")
@@ -128,28 +126,16 @@ def export():
                        criteria=request.args.to_dict())
 
 
-def _visible_hazard(hazard_id: int) -> Hazard:
-    hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, services.hazard_scope(current_user)))
-    if hazard is None:
-        raise NotFound("隐患记录不存在或不在您的查看范围内")
-    if not hazard.notice_no:
-        raise NotFound("该隐患尚未下达整改通知书")
-    return hazard
-
-
 @bp.route("/<int:hazard_id>/notice")
 @login_required
 def notice(hazard_id: int):
-    ctx = services.notice_context(_visible_hazard(hazard_id))
-    return render_template("hazards/notice.html", paragraphs=notice_paragraphs(ctx), **ctx)
+    """The notice's print view (the shared documents service's)."""
+    from ..core.documents import view
+    return view("hazard_notice", hazard_id)
 
 
 @bp.route("/<int:hazard_id>/notice.docx")
 @login_required
 def notice_download(hazard_id: int):
-    hazard = _visible_hazard(hazard_id)
-    body = notice_docx(services.notice_context(hazard))
-    from urllib.parse import quote
-    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-                    headers={"Content-Disposition":
-                             f"attachment; filename*=UTF-8''{quote('整改通知书-' + hazard.hazard_no + '.docx')}"})
+    from ..core.documents import docx
+    return docx("hazard_notice", hazard_id)

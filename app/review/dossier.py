@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..cases.models import Case, CaseEvent, Task
 from ..core.clock import DISPLAY_TZ, as_utc
+from ..core.documents import CJK_FONT, register_cjk_font
 from ..core.models import Attachment
 from ..core.regions import region_name
 from ..engine.registry import version_forms, version_info
@@ -18,15 +19,8 @@ from ..security.audit import GENESIS
 from ..engine.runtime import verify_case_chain
 from ..extensions import db
 
-FONT = "STSong-Light"
+FONT = CJK_FONT
 SIGNATURE_NAME = "手写签名.png"
-
-
-def _fonts():
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 
 def _when(value) -> str:
@@ -85,7 +79,7 @@ def build_dossier(case: Case) -> bytes:
     from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     from ..core.storage import open_attachment
-    _fonts()
+    register_cjk_font()
     base = ParagraphStyle("base", fontName=FONT, fontSize=9.5, leading=14, wordWrap="CJK")
     h1 = ParagraphStyle("h1", parent=base, fontSize=16, leading=22, spaceAfter=6)
     h2 = ParagraphStyle("h2", parent=base, fontSize=12, leading=18, spaceBefore=10, spaceAfter=4)

@@ -38,7 +38,7 @@ from ..core.gm import hash_password
 from ..core.pii import encrypt, mask_phone, phone_index
 from ..core.validators import uscc_check_char
 from ..extensions import db
-from .models import PASSING, DemoGeneration
+from .models import DemoGeneration
 
 PRESETS = {
     # orgs, devices, cases, inspection reports (tasks and events follow from the template mix)
@@ -420,7 +420,9 @@ def _stage_orgs(scale, preset, out) -> None:
             first17 = f"91{county[0]}G{index:08d}"
             orgs.append({"id": org_id, "uscc": first17 + uscc_check_char(first17), "name": name, "kind": kind,
                          "region_code": county[0], "address": f"{regions.names[county[2]]}{county[1]}演示路{index % 999 + 1}号",
-                         "contact_name": "联系人（演示）", "created_at": now})
+                         "contact_name": "联系人（演示）", "kinds": "", "lat": round(county_point(county[0])[0] + rng.uniform(-0.03, 0.03), 6),
+                         "lng": round(county_point(county[0])[1] + rng.uniform(-0.03, 0.03), 6), "created_at": now,
+                         "updated_at": None})
             phone_base = 17100000000 + index * 4
             if kind == "use_unit":
                 for d, duty in enumerate(("principal", "safety_director", "safety_officer")):
@@ -480,9 +482,35 @@ def _generated_orgs(kind: str) -> list[tuple[int, str]]:
                                    .order_by(Organization.id)))
 
 
+# Share of stopped / scrapped / cancelled / announced-cancelled devices, and of simple pressure vessels
+# among first-class vessels (synthetic).
+STATUS_MIX = (("in_use", 92.0), ("stopped", 4.5), ("scrapped", 2.5), ("cancelled", 0.8), ("announced_cancelled", 0.2))
+SIMPLE_PV_SHARE = 0.35
+DECLARED_PV_LIVES = (10, 15, 20, 25, 30)
+MAKERS = {"3": ("广西演示电梯有限公司（演示）", "南方演示电梯制造有限公司（演示）"),
+          "1": ("演示锅炉制造有限公司（演示）",), "2": ("演示压力容器制造有限公司（演示）", "演示化工设备有限公司（演示）"),
+          "4": ("演示起重机械有限公司（演示）",), "5": ("演示叉车制造有限公司（演示）",)}
+MODELS = {"3": ("TKJ1000/1.75-JXW", "TKJ1600/2.5-JXW", "FJ-1000"), "1": ("WNS4-1.25-Y", "DZL2-1.25-AII"),
+          "2": ("V=2m³ P=0.8MPa", "V=10m³ P=1.6MPa", "V=0.5m³ P=0.8MPa"), "4": ("QD10t-22.5m", "LDA5t-16.5m"),
+          "5": ("CPCD30", "CPD20")}
+
+
+def county_point(county: str) -> tuple[float, float]:
+    """A synthetic, stable point for a county inside Guangxi's bounding box (no coordinates ship with the
+    divisions data; maps and nearby queries only need plausible, repeatable positions)."""
+    rng = random.Random(f"county-point:{county}")
+    return round(rng.uniform(21.6, 25.9), 5), round(rng.uniform(105.2, 111.6), 5)
+
+
 def _stage_equipment(scale, preset, out) -> None:
+    """Devices with their registry facts and inspection reports; each device's inspection facts and due
+    state are those app/inspections/services.py would derive from its reports."""
     from ..core.models import EquipmentCategory
     from ..core.movable import is_movable_category
+    from ..inspections import conclusions
+    from ..registry import due
+    from ..registry.catalogue import is_pressure_vessel, lineage
+    from ..registry.life import DEFAULT_PV_LIFE_YEARS, add_years
     total = preset["devices"]
     chunk = max(preset["chunk"] * 2, 500)
     row = _stage("equipment", scale)
@@ -492,16 +520,28 @@ def _stage_equipment(scale, preset, out) -> None:
     missing = [v for v, _w, _i in DEVICE_MIX if v not in known]
     if missing:
         raise click_error(f"特种设备目录中缺少品种 {missing}")
+    lines = {v: lineage(v) for v, _w, _i in DEVICE_MIX}
     units = _generated_orgs("use_unit")
     agencies = _generated_orgs("inspection_agency")
+    maintainers: dict[str, list[int]] = {}
+    for org_id, region in _generated_orgs("maintenance_unit"):
+        maintainers.setdefault(region[:4], []).append(org_id)
     agencies_by_city: dict[str, list[int]] = {}
     for org_id, region in agencies:
         agencies_by_city.setdefault(region[:4], []).append(org_id)
     all_agencies = [a for a, _r in agencies]
+    all_maintainers = [m for ms in maintainers.values() for m in ms]
     # Some units (property managers, hospitals, factories) hold many devices, most a few.
     weights = [random.Random(f"{scale}:unitweight:{org_id}").lognormvariate(0, 1.1) for org_id, _r in units]
     today = today_local()
     window_years = _report_window(preset["reports"] / total, today)
+    band_cache: dict[date, str] = {}
+
+    def band(day: date) -> str:
+        if day not in band_cache:
+            band_cache[day] = due.band(day, today)
+        return band_cache[day]
+
     writer = Writer()
     now = utcnow()
     progress = Progress("equipment", total, row.done, out)
@@ -516,29 +556,77 @@ def _stage_equipment(scale, preset, out) -> None:
         for k, (device_id, unit_index, (variety, _w, interval)) in enumerate(zip(ids, picks, mix)):
             index = start + k
             org_id, county = units[unit_index]
+            kind, klass = lines[variety]
             year, history = _device_history(rng, today, interval, window_years)
-            status = rng.choices(("in_use", "stopped", "scrapped"), weights=(92, 5, 3))[0]
-            next_due = None
+            status = rng.choices([s for s, _w in STATUS_MIX], weights=[w for _s, w in STATUS_MIX])[0]
+            simple = variety == "2170" and rng.random() < SIMPLE_PV_SHARE
+            made = date(year, rng.randint(1, 6), rng.randint(1, 28))
+            commissioned = min(made + timedelta(days=rng.randint(30, 360)), today)
+            vocabulary = conclusions.for_kind(kind)
+            passing = [c for c in vocabulary if c not in conclusions.FAILING]
+            failing = [c for c in vocabulary if c in conclusions.FAILING]
+            next_due = last_on = last_conclusion = None
             city_agencies = agencies_by_city.get(county[:4]) or all_agencies
             agency = rng.choice(city_agencies)
+            if simple:
+                history = []        # no periodic inspection within design life (§4.5.14.1)
             for h, inspected in enumerate(history):
                 final = h == len(history) - 1
-                conclusion = (rng.choices(("合格", "基本合格", "复检合格", "不合格"), weights=(88, 6, 3, 3))[0]
-                              if final else rng.choices(("合格", "基本合格", "复检合格"), weights=(92, 5, 3))[0])
-                due = _add_years(inspected, interval)
-                if conclusion in PASSING:
-                    next_due = due
+                conclusion = (rng.choices(passing + failing, weights=[88, 9][:len(passing)] + [3] * len(failing))[0]
+                              if final else rng.choices(passing, weights=[95, 5][:len(passing)])[0])
+                due_on = _add_years(inspected, interval)
+                if conclusion not in conclusions.FAILING:
+                    next_due = due_on
+                last_on, last_conclusion = inspected, conclusion
+                kind_of_report = ("supervision" if h == 0 and kind == "3000" else
+                                  "first" if h == 0 and kind in ("4000", "5000") else "periodic")
                 reports.append({"report_no": f"JY{inspected.year}{index:08d}{h:02d}", "equipment_id": device_id,
-                                "agency_org_id": agency, "region_code": county, "inspected_on": inspected,
-                                "conclusion": conclusion, "next_due_date": due if conclusion in PASSING else None,
+                                "agency_org_id": agency, "region_code": county, "inspection_type": kind_of_report,
+                                "inspected_on": inspected, "conclusion": conclusion,
+                                "nonconformities": "安全回路接线松动；警示标志缺失" if conclusion in conclusions.FAILING else None,
+                                "next_due_date": due_on if conclusion not in conclusions.FAILING else None,
+                                "pdf_attachment_id": None, "source": "system", "created_by_id": None,
                                 "created_at": now})
-            devices.append({"id": device_id, "code": f"{variety}{county}{year}{index:06d}",
-                            "registration_no": f"梯{county[2:4]}{index:07d}" if variety.startswith("3")
-                            else f"{known[variety][:2]}{county[2:4]}{index:07d}",
-                            "name": f"{known[variety]} {index % 97 + 1}号", "category_code": variety,
-                            "use_org_id": org_id, "region_code": county, "registered_region_code": county,
-                            "movable": is_movable_category(variety), "address": None, "status": status,
-                            "next_inspection_date": next_due, "created_at": now})
+            life_years = life_source = life_end = None
+            if is_pressure_vessel(variety):
+                if rng.random() < 0.5:
+                    life_years, life_source = rng.choice(DECLARED_PV_LIVES), "declared"
+                else:
+                    life_years, life_source = DEFAULT_PV_LIFE_YEARS, "default"
+                life_end = add_years(commissioned, life_years)
+            changed_on = (life_end + timedelta(days=rng.randint(10, 200))
+                          if life_end and life_end < today and rng.random() < 0.4 else None)
+            if changed_on and changed_on > today:
+                changed_on = None
+            if status != "in_use" or (simple and (life_end is None or today < life_end)):
+                state = "exempt"
+            elif next_due is None:
+                state = "no_record"
+            else:
+                state = band(next_due)
+            lat, lng = county_point(county)
+            city_maintainers = maintainers.get(county[:4]) or all_maintainers
+            devices.append({
+                "id": device_id, "code": f"{variety}10{index // 100000:03d}{year}{index % 100000:05d}",
+                "registration_no": (f"梯{variety[1:3]}桂{county[2:4]}{index:07d}({commissioned.year % 100:02d})"
+                                    if variety.startswith("3") else f"{known[variety][:2]}{county[2:4]}{index:07d}"),
+                "reg_code": f"{variety}{county}{commissioned:%Y%m}{index % 10000:04d}",
+                "name": f"{known[variety]} {index % 97 + 1}号", "category_code": variety, "kind_code": kind,
+                "class_code": klass, "factory_no": f"F{year}{index:07d}",
+                "model": rng.choice(MODELS.get(variety[0], ("—",))),
+                "maker_name": rng.choice(MAKERS.get(variety[0], ("演示特种设备制造有限公司（演示）",))),
+                "designer_name": "演示压力容器设计院（演示）" if variety.startswith("2") else None,
+                "use_org_id": org_id,
+                "maintenance_org_id": rng.choice(city_maintainers) if kind == "3000" and city_maintainers else None,
+                "region_code": county, "registered_region_code": county, "movable": is_movable_category(variety),
+                "address": f"{county}演示路{index % 999 + 1}号", "lat": round(lat + rng.uniform(-0.05, 0.05), 6),
+                "lng": round(lng + rng.uniform(-0.05, 0.05), 6), "status": status,
+                "status_changed_at": now if status != "in_use" else None, "manufacture_date": made,
+                "commissioning_date": commissioned, "design_life_years": life_years, "design_life_source": life_source,
+                "design_life_end": life_end, "life_assessed_on": changed_on, "life_registration_changed_on": changed_on,
+                "simple_pressure_vessel": simple, "next_inspection_date": next_due, "extended_until": None,
+                "last_inspected_on": last_on, "last_conclusion": last_conclusion, "due_state": state,
+                "created_at": now, "updated_at": None})
         for r, new_id in zip(reports, writer.ids("inspection_report", len(reports))):
             r["id"] = new_id
         writer.write("equipment", devices)

@@ -172,6 +172,31 @@ def timers_job() -> JobResult:
     return fire_due_timers()
 
 
+def due_states() -> JobResult:
+    """Inspection due states as of today (rules/inspection_due.dmn); only devices whose state changed are written."""
+    from ..registry.due import recompute_all
+    changed = recompute_all()
+    db.session.commit()
+    return JobResult(items=changed)
+
+
+def registry_sms() -> JobResult:
+    """The SMS centre's registry templates (app/registry/triggers.py), deduplicated per object and period."""
+    from ..registry.triggers import run_all as run_triggers
+    return JobResult(items=sum(run_triggers().values()))
+
+
+def authority_messages() -> JobResult:
+    from ..overdue.authority import send_pending
+    sent, failed = send_pending()
+    return JobResult(items=sent, failures=failed)
+
+
+def resume_imports() -> JobResult:
+    from ..core.importer import resume_stale
+    return JobResult(items=resume_stale())
+
+
 RUN_RETENTION = timedelta(days=30)          # successful runs
 ERROR_RETENTION = timedelta(days=180)       # runs that failed: kept for the audit of incidents
 
@@ -229,6 +254,13 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         refresh_warning_levels),
     Job("inspections", "定期检验提醒", "下次检验日期30天内的在用设备发“定期检验提醒”（每个检验周期一次），超期未检的每周发一次“超期未检提醒”",
         3600, inspection_reminders),
+    Job("due_states", "检验到期状态", "按 rules/inspection_due.dmn 重算每台设备的到期状态（超期 / 1、2、3个月内到期 / 有效 / 不需检验），只写入有变化的设备",
+        3600, due_states),
+    Job("registry_sms", "登记类短信预警", "使用登记、生产许可/资质、检验员与作业人员证书到期、临近/超过设计使用年限、简单压力容器、指令书期限临近、检验不合格：按模板给相关人员发短信，每个对象每个周期一次",
+        6 * 3600, registry_sms),
+    Job("authority", "推送使用登记机关", "把公告注销结果发送给使用登记机关（失败按退避重试）", 60, authority_messages),
+    Job("imports", "导入任务恢复", "重新运行因进程退出而中断或未开始的 Excel 导入（已导入的行计为未变化，重跑安全）", 300,
+        resume_imports),
     Job("housekeeping", "运行记录清理", "删除30天前成功的运行记录和180天前的出错记录、180天前结束的登录会话与过期的限频计数；审计日志不清理", 3600, housekeeping),
     Job("audit", "审计检查点与校验", "审计日志有新增时以 SM2 签署检查点（每 10 分钟）；每日校验整条 HMAC-SM3 审计链", 600,
         audit_job),

@@ -62,6 +62,6 @@ def send_inspection_reminders() -> tuple[int, int]:
                 params.update(deadline=(today + timedelta(days=REPORT_WITHIN_DAYS)).isoformat(),
                               officeName=office_name(region.code), phone=HOTLINE)
             queued += len(sms.enqueue(code, params, recipients, region_code=equipment.region_code,
-                                      dedup_key=dedup))
+                                      dedup_key=dedup, equipment_id=equipment.id))
         db.session.commit()
     return queued, considered

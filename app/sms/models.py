@@ -45,6 +45,7 @@ CATEGORIES: dict[str, str] = {
     "license_expiry": "生产许可超期提醒",
     "inspector_cert_expiry": "检验员证书超期提醒",
     "operator_cert_expiry": "作业人员证书超期提醒",
+    "design_life": "超设计使用年限预警",          # §4.5.8, §4.5.14.1
 }
 
 AUDIENCES: dict[str, str] = {"enterprise": "企业", "regulator": "监察"}
@@ -111,6 +112,8 @@ class SmsMessage(EncryptedPhone, db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     region_code: Mapped[str | None] = mapped_column(String(6), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id", ondelete="SET NULL"), index=True)
+    # The device a warning is about (the device profile lists the messages sent about it).
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id", ondelete="SET NULL"), index=True)
     dedup_key: Mapped[str | None] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

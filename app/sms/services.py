@@ -89,7 +89,8 @@ def readable_phone(row) -> str | None:
 
 def enqueue(template_code: str, params: dict, recipients: list[Recipient], *, region_code: str | None,
             case_id: int | None = None, dedup_key: str | None = None, source: str = "system",
-            created_by_id: int | None = None, own_savepoint: bool = True) -> list[SmsMessage]:
+            created_by_id: int | None = None, own_savepoint: bool = True,
+            equipment_id: int | None = None) -> list[SmsMessage]:
     """Queue one message per recipient inside the caller's transaction (flush, never commit,
     never call a provider). Returns the rows created, suppressed ones included; a disabled
     template queues nothing. Raises ValidationFailed for missing variables or bad recipients."""
@@ -113,7 +114,8 @@ def enqueue(template_code: str, params: dict, recipients: list[Recipient], *, re
         message = SmsMessage(template_code=template.code, params=json.dumps(values, ensure_ascii=False),
                              content=content, audience=recipient.audience, recipient_name=recipient.name[:64],
                              org_id=recipient.org_id, user_id=recipient.user_id, region_code=region_code,
-                             case_id=case_id, dedup_key=dedup_key, status="pending", attempts=0,
+                             case_id=case_id, equipment_id=equipment_id, dedup_key=dedup_key, status="pending",
+                             attempts=0,
                              next_try_at=now, created_at=now, source=source, created_by_id=created_by_id)
         message.set_phone(phone)
         if bidx in recent:
