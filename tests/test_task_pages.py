@@ -90,7 +90,7 @@ def test_an_enterprise_task_page_offers_only_submit(web, api):
     dispatch(case)
     task = open_task(case)
     html = web("unit_xn").get(f"/tasks/{task.id}").get_data(as_text=True)
-    assert 'data-testid="submit-task"' in html
+    assert 'data-testid="submit-task"' in html and 'data-testid="save-draft"' in html    # 办理 and 暂存
     for testid in ("open-transfer", "open-delegate", "open-sign", "claim", "return-box"):
         assert f'data-testid="{testid}"' not in html, testid
     unit = api("unit_xn")
@@ -163,3 +163,77 @@ def test_done_tab_lists_completion_time_my_decision_and_the_case_now(web):
     assert html.count('data-testid="done-decision"><span class="tag tag-pass">认定并派单</span>') >= 2
     assert "延期审核" in _text(html)                                          # the second case's step now
     assert len(re.findall(r'data-testid="done-at"><span class="nowrap">\d{4}-\d\d-\d\d \d\d:\d\d<', html)) >= 2
+
+
+def test_the_unit_is_told_of_the_notice_the_rework_and_the_closing(web):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.sms.models import SmsMessage
+    from app.taskops.models import Notification
+    case = make_case()
+    dispatch(case, days=10)
+    unit = user("unit_xn")
+    notes = list(db.session.scalars(select(Notification).where(Notification.user_id == unit.id,
+                                                               Notification.case_id == case.id)))
+    assert [n.kind for n in notes] == ["notice"] and "整改通知书" in notes[0].title and _day(10) in notes[0].title
+    assert notes[0].body == "立即停用并整改门锁回路。"
+    sms = list(db.session.scalars(select(SmsMessage).where(SmsMessage.case_id == case.id)))
+    assert sms and {m.template_code for m in sms} == {"MAJOR_HAZARD_NOTICE"} and len(sms) == len(unit.org.contacts)
+    assert "使用登记证编号" in sms[0].content and "GB 45067-2024 4.6 b)" in sms[0].content
+    assert "未登记" not in sms[0].content
+    page = web("unit_xn").get("/notifications").get_data(as_text=True)
+    rectify = open_task(case)
+    assert f'href="/tasks/{rectify.id}" data-testid="notification-task">去办理' in page    # links to the task
+
+    feedback(case)
+    complete(case, "xn_supervisor", {"verify_result": "fail", "opinion": "门锁回路仍有短接线。"})
+    rework = db.session.scalar(select(Notification).where(Notification.user_id == unit.id,
+                                                          Notification.kind == "rework"))
+    assert rework is not None and rework.body == "门锁回路仍有短接线。" and case.case_no in rework.title
+    feedback(case)
+    complete(case, "xn_supervisor", {"verify_result": "pass", "opinion": "整改到位。"})
+    closed = db.session.scalar(select(Notification).where(Notification.user_id == unit.id, Notification.kind == "closed"))
+    assert closed is not None and "已销号" in closed.title
+    assert db.session.scalar(select(SmsMessage.id).where(SmsMessage.case_id == case.id,
+                                                         SmsMessage.template_code == "CASE_CLOSED")) is not None
+
+
+def test_a_review_panel_naming_an_unknown_step_or_field_is_refused_at_deploy():
+    import copy
+    import json
+
+    from app.engine.registry import DefinitionError, ProcessBundle, latest_version, parse_bundle
+    version = latest_version("major_hazard")
+    forms = copy.deepcopy(json.loads(version.forms_json))
+    forms["verify"]["ui"]["review"] = [{"step": "rectify", "fields": ["measures", "no_such_field"]},
+                                       {"step": "no_such_step"}]
+    bundle = ProcessBundle(process_key="major_hazard", bpmn_xml=version.bpmn_xml, forms=forms,
+                           dmn=json.loads(version.dmn_json or "{}"))
+    with pytest.raises(DefinitionError) as err:
+        parse_bundle(bundle)
+    messages = [i.message for i in err.value.issues]
+    assert "表单 verify 的审查面板：环节 rectify 的表单没有字段 no_such_field" in messages
+    assert "表单 verify 的审查面板引用的环节 no_such_step 不是本流程的用户任务" in messages
+
+
+def test_a_half_filled_form_is_kept_with_save_as_draft_and_nothing_moves(web):
+    from app.cases.models import CaseEvent
+    from app.extensions import db
+    from sqlalchemy import func, select
+    case = make_case()
+    dispatch(case)
+    task = open_task(case)
+    events = db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id))
+    unit = web("unit_xn")
+    resp = unit.post(f"/tasks/{task.id}", data={"action": "draft", "feedback_type": "feedback",
+                                                "measures": "已订购门锁"})      # too short to submit: kept anyway
+    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/tasks/{task.id}")
+    page = unit.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert ">已订购门锁</textarea>" in page and 'data-testid="draft-note"' in page
+    db.session.expire_all()
+    assert open_task(case).id == task.id and open_task(case).status == "open"
+    assert db.session.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.case_id == case.id)) == events
+    # someone who does not hold the task cannot overwrite it
+    other = web("xn_supervisor").post(f"/tasks/{task.id}", data={"action": "draft", "measures": "x"})
+    assert other.status_code == 403

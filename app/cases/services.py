@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..core.clock import as_utc, local_day_start, today_local
+from ..core.clock import as_utc, local_day_start, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import contains, int_arg, text_arg
 from ..core.scope import case_read_scope, case_scope, in_region, todo_condition, todo_count_statement
-from ..errors import NotFound
+from ..engine.registry import version_forms
+from ..errors import Forbidden, NotFound
 from ..extensions import db
 from .models import WARNING_RANK, Case, CaseEvent, Task
 
@@ -297,7 +298,6 @@ def _duration_text(seconds: float) -> str:
 def timeline(case: Case) -> list[dict]:
     """Each entry with its actor and unit; a completion also with its decision (`outcome`) and how
     long the step took from the moment it was assigned (`duration`)."""
-    from ..engine.registry import version_forms
     events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                      .options(joinedload(CaseEvent.actor)).order_by(CaseEvent.seq)))
     att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
@@ -328,7 +328,6 @@ def timeline(case: Case) -> list[dict]:
 
 def done_outcomes(tasks: list[Task]) -> dict[int, dict]:
     """已办: my decision at each completed task (its submitted data read against its form)."""
-    from ..engine.registry import version_forms
     out = {}
     for task in tasks:
         if task.data:
@@ -342,6 +341,17 @@ def done_outcomes(tasks: list[Task]) -> dict[int, dict]:
 def open_tasks(case: Case) -> list[Task]:
     return list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
                                    .order_by(Task.id)))
+
+
+def save_draft(task: Task, user: User, values: dict) -> None:
+    """暂存: keep what the holder typed (and the files they attached) without checking or running
+    anything; only someone who may work the open task may, and it stays theirs until submitted."""
+    from ..taskops.deputies import may_work     # taskops builds on this module
+    if task.status != "open" or not may_work(user, task):
+        raise Forbidden("只有该任务的办理人可以暂存")
+    task.draft = json.dumps(values, ensure_ascii=False)
+    task.draft_saved_at = utcnow()
+    db.session.flush()
 
 
 def last_submission(case: Case, task_def: str) -> dict:

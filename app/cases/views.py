@@ -1,6 +1,8 @@
 """Inbox, start a case, case page, task form — thin views over the engine and case services."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
@@ -136,6 +138,11 @@ def task_page(task_id: int):
     errors: dict = {}
     from ..taskops.deputies import may_work
     may_act = may_work(current_user, task)
+    if request.method == "POST" and request.form.get("action") == "draft":
+        services.save_draft(task, current_user, read_submission(schema, request.form, request.files, current_user))
+        db.session.commit()
+        flash(f"已暂存【{task.name}】，可稍后继续填写后提交")
+        return redirect(url_for("cases.task_page", task_id=task.id))
     if request.method == "POST":
         try:  # the engine re-checks who may act, under the case lock
             values = read_submission(schema, request.form, request.files, current_user)
@@ -156,7 +163,10 @@ def task_page(task_id: int):
 
 
 def _prefill(task, schema) -> dict:
-    """Rework rounds start from the previous submission; `ui.prefill` maps fields to case data."""
+    """A saved draft (暂存) comes back as it was; rework rounds start from the previous submission;
+    `ui.prefill` maps fields to case data."""
+    if task.draft and task.status == "open":
+        return json.loads(task.draft)
     values = services.last_submission(task.case, task.task_def)
     mapping = schema.get("ui", {}).get("prefill") or {}
     if mapping:

@@ -16,6 +16,8 @@ from ..cases.widgets import option_provider
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import ValidationFailed
 from ..extensions import db
+from ..sms import services as sms_services
+from ..taskops.services import notify_org
 from .models import Hazard, HazardCriterion
 
 PROCESS_KEY = "major_hazard"
@@ -159,8 +161,6 @@ def _tell_unit(ctx: ServiceContext, hazard: Hazard, kind: str, title: str, *, bo
     (the inbox's 消息提醒, linking to the case and its open task), and the SMS template where one
     exists — to the unit's SMS contacts (`sms`: code, variables, dedup key) or, for work sent back,
     a 待办 reminder to its accounts with a phone (`sms_todo`)."""
-    from ..sms import services as sms_services
-    from ..taskops.services import notify_org
     notify_org(hazard.use_org_id, "use_unit", kind, title, case=ctx.case, body=body, sender=ctx.actor)
     if sms is not None:
         code, params, dedup = sms

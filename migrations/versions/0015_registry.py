@@ -10,13 +10,13 @@ After upgrading, `flask registry recompute-due` (or the scheduler's 到期状态
 every device's due state from rules/inspection_due.dmn.
 
 Revision ID: 0015_registry
-Revises: 0014
+Revises: 0015_ux
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_registry"
-down_revision = "0014"
+down_revision = "0015_ux"
 branch_labels = None
 depends_on = None
 

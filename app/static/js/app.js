@@ -28,6 +28,7 @@
     var form = ev.target;
     // A form with several submit buttons (batch actions) may ask a different question per button.
     var message = (ev.submitter && ev.submitter.getAttribute('data-confirm')) || form.getAttribute('data-confirm');
+    if (ev.submitter && ev.submitter.hasAttribute('data-no-confirm')) { message = null; }   // 暂存 asks nothing
     if (message && !firstMissing(form) && !window.confirm(message)) { ev.preventDefault(); return; }
     if (form.hasAttribute('hx-get')) { return; }          // partial update: the page stays usable
     var button = ev.submitter || form.querySelector('button[type=submit]');
@@ -45,6 +46,10 @@
       document.querySelectorAll('input[type=checkbox][name="' + group + '"]').forEach(function (box) {
         if (!box.disabled) { box.checked = ev.target.checked; }
       });
+    }
+    var owner = ev.target.form || (ev.target.getAttribute('form') && document.getElementById(ev.target.getAttribute('form')));
+    if (owner && owner.classList.contains('bulk')) {       // batch controls appear once something is ticked
+      owner.classList.toggle('has-selection', !!document.querySelector('input[type=checkbox][form="' + owner.id + '"][name]:checked'));
     }
   });
   document.addEventListener('click', function (ev) {

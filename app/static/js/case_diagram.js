@@ -79,8 +79,8 @@
     var canvas = viewer.get('canvas');
     canvas.zoom('fit-viewport', 'auto');
     var current = currentElement(viewer, activeIds);
-    if (current && (preferCurrent || canvas.zoom() < 0.6)) {
-      canvas.zoom(Math.max(canvas.zoom(), 0.8), {x: current.x + current.width / 2, y: current.y + current.height / 2});
+    if (current && (preferCurrent || canvas.zoom() < 0.45)) {
+      canvas.zoom(Math.max(canvas.zoom(), preferCurrent ? 0.9 : 0.6), {x: current.x + current.width / 2, y: current.y + current.height / 2});
       canvas.scrollToElement(current, {top: 80, bottom: 80, left: 120, right: 120});
     }
   }

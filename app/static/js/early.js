@@ -4,6 +4,7 @@
 (function () {
   'use strict';
   var root = document.documentElement;
+  root.classList.add('js');
   if (window.matchMedia && window.matchMedia('(max-width: 767.98px)').matches) { root.classList.add('is-narrow'); }
   try {
     if (window.localStorage.getItem('gx.sidenav') === 'collapsed') { root.classList.add('sidenav-collapsed'); }
