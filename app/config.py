@@ -77,12 +77,6 @@ class Config:
         # Excel imports run in a background thread of the web process; "1" runs them within the upload
         # request (tests, single-shot scripts).
         self.IMPORT_INLINE = os.environ.get("IMPORT_INLINE", "") == "1"
-        # 公告注销 results to the use-registration authority (app/overdue/authority.py): local | http
-        self.REGISTRATION_AUTHORITY_PROVIDER = os.environ.get("REGISTRATION_AUTHORITY_PROVIDER", "local")
-        self.REGISTRATION_AUTHORITY_URL = os.environ.get("REGISTRATION_AUTHORITY_URL", "")
-        self.REGISTRATION_AUTHORITY_APP_ID = os.environ.get("REGISTRATION_AUTHORITY_APP_ID", "")
-        self.REGISTRATION_AUTHORITY_SECRET = os.environ.get("REGISTRATION_AUTHORITY_SECRET", "")
-        self.REGISTRATION_AUTHORITY_TIMEOUT = float(os.environ.get("REGISTRATION_AUTHORITY_TIMEOUT", 10))
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

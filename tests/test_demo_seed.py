@@ -11,7 +11,7 @@ def test_seed_counts_the_accounts_it_lists_and_equipment_is_registered(app):
     from app.extensions import db
     result = seed(iterations=1000, with_cases=False)        # idempotent: creates nothing new here
     listed = accounts()
-    assert result["users"] == len(listed) == 17
+    assert result["users"] == len(listed) == 18
     assert {"op_wei", "xn_supervisor", "audit_admin"} <= {row["username"] for row in listed}
     unregistered = db.session.scalar(select(func.count(Equipment.id)).where(Equipment.registration_no.is_(None)))
     assert unregistered == 0

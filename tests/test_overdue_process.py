@@ -4,9 +4,7 @@ the registration authority, the instruction letter, and the start refusals."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
@@ -18,7 +16,6 @@ from app.core.models import Equipment
 from app.engine import runtime
 from app.errors import Forbidden, ValidationFailed
 from app.extensions import db
-from app.overdue import authority
 from app.overdue.models import Announcement, AuthorityMessage, OverdueAction, OverdueDisposal
 from app.scheduler.jobs import run_job
 from app.sms.models import SmsMessage
@@ -232,37 +229,24 @@ def test_report_path_a_failing_report_returns_to_the_choice_a_passing_one_closes
 
 # ------------------------------------------------------------------ 公告注销
 
-class FakeAuthority(BaseHTTPRequestHandler):
-    received: list = []
-    answer = {"code": 0, "receipt_no": "DJ-2026-0001"}
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
-        ok = self.headers["X-Signature"] == authority.signature("s3cret", self.headers["X-Timestamp"],
-                                                                self.headers["X-Nonce"], body)
-        FakeAuthority.received.append({"path": self.path, "body": json.loads(body), "signed": ok,
-                                       "key": self.headers["Idempotency-Key"], "app": self.headers["X-App-Id"]})
-        out = json.dumps(FakeAuthority.answer if ok else {"code": 401, "message": "签名无效"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def fake_authority(app, monkeypatch):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAuthority)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    for key, value in (("REGISTRATION_AUTHORITY_PROVIDER", "http"), ("REGISTRATION_AUTHORITY_APP_ID", "gx-tzsb"),
-                       ("REGISTRATION_AUTHORITY_SECRET", "s3cret"),
-                       ("REGISTRATION_AUTHORITY_URL", f"http://127.0.0.1:{server.server_port}/api")):
-        monkeypatch.setitem(app.config, key, value)
-    FakeAuthority.received = []
-    yield FakeAuthority
-    server.shutdown()
+    """The registration authority's side of our contract: signed requests, a receipt per cancellation;
+    `answer` may be replaced to refuse or fail."""
+    from app.core.external import verify_request
+
+    from .fakes import FakeServer
+    state = {"answer": (201, {"receipt_no": "DJ-2026-0001"}), "checks": []}
+
+    def cancellations(req):
+        check = verify_request(req.headers, req.method, req.path, req.body, lambda key: "s3cret" if key == "gx-tzsb" else None)
+        state["checks"].append(check.ok)
+        return state["answer"] if check.ok else (401, {"code": "bad_signature", "message": check.reason})
+    with FakeServer({("POST", "/v1/cancellations"): cancellations}) as fake:
+        for key, value in (("PROVIDER", "http"), ("APP_KEY", "gx-tzsb"), ("SECRET", "s3cret"), ("URL", fake.url)):
+            monkeypatch.setitem(app.config, f"EXTERNAL_REGISTRATION_AUTHORITY_{key}", value)
+        fake.state = state
+        yield fake
 
 
 def announce(case):
@@ -302,8 +286,11 @@ def test_announcement_through_the_local_head_city_and_province_to_the_public_pag
     message = db.session.get(AuthorityMessage, message.id)
     assert (message.status, message.receipt) == ("sent", "DJ-2026-0001")
     [got] = fake_authority.received
-    assert got["signed"] and got["path"] == "/api/cancellations" and got["app"] == "gx-tzsb"
-    assert got["body"]["announcement_no"] == row.announcement_no and got["key"] == f"authority-message-{message.id}"
+    assert fake_authority.state["checks"] == [True] and got.headers["X-App-Key"] == "gx-tzsb"
+    assert got.json["announcement_no"] == row.announcement_no and got.json["device_code"] == device.code
+    assert got.headers["Idempotency-Key"] == f"authority-message-{message.id}"
+    from app.core.external import ExternalCall
+    assert db.session.scalar(select(ExternalCall.ok).where(ExternalCall.reference == row.announcement_no)) is True
     assert [a for a in actions(device) if a.startswith("announce")] == ["announcement", "announcement_step",
                                                                        "announcement_step", "announced"]
 
@@ -330,15 +317,12 @@ def test_the_authority_refusing_or_failing(app, fake_authority):
     announce(case)
     for step, who in (("approve_local", "xn_head"), ("review_city", "nn_city"), ("review_province", "gx_province")):
         do(case, step, who, {"decision": "approve", "opinion": "同意"})
-    fake_authority.answer = {"code": 4001, "message": "设备不存在"}
-    try:
-        run_job("authority")
-    finally:
-        fake_authority.answer = {"code": 0, "receipt_no": "DJ-2026-0001"}
+    fake_authority.state["answer"] = (422, {"code": "device_unknown", "message": "登记系统中没有该设备"})
+    run_job("authority")
     message = db.session.scalar(select(AuthorityMessage).order_by(AuthorityMessage.id.desc()).limit(1))
     db.session.refresh(message)
-    assert message.status == "failed" and "4001" in message.error
-    app.config["REGISTRATION_AUTHORITY_URL"] = "http://127.0.0.1:1/api"      # nobody listens: retried later
+    assert message.status == "failed" and "登记系统中没有该设备" in message.error          # a refusal: no retry
+    app.config["EXTERNAL_REGISTRATION_AUTHORITY_URL"] = "http://127.0.0.1:1"      # nobody listens: retried later
     message.status, message.attempts, message.next_try_at = "pending", 0, None
     db.session.commit()
     message.next_try_at = message.created_at
