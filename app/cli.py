@@ -60,7 +60,7 @@ def register_cli(app: Flask) -> None:
         click.echo(f"演示数据就绪: {result}")
 
     @demo.command("generate")
-    @click.option("--scale", type=click.Choice(["test", "city", "province"]), default="test", show_default=True,
+    @click.option("--scale", type=click.Choice(["test", "city", "province", "registry"]), default="test", show_default=True,
                   help="test: 几百件 · city: 10 万件 · province: 100 万件案件（广西全区规模）")
     @click.option("--status", "show_status", is_flag=True, help="只显示各阶段进度")
     @click.option("--workers", default=2, show_default=True, help="生成案件的并行进程数（仅 PostgreSQL）")

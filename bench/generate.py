@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/generate.py --scale province     # ≈1,000,000 cases; run again to resume
     .venv/bin/python bench/generate.py --scale city
+    .venv/bin/python bench/generate.py --scale registry     # the province's registry, 2,000 cases (bench/registry.py)
 
 Same as `DATABASE_URL=…/gx_province flask db upgrade && flask demo generate --scale province`,
 plus creating the database. The other benchmarks (bench/queries.py, bench/engine.py,
@@ -18,7 +19,7 @@ from common import use_database
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=("test", "city", "province"), default="province")
+    parser.add_argument("--scale", choices=("test", "city", "province", "registry"), default="province")
     parser.add_argument("--workers", type=int, default=2, help="processes cloning cases")
     args = parser.parse_args()
     url = use_database(args.scale, create=True)

@@ -2,12 +2,11 @@
 design-life changes, data scope, the device profile page with its extension hook, and /api/v1/registry."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
-from app.core.clock import today_local
 from app.core.models import Equipment, EquipmentChange
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db

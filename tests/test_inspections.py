@@ -2,8 +2,6 @@
 late-entered older reports, failing reports (SMS), recomputation from the whole history, page and API."""
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 import pytest
 from sqlalchemy import select
 
@@ -13,7 +11,7 @@ from app.inspections import conclusions, services
 from app.inspections.models import InspectionReport
 from app.sms.models import SmsMessage
 
-from .conftest import upload, user
+from .conftest import user
 from .registry_helpers import agency, days, make_device
 from .test_openapi import check
 

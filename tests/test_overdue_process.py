@@ -4,14 +4,12 @@ the registration authority, the instruction letter, and the start refusals."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 import time_machine
 from sqlalchemy import select
 
 from app.cases.models import Case
-from app.core.clock import today_local
 from app.core.models import Equipment
 from app.engine import runtime
 from app.errors import Forbidden, ValidationFailed

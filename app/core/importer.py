@@ -46,6 +46,7 @@ from sqlalchemy import select
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from .clock import today_local, utcnow
+from .excel import _cell as spreadsheet_safe
 from .gm import SM3Stream
 from .models import ImportJob, Region, User
 from .validators import is_valid_uscc
@@ -560,18 +561,11 @@ def _write_report(job: ImportJob, kind: ImportKind, errors: list, mapping: dict)
         cells.append(cell)
     ws.append(cells)
     for number, column, reason, raw in errors:
-        ws.append([number, column, reason] + [_safe(v) for v in raw])
+        ws.append([number, column, reason] + [spreadsheet_safe(v) for v in raw])
     summary = wb.create_sheet("说明")
     summary.append([f"{kind.title}导入：{job.filename}"])
     summary.append([f"有误 {job.failed} 行（共 {len(errors)} 处错误）；改正后可将整个文件重新导入，已导入的行不会重复写入。"])
     wb.save(path)
-
-
-def _safe(value):
-    """Keep spreadsheet formulas out of the report (ASVS 1.2.10), as core/excel does."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def job_json(job: ImportJob) -> dict:

@@ -18,6 +18,12 @@ def date_arg(args, name: str) -> date | None:
         return None
 
 
+def region_arg(args, name: str = "region") -> str | None:
+    """A 6-digit region code, or None."""
+    value = (args.get(name) or "").strip()
+    return value if len(value) == 6 and value.isdigit() else None
+
+
 def text_arg(args, name: str, limit: int = 100) -> str | None:
     return (args.get(name) or "").strip()[:limit] or None
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ..core.clock import today_local
 from ..core.models import Organization
 from ..core.storage import open_attachment, save_upload
-from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
+from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..registry.services import device_scope, find_device
 from . import conclusions, services

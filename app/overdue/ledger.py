@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date
 
-from sqlalchemy import and_, case, exists, false, func, or_, select
+from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from ..core.clock import local_day_start, today_local
-from ..core.models import Equipment, Organization, Region, User
-from ..core.params import contains, date_arg, int_arg, text_arg
+from ..core.models import Equipment, Organization, User
+from ..core.params import contains, date_arg, int_arg, region_arg, text_arg
 from ..core.regions import region_full_name, region_level, region_prefix
 from ..core.scope import in_region
 from ..errors import Conflict, Forbidden, ValidationFailed
@@ -20,9 +20,8 @@ from ..inspections import conclusions
 from ..inspections import services as inspections
 from ..registry import due
 from ..registry.catalogue import category_name, options as category_options
-from ..registry.services import device_scope
 from .models import OverdueAction, OverdueDisposal
-from .services import PROCESS_KEY, log_action, open_disposal, startable
+from .services import PROCESS_KEY, log_action, startable
 
 MAX_BATCH = 200
 REPORT_STATES = {"none": "无检验报告", "pass": "最近检验合格", "fail": "最近检验不合格"}
@@ -72,11 +71,9 @@ class LedgerFilter:
         def code(name):
             value = (args.get(name) or "").strip().upper()
             return value if len(value) == 4 else None
-        region = (args.get("region") or "").strip()
         return cls(due_state=args.get("due_state") if args.get("due_state") in due.STATES else None,
                    kind=code("kind"), klass=code("class"), category=code("category"),
-                   region=region if len(region) == 6 and region.isdigit() else None,
-                   report=args.get("report") if args.get("report") in REPORT_STATES else None,
+                   region=region_arg(args), report=args.get("report") if args.get("report") in REPORT_STATES else None,
                    disposal=args.get("disposal") if args.get("disposal") in DISPOSAL_STATES else None,
                    q=text_arg(args, "q", 50), page=int_arg(args, "page", 1, 1, 100000),
                    per_page=int_arg(args, "per_page", 20, 5, 100))
@@ -301,12 +298,10 @@ class RecordFilter:
     @classmethod
     def from_args(cls, args) -> "RecordFilter":
         from .models import MEASURES
-        region = (args.get("region") or "").strip()
         return cls(q=text_arg(args, "q", 50),
                    action=args.get("action") if args.get("action") in OverdueAction.ACTION_LABELS else None,
                    measure=args.get("measure") if args.get("measure") in MEASURES else None,
-                   region=region if len(region) == 6 and region.isdigit() else None,
-                   date_from=date_arg(args, "date_from"), date_to=date_arg(args, "date_to"),
+                   region=region_arg(args), date_from=date_arg(args, "date_from"), date_to=date_arg(args, "date_to"),
                    device_id=int_arg(args, "device_id", 0, 0, 2**31 - 1) or None,
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 

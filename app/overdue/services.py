@@ -22,7 +22,7 @@ from ..cases.models import Case
 from ..cases.widgets import option_provider
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
 from ..core.models import Equipment, Organization, User
-from ..core.regions import office_name, region_full_name, region_name
+from ..core.regions import office_name, region_name
 from ..core.sequences import next_value
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import Conflict, ValidationFailed
@@ -30,7 +30,7 @@ from ..extensions import db
 from ..inspections import services as inspections
 from ..registry import due
 from ..registry import services as registry
-from .models import MEASURES, ORDER_KINDS, Announcement, AuthorityMessage, OverdueAction, OverdueDisposal
+from .models import ORDER_KINDS, Announcement, AuthorityMessage, OverdueAction, OverdueDisposal
 
 PROCESS_KEY = "overdue_inspection"
 REGISTER_WITHIN_DAYS = 30          # §4.5.2.4: 停用拆除报废注销到30天期限仍未进行办理相应的使用登记

@@ -127,5 +127,5 @@ def design_life():
 def simple_vessel_stats():
     """简单压力容器统计: by region (one level down), running state and design-life state."""
     from .simple_vessels import statistics
-    region = (request.args.get("region") or "").strip()
-    return jsonify(statistics(g.api_user, region if len(region) == 6 and region.isdigit() else None))
+    from ..core.params import region_arg
+    return jsonify(statistics(g.api_user, region_arg(request.args)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select
 
 from ..core.clock import utcnow
-from ..core.importer import Column, Context, ImportKind, Row, iter_values, register_kind
+from ..core.importer import Column, ImportKind, iter_values, register_kind
 from ..core.models import Equipment, OrgContact, Organization, User
 from ..core.movable import is_movable_category
 from ..core.pii import PiiError, normalize_phone

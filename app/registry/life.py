@@ -86,10 +86,9 @@ class LifeFilter:
 
     @classmethod
     def from_args(cls, args) -> "LifeFilter":
-        from ..core.params import int_arg, text_arg
+        from ..core.params import int_arg, region_arg, text_arg
         band = args.get("band") if args.get("band") in BANDS else None
-        region = (args.get("region") or "").strip()
-        return cls(band=band, region=region if len(region) == 6 and region.isdigit() else None,
+        return cls(band=band, region=region_arg(args),
                    changed=args.get("changed") if args.get("changed") in ("yes", "no") else None,
                    simple=args.get("simple") if args.get("simple") in ("yes", "no") else None,
                    q=text_arg(args, "q", 50), page=int_arg(args, "page", 1, 1, 100000),

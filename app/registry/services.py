@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
 
@@ -21,10 +21,10 @@ from sqlalchemy.orm import joinedload
 
 from ..core.clock import today_local, to_local, utcnow
 from ..core.models import Equipment, EquipmentChange, Organization, User
-from ..core.params import contains, int_arg, text_arg
+from ..core.params import contains, int_arg, region_arg, text_arg
 from ..core.regions import region_full_name, region_prefix
 from ..core.scope import in_region
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from . import due, life
 from .catalogue import category_name, is_device_level, lineage
@@ -131,11 +131,9 @@ class DeviceFilter:
         def code(name, size=4):
             value = (args.get(name) or "").strip().upper()
             return value if len(value) == size else None
-        region = (args.get("region") or "").strip()
         simple = args.get("simple")
         return cls(q=text_arg(args, "q", 50), kind=code("kind"), klass=code("class"), category=code("category"),
-                   region=region if len(region) == 6 and region.isdigit() else None,
-                   status=args.get("status") if args.get("status") in Equipment.STATUS_LABELS else None,
+                   region=region_arg(args), status=args.get("status") if args.get("status") in Equipment.STATUS_LABELS else None,
                    due_state=args.get("due_state") if args.get("due_state") in due.STATES else None,
                    org_id=int_arg(args, "org_id", 0, 0, 2**31 - 1) or None,
                    simple={"yes": True, "no": False}.get(simple or ""),
@@ -183,11 +181,10 @@ class UnitFilter:
 
     @classmethod
     def from_args(cls, args) -> "UnitFilter":
-        region = (args.get("region") or "").strip()
         kind = args.get("kind")
         return cls(q=text_arg(args, "q", 100), kind=kind if kind in Organization.KIND_LABELS else None,
-                   region=region if len(region) == 6 and region.isdigit() else None,
-                   page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
+                   region=region_arg(args), page=int_arg(args, "page", 1, 1, 100000),
+                   per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
 def unit_query(user: User, f: UnitFilter):

@@ -188,19 +188,24 @@ def simple_pv(today: date) -> int:
     return queued
 
 
+def _expiring(query, expiry_column, today: date):
+    """Rows of `query` whose `expiry_column` falls within the widest reminder stage, with their stage."""
+    rows = db.session.execute(query.where(expiry_column >= today,
+                                          expiry_column <= today + timedelta(days=max(EXPIRY_STAGES))))
+    for row in rows:
+        stage = _stage(getattr(row[0], expiry_column.key), today)
+        if stage is not None:
+            yield row, stage
+
+
 @trigger("licence", "生产许可/单位资质到期提醒")
 def licence(today: date) -> int:
     from ..sms import services as sms
     from .models import UnitLicence
-    queued = 0
-    rows = db.session.scalars(select(UnitLicence).where(UnitLicence.expiry_date >= today,
-                                                        UnitLicence.expiry_date <= today + timedelta(days=max(EXPIRY_STAGES)))
-                              .order_by(UnitLicence.id))
-    recipients = _Recipients()
-    for row in rows:
-        stage = _stage(row.expiry_date, today)
+    queued, recipients = 0, _Recipients()
+    for (row,), stage in _expiring(select(UnitLicence).order_by(UnitLicence.id), UnitLicence.expiry_date, today):
         people = recipients(row.org_id)
-        if stage is None or not people:
+        if not people:
             continue
         if row.kind == "production":
             template, params = "LICENSE_EXPIRY", {"unitName": row.org.name, "licenseNo": row.cert_no,
@@ -217,19 +222,15 @@ def licence(today: date) -> int:
 def inspector_cert(today: date) -> int:
     from ..sms import services as sms
     from .models import InspectorCertificate
-    queued = 0
-    recipients = _Recipients()
-    for row in db.session.scalars(select(InspectorCertificate).where(
-            InspectorCertificate.expiry_date >= today,
-            InspectorCertificate.expiry_date <= today + timedelta(days=max(EXPIRY_STAGES))).order_by(InspectorCertificate.id)):
-        stage = _stage(row.expiry_date, today)
+    queued, recipients = 0, _Recipients()
+    for (row,), stage in _expiring(select(InspectorCertificate).order_by(InspectorCertificate.id),
+                                   InspectorCertificate.expiry_date, today):
         people = recipients(row.org_id)
-        if stage is None or not people:
-            continue
-        queued += len(sms.enqueue("INSPECTOR_CERT_EXPIRY", {
-            "unitName": row.org.name, "personName": row.person_name, "certName": row.cert_name, "certNo": row.cert_no,
-            "expiry": row.expiry_date.isoformat()}, people, region_code=row.org.region_code,
-            dedup_key=f"inspector-cert:{row.id}:{row.expiry_date}:{stage}"))
+        if people:
+            queued += len(sms.enqueue("INSPECTOR_CERT_EXPIRY", {
+                "unitName": row.org.name, "personName": row.person_name, "certName": row.cert_name,
+                "certNo": row.cert_no, "expiry": row.expiry_date.isoformat()}, people, region_code=row.org.region_code,
+                dedup_key=f"inspector-cert:{row.id}:{row.expiry_date}:{stage}"))
     return queued
 
 
@@ -240,19 +241,15 @@ def operator_cert(today: date) -> int:
     from ..sms import services as sms
     from ..sms.services import Recipient, readable_phone
     queued = 0
-    rows = db.session.execute(select(OperatorCertificate, Operator).join(Operator, OperatorCertificate.operator_id == Operator.id)
-                              .where(OperatorCertificate.expiry_date >= today,
-                                     OperatorCertificate.expiry_date <= today + timedelta(days=max(EXPIRY_STAGES)))
-                              .order_by(OperatorCertificate.id))
-    for cert, operator in rows:
-        stage = _stage(cert.expiry_date, today)
+    query = (select(OperatorCertificate, Operator).join(Operator, OperatorCertificate.operator_id == Operator.id)
+             .order_by(OperatorCertificate.id))
+    for (cert, operator), stage in _expiring(query, OperatorCertificate.expiry_date, today):
         phone = readable_phone(operator) if operator.phone_enc else None
-        if stage is None or not phone:
-            continue
-        queued += len(sms.enqueue("OPERATOR_CERT_EXPIRY", {"personName": operator.name, "certNo": cert.cert_no,
-                                                           "item": cert.work_item, "expiry": cert.expiry_date.isoformat()},
-                                  [Recipient(operator.name, phone, "enterprise")], region_code=None,
-                                  dedup_key=f"operator-cert:{cert.id}:{cert.expiry_date}:{stage}"))
+        if phone:
+            queued += len(sms.enqueue("OPERATOR_CERT_EXPIRY", {
+                "personName": operator.name, "certNo": cert.cert_no, "item": cert.work_item,
+                "expiry": cert.expiry_date.isoformat()}, [Recipient(operator.name, phone, "enterprise")],
+                region_code=None, dedup_key=f"operator-cert:{cert.id}:{cert.expiry_date}:{stage}"))
     return queued
 
 

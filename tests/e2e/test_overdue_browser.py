@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from ..conftest import user
 from .conftest import PHONE, login, overflow, shot
 
 pytestmark = pytest.mark.e2e
