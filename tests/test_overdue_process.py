@@ -218,7 +218,7 @@ def test_report_path_a_failing_report_returns_to_the_choice_a_passing_one_closes
     case = start(device)
     do(case, "choose", "xn_supervisor", {"measure": "report", "opinion": "补录", **report_form(
         conclusion="不合格", next_due_date=None, nonconformities="门锁回路异常")})
-    assert set(open_tasks(case)) == {"choose"}
+    assert set(open_tasks(case)) == {"choose"} and disposal(case).status == "choosing"
     do(case, "choose", "xn_supervisor", {"measure": "report", "opinion": "复检合格，补录", **report_form(
         report_no="CQ-RE-2", conclusion="复检合格")})
     db.session.expire_all()

@@ -345,9 +345,9 @@ def parse_cell(col: Column, value, ctx: Context) -> tuple[Any, str | None]:
 
 # ---------------------------------------------------------------- upload → job
 
-def _check_workbook(path: str, kind: ImportKind) -> tuple[dict[int, str], int]:
+def _check_workbook(path: str, kind: ImportKind, count_rows: bool = True) -> tuple[dict[int, str], int]:
     """Open the workbook by decoding it (not by its name or header bytes alone): {column index: key} of
-    the header row and the number of data rows. Raises ValidationFailed with the reason."""
+    the header row and the number of data rows (0 unless counted). Raises ValidationFailed with the reason."""
     if not zipfile.is_zipfile(path):
         raise ValidationFailed({"file": "文件不是 Excel 工作簿（.xlsx）"})
     try:
@@ -367,6 +367,8 @@ def _check_workbook(path: str, kind: ImportKind) -> tuple[dict[int, str], int]:
         missing = [c.header for c in kind.columns if c.required and c.key not in mapping.values()]
         if missing:
             raise ValidationFailed({"file": "第 1 行缺少必填列：" + "、".join(missing) + "（请使用下载的模板）"})
+        if not count_rows:
+            return mapping, 0
         count = sum(1 for row in rows if any(v not in (None, "") for v in row))
     finally:
         wb.close()
@@ -460,7 +462,7 @@ def run_job(job_id: int) -> ImportJob:
     headers = {c.key: c.header for c in kind.columns}
     seen: dict[tuple, int] = {}
     try:
-        mapping, _count = _check_workbook(source_path(job), kind)
+        mapping, _count = _check_workbook(source_path(job), kind, count_rows=False)
         wb = load_workbook(source_path(job), read_only=True, data_only=True)
         try:
             batch: list[Row] = []

@@ -161,8 +161,10 @@ def _record(ctx: ServiceContext, disposal: OverdueDisposal) -> dict:
     if errors:
         raise ValidationFailed({{"agency": "report_agency"}.get(k, k): v for k, v in errors.items()})
     report = inspections.record_report(device, agency, report_input, actor=ctx.actor, source="case")
-    resolved = device.due_state not in ("overdue",) and inspections.conclusions.is_passing(report.conclusion)
+    resolved = device.due_state != "overdue" and inspections.conclusions.is_passing(report.conclusion)
     data["resolved"] = resolved
+    if not resolved:
+        disposal.status = "choosing"          # the diagram returns to 选择处置措施
     log_action(device, "report_recorded", f"录入检验报告 {report.report_no}：{report.inspected_on} {report.conclusion}"
                + ("，超期消除" if resolved else "，设备仍未合格或仍超期"), actor=ctx.actor, case_id=ctx.case.id,
                measure=disposal.measure, detail={"report_id": report.id})
