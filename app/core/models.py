@@ -156,8 +156,8 @@ class Equipment(db.Model):
         # Devices by inspection due state in a region (issue 8, migration 0008): index-only scan.
         Index("ix_equipment_region_inspection", "region_code", "status", "next_inspection_date",
               postgresql_ops={"region_code": "varchar_pattern_ops"}),
-        # 排查治理台账: band counts and the first page of a band, by region prefix.
-        Index("ix_equipment_region_due", "region_code", "due_state", "next_inspection_date",
+        # 排查治理台账: band counts of devices in use and the first page of a band, by region prefix (index-only).
+        Index("ix_equipment_region_status_due", "region_code", "status", "due_state", "next_inspection_date",
               postgresql_ops={"region_code": "varchar_pattern_ops"}),
         # 超设计使用年限查询: a range of life-end dates of one 种类.
         Index("ix_equipment_kind_life_end", "kind_code", "design_life_end"),

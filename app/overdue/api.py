@@ -20,10 +20,11 @@ def get_ledger():
     if not g.api_user.is_regulator:
         raise Forbidden("排查治理台账只对监察人员开放")
     f = ledger.LedgerFilter.from_args(request.args)
-    items, total = paginate(ledger.ledger_query(g.api_user, f), f.page, f.per_page)
+    counts = ledger.band_counts(g.api_user, f)
+    items, total = paginate(ledger.ledger_query(g.api_user, f), f.page, f.per_page, ledger.total_of(counts, f))
     disposals = ledger.open_disposals_of(items)
     label, drill = ledger.drill_down(g.api_user, f)
-    return jsonify({"counts": ledger.band_counts(g.api_user, f), "drill_label": label, "drill": drill,
+    return jsonify({"counts": counts, "drill_label": label, "drill": drill,
                     "items": [ledger.ledger_item_json(e, disposals) for e in items], "total": total, "page": f.page,
                     "per_page": f.per_page})
 

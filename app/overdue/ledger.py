@@ -141,6 +141,11 @@ def band_counts(user: User, f: LedgerFilter) -> dict[str, int]:
     return {state: found.get(state, 0) for state in due.ORDER if state != "exempt"}
 
 
+def total_of(counts: dict[str, int], f: LedgerFilter) -> int:
+    """The ledger's row count from its band counts (the same conditions): no second count."""
+    return counts.get(f.due_state, 0) if f.due_state else sum(counts.get(s, 0) for s in f.DEFAULT_STATES)
+
+
 def drill_down(user: User, f: LedgerFilter) -> tuple[str, list[dict]]:
     """Counts per band one level down: a province → its cities, a city → its counties, a county → its 种类."""
     base = f.region or user.region_code

@@ -32,10 +32,11 @@ def _regulator():
 def _ledger_page(errors: dict | None = None, message: str | None = None, selected=(), status: int = 200):
     _regulator()
     f = ledger.LedgerFilter.from_args(request.args)
-    items, total = paginate(ledger.ledger_query(current_user, f), f.page, f.per_page)
+    counts = ledger.band_counts(current_user, f)
+    items, total = paginate(ledger.ledger_query(current_user, f), f.page, f.per_page, ledger.total_of(counts, f))
     label, drill = ledger.drill_down(current_user, f)
     return render_template("overdue/ledger.html", f=f, items=items, total=total,
-                           pages=max(1, -(-total // f.per_page)), counts=ledger.band_counts(current_user, f),
+                           pages=max(1, -(-total // f.per_page)), counts=counts,
                            drill_label=label, drill=drill, due_states=due.STATES, kinds=ledger.kind_options(),
                            report_states=ledger.REPORT_STATES, disposal_states=ledger.DISPOSAL_STATES,
                            disposals=ledger.open_disposals_of(items), category_name=category_name,
