@@ -103,6 +103,9 @@ def _fill(e: Equipment, n: int, maintainer: Organization, agency: Organization, 
         e.reg_code = f"{e.category_code}{e.region_code}{e.commissioning_date:%Y%m}{n % 10000:04d}"
     if e.registration_no is None and e.category_code.startswith("3"):
         e.registration_no = f"梯{e.category_code[1:3]}桂A{e.id:05d}({e.commissioning_date.year % 100:02d})"
+    elif e.registration_no is None and e.category_code.startswith("2") and not e.simple_pressure_vessel:
+        # Simple pressure vessels are exempt from use registration; other vessels are registered.
+        e.registration_no = f"容{e.category_code[1:3]}桂A{e.id:05d}({e.commissioning_date.year % 100:02d})"
     if e.lat is None and e.region_code in POINTS:
         lat, lng = POINTS[e.region_code]
         e.lat, e.lng = round(lat + (n % 7) * 0.0013, 6), round(lng + (n % 5) * 0.0017, 6)
