@@ -70,7 +70,9 @@ def configure_domains() -> None:
     from .sms import models as _sms_models  # noqa: F401
     from .transfers import models as _transfer_models  # noqa: F401
     from .transfers import services as _transfer_services  # noqa: F401
+    from .taskops import deputies as _deputies  # noqa: F401 - registers who acts for whom (core.scope, engine)
     from .taskops import models as _taskops_models  # noqa: F401
+    from .taskops import services as _taskops_services  # noqa: F401 - registers its engine hooks
     from .review import models as _review_models  # noqa: F401
     from .inbox import models as _inbox_models  # noqa: F401
 
