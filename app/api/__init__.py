@@ -21,6 +21,7 @@ from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_forms, version_info
 from ..errors import DomainError, NotFound, Unauthorized, ValidationFailed
 from ..extensions import db
+from ..taskops.services import copy_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -162,7 +163,7 @@ def list_tasks():
     f = case_services.InboxFilter.from_args(request.args)
     items, total = case_services.paginate(case_services.inbox_query(g.api_user, f), f.page, f.per_page)
     if f.box == "copies":        # 抄送我的: the copy records, as GET /api/v1/copies renders them
-        from ..taskops.api import _copy_json as render
+        render = copy_json
     else:
         render = case_summary if f.box == "started" else task_json
     return jsonify({"items": [render(i) for i in items], "total": total, "page": f.page,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
 from ..cases.models import Case, CaseEvent, CaseParty, Task
-from ..core.clock import DISPLAY_TZ, utcnow
+from ..core.clock import DISPLAY_TZ, local_iso, utcnow
 from ..core.models import Organization, User
 from ..core.regions import jurisdictions_over, region_name
 from ..core.roles import ROLES, is_enterprise, is_regulator, role_label
@@ -613,6 +613,14 @@ def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> lis
 def _copied_to(user: User):
     """A copy (抄送) lets its recipient read that case (core/scope.case_read_scope)."""
     return Case.id.in_(select(CaseCopy.case_id).where(CaseCopy.user_id == user.id))
+
+
+def copy_json(copy: CaseCopy) -> dict:
+    """A copy record as the API renders it (GET /api/v1/copies, and the 抄送我的 box of /tasks)."""
+    return {"id": copy.id, "case_id": copy.case_id, "case_no": copy.case.case_no, "title": copy.case.title,
+            "user_id": copy.user_id, "sender": copy.sender.display_name if copy.sender else "系统（流程配置）",
+            "step": copy.step_name, "source": copy.source, "note": copy.note, "created_at": local_iso(copy.created_at),
+            "read_at": local_iso(copy.read_at)}
 
 
 def mark_copy_read(copy: CaseCopy) -> None:
