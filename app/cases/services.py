@@ -12,9 +12,11 @@ from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_prefix
 from ..core.params import contains, int_arg, text_arg
-from ..core.scope import case_read_scope, case_scope, in_region, todo_condition, todo_count_statement
+from ..core.scope import case_read_scope, case_scope, equipment_scope, in_region, todo_condition, todo_count_statement
 from ..errors import NotFound
 from ..extensions import db
+from ..taskops.models import CaseCopy
+from . import sortfields
 from .models import WARNING_RANK, Case, CaseEvent, Task
 
 BOXES = ("todo", "done", "started", "copies")
@@ -61,7 +63,6 @@ SORTS = ("due", "-created", "created", "warning")
 
 def _sort_arg(args) -> str:
     """A base sort, or a business field of the filtered process (app/cases/sortfields.py)."""
-    from . import sortfields
     sort = args.get("sort")
     if sort in SORTS or sortfields.find(args.get("process") or None, sort):
         return sort
@@ -81,7 +82,6 @@ def inbox_query(user: User, f: InboxFilter):
     elif f.box == "copies":
         # 抄送我的: the copies to the user (index ix_case_copy_user); a copy grants reading its case,
         # so no data-scope condition here (app/core/scope.py case_read_scope).
-        from ..taskops.models import CaseCopy
         query = (select(CaseCopy).join(Case, CaseCopy.case_id == Case.id).where(CaseCopy.user_id == user.id)
                  .options(joinedload(CaseCopy.case)))
         if f.read:
@@ -104,7 +104,6 @@ def inbox_query(user: User, f: InboxFilter):
         case_cols = Case
     query = query.where(*filter_conditions(f, case_cols, due_col, warn_col,
                                            Task.process_key if entity is Task else case_cols.process_key))
-    from . import sortfields
     business = sortfields.find(f.process, f.sort)
     if business is not None:       # only with a process filter: the case is joined in every box
         return sortfields.order(query, business, entity)
@@ -122,7 +121,6 @@ def inbox_query(user: User, f: InboxFilter):
 def _needs_case(f: InboxFilter) -> bool:
     """Whether a task box's filter asks for case columns (filter_conditions; the process is on the
     task itself) or sorts by a business field (joined from the case: app/cases/sortfields)."""
-    from . import sortfields
     return bool(f.status or f.region or f.q or sortfields.find(f.process, f.sort))
 
 
@@ -187,7 +185,6 @@ def paginate(query, page: int, per_page: int, total: int | None = None) -> tuple
 def inbox_count_statements(user: User) -> dict:
     """The badge counts of the inbox tabs (bench/queries.py times these very statements);
     `copies` counts the unread 抄送 (index ix_case_copy_user)."""
-    from ..taskops.models import CaseCopy
     return {
         # count(*), not count(id): the id is in no index these counts can read alone (index-only scans)
         "todo": todo_count_statement(user),
@@ -280,7 +277,6 @@ def last_submission(case: Case, task_def: str) -> dict:
 
 
 def equipment_suggestions(user: User, q: str, limit: int = 20) -> list[Equipment]:
-    from ..core.scope import equipment_scope
     query = select(Equipment).options(joinedload(Equipment.use_org))
     if user.role != "inspection_agency":
         query = query.where(equipment_scope(user))
