@@ -364,6 +364,8 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
                 started_by_id=user.id, state="", serializer_version=SERIALIZER_VERSION, lock_version=0)
     db.session.add(case)
     db.session.flush()
+    db.session.info.setdefault(_CHAIN_HEADS, {})[case.id] = EMPTY_HEAD     # a new case: nothing to read
+    db.session.info.setdefault(_OPEN_TASKS, {})[case.id] = []
     parties = set(ctx.parties)
     if ctx.org_id:
         parties.add((ctx.org_id, "owner"))
