@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
-from ..core.regions import region_prefix
+from ..core.regions import region_name, region_prefix
 from ..core.params import contains, int_arg, text_arg
 from ..core.scope import case_read_scope, case_scope, equipment_scope, in_region, todo_condition, todo_count_statement
 from ..errors import NotFound
@@ -256,7 +256,7 @@ def timeline(case: Case) -> list[dict]:
     rows = []
     for e in events:
         actor = e.actor
-        org = (actor.org.name if actor.org else actor.region.name) if actor else None
+        org = (actor.org.name if actor.org else region_name(actor.region_code)) if actor else None
         rows.append({"event": e, "actor": actor.display_name if actor else "系统", "unit": org,
                      "data": json.loads(e.data) if e.data else None,
                      "attachments": [atts[i] for i in json.loads(e.attachment_ids or "[]") if i in atts]})
