@@ -167,7 +167,8 @@ def pick_accounts(n: int) -> list[str]:
 
 def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
     env = dict(os.environ, RATELIMIT_ENABLED="0", SCHEDULER_EMBEDDED="0", PYTHONUNBUFFERED="1")
-    cmd = [os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--chdir", ROOT, "-b", f"127.0.0.1:{port}",
+    cmd = [os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--chdir", ROOT, "-c", os.path.join(ROOT, "gunicorn.conf.py"),
+           "-b", f"127.0.0.1:{port}",
            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
            "--timeout", "120", "--keep-alive", str(SERVER_KEEPALIVE), "--log-level", "warning", "wsgi:app"]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
