@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, true
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from ..core.clock import local_day_start, today_local
 from ..core.models import Attachment, Equipment, Organization, User
@@ -229,8 +229,10 @@ def visible_case(user: User, case_id: int, own_scope: bool = False) -> Case:
 
 
 def visible_task(user: User, task_id: int) -> Task:
+    """The task with its case and process version (every caller reads them), in one statement."""
     task = db.session.scalar(select(Task).join(Case, Task.case_id == Case.id)
-                             .where(Task.id == task_id, case_read_scope(user)))
+                             .where(Task.id == task_id, case_read_scope(user))
+                             .options(contains_eager(Task.case).joinedload(Case.process_version)))
     if task is None:
         raise NotFound("任务不存在或不在您的查看范围内")
     return task
