@@ -59,6 +59,7 @@ def configure_domains() -> None:
     from .cases import clock as _clock  # noqa: F401
     from .cases import escalation as _escalation  # noqa: F401
     from .cases import models as _cases  # noqa: F401
+    from .core import external as _external  # noqa: F401
     from .core import models as _core  # noqa: F401
     from .engine import models as _engine  # noqa: F401
     from .hazards import models as _hazard_models  # noqa: F401
