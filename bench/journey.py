@@ -1,7 +1,7 @@
 """Throughput of the hazard loop through the API: N clients, each a county of its own.
 
-    .venv/bin/python bench/journey.py [--clients 10,50,100] [--duration 60] [--config gunicorn.conf.py]
-                                      [--worker-class gthread --workers 4 --threads 8] [--login-burst 0]
+    .venv/bin/python bench/journey.py [--clients 10,50,100] [--duration 60]
+                                      [--worker-class sync --workers 4 --threads 1] [--login-burst 0]
 
 Each client is a pair of accounts in one county (its county supervisor and a use unit there, with a
 lift): made once in the database gx_journey (next to PG_TEST_URL's), which this script creates,
@@ -26,15 +26,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from datetime import date, timedelta
 
 from common import PG_BASE as PG_ADMIN
-from common import ROOT, use_database
+from common import ROOT, pct, start_gunicorn, stop_gunicorn, use_database
 
 PASSWORD = "Journey@2026"
 
@@ -267,11 +265,6 @@ def cpu_since(start: tuple, server_pid: int) -> list[float]:
             time.process_time() - client]
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else 0.0
-
-
 async def run(base: str, accounts, levels: list[int], duration: int, burst: int, server_pid: int) -> bool:
     import aiohttp
     connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
@@ -336,30 +329,10 @@ async def run(base: str, accounts, levels: list[int], duration: int, burst: int,
         return ok
 
 
-def start_server(args) -> subprocess.Popen:
-    env = dict(os.environ, RATELIMIT_ENABLED="0", SCHEDULER_EMBEDDED="0", PYTHONUNBUFFERED="1")
-    cmd = [os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--chdir", ROOT, "-c", args.config,
-           "-b", f"127.0.0.1:{args.port}", "--log-level", "warning"]
-    if args.worker_class:
-        cmd += ["--worker-class", args.worker_class, "--workers", str(args.workers), "--threads", str(args.threads)]
-    proc = subprocess.Popen(cmd + ["wsgi:app"], env=env, start_new_session=True)
-    import urllib.request
-    for _ in range(240):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise SystemExit("gunicorn did not come up")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="10,50,100", help="levels, comma-separated")
     parser.add_argument("--duration", type=int, default=60, help="seconds per level")
-    parser.add_argument("--config", default=os.path.join(ROOT, "gunicorn.conf.py"), help="gunicorn config file")
     parser.add_argument("--worker-class", help="override the config: sync, gthread, gevent …")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
@@ -369,21 +342,17 @@ def main() -> None:
     levels = [int(x) for x in args.clients.split(",")]
     url = use_database("journey", create=True)
     accounts = prepare(max(levels))
-    server = start_server(args)
+    server = start_gunicorn(args.port, *(["--worker-class", args.worker_class, "--workers", str(args.workers),
+                                          "--threads", str(args.threads)] if args.worker_class else []))
     desc = (f"{args.worker_class} × {args.workers} workers × {args.threads} threads" if args.worker_class
-            else f"config {os.path.relpath(args.config, ROOT)}")
+            else "gunicorn.conf.py")
     print(f"database {url.rsplit('/', 1)[1]}, gunicorn {desc}, {os.cpu_count()} CPU cores, "
           f"load average {os.getloadavg()[0]:.1f}")
     try:
         ok = asyncio.run(run(f"http://127.0.0.1:{args.port}", accounts, levels, args.duration, args.login_burst,
                              server.pid))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_gunicorn(server)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     print("RESULT:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
