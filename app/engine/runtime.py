@@ -64,8 +64,8 @@ def due_from_expression(expression: str, data: dict, now: datetime) -> datetime 
         day = add_working_days(now.astimezone(DISPLAY_TZ).date(), int(working.group(1)))
         return local_day_end(day)
     if value.startswith("P"):
-        timer = TimerEventDefinition
-        return now + timer.get_timedelta_from_start(timer.parse_iso_duration(value), now)
+        duration = TimerEventDefinition.parse_iso_duration(value)
+        return now + TimerEventDefinition.get_timedelta_from_start(duration, now)
     return local_day_end(datetime.fromisoformat(value).date())
 
 
