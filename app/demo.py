@@ -108,6 +108,7 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
             code = f"{variety}45001{2015 + seq % 9}{seq:05d}"
             if db.session.scalar(select(Equipment).where(Equipment.code == code)) is None:
                 db.session.add(Equipment(code=code, name=f"{name} {i}号", category_code=variety, use_org_id=org.id,
+                                         registration_no=_demo_registration_no(variety, seq),
                                          region_code=org.region_code, registered_region_code=org.region_code,
                                          movable=is_movable_category(variety), address=org.address, status="in_use",
                                          next_inspection_date=today_local() + timedelta(days=30 * (seq % 12 + 1))))
@@ -117,7 +118,16 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     from .inbox.services import seed_examples
     seed_examples()                    # shared 常用筛选: 本辖区红色预警, 本周到期 (app/inbox)
     cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
-    return {"organizations": len(orgs), "users": len(USERS), "cases_created": cases}
+    # the same accounts `flask demo accounts` lists (operators' personal accounts included)
+    return {"organizations": len(orgs), "users": len(accounts()), "cases_created": cases}
+
+
+# 使用登记证编号 of the demo equipment: the usual "<设备类别简称>11桂A<序号>(<年>)" shape, fictitious like the rest.
+_REGISTRATION_PREFIX = {"1": "锅", "2": "容", "3": "梯", "4": "起", "5": "车", "6": "游", "8": "管", "9": "索"}
+
+
+def _demo_registration_no(variety: str, seq: int) -> str:
+    return f"{_REGISTRATION_PREFIX.get(variety[0], '设')}11桂A{seq:05d}({15 + seq % 9:02d})"
 
 
 def _bind_demo_totp(user: User) -> None:

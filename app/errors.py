@@ -47,8 +47,8 @@ class Forbidden(DomainError):
     status = 403
     code = "forbidden"
 
-    def __init__(self, message: str = "无权执行此操作"):
-        super().__init__(message)
+    def __init__(self, message: str = "无权执行此操作", *, code: str | None = None):
+        super().__init__(message, code=code)
 
 
 class Conflict(DomainError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, request, url_for
+from flask import Flask, request, send_from_directory, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -44,19 +44,24 @@ def nav_for(user) -> list:
     return [item for item in NAV if (item[3] is None and works_cases) or (item[3] and user.role in item[3])]
 
 
-def _fmt_dt(value: datetime | None) -> str:
+def _fmt_dt(value: datetime | None) -> Markup:
     local = to_local(value)
-    return local.strftime("%Y-%m-%d %H:%M") if local else "—"
+    return _nowrap(local.strftime("%Y-%m-%d %H:%M") if local else "—")
 
 
-def _fmt_date(value) -> str:
+def _fmt_date(value) -> Markup:
     if value is None:
-        return "—"
+        return _nowrap("—")
     if isinstance(value, datetime):
-        return to_local(value).strftime("%Y-%m-%d")
+        return _nowrap(to_local(value).strftime("%Y-%m-%d"))
     if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
+        return _nowrap(value.isoformat())
+    return _nowrap(str(value))
+
+
+def _nowrap(text: str) -> Markup:
+    """Dates and times never break inside a table cell ("2027-01-/10")."""
+    return Markup('<span class="nowrap">%s</span>') % text
 
 
 def days_left(value) -> int | None:
@@ -111,5 +116,12 @@ def register_template_helpers(app: Flask) -> None:
         return url_for(request.endpoint, **(request.view_args or {}), **args)
 
     app.jinja_env.globals["url_with"] = url_with
-    from .core.roles import role_label
+    from .core.roles import ROLES, role_label
     app.jinja_env.globals["role_label"] = role_label
+    # BPMN lanes are named by role key: the diagram shows their Chinese names.
+    app.jinja_env.globals["lane_labels"] = lambda: {key: role_label(key) for key in ROLES}
+
+    @app.route("/favicon.ico")
+    def favicon():
+        """Browsers ask for /favicon.ico on pages without a <link rel=icon> (documents, API)."""
+        return send_from_directory(app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400)

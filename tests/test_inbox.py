@@ -388,8 +388,8 @@ def test_copies_tab_lists_filters_pages_highlights_and_marks_read_on_open(web):
         CaseCopy.user_id == user("qx_supervisor").id, CaseCopy.case_id.in_([c.id for c in cases])))}
     s = web("qx_supervisor")
     page = s.get("/inbox?box=copies&per_page=5").get_data(as_text=True)
-    assert 'class="active" data-testid="tab-copies"' in page
-    assert '<a href="/copies" class="active">抄送我的</a>' in page          # the side navigation too
+    assert 'class="nav-link active" data-testid="tab-copies"' in page
+    assert '<a href="/copies" class="nav-link active" aria-current="page">抄送我的</a>' in page          # the side navigation too
     assert page.count('data-testid="unread-tag"') == 5 and "共 6 条，第 1/2 页" in page
     assert 'name="read"' in page and "黄兴宁（演示）" in page and "请知悉" in page
     assert 'data-testid="bulk-form"' not in page                  # copies are read-only: no bulk panel
@@ -482,7 +482,7 @@ def test_sort_by_rectify_deadline_equipment_code_and_unit_in_every_box(web):
     positions = [page.index(c.case_no) for c in (cases[1], cases[2], cases[0])]
     assert positions == sorted(positions)
     deadline = (today_local() + timedelta(days=5)).isoformat()
-    assert f'data-testid="business-value">{deadline}<' in page
+    assert f'data-testid="business-value"><span class="nowrap">{deadline}</span><' in page
     # unit name (抄送我的 tab of the province): cases of two units, sorted by the organisation's name
     from app.core.models import Organization
     qx_case = make_case(reporter="qx_supervisor", unit="unit_qx")

@@ -288,7 +288,8 @@ def test_running_case_migrates_when_its_step_exists_and_is_refused_otherwise():
     for attr in ("id", "attachedToRef", "targetRef", "sourceRef", "bpmnElement"):
         xml = xml.replace(f'{attr}="rectify"', f'{attr}="rectify_v2"')
     xml = xml.replace(">rectify<", ">rectify_v2<")
-    svc.save_draft(draft2, admin(), bpmn_xml=xml)
+    forms = json.loads(draft2.forms_json.replace('"step": "rectify"', '"step": "rectify_v2"'))  # review panels
+    svc.save_draft(draft2, admin(), bpmn_xml=xml, forms=forms)
     assert draft2.status == "valid", svc.draft_issues(draft2)
     target2 = svc.deploy_draft(draft2, admin())
     db.session.commit()

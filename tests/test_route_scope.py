@@ -328,6 +328,7 @@ ROUTES: dict[str, object] = {
     "auth.login": Public("/login"),
     "auth.otp": Public("/login/otp"),
     "core.healthz": Public("/healthz"),
+    "favicon": Public("/favicon.ico"),
     "operators_public.public_search": Public("/public/operators"),
     "operators_public.public_detail": Public("/public/operators/NO-SUCH-ID"),
     "api.create_session": Public("/api/v1/session", "POST"),

@@ -63,10 +63,14 @@ def counts(case) -> tuple[int, int, int]:
 
 
 def sms_of(case, template=None) -> list[SmsMessage]:
+    """The case's SMS of `template`; without one, those the scheduler sent (not the notice the unit
+    got when the bureau dispatched)."""
     db.session.expire_all()
     query = select(SmsMessage).where(SmsMessage.case_id == case.id).order_by(SmsMessage.id)
     if template:
         query = query.where(SmsMessage.template_code == template)
+    else:
+        query = query.where(SmsMessage.template_code != "MAJOR_HAZARD_NOTICE")
     return list(db.session.scalars(query))
 
 

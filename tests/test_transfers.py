@@ -206,11 +206,11 @@ def test_approved_transfer_moves_devices_to_the_new_region(web, api):
     assert find_equipment_for_report(user("lz_supervisor"), first.code) is None
     assert first.code in codes_seen_by("unit_lz")            # the property unit still owns it
     report = web("xn_supervisor").post("/processes/major_hazard/start", data={
-        "equipment_code": first.code, "criterion_id": "GB45067-4.9a", "description": "叉车制动器失效仍继续使用，现场检查发现。",
+        "equipment_code": first.code, "criterion_id": "GB45067-4.10a", "description": "叉车制动器失效仍继续使用，现场检查发现。",
         "found_on": "2026-01-05", "rectify_deadline": "2099-01-01"})
     assert report.status_code == 302
     refused = web("lz_supervisor").post("/processes/major_hazard/start", data={
-        "equipment_code": first.code, "criterion_id": "GB45067-4.9a", "description": "叉车制动器失效仍继续使用，现场检查发现。",
+        "equipment_code": first.code, "criterion_id": "GB45067-4.10a", "description": "叉车制动器失效仍继续使用，现场检查发现。",
         "found_on": "2026-01-05", "rectify_deadline": "2099-01-01"})
     assert refused.status_code == 422 and "设备不存在或不在您的管辖范围内" in refused.get_data(as_text=True)
 

@@ -189,7 +189,8 @@ def get_task(task_id: int):
 @authenticated
 def claim_task(task_id: int):
     task = case_services.visible_task(g.api_user, task_id)
-    runtime.claim_task(task.id, g.api_user)
+    from ..taskops.services import claim
+    claim(task, g.api_user)
     db.session.commit()
     return jsonify(task_json(task))
 

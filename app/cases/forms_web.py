@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.storage import save_upload
-from ..engine.forms import ordered_fields
+from ..engine.forms import date_bounds, ordered_fields
 from .widgets import options_for
 
 
@@ -60,7 +60,9 @@ def field_views(schema: dict, values: dict, errors: dict, user) -> list[dict]:
         value = values.get(name)
         if multiple and value is not None and not isinstance(value, list):
             value = [value]
+        min_date, max_date = date_bounds(spec) if widget == "date" else (None, None)
         views.append({"name": name, "label": spec.get("title", name), "widget": widget, "options": options,
+                      "min_date": min_date, "max_date": max_date, "depends_on": spec.get("ui:filterBy"),
                       "multiple": multiple,
                       "help": spec.get("ui:help"), "accept": spec.get("ui:accept"),
                       "required": name in required, "value": value, "error": errors.get(name),

@@ -120,6 +120,9 @@ class Task(db.Model):
     held_data: Mapped[str | None] = mapped_column(Text)   # 后加签: the owner's submission (JSON) until signed
     deputy_for_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # 代理人: assigned on X's behalf
     urge_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 暂存: the holder's unsent form (JSON), prefilled when they come back; never validated or run
+    draft: Mapped[str | None] = mapped_column(Text, deferred=True)
+    draft_saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     case: Mapped[Case] = relationship()
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])

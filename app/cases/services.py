@@ -4,17 +4,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from ..core.clock import local_day_start, today_local
+from ..core.clock import as_utc, local_day_start, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_name, region_prefix
 from ..core.params import contains, int_arg, text_arg
 from ..core.scope import case_read_scope, case_scope, equipment_scope, in_region, todo_condition, todo_count_statement
-from ..errors import NotFound
+from ..engine.registry import version_forms
+from ..errors import Forbidden, NotFound
 from ..extensions import db
+from ..taskops.deputies import may_work
 from ..taskops.models import CaseCopy
 from . import sortfields
 from .models import WARNING_RANK, Case, CaseEvent, Task
@@ -58,7 +61,7 @@ class InboxFilter:
                    page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 5, 100))
 
 
-SORTS = ("due", "-created", "created", "warning")
+SORTS = ("due", "-created", "created", "warning", "-completed", "completed")   # the last two: 已办
 
 
 def _sort_arg(args) -> str:
@@ -112,9 +115,10 @@ def inbox_query(user: User, f: InboxFilter):
         "created": [created_col.asc(), entity.id.asc()],
         "-created": [created_col.desc(), entity.id.desc()],
         "warning": [_warning_rank(warn_col).desc(), due_col.asc(), entity.id.desc()],
-    }[f.sort]
-    if f.box == "done":
-        order = [Task.completed_at.desc(), Task.id.desc()] if f.sort == "due" else order
+    }.get(f.sort) or [due_col.is_(None), due_col.asc(), entity.id.desc()]
+    if f.box == "done":      # 已办: by completion time (newest first unless asked otherwise)
+        order = [Task.completed_at.asc(), Task.id.asc()] if f.sort == "completed" else \
+            [Task.completed_at.desc(), Task.id.desc()]
     return query.order_by(*order)
 
 
@@ -250,24 +254,103 @@ def visible_attachment(user: User, attachment_id: int) -> Attachment:
     return att
 
 
+def step_outcome(schema: dict, data: dict | None) -> dict | None:
+    """The decision a submission made, as a tag {label, tone}. A form declares it in `ui.outcome`
+    ({"field": …, "labels": {value: 短标签}, "tones": {value: pass|fail|extension}}); a form that
+    declares nothing shows the chosen option of its first radio field, so every process gets one."""
+    if not data:
+        return None
+    spec = (schema.get("ui") or {}).get("outcome")
+    props = schema.get("properties", {})
+    if spec is None:
+        field = next((name for name, p in props.items()
+                      if p.get("enum") and (p.get("ui:widget") or "radio") == "radio"), None)
+        spec = {"field": field} if field else None
+    if not spec or data.get(spec["field"]) is None:
+        return None
+    value = data[spec["field"]]
+    label = (spec.get("labels") or {}).get(value)
+    if label is None:
+        prop = props.get(spec["field"], {})
+        names = dict(zip(prop.get("enum", []), prop.get("ui:enumNames") or prop.get("enum", [])))
+        label = names.get(value)
+    if label is None:
+        return None
+    tone = (spec.get("tones") or {}).get(value) or _CONVENTIONAL_TONES.get(value, "step")
+    return {"label": label, "tone": tone}
+
+
+# A form that declares no tones: the usual option values of a decision.
+_CONVENTIONAL_TONES = {"approve": "pass", "pass": "pass", "reject": "fail", "decline": "fail", "fail": "fail"}
+
+
+def _duration_text(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "不足 1 分钟"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} 天 {hours} 小时" if hours else f"{days} 天"
+    return f"{hours} 小时 {mins} 分" if hours else f"{mins} 分钟"
+
+
 def timeline(case: Case) -> list[dict]:
+    """Each entry with its actor and unit; a completion also with its decision (`outcome`) and how
+    long the step took from the moment it was assigned (`duration`)."""
     events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                      .options(joinedload(CaseEvent.actor)).order_by(CaseEvent.seq)))
     att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
     atts = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(att_ids)))} if att_ids else {}
+    forms = version_forms(case.process_version)
+    form_keys = dict(db.session.execute(select(Task.task_def, Task.form_key).where(Task.case_id == case.id)
+                                        .distinct()).all())
+    assigned_at: dict[str, datetime] = {}
     rows = []
     for e in events:
         actor = e.actor
         org = (actor.org.name if actor.org else region_name(actor.region_code)) if actor else None
+        data = json.loads(e.data) if e.data else None
+        outcome = duration = None
+        if e.kind == "assigned" and e.task_def:
+            assigned_at[e.task_def] = e.at
+        elif e.kind == "completed" and e.task_def:
+            outcome = step_outcome(forms.get(form_keys.get(e.task_def) or "", {}), data)
+            if e.task_def in assigned_at:
+                duration = _duration_text((as_utc(e.at) - as_utc(assigned_at.pop(e.task_def))).total_seconds())
+        elif e.kind == "returned":
+            outcome = {"label": "退回", "tone": "returned"}
         rows.append({"event": e, "actor": actor.display_name if actor else "系统", "unit": org,
-                     "data": json.loads(e.data) if e.data else None,
+                     "data": data, "outcome": outcome, "duration": duration,
                      "attachments": [atts[i] for i in json.loads(e.attachment_ids or "[]") if i in atts]})
     return rows
+
+
+def done_outcomes(tasks: list[Task]) -> dict[int, dict]:
+    """已办: my decision at each completed task (its submitted data read against its form)."""
+    out = {}
+    for task in tasks:
+        if task.data:
+            schema = version_forms(task.case.process_version).get(task.form_key or "", {})
+            outcome = step_outcome(schema, json.loads(task.data))
+            if outcome:
+                out[task.id] = outcome
+    return out
 
 
 def open_tasks(case: Case) -> list[Task]:
     return list(db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
                                    .order_by(Task.id)))
+
+
+def save_draft(task: Task, user: User, values: dict) -> None:
+    """暂存: keep what the holder typed (and the files they attached) without checking or running
+    anything; only someone who may work the open task may, and it stays theirs until submitted."""
+    if task.status != "open" or not may_work(user, task):
+        raise Forbidden("只有该任务的办理人可以暂存")
+    task.draft = json.dumps(values, ensure_ascii=False)
+    task.draft_saved_at = utcnow()
+    db.session.flush()
 
 
 def last_submission(case: Case, task_def: str) -> dict:
@@ -286,3 +369,31 @@ def equipment_suggestions(user: User, q: str, limit: int = 20) -> list[Equipment
         query = query.outerjoin(Organization, Equipment.use_org_id == Organization.id).where(
             or_(contains(Equipment.code, q), contains(Equipment.name, q), contains(Organization.name, q)))
     return list(db.session.scalars(query.order_by(Equipment.code).limit(limit)))
+
+
+_STEP_STATES = {"active": "当前环节", "done": "已完成", "todo": ""}
+
+
+@lru_cache(maxsize=64)
+def _user_steps(version_id: int, content_sha256: str, bpmn_xml: str) -> tuple[tuple[str, str, str], ...]:
+    """(bpmn id, name, lane role key) of every user task, in the order the BPMN file lists them."""
+    from lxml import etree
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    root = etree.fromstring(bpmn_xml.encode("utf-8"))
+    lane_of = {ref.text.strip(): lane.get("name") or "" for lane in root.iterfind(".//bpmn:lane", ns)
+               for ref in lane.iterfind("bpmn:flowNodeRef", ns) if ref.text}
+    return tuple((t.get("id"), t.get("name") or t.get("id"), lane_of.get(t.get("id"), ""))
+                 for t in root.iterfind(".//bpmn:userTask", ns))
+
+
+def diagram_steps(case: Case, active_ids: list[str], done_ids: list[str]) -> list[dict]:
+    """The process's steps as a list for phones (where the diagram is too small to read)."""
+    from ..core.roles import role_label
+    version = case.process_version
+    active, done = set(active_ids), set(done_ids)
+    steps = []
+    for bpmn_id, name, lane in _user_steps(version.id, version.content_sha256, version.bpmn_xml):
+        state = "active" if bpmn_id in active else "done" if bpmn_id in done else "todo"
+        steps.append({"id": bpmn_id, "name": name, "lane": role_label(lane) if lane else "",
+                      "state": state, "state_label": _STEP_STATES[state]})
+    return steps

@@ -1,6 +1,8 @@
 """Inbox, start a case, case page, task form — thin views over the engine and case services."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
@@ -11,7 +13,7 @@ from ..engine.registry import latest_version, latest_versions, version_info
 from ..errors import ValidationFailed
 from ..extensions import db
 from ..engine.services import panel_for
-from . import services
+from . import panels, services
 from .forms_web import field_views, read_submission, submitted_values
 
 bp = Blueprint("cases", __name__)
@@ -48,6 +50,7 @@ def inbox():
     return render_template("cases/inbox.html", f=f, items=items, total=total,
                            counts=counts, processes=latest_versions(), business_sorts=sortfields.for_process(f.process),
                            business=business, business_values=business_values,
+                           outcomes=services.done_outcomes(items) if f.box == "done" else {},
                            pages=max(1, -(-total // f.per_page)), **page_extras(current_user, f, items, saved_filters))
 
 
@@ -90,7 +93,8 @@ def start(key: str):
 def _case_context(case):
     active, done = runtime.done_steps(case)
     return {"case": case, "timeline": services.timeline(case), "open_tasks": services.open_tasks(case),
-            "active_ids": active, "done_ids": done, "domain": panel_for(case)}
+            "active_ids": active, "done_ids": done, "steps": services.diagram_steps(case, active, done),
+            "domain": panel_for(case)}
 
 
 @bp.route("/cases/<int:case_id>")
@@ -134,6 +138,11 @@ def task_page(task_id: int):
     errors: dict = {}
     from ..taskops.deputies import may_work
     may_act = may_work(current_user, task)
+    if request.method == "POST" and request.form.get("action") == "draft":
+        services.save_draft(task, current_user, read_submission(schema, request.form, request.files, current_user))
+        db.session.commit()
+        flash(f"已暂存【{task.name}】，可稍后继续填写后提交")
+        return redirect(url_for("cases.task_page", task_id=task.id))
     if request.method == "POST":
         try:  # the engine re-checks who may act, under the case lock
             values = read_submission(schema, request.form, request.files, current_user)
@@ -149,11 +158,15 @@ def task_page(task_id: int):
         values = _prefill(task, schema)
     return render_template("cases/task.html", task=task, may_act=may_act, schema=schema, errors=errors,
                            fields=field_views(schema, values, errors, current_user),
+                           review=panels.review_sections(task), rework=panels.rework_reason(task),
                            **_case_context(case)), (422 if errors else 200)
 
 
 def _prefill(task, schema) -> dict:
-    """Rework rounds start from the previous submission; `ui.prefill` maps fields to case data."""
+    """A saved draft (暂存) comes back as it was; rework rounds start from the previous submission;
+    `ui.prefill` maps fields to case data."""
+    if task.draft and task.status == "open":
+        return json.loads(task.draft)
     values = services.last_submission(task.case, task.task_def)
     mapping = schema.get("ui", {}).get("prefill") or {}
     if mapping:
@@ -167,7 +180,8 @@ def _prefill(task, schema) -> dict:
 @login_required
 def claim(task_id: int):
     task = services.visible_task(current_user, task_id)
-    runtime.claim_task(task.id, current_user)
+    from ..taskops.services import claim as claim_task
+    claim_task(task, current_user)
     db.session.commit()
     flash(f"已签收【{task.name}】")
     return redirect(url_for("cases.task_page", task_id=task.id))

@@ -183,9 +183,34 @@ def parse_bundle(bundle: ProcessBundle):
         for task_spec in process_spec.task_specs.values():
             errors += _check_task_spec(task_spec, bundle, services, camunda_forms)
     errors += _check_conditions(bundle.bpmn_xml)
+    errors += _check_review_panels(bundle, all_specs)
     if errors:
         raise DefinitionError(errors)
     return info, spec, subprocess_specs
+
+
+def _check_review_panels(bundle: ProcessBundle, specs) -> list[Issue]:
+    """A form's `ui.review` (the read-only panel above it, app/cases/panels.py) names user tasks of
+    this process and fields of their forms."""
+    form_of = {ts.bpmn_id: ((getattr(ts, "extensions", {}) or {}).get("properties", {}) or {}).get("formKey")
+               for process_spec in specs for ts in process_spec.task_specs.values()
+               if type(ts).__name__ == "UserTask"}
+    issues = []
+    for key, schema in bundle.forms.items():
+        sections = ((schema or {}).get("ui") or {}).get("review") if isinstance(schema, dict) else None
+        for section in sections or []:
+            step = section.get("step") if isinstance(section, dict) else None
+            if step is None:
+                continue
+            where = f"form:{key}"
+            if step not in form_of:
+                issues.append(Issue(f"表单 {key} 的审查面板引用的环节 {step} 不是本流程的用户任务", key, where))
+                continue
+            props = (bundle.forms.get(form_of[step] or "") or {}).get("properties", {})
+            for name in section.get("fields") or []:
+                if name not in props:
+                    issues.append(Issue(f"表单 {key} 的审查面板：环节 {step} 的表单没有字段 {name}", key, where))
+    return issues
 
 
 # Elements the platform cannot run: the engine parses some of them, but nothing here would

@@ -175,9 +175,11 @@ def _check_attachments(schema: dict, data: dict, user: User, case: Case | None) 
     return ids
 
 
-def validate_form(schema: dict, raw: dict, user: User, case: Case | None) -> tuple[dict, list[int]]:
+def validate_form(schema: dict, raw: dict, user: User, case: Case | None,
+                  context: dict | None = None) -> tuple[dict, list[int]]:
+    """`context`: the process data a task's date rules compare with (engine/forms.py)."""
     data = forms.clean_data(schema, forms.coerce(schema, raw or {}))
-    errors = forms.validate(schema, data)
+    errors = forms.validate(schema, data, context)
     if errors:
         raise ValidationFailed(errors)
     return data, _check_attachments(schema, data, user, case)
@@ -457,7 +459,7 @@ def _complete_locked(task: Task, case: Case, user: User, raw: dict, extras: dict
         raise Conflict("该任务已不在待办状态，请刷新", code="task_closed")
     props = _user_task_props(spiff_task)
     try:
-        data, attachment_ids = validate_form(schema, raw, user, case)
+        data, attachment_ids = validate_form(schema, raw, user, case, spiff_task.data)
         form_errors = {}
     except ValidationFailed as err:
         data, attachment_ids, form_errors = dict(raw or {}), [], err.fields

@@ -48,8 +48,8 @@ def notice_paragraphs(ctx: dict) -> list[str]:
         f"{org.name}：",
         f"经查，你单位使用的{eq.name}（设备代码：{eq.code}，使用地点：{eq.address or '—'}）存在以下情形："
         f"{h.description}",
-        f"依据《特种设备重大事故隐患判定准则》（GB 45067-2024）{crit.citation}“{crit.text}”，"
-        f"该情形判定为特种设备重大事故隐患。",
+        f"依据《特种设备重大事故隐患判定准则》（GB 45067-2024）第{crit.clause}条{crit.item})项"
+        f"“{crit.text.rstrip('。；;')}”，该情形判定为特种设备重大事故隐患。",
         f"整改要求：{h.notice_requirements or '按判定准则要求消除隐患。'}",
         f"请你单位于{deadline}前完成整改，并通过系统提交整改情况及证明材料。整改完成前应采取有效措施确保安全；"
         f"确需延期的，应在期限届满前提出延期申请。",

@@ -16,6 +16,8 @@ from ..cases.widgets import option_provider
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import ValidationFailed
 from ..extensions import db
+from ..sms import services as sms_services
+from ..taskops.services import notify_org
 from .models import Hazard, HazardCriterion
 
 PROCESS_KEY = "major_hazard"
@@ -41,6 +43,8 @@ def prepare_report(user: User, data: dict) -> StartContext:
     criterion = db.session.get(HazardCriterion, data.get("criterion_id", ""))
     if criterion is None or not criterion.active or criterion.is_cross_reference:
         errors["criterion_id"] = "请选择有效的隐患判定项"
+    elif equipment is not None and not criterion_applies(criterion, equipment.category_code):
+        errors["criterion_id"] = f"该判定项适用于{criterion.equipment_type}，与所选设备的类别不符"
     if data.get("found_on") and data.get("rectify_deadline") and data["rectify_deadline"] < data["found_on"]:
         errors["rectify_deadline"] = "整改期限不能早于发现日期"
     if errors:
@@ -87,6 +91,10 @@ def issue_notice(ctx: ServiceContext) -> dict:
     hazard.notice_issuer_region = hazard.region_code
     hazard.rectify_deadline = date.fromisoformat(data["rectify_deadline"])
     _set_status(hazard, "rectifying")
+    _tell_unit(ctx, hazard, "notice",
+               f"整改通知书{hazard.notice_no}已下达，请于{hazard.rectify_deadline.isoformat()}前完成整改并反馈"
+               f"（{ctx.case.case_no}）", body=hazard.notice_requirements,
+               sms=("MAJOR_HAZARD_NOTICE", notice_sms_params(hazard), f"hz-notice:{hazard.id}:{hazard.notice_no}"))
     return {"notice_no": hazard.notice_no}
 
 
@@ -95,7 +103,11 @@ def set_status(ctx: ServiceContext, status: str) -> dict:
     hazard = _hazard(ctx)
     if status not in Hazard.STATUS_LABELS:
         raise ValueError(f"unknown hazard status {status}")
+    rejected = hazard.status == "verifying" and status == "rectifying"     # 复核不通过: back to the unit
     _set_status(hazard, status)
+    if rejected:
+        _tell_unit(ctx, hazard, "rework", f"复核不通过，请继续整改（{ctx.case.case_no}）",
+                   body=ctx.task_data.get("opinion"), sms_todo=True)
     return {"status": status}
 
 
@@ -105,11 +117,17 @@ def extension_result(ctx: ServiceContext) -> dict:
     a rejected one leaves it. Either way the use unit continues the rectification."""
     hazard = _hazard(ctx)
     data = ctx.task_data
-    if data.get("extension_decision") == "approve":
+    approved = data.get("extension_decision") == "approve"
+    if approved:
         hazard.rectify_deadline = date.fromisoformat(data["approved_deadline"])
         hazard.extension_count += 1
         data["rectify_deadline"] = hazard.rectify_deadline.isoformat()
     _set_status(hazard, "rectifying")
+    deadline = hazard.rectify_deadline.isoformat()
+    _tell_unit(ctx, hazard, "decision",
+               f"延期申请已同意，整改期限延至{deadline}（{ctx.case.case_no}）" if approved else
+               f"延期申请未获同意，请于原整改期限{deadline}前完成整改（{ctx.case.case_no}）",
+               body=data.get("opinion"), sms_todo=not approved)
     return {"approved": data.get("extension_decision") == "approve",
             "rectify_deadline": hazard.rectify_deadline.isoformat()}
 
@@ -121,7 +139,39 @@ def close(ctx: ServiceContext) -> dict:
     hazard.rectified_on = date.fromisoformat(completed_on) if completed_on else None
     hazard.closed_at = utcnow()
     _set_status(hazard, "closed")
+    _tell_unit(ctx, hazard, "closed", f"重大事故隐患已销号，案件办结（{ctx.case.case_no}）",
+               sms=("CASE_CLOSED", {"unitName": hazard.use_org.name, "title": ctx.case.title,
+                                    "caseNo": ctx.case.case_no}, f"hz-closed:{hazard.id}"))
     return {"closed": True}
+
+
+def notice_sms_params(hazard: Hazard) -> dict:
+    """The variables of the MAJOR_HAZARD_NOTICE text (automatic on issue, and the manual reminder)."""
+    equipment = hazard.equipment
+    return {"unitName": hazard.use_org.name, "equipType": equipment.category.name,
+            "certNo": f"使用登记证编号{equipment.registration_no}" if equipment.registration_no
+            else f"设备代码{equipment.code}",
+            "clause": f"{hazard.criterion.clause} {hazard.criterion.item})", "docNo": hazard.notice_no,
+            "deadline": hazard.rectify_deadline.isoformat()}
+
+
+def _tell_unit(ctx: ServiceContext, hazard: Hazard, kind: str, title: str, *, body: str | None = None,
+               sms: tuple[str, dict, str] | None = None, sms_todo: bool = False) -> None:
+    """The use unit hears of what is decided about it: a message to its safety managers' accounts
+    (the inbox's 消息提醒, linking to the case and its open task), and the SMS template where one
+    exists — to the unit's SMS contacts (`sms`: code, variables, dedup key) or, for work sent back,
+    a 待办 reminder to its accounts with a phone (`sms_todo`)."""
+    notify_org(hazard.use_org_id, "use_unit", kind, title, case=ctx.case, body=body, sender=ctx.actor)
+    if sms is not None:
+        code, params, dedup = sms
+        sms_services.enqueue(code, params, sms_services.recipients_for_org(hazard.use_org_id),
+                             region_code=hazard.region_code, case_id=ctx.case.id, dedup_key=dedup)
+    if sms_todo:
+        users = db.session.scalars(select(User).where(User.org_id == hazard.use_org_id, User.role == "use_unit"))
+        for recipient in sms_services.recipients_for_users(users):
+            sms_services.enqueue("TODO_REMINDER", {"name": recipient.name, "caseNo": ctx.case.case_no,
+                                                   "step": "整改反馈", "deadline": hazard.rectify_deadline.isoformat()},
+                                 [recipient], region_code=hazard.region_code, case_id=ctx.case.id)
 
 
 def _set_status(hazard: Hazard, status: str) -> None:
@@ -155,11 +205,32 @@ def hazard_scope(user: User):
     return false()
 
 
-def criteria_options() -> list[tuple[str, str]]:
+# GB 45067-2024 groups its items by equipment type; the type's first digit in the 特种设备目录
+# (1 锅炉 … 9 客运索道). 通用 items apply to every kind of equipment.
+CATALOGUE_CLASS = {"锅炉": "1", "压力容器": "2", "移动式压力容器或者气瓶充装": "2", "电梯": "3", "起重机械": "4",
+                   "场(厂)内专用机动车辆": "5", "场（厂）内专用机动车辆": "5", "大型游乐设施": "6", "压力管道": "8",
+                   "客运索道": "9"}
+
+
+def _clause_key(c: HazardCriterion) -> tuple:
+    """4.1, 4.2 … 4.10 in the standard's order (not 4.1, 4.10, 4.2), then a), b) …"""
+    return tuple(int(p) if p.isdigit() else p for p in c.clause.split(".")) + (c.item,)
+
+
+def criterion_applies(criterion: HazardCriterion, category_code: str | None) -> bool:
+    group = CATALOGUE_CLASS.get(criterion.equipment_type)
+    return group is None or not category_code or category_code.startswith(group)
+
+
+def _active_criteria() -> list[HazardCriterion]:
     rows = db.session.scalars(select(HazardCriterion).where(HazardCriterion.active.is_(True),
-                                                            HazardCriterion.is_cross_reference.is_(False))
-                              .order_by(HazardCriterion.clause, HazardCriterion.item))
-    return [(c.id, c.label) for c in rows]
+                                                            HazardCriterion.is_cross_reference.is_(False)))
+    return sorted(rows, key=_clause_key)
+
+
+def criteria_options() -> list[tuple[str, str]]:
+    """(id, label) in the standard's clause order."""
+    return [(c.id, c.label) for c in _active_criteria()]
 
 
 def deadline_end(day: date) -> datetime:
@@ -182,8 +253,10 @@ def hazard_for_case(case: Case) -> Hazard | None:
 
 
 @option_provider("hazard_criterion")
-def _criterion_widget(_user) -> list[tuple[str, str]]:
-    return criteria_options()
+def _criterion_widget(_user) -> list[tuple[str, str, str]]:
+    """With each item's equipment class: the report form offers only the chosen equipment's items
+    (js/forms.js) and the start hook refuses the others."""
+    return [(c.id, c.label, CATALOGUE_CLASS.get(c.equipment_type, "")) for c in _active_criteria()]
 
 
 @case_facts(PROCESS_KEY)

@@ -268,7 +268,7 @@ def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, targ
             task = case_services.visible_task(user, task_id)
             row.update(case_no=task.case.case_no, name=task.name, case_id=task.case_id)
             if action == "claim":
-                runtime.claim_task(task.id, user)
+                taskops.claim(task, user)
             elif action == "transfer":
                 taskops.transfer_task(task.id, user, target, text)
             elif action == "return":

@@ -28,6 +28,7 @@ from ..engine import runtime
 from ..engine.registry import version_forms
 from ..errors import Conflict, ValidationFailed
 from ..extensions import db
+from ..taskops.services import ensure_operation, notify_holders
 from .models import CaseReturn, ReviewNote
 
 MAX_NOTE = 200
@@ -89,6 +90,8 @@ def targets(wf, spiff_task, from_role: str) -> list[dict]:
                 refused = f"【{name}】位于已汇合的并行分支内，请退回到分支之前的环节"
             elif not is_regulator(from_role) and is_regulator(t.task_spec.lane or ""):
                 refused = f"【{name}】是监管部门办理的环节，不能由被监管一方退回；如有异议，请在本环节的表单中说明"
+            elif not is_regulator(from_role):
+                refused = f"【{name}】的结论不能由被监管一方退回（退回是监管部门的操作）；如有异议，请在本环节的表单中说明"
             out.append({"bpmn_id": bpmn_id, "name": name, "task": t, "refused": refused})
         t = t.parent
     return out
@@ -159,6 +162,7 @@ def return_task(task_id: int, user: User, target_def: str | None, reason: str | 
     """退回 the open task `task_id` to the earlier step `target_def`; the caller commits."""
     task, case = runtime.get_task_for_update(task_id)
     runtime._ensure_may_act(user, task)
+    ensure_operation(user, task, "return")
     wf = runtime._load(case)
     spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
@@ -218,6 +222,8 @@ def return_task(task_id: int, user: User, target_def: str | None, reason: str | 
         if reopened.assignee_id is None and back_to is not None and back_to.is_active \
                 and is_candidate(back_to, reopened):
             reopened.assignee_id = back_to.id
+        notify_holders(reopened, "return", f"【{reopened.name}】被退回，请修改后重新提交（{case.case_no}）",
+                       body=reason, sender=user)
     runtime._save(case, wf)
     db.session.flush()
     return record

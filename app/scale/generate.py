@@ -729,7 +729,7 @@ def _build_template(family: str, steps) -> tuple[int, list[float]]:
             photo = save_upload(FileStorage(io.BytesIO(JPEG), filename="整改照片.jpg"), unit, "evidence")
             db.session.flush()
             work(unit, {"feedback_type": "feedback", "measures": "已更换失效部件并经维保单位调试合格。",
-                        "completed_on": (found + timedelta(days=19)).isoformat(), "evidence": [photo.id]})
+                        "completed_on": today.isoformat(), "evidence": [photo.id]})   # not in the future
         elif action == "verify_pass":
             work(supervisor, {"verify_result": "pass", "opinion": "现场复核整改到位，同意销号。"})
         elif action == "verify_fail":

@@ -109,10 +109,8 @@ def _hazard_notice(facts: CaseFacts, who: Candidate) -> dict | None:
     h = _open_hazard(facts)
     if h is None:
         return None
-    return {"unitName": h.use_org.name, "equipType": h.equipment.category.name,
-            "certNo": h.equipment.registration_no or h.equipment.code,
-            "clause": h.criterion.citation.replace("GB 45067-2024", "").strip(), "docNo": h.notice_no,
-            "deadline": _day(h.rectify_deadline)}
+    from ..hazards.services import notice_sms_params
+    return notice_sms_params(h)
 
 
 def _directive_deadline(facts: CaseFacts, who: Candidate) -> dict | None:

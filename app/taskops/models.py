@@ -21,7 +21,7 @@ class Notification(db.Model):
                       Index("ix_notification_dedup", "task_id", "user_id", "kind", "created_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    kind: Mapped[str] = mapped_column(String(16))        # urge | copy | delegate | transfer
+    kind: Mapped[str] = mapped_column(String(16))        # KIND_LABELS
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id", ondelete="CASCADE"), index=True)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
@@ -34,7 +34,8 @@ class Notification(db.Model):
     task: Mapped[Task | None] = relationship()
     sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
 
-    KIND_LABELS = {"urge": "催办", "copy": "抄送", "delegate": "委派", "transfer": "转办", "sign": "加签"}
+    KIND_LABELS = {"urge": "催办", "copy": "抄送", "delegate": "委派", "transfer": "转办", "sign": "加签",
+                   "notice": "通知", "rework": "退回整改", "return": "退回", "decision": "审核结果", "closed": "办结"}
 
     @property
     def kind_label(self) -> str:

@@ -121,6 +121,35 @@ def may_hold(user: User, task: Task) -> bool:
             and (task.assignee_id == user.id or (task.assignee_id is None and is_candidate(user, task))))
 
 
+REGULATOR_OPERATIONS = {"transfer": "转办", "delegate": "委派", "sign": "加签", "claim": "签收", "return": "退回"}
+
+
+def operations_allowed(user: User, task: Task) -> frozenset[str]:
+    """转办/委派/加签/签收/退回 are regulators' tools on regulators' steps: an enterprise, an agency or a
+    person only 办理 their own tasks (the regulated side never sends a decision back). A step may
+    narrow them with the user-task property `operations` (comma-separated keys of REGULATOR_OPERATIONS,
+    "none" for none)."""
+    if not (user.is_regulator and is_regulator(task.candidate_role)):
+        return frozenset()
+    declared = step_props(task).get("operations") if task.status == "open" else None
+    if declared is None:
+        return frozenset(REGULATOR_OPERATIONS)
+    return frozenset(op.strip() for op in declared.split(",")) & frozenset(REGULATOR_OPERATIONS)
+
+
+def ensure_operation(user: User, task: Task, op: str) -> None:
+    if op not in operations_allowed(user, task):
+        why = "流程未允许本环节使用该操作" if user.is_regulator and is_regulator(task.candidate_role) \
+            else "该操作只由监管部门在其办理的环节使用，请直接办理本任务"
+        raise Forbidden(f"【{task.name}】不能{REGULATOR_OPERATIONS[op]}：{why}", code="operation_not_allowed")
+
+
+def claim(task: Task, user: User) -> Task:
+    """签收 (pages, API, bulk): a regulator's operation like the others above."""
+    ensure_operation(user, task, "claim")
+    return runtime.claim_task(task.id, user)
+
+
 def _ensure_holder(user: User, task: Task, action: str) -> None:
     if task.status != "open":
         raise Conflict(f"该任务{task.status_label}，不能{action}", code="task_closed")
@@ -152,11 +181,52 @@ def notify(user_id: int, kind: str, title: str, *, case: Case | None = None, tas
     return note
 
 
+def notify_org(org_id: int, role: str, kind: str, title: str, *, case: Case, body: str | None = None,
+               sender: User | None = None, task: Task | None = None) -> int:
+    """A message to every active account of an organisation in `role` (a unit hears of what is
+    decided about it: a notice issued, its work rejected, its case closed). Returns how many."""
+    users = db.session.scalars(select(User.id).where(User.org_id == org_id, User.role == role,
+                                                     User.is_active_flag.is_(True)))
+    count = 0
+    for user_id in users:
+        notify(user_id, kind, title, case=case, task=task, body=body, sender=sender)
+        count += 1
+    return count
+
+
+def open_tasks_for(user: User, notes: list[Notification]) -> dict[int, Task]:
+    """For a page of messages: the open task each message's case has for `user` now ({message id:
+    task}) — a notice about a case links to where the person acts on it (the task the message
+    names, or the case's open task they may hold)."""
+    case_ids = {n.case_id for n in notes if n.case_id}
+    if not case_ids:
+        return {}
+    open_now = [t for t in db.session.scalars(select(Task).where(Task.case_id.in_(case_ids), Task.status == "open")
+                                              .order_by(Task.id))
+                if t.assignee_id == user.id or (t.assignee_id is None and is_candidate(user, t))]
+    out = {}
+    for note in notes:
+        named = next((t for t in open_now if t.id == note.task_id), None)
+        out_task = named or next((t for t in open_now if t.case_id == note.case_id), None)
+        if out_task is not None:
+            out[note.id] = out_task
+    return out
+
+
+def notify_holders(task: Task, kind: str, title: str, *, body: str | None = None, sender: User | None = None) -> int:
+    """A message to whoever may now act on an open task: its holder, or every candidate."""
+    people = [uid for uid in holder_ids(task) if sender is None or uid != sender.id]
+    for user_id in people:
+        notify(user_id, kind, title, case=task.case, task=task, body=body, sender=sender)
+    return len(people)
+
+
 # ---------------------------------------------------------------- 转办
 
 def transfer_task(task_id: int, user: User, target_id, opinion) -> Task:
     task, case = runtime.get_task_for_update(task_id)
     _ensure_holder(user, task, "转办")
+    ensure_operation(user, task, "transfer")
     errors = {}
     for check in (lambda: _target(task, user, target_id, "转办"), lambda: _opinion(opinion, label="转办意见")):
         try:
@@ -185,6 +255,7 @@ def transfer_task(task_id: int, user: User, target_id, opinion) -> Task:
 def delegate_task(task_id: int, user: User, target_id, note) -> Task:
     task, case = runtime.get_task_for_update(task_id)
     _ensure_holder(user, task, "委派")
+    ensure_operation(user, task, "delegate")
     errors = {}
     for check in (lambda: _target(task, user, target_id, "委派"),
                   lambda: _opinion(note, label="委派说明", required=False)):
@@ -274,6 +345,7 @@ def add_signer(task_id: int, user: User, signer_id, kind: str, note=None) -> Tas
     后加签 (kind=after): the signer signs after the holder submits; then the engine task completes."""
     task, case = runtime.get_task_for_update(task_id)
     _ensure_holder(user, task, "加签")
+    ensure_operation(user, task, "sign")
     errors = {}
     if kind not in ("before", "after"):
         errors["kind"] = "请选择前加签或后加签"

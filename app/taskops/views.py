@@ -44,6 +44,16 @@ def _task_panel(task):
 
 
 @bp.app_template_global()
+def task_operations(task) -> frozenset:
+    """The regulator operations (转办/委派/加签/签收/退回) the current user may use on `task` (none for
+    enterprises, agencies and persons: they 办理 only)."""
+    cache = g.setdefault("task_operations", {})
+    if task.id not in cache:
+        cache[task.id] = services.operations_allowed(current_user, task)
+    return cache[task.id]
+
+
+@bp.app_template_global()
 def deputy_acting_for(task):
     """The absent user the current user works `task` for (代 X 办理), or None."""
     from .deputies import acting_for
@@ -218,7 +228,7 @@ def notifications():
              .order_by(Notification.created_at.desc(), Notification.id.desc()))
     items, total = case_services.paginate(query, page, 20)
     return render_template("taskops/notifications.html", items=items, total=total, page=page,
-                           pages=max(1, -(-total // 20)))
+                           to_do=services.open_tasks_for(current_user, items), pages=max(1, -(-total // 20)))
 
 
 @bp.route("/notifications/read", methods=["POST"])

@@ -1,17 +1,22 @@
-"""Browser-test fixtures shared by every module under tests/e2e: one live server and one headless
-chromium per test process (each xdist worker has its own), started on first use and stopped at the
-end of the session. Each test gets the same `server` URL and `browser`; the contexts (windows) a
-test opened are closed after it, so tests never see each other's cookies or pages."""
+"""Shared browser-test fixtures: one live server and one headless chromium per test process (each
+xdist worker has its own; a test's contexts are closed after it, so tests never share cookies), log-in and
+screenshot helpers, and the two viewports every page is checked at (desktop 1440×900, phone 390×844).
+Screenshots land in test-artifacts/ (named by database) for people to look at."""
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "Demo@2026"
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +30,7 @@ def _live_server(app):
 
 @pytest.fixture
 def server(_live_server):
-    """The base URL of the live application (shared by the tests of this process)."""
+    """The base URL of the live application (one per test process, shared by its tests)."""
     return _live_server
 
 
@@ -51,3 +56,49 @@ def browser(_chromium):
     yield _chromium
     for context in list(_chromium.contexts):
         context.close()
+
+
+def new_page(browser, viewport=None, *, console_errors: bool = False):
+    """A fresh context: uncaught page errors collected (and console errors, CSP violations among
+    them, when asked); confirm() dialogs before irreversible submits accepted."""
+    phone = (viewport or DESKTOP)["width"] < 768
+    context = browser.new_context(viewport=viewport or {"width": 1440, "height": 1000}, locale="zh-CN",
+                                  is_mobile=phone, has_touch=phone)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    if console_errors:
+        page.on("console", lambda m: errors.append(m.text)
+                if m.type == "error" and "Failed to load resource" not in m.text else None)
+    page.on("dialog", lambda d: d.accept())
+    return page, errors
+
+
+def login(browser, base, username, viewport=None, *, landing: str | None = "/inbox", console_errors=False):
+    page, errors = new_page(browser, viewport, console_errors=console_errors)
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    if landing:
+        page.wait_for_url(f"{base}{landing}")
+    else:
+        page.wait_for_load_state("networkidle")
+    return page, errors
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{os.environ.get('TEST_DB', 'sqlite')}-{name}.png"), full_page=True)
+
+
+def open_first_task(page, base):
+    page.goto(f"{base}/inbox")
+    page.locator("[data-testid=inbox-table] a:has-text('办理')").first.click()
+    page.wait_for_selector("[data-testid=submit-task]")
+
+
+def overflow(page) -> int:
+    """How far the page scrolls sideways (0: it fits the window). Measured against the device width:
+    a phone browser widens its layout viewport (innerWidth) to content that does not fit."""
+    return page.evaluate("document.documentElement.scrollWidth") - page.viewport_size["width"]

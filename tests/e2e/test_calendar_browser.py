@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import delete, select
 
 from ..conftest import prepare_second_factor
-from .test_hazard_loop_browser import _shot
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
 
-def test_admin_adds_a_make_up_workday_and_sees_it_in_the_grid(server, browser, app):  # noqa: F811
+def test_admin_adds_a_make_up_workday_and_sees_it_in_the_grid(server, browser, app):
     base = server
     context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
     page = context.new_page()

@@ -3,48 +3,18 @@
 Screenshots land in test-artifacts/ for people to look at."""
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from app.core.clock import today_local
 
 from ..conftest import equipment_of
+from .conftest import login as _login
+from .conftest import open_first_task as _open_first_task
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-# The `server` and `browser` fixtures live in tests/e2e/conftest.py. Older modules imported them
-# from here; these names keep such imports working (a fixture parameter resolves to the conftest's).
-server = browser = None
-
-
-def _login(browser, base, username):
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: d.accept())           # confirm() before irreversible submits
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", "Demo@2026")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/inbox")
-    return page, errors
-
-
-def _shot(page, name):
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{os.environ.get('TEST_DB', 'sqlite')}-{name}.png"), full_page=True)
-
-
-def _open_first_task(page, base):
-    page.goto(f"{base}/inbox")
-    page.locator("[data-testid=inbox-table] a:has-text('办理')").first.click()
-    page.wait_for_selector("[data-testid=submit-task]")
 
 
 def test_hazard_closed_loop_in_the_browser(server, browser, app):

@@ -9,6 +9,8 @@
 5. the regulator's next task page shows the diff; the case page shows what comes next and the timeline."""
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import pytest
@@ -21,7 +23,8 @@ from app.extensions import db
 
 from ..conftest import JPEG, make_case, open_task, upload, user
 from ..test_hazard_process import dispatch
-from .test_hazard_loop_browser import _login, _shot
+from .conftest import login as _login
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +41,7 @@ def _returnable_case():
     return case
 
 
-def test_filter_bulk_approve_return_resubmit_and_diff(server, browser, app, tmp_path):  # noqa: F811
+def test_filter_bulk_approve_return_resubmit_and_diff(server, browser, app, tmp_path):
     base = server
     today = today_local()
     # three new reports due in two days, with rectification deadlines 20, 5 and 12 days ahead
@@ -57,11 +60,10 @@ def test_filter_bulk_approve_return_resubmit_and_diff(server, browser, app, tmp_
     assert boss.is_visible("[data-testid=business-sort-hint]")       # no process yet: no business fields
     boss.select_option("select[name=process]", value="major_hazard")
     boss.select_option("select[name=due_within]", value="7")
-    boss.click("form.search.panel button:has-text('查询')")
-    boss.wait_for_load_state()
-    assert "due_within=7" in boss.url, boss.url
+    boss.click("form.search button:has-text('查询')")
+    boss.wait_for_url(re.compile(r"due_within=7"), wait_until="commit")   # refreshed in place (htmx), the URL follows
     boss.select_option("select[name=sort]", value="biz:rectify_deadline")
-    boss.click("form.search.panel button:has-text('查询')")
+    boss.click("form.search button:has-text('查询')")
     boss.wait_for_selector("[data-testid=business-col]")
     assert boss.inner_text("[data-testid=business-col]") == "整改期限"
     rows = boss.locator("[data-testid=inbox-table] tbody tr")

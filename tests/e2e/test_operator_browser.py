@@ -9,26 +9,18 @@ from sqlalchemy import select
 
 from app.extensions import db
 
-from .test_hazard_loop_browser import _shot
+from .conftest import login
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def _login(browser, base, username):  # noqa: F811 - operators do not land on the inbox
-    page = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN").new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("dialog", lambda d: d.accept())
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", "Demo@2026")
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
-    return page, errors
+def _login(browser, base, username):
+    return login(browser, base, username, landing=None)    # operators do not land on the inbox
 
 
-def test_operator_joins_a_unit_and_the_public_sees_only_masked_data(server, browser, app):  # noqa: F811
+def test_operator_joins_a_unit_and_the_public_sees_only_masked_data(server, browser, app):
     base = server
     with app.app_context():
         from app.core.models import User

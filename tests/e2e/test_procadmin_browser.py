@@ -15,28 +15,20 @@ from app.engine.models import ProcessVersion
 from app.extensions import db
 
 from ..conftest import make_case
-from .test_hazard_loop_browser import _shot
+from .conftest import login
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 NEW_LABEL = "复核意见（2027版）"
 
 
-def _admin_page(browser, base):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, locale="zh-CN")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "favicon" not in (m.location or {}).get("url", "") else None)
-    page.on("dialog", lambda d: d.accept())
-    page.goto(f"{base}/login")
-    page.fill("#username", "process_admin")
-    page.fill("#password", "Demo@2026")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/process-admin/")       # the process list is the admin's home
-    return page, errors
+def _admin_page(browser, base):
+    # the process list is the admin's home
+    return login(browser, base, "process_admin", {"width": 1500, "height": 1100}, landing="/process-admin/",
+                 console_errors=True)
 
 
-def test_admin_edits_timer_and_form_label_deploys_and_cases_keep_their_versions(server, browser, app):  # noqa: F811
+def test_admin_edits_timer_and_form_label_deploys_and_cases_keep_their_versions(server, browser, app):
     base = server
     with app.app_context():
         old_case = make_case()
@@ -146,7 +138,7 @@ def test_admin_edits_timer_and_form_label_deploys_and_cases_keep_their_versions(
     assert errors == [], errors
 
 
-def test_decision_table_is_edited_with_dmn_js_under_the_csp(server, browser, app):  # noqa: F811
+def test_decision_table_is_edited_with_dmn_js_under_the_csp(server, browser, app):
     base = server
     page, errors = _admin_page(browser, base)
     page.click("[data-testid=decision-table] a:has-text('warning_level')")

@@ -11,12 +11,13 @@ import time_machine
 from app.core.clock import DISPLAY_TZ, today_local
 
 from ..conftest import complete, make_case, prepare_second_factor
-from .test_hazard_loop_browser import _login, _shot
+from .conftest import login as _login
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
 
-def test_overdue_hazard_is_escalated_and_supervised_in_the_browser(server, browser, app):  # noqa: F811
+def test_overdue_hazard_is_escalated_and_supervised_in_the_browser(server, browser, app):
     base = server
     with app.app_context():
         case = make_case()

@@ -12,21 +12,15 @@ import pytest
 from app.core.gm import totp_code
 
 from ..conftest import prepare_second_factor, user
-from .test_hazard_loop_browser import _shot
+from .conftest import new_page
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
 
 def _page(chromium):
-    context = chromium.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    # JS errors and CSP violations; HTTP statuses (422 form errors, favicon) are not page errors
-    page.on("console", lambda m: errors.append(m.text)
-            if m.type == "error" and "Failed to load resource" not in m.text else None)
-    page.on("dialog", lambda d: d.accept())
-    return page, errors
+    # JS errors and CSP violations; HTTP statuses (422 form errors) are not page errors
+    return new_page(chromium, console_errors=True)
 
 
 def _password(page, base, username, password="Demo@2026"):
@@ -36,7 +30,7 @@ def _password(page, base, username, password="Demo@2026"):
     page.click("button[type=submit]")
 
 
-def test_admin_enrolment_account_creation_forced_change_and_audit(server, browser, app):  # noqa: F811
+def test_admin_enrolment_account_creation_forced_change_and_audit(server, browser, app):
     from app.extensions import db
     base = server
     with app.app_context():

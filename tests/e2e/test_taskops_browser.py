@@ -11,12 +11,13 @@ from app.core.clock import today_local
 from app.engine import runtime
 
 from ..conftest import make_case, open_task, user
-from .test_hazard_loop_browser import _login, _shot
+from .conftest import login as _login
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
 
-def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):  # noqa: F811
+def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):
     base = server
     original = runtime._user_task_props
 
@@ -108,7 +109,7 @@ def test_transfer_urge_copy_and_signature(server, browser, app, monkeypatch):  #
     qx.wait_for_url(f"{base}/inbox?box=copies")
     row = qx.locator(f"[data-testid=inbox-table] tr:has-text('{case_no}')")
     assert row.locator("[data-testid=unread-tag]").count() == 1
-    assert qx.get_attribute("[data-testid=tab-copies]", "class") == "active"
+    assert "active" in qx.get_attribute("[data-testid=tab-copies]", "class").split()
     _shot(qx, "taskops-5-copies")
     row.locator("a:has-text('查看案件')").click()
     qx.wait_for_url(f"{base}/cases/{case_id}")

@@ -7,12 +7,13 @@ import pytest
 from sqlalchemy import select
 
 from ..conftest import user
-from .test_hazard_loop_browser import _login, _shot
+from .conftest import login as _login
+from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
 
-def test_transfer_apply_batch_approve_and_original_agency_view(server, browser, app):  # noqa: F811
+def test_transfer_apply_batch_approve_and_original_agency_view(server, browser, app):
     from app.core.models import Equipment
     from app.extensions import db
     base = server

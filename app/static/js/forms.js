@@ -18,6 +18,27 @@
     applyShowIf(form);
     form.addEventListener('change', function () { applyShowIf(form); });
   });
+  /* "ui:filterBy": a select whose options carry an equipment class (data-group, the first digit of
+     the 特种设备目录 code) offers only those of the class of the equipment code typed in another
+     field; options without a class (通用) always stay. */
+  document.querySelectorAll('select[data-depends-on]').forEach(function (select) {
+    var form = select.form;
+    var source = form && form.querySelector('[name="' + select.getAttribute('data-depends-on') + '"]');
+    if (!source) { return; }
+    function filter() {
+      var group = (source.value || '').trim().charAt(0);
+      Array.prototype.forEach.call(select.options, function (opt) {
+        var own = opt.getAttribute('data-group');
+        var off = !!(group && own && own !== group);
+        opt.hidden = off;
+        opt.disabled = off;
+      });
+      if (select.selectedOptions.length && select.selectedOptions[0].disabled) { select.value = ''; }
+    }
+    source.addEventListener('input', filter);
+    source.addEventListener('change', filter);
+    filter();
+  });
   document.querySelectorAll('[data-equipment-search]').forEach(function (input) {
     var list = document.getElementById(input.getAttribute('list'));
     var timer = null;
