@@ -12,7 +12,7 @@ def create_app(config: Config | None = None) -> Flask:
     os.environ.setdefault("TZ", "UTC")  # naive timer dates must never be read in a local zone
     app = Flask(__name__, instance_path=(config or Config()).INSTANCE_DIR)
     app.config.from_object(config or Config())
-    configure_crypto_self_test()
+    configure_crypto_self_test(app)
     configure_extensions(app)
     configure_domains()
     configure_blueprints(app)
@@ -24,9 +24,11 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def configure_crypto_self_test() -> None:
+def configure_crypto_self_test(app: Flask) -> None:
+    from .core import kdf_pool
     from .core.gm import self_test
     self_test()
+    kdf_pool.configure(app.config["PASSWORD_POOL_PROCESSES"], app.config["PASSWORD_POOL_NICE"])
 
 
 def configure_extensions(app: Flask) -> None:
@@ -72,7 +74,9 @@ def configure_domains() -> None:
     from .sms import models as _sms_models  # noqa: F401
     from .transfers import models as _transfer_models  # noqa: F401
     from .transfers import services as _transfer_services  # noqa: F401
+    from .taskops import deputies as _deputies  # noqa: F401 - registers who acts for whom (core.scope, engine)
     from .taskops import models as _taskops_models  # noqa: F401
+    from .taskops import services as _taskops_services  # noqa: F401 - registers its engine hooks
     from .review import models as _review_models  # noqa: F401
     from .inbox import models as _inbox_models  # noqa: F401
     from .registry import imports as _registry_imports  # noqa: F401

@@ -2,29 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from .engine.deploy import deploy_all
 from .extensions import db
-
-
-def deploy_all(user_id: int | None = None) -> list[tuple[str, int, bool]]:
-    """Deploy every process in workflows/ and every decision in rules/; unchanged content is skipped."""
-    from .engine.decisions import deploy_decision_file
-    from .engine.registry import deploy_bundle, discover_process_keys, load_bundle
-    cfg = current_app.config
-    results = []
-    for path in sorted(Path(cfg["RULES_DIR"]).glob("*.dmn")):
-        version, created = deploy_decision_file(path, user_id)
-        results.append((f"rules/{path.name}", version.version, created))
-    for key in discover_process_keys(cfg["WORKFLOWS_DIR"]):
-        bundle = load_bundle(key, cfg["WORKFLOWS_DIR"], cfg["FORMS_DIR"], cfg["RULES_DIR"])
-        version, created = deploy_bundle(bundle, user_id, skip_if_known=True)
-        results.append((f"workflows/{key}.bpmn", version.version, created))
-    return results
 
 
 def register_cli(app: Flask) -> None:

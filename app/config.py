@@ -36,6 +36,10 @@ class Config:
             # cores that CPU is what the other requests wait for (bench/web_load.py). Off by default
             # for the web and scheduler connections; PG_MAX_PARALLEL_WORKERS=2 for a reporting worker.
             parallel = int(os.environ.get("PG_MAX_PARALLEL_WORKERS", "0"))
+            # Connections per process: a threaded web worker (gunicorn.conf.py: 8 threads) holds one per
+            # request, and a case start briefly a second one (core/sequences.py).
+            self.SQLALCHEMY_ENGINE_OPTIONS.update(pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
+                                                  max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")))
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
                 "options": f"-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather={parallel}"}
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_dir / "uploads"))
@@ -52,6 +56,10 @@ class Config:
         self.SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
         self.DISPLAY_TZ = "Asia/Shanghai"
         self.PAGE_SIZE = 20
+        # Password hashing in a pool of low-priority processes per web process (core/kdf_pool.py);
+        # 0 hashes in the request thread. The shipped gunicorn.conf.py sets 1.
+        self.PASSWORD_POOL_PROCESSES = int(os.environ.get("PASSWORD_POOL_PROCESSES", "0"))
+        self.PASSWORD_POOL_NICE = int(os.environ.get("PASSWORD_POOL_NICE", "10"))
         self._configure_pii_keys(instance_dir)
         from .security.audit import configure_keys
         configure_keys(self)

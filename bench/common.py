@@ -30,3 +30,42 @@ def use_database(scale: str, create: bool = False) -> str:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("INSTANCE_DIR", os.path.join(ROOT, "instance", f"bench-{scale}"))
     return url
+
+
+def start_gunicorn(port: int, *overrides: str):
+    """gunicorn serving wsgi:app with the shipped gunicorn.conf.py (`overrides`: command-line settings,
+    which win over the file); rate limits off, no scheduler. Returns once /healthz answers."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+    env = dict(os.environ, RATELIMIT_ENABLED="0", SCHEDULER_EMBEDDED="0", PYTHONUNBUFFERED="1")
+    cmd = [os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--chdir", ROOT, "-c", os.path.join(ROOT, "gunicorn.conf.py"),
+           "-b", f"127.0.0.1:{port}", "--log-level", "warning", *overrides, "wsgi:app"]
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    for _ in range(240):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGTERM)
+    raise SystemExit("gunicorn did not come up")
+
+
+def stop_gunicorn(proc) -> None:
+    import signal
+    import subprocess
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-quantile of `values` (seconds), in milliseconds."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else 0.0

@@ -25,15 +25,13 @@ import asyncio
 import os
 import random
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
 from datetime import date, timedelta
 
-from common import ROOT, use_database
+from common import pct, start_gunicorn, stop_gunicorn, use_database
 
 CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 TASK_LINK = re.compile(r'href="/tasks/(\d+)"')
@@ -165,27 +163,9 @@ def pick_accounts(n: int) -> list[str]:
         return [u for u in names if u in existing][:n]
 
 
-def start_server(port: int, workers: int, threads: int) -> subprocess.Popen:
-    env = dict(os.environ, RATELIMIT_ENABLED="0", SCHEDULER_EMBEDDED="0", PYTHONUNBUFFERED="1")
-    cmd = [os.path.join(ROOT, ".venv", "bin", "gunicorn"), "--chdir", ROOT, "-b", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-           "--timeout", "120", "--keep-alive", str(SERVER_KEEPALIVE), "--log-level", "warning", "wsgi:app"]
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
-    import urllib.request
-    for _ in range(120):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise SystemExit("gunicorn did not come up")
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else 0.0
+def start_server(port: int, workers: int, threads: int):
+    return start_gunicorn(port, "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+                          "--timeout", "120", "--keep-alive", str(SERVER_KEEPALIVE))
 
 
 async def run_levels(base: str, accounts: list[str], levels: list[int], duration: int, think) -> bool:
@@ -255,12 +235,7 @@ def main() -> None:
     try:
         ok = asyncio.run(run_levels(f"http://127.0.0.1:{args.port}", accounts, levels, args.duration, think))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_gunicorn(server)
     print("\nRESULT:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

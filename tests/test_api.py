@@ -35,7 +35,8 @@ def test_full_loop_through_the_api(api):
     assert case["open_tasks"][0]["task_def"] == "dispatch"
     assert case["timeline"][0]["attachments"][0]["filename"] == "现场.jpg"
 
-    todo = sup.get("/api/v1/tasks?box=todo").get_json()
+    assert "counts" not in sup.get("/api/v1/tasks?box=todo").get_json()     # tab counts only when asked
+    todo = sup.get("/api/v1/tasks?box=todo&counts=1").get_json()
     assert todo["total"] == 1 and todo["counts"]["todo"] == 1
     task_id = todo["items"][0]["id"]
     task = sup.get(f"/api/v1/tasks/{task_id}").get_json()

@@ -274,7 +274,7 @@ def test_hire_confirmed_by_the_operator(api):
     task = open_task(case)
     assert case.case_no.startswith("PY")
     assert (task.task_def, task.candidate_role, task.assignee_id) == ("confirm", "operator", user("op_lan").id)
-    todo = api("op_lan").get("/api/v1/tasks?box=todo").get_json()
+    todo = api("op_lan").get("/api/v1/tasks?box=todo&counts=true").get_json()
     assert [i["id"] for i in todo["items"]] == [task.id] and todo["counts"]["todo"] == 1
     assert api("op_liang").get("/api/v1/tasks?box=todo").get_json()["total"] == 0
     complete(case, "op_lan", {"decision": "approve"})

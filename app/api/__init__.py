@@ -16,11 +16,13 @@ from ..cases import services as case_services
 from ..cases.models import Case, Task
 from ..core.auth import api_login, issue_token, user_from_token
 from ..core.clock import to_local
+from ..core.regions import region_name
 from ..core.storage import save_upload
 from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_forms, version_info
 from ..errors import DomainError, NotFound, Unauthorized, ValidationFailed
 from ..extensions import db
+from ..taskops.services import copy_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -81,7 +83,8 @@ def task_json(task: Task, *, with_case: bool = True) -> dict:
 def case_summary(case: Case) -> dict:
     return {"id": case.id, "case_no": case.case_no, "process_key": case.process_key, "title": case.title,
             "status": case.status, "current_step": case.current_step, "region_code": case.region_code,
-            "region_name": case.region.name, "due_at": _iso(case.due_at), "warning_level": case.warning_level,
+            "region_name": region_name(case.region_code), "due_at": _iso(case.due_at),
+            "warning_level": case.warning_level,
             "created_at": _iso(case.created_at), "closed_at": _iso(case.closed_at), "outcome": case.outcome,
             "process_version": case.process_version.version}
 
@@ -146,8 +149,9 @@ def create_case():
     if not isinstance(data, dict):
         raise ValidationFailed({"data": "必须是 JSON 对象"})
     case = runtime.start_case(str(body["process_key"]), g.api_user, data)
+    body = case_json(case)      # read within the transaction: committing first would expire the case
     db.session.commit()
-    return jsonify(case_json(case)), 201
+    return jsonify(body), 201
 
 
 @bp.get("/cases/<int:case_id>")
@@ -162,11 +166,13 @@ def list_tasks():
     f = case_services.InboxFilter.from_args(request.args)
     items, total = case_services.paginate(case_services.inbox_query(g.api_user, f), f.page, f.per_page)
     if f.box == "copies":        # 抄送我的: the copy records, as GET /api/v1/copies renders them
-        from ..taskops.api import _copy_json as render
+        render = copy_json
     else:
         render = case_summary if f.box == "started" else task_json
-    return jsonify({"items": [render(i) for i in items], "total": total, "page": f.page,
-                    "per_page": f.per_page, "counts": case_services.inbox_counts(g.api_user)})
+    body = {"items": [render(i) for i in items], "total": total, "page": f.page, "per_page": f.per_page}
+    if request.args.get("counts") in ("1", "true", "on"):     # the tab badges only when asked for
+        body["counts"] = case_services.inbox_counts(g.api_user)
+    return jsonify(body)
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -207,8 +213,9 @@ def complete_task(task_id: int):
     if not isinstance(data, dict):
         raise ValidationFailed({"data": "必须是 JSON 对象"})
     case = runtime.complete_task(task.id, g.api_user, data, extras={"signature": body.get("signature")})
+    body = case_json(case)      # read within the transaction: committing first would expire the case
     db.session.commit()
-    return jsonify(case_json(case))
+    return jsonify(body)
 
 
 @bp.post("/attachments")

@@ -18,9 +18,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import select
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (DurationTimerEventDefinition, TimeDateEventDefinition,
+                                                               TimerEventDefinition)
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import and_, or_, select
 
+from ..calendar.services import add_working_days, working_days_between
 from ..core.clock import DISPLAY_TZ, as_utc, local_day_end, utcnow
+from ..engine import hooks, runtime
+from ..engine.runtime import _load, append_event, warning_for
 from ..engine.services import ServiceContext, service
 from ..errors import Conflict, Forbidden, ValidationFailed
 from ..extensions import db
@@ -31,9 +37,6 @@ PAUSE_REASONS = ("补正材料", "中止审查", "现场核查等待企业", "�
 
 
 def _timer_tasks(wf):
-    from SpiffWorkflow.bpmn.specs.event_definitions.timer import (DurationTimerEventDefinition,
-                                                                   TimeDateEventDefinition)
-    from SpiffWorkflow.util.task import TaskState
     for task in wf.get_tasks(state=TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
         if isinstance(definition, (TimeDateEventDefinition, DurationTimerEventDefinition)):
@@ -58,7 +61,6 @@ def suspend_timers(wf, since: datetime) -> int:
 
 def restore_timers(wf, now: datetime) -> int:
     """Re-arm suspended timers at their original instant plus the time they were suspended."""
-    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
     n = 0
     for task, _definition in _timer_tasks(wf):
         original = task._get_internal_data("clock_original")
@@ -73,6 +75,7 @@ def restore_timers(wf, now: datetime) -> int:
     return n
 
 
+@hooks.after_sync
 def sync_timers(case: Case, wf) -> None:
     """Called by runtime._sync after every engine step: keeps the timers in line with the clock."""
     if case.paused_at is not None:
@@ -86,7 +89,6 @@ def effective_due(case: Case) -> datetime | None:
     `resume` would shift it: working days for a working-day rule, else the paused time)."""
     if case.paused_at is None:
         return case.due_at
-    from ..engine.runtime import _load
     now, since = utcnow(), as_utc(case.paused_at)
     rows = [r for r in db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open"))
             if r.due_at is not None]
@@ -124,7 +126,6 @@ def _clean_reason(reason, note) -> tuple[str, str | None]:
 
 def pause(case: Case, actor, reason: str, note: str | None = None) -> None:
     """Record the pause; the caller holds the case lock and runs sync_timers (directly or via _sync)."""
-    from ..engine.runtime import append_event
     if case.status != "running":
         raise Conflict(f"案件{case.status_label}，不能暂停计时", code="case_not_running")
     if case.paused_at is not None:
@@ -136,7 +137,6 @@ def pause(case: Case, actor, reason: str, note: str | None = None) -> None:
 
 def counts_working_days(wf, row: Task) -> bool:
     """Whether the open task's step states its due date in working days ("10WD" / "P10WD")."""
-    from ..engine import runtime
     try:
         spiff_task = wf.get_task_from_id(UUID(row.spiff_task_id)) if wf is not None else None
     except ValueError:
@@ -154,7 +154,6 @@ def shift_due(due: datetime, start: datetime, now: datetime, working_days: bool)
     due date stays the end of a working day — else by the elapsed time. Returns (due, working days)."""
     if not working_days:
         return as_utc(due) + max(now - start, timedelta(0)), None
-    from ..calendar.services import add_working_days, working_days_between
     days = max(working_days_between(start.astimezone(DISPLAY_TZ).date(), now.astimezone(DISPLAY_TZ).date()), 0)
     return local_day_end(add_working_days(as_utc(due).astimezone(DISPLAY_TZ).date(), days)), days
 
@@ -162,7 +161,6 @@ def shift_due(due: datetime, start: datetime, now: datetime, working_days: bool)
 def resume(case: Case, actor, note: str | None = None, wf=None) -> int:
     """Move the open tasks' due dates on by the pause; returns the paused seconds. `wf`: the case's
     workflow (to read the steps' due rules); loaded from the case when not given."""
-    from ..engine.runtime import _load, append_event, warning_for
     if case.paused_at is None:
         raise Conflict("案件计时未暂停，无需恢复", code="not_paused")
     now = utcnow()
@@ -202,7 +200,6 @@ def may_control(user, case: Case) -> bool:
     its steps (any status) — so the office can pause while the case waits on the enterprise (补正,
     整改中止), when the current step is the enterprise's. Superior offices see the case but do not
     control its clock unless the case came to them (e.g. escalation)."""
-    from sqlalchemy import and_, or_
     if not user.is_regulator or case.status != "running":
         return False
     return db.session.scalar(select(Task.id).where(
@@ -212,7 +209,6 @@ def may_control(user, case: Case) -> bool:
 
 
 def pause_case(case_id: int, user, reason, note=None) -> Case:
-    from ..engine import runtime
     reason, note = _clean_reason(reason, note)
     case = runtime.lock_case(case_id)
     if not may_control(user, case):
@@ -228,7 +224,6 @@ def pause_case(case_id: int, user, reason, note=None) -> Case:
 
 
 def resume_case(case_id: int, user, note=None) -> Case:
-    from ..engine import runtime
     note = (str(note or "")).strip()[:1000] or None
     case = runtime.lock_case(case_id)
     if not may_control(user, case):

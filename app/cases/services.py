@@ -7,16 +7,19 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import and_, func, or_, select, true
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from ..core.clock import as_utc, local_day_start, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
-from ..core.regions import region_prefix
+from ..core.regions import region_name, region_prefix
 from ..core.params import contains, int_arg, text_arg
-from ..core.scope import case_read_scope, case_scope, in_region, todo_condition, todo_count_statement
+from ..core.scope import case_read_scope, case_scope, equipment_scope, in_region, todo_condition, todo_count_statement
 from ..engine.registry import version_forms
 from ..errors import Forbidden, NotFound
 from ..extensions import db
+from ..taskops.deputies import may_work
+from ..taskops.models import CaseCopy
+from . import sortfields
 from .models import WARNING_RANK, Case, CaseEvent, Task
 
 BOXES = ("todo", "done", "started", "copies")
@@ -63,7 +66,6 @@ SORTS = ("due", "-created", "created", "warning", "-completed", "completed")   #
 
 def _sort_arg(args) -> str:
     """A base sort, or a business field of the filtered process (app/cases/sortfields.py)."""
-    from . import sortfields
     sort = args.get("sort")
     if sort in SORTS or sortfields.find(args.get("process") or None, sort):
         return sort
@@ -83,7 +85,6 @@ def inbox_query(user: User, f: InboxFilter):
     elif f.box == "copies":
         # 抄送我的: the copies to the user (index ix_case_copy_user); a copy grants reading its case,
         # so no data-scope condition here (app/core/scope.py case_read_scope).
-        from ..taskops.models import CaseCopy
         query = (select(CaseCopy).join(Case, CaseCopy.case_id == Case.id).where(CaseCopy.user_id == user.id)
                  .options(joinedload(CaseCopy.case)))
         if f.read:
@@ -106,7 +107,6 @@ def inbox_query(user: User, f: InboxFilter):
         case_cols = Case
     query = query.where(*filter_conditions(f, case_cols, due_col, warn_col,
                                            Task.process_key if entity is Task else case_cols.process_key))
-    from . import sortfields
     business = sortfields.find(f.process, f.sort)
     if business is not None:       # only with a process filter: the case is joined in every box
         return sortfields.order(query, business, entity)
@@ -125,7 +125,6 @@ def inbox_query(user: User, f: InboxFilter):
 def _needs_case(f: InboxFilter) -> bool:
     """Whether a task box's filter asks for case columns (filter_conditions; the process is on the
     task itself) or sorts by a business field (joined from the case: app/cases/sortfields)."""
-    from . import sortfields
     return bool(f.status or f.region or f.q or sortfields.find(f.process, f.sort))
 
 
@@ -190,7 +189,6 @@ def paginate(query, page: int, per_page: int, total: int | None = None) -> tuple
 def inbox_count_statements(user: User) -> dict:
     """The badge counts of the inbox tabs (bench/queries.py times these very statements);
     `copies` counts the unread 抄送 (index ix_case_copy_user)."""
-    from ..taskops.models import CaseCopy
     return {
         # count(*), not count(id): the id is in no index these counts can read alone (index-only scans)
         "todo": todo_count_statement(user),
@@ -235,8 +233,10 @@ def visible_case(user: User, case_id: int, own_scope: bool = False) -> Case:
 
 
 def visible_task(user: User, task_id: int) -> Task:
+    """The task with its case and process version (every caller reads them), in one statement."""
     task = db.session.scalar(select(Task).join(Case, Task.case_id == Case.id)
-                             .where(Task.id == task_id, case_read_scope(user)))
+                             .where(Task.id == task_id, case_read_scope(user))
+                             .options(contains_eager(Task.case).joinedload(Case.process_version)))
     if task is None:
         raise NotFound("任务不存在或不在您的查看范围内")
     return task
@@ -309,7 +309,7 @@ def timeline(case: Case) -> list[dict]:
     rows = []
     for e in events:
         actor = e.actor
-        org = (actor.org.name if actor.org else actor.region.name) if actor else None
+        org = (actor.org.name if actor.org else region_name(actor.region_code)) if actor else None
         data = json.loads(e.data) if e.data else None
         outcome = duration = None
         if e.kind == "assigned" and e.task_def:
@@ -346,7 +346,6 @@ def open_tasks(case: Case) -> list[Task]:
 def save_draft(task: Task, user: User, values: dict) -> None:
     """暂存: keep what the holder typed (and the files they attached) without checking or running
     anything; only someone who may work the open task may, and it stays theirs until submitted."""
-    from ..taskops.deputies import may_work     # taskops builds on this module
     if task.status != "open" or not may_work(user, task):
         raise Forbidden("只有该任务的办理人可以暂存")
     task.draft = json.dumps(values, ensure_ascii=False)
@@ -363,7 +362,6 @@ def last_submission(case: Case, task_def: str) -> dict:
 
 
 def equipment_suggestions(user: User, q: str, limit: int = 20) -> list[Equipment]:
-    from ..core.scope import equipment_scope
     query = select(Equipment).options(joinedload(Equipment.use_org))
     if user.role != "inspection_agency":
         query = query.where(equipment_scope(user))

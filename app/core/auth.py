@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from ..errors import DomainError, Unauthorized
 from ..extensions import db, login_manager
@@ -120,7 +121,8 @@ def issue_token(user: User) -> str:
 
 
 def user_from_token(token: str) -> User:
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_sm3 == sm3_hex(token.encode())))
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_sm3 == sm3_hex(token.encode()))
+                            .options(joinedload(ApiToken.user)))     # one statement on every API call
     if row is None:
         raise Unauthorized("令牌无效，请重新登录")
     expires = as_utc(row.expires_at)

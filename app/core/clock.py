@@ -34,3 +34,8 @@ def local_day_end(day: date) -> datetime:
 
 def to_local(value: datetime | None) -> datetime | None:
     return as_utc(value).astimezone(DISPLAY_TZ) if value is not None else None
+
+
+def local_iso(value: datetime | None) -> str | None:
+    """ISO text in Beijing time, as the API writes instants (None stays None)."""
+    return to_local(value).isoformat() if value is not None else None

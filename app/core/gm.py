@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hmac as _hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from . import kdf_pool
+
 PASSWORD_SCHEME = "pbkdf2-sm3"
 DEFAULT_PASSWORD_ITERATIONS = 600_000
 
@@ -80,6 +82,10 @@ def random_bytes(n: int) -> bytes:
 # ---------------------------------------------------------------- passwords
 
 def _pbkdf2_sm3(password: str, salt: bytes, iterations: int) -> bytes:
+    return kdf_pool.run(_derive_pbkdf2_sm3, password, salt, iterations)
+
+
+def _derive_pbkdf2_sm3(password: str, salt: bytes, iterations: int) -> bytes:
     # NFKC: full-width and half-width input hash the same (SECURITY.md §3.1); no truncation, no case folding.
     secret = unicodedata.normalize("NFKC", password).encode("utf-8")
     kdf = PBKDF2HMAC(algorithm=hashes.SM3(), length=32, salt=salt, iterations=iterations)
@@ -377,7 +383,7 @@ def self_test() -> None:
             or sm4_gcm_open(g["key"], g["nonce"], g["sealed"], g["aad"]) != g["plaintext"]:
         raise RuntimeError("SM4-GCM self-test failed (RFC 8998 A.1)")
     password, salt, iterations, want = VECTORS["pbkdf2_sm3"]
-    if _pbkdf2_sm3(password, salt, iterations).hex() != want:
+    if _derive_pbkdf2_sm3(password, salt, iterations).hex() != want:
         raise RuntimeError("PBKDF2-HMAC-SM3 self-test failed")
     v = VECTORS["sm2"]
     public = SM2PublicKey.from_hex(v["public"])

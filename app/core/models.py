@@ -12,7 +12,7 @@ from ..extensions import db
 from .clock import utcnow
 from .movable import is_movable_category
 from .pii import EncryptedPhone, register_encrypted
-from .regions import region_prefix
+from .region_codes import region_prefix
 from .roles import is_enterprise, is_regulator, role_label
 
 

@@ -6,6 +6,9 @@ or hold or held a task in; platform roles see no case data.
 """
 from __future__ import annotations
 
+from typing import Callable
+
+from flask import g, has_request_context
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import aliased
 
@@ -40,11 +43,21 @@ def case_scope(user: User):
     return false()
 
 
+# Further grounds to read single cases, registered at start-up by the packages that grant them
+# (app/taskops: a copy, 抄送, lets its recipient read that case): user -> condition on Case.
+_READ_GRANTS: list[Callable[[User], object]] = []
+
+
+def read_grant(fn):
+    _READ_GRANTS.append(fn)
+    return fn
+
+
 def case_read_scope(user: User):
-    """`case_scope` plus the cases copied to the user (抄送 grants read access to that case only).
-    Used for single-case reads (case page, task page, attachments); lists keep `case_scope`."""
-    from ..taskops.models import CaseCopy
-    return or_(case_scope(user), Case.id.in_(select(CaseCopy.case_id).where(CaseCopy.user_id == user.id)))
+    """`case_scope` plus the cases a registered read grant opens to the user (抄送 grants read access
+    to that case only). Used for single-case reads (case page, task page, attachments); lists keep
+    `case_scope`."""
+    return or_(case_scope(user), *(grant(user) for grant in _READ_GRANTS))
 
 
 def candidate_condition(user: User):
@@ -98,16 +111,28 @@ def _case_in_scope(user: User):
     return select(Case.id).where(Case.id == Task.case_id, case_scope(user)).correlate(Task).exists()
 
 
+# Who stands in for whom today (代理人) is kept by app/taskops/deputies.py, which registers its
+# lookup here at start-up: user id -> ids of those the user acts for (through chains).
+_PRINCIPALS: list[Callable[[int], list[int]]] = []
+
+
+def principals_provider(fn):
+    _PRINCIPALS[:] = [fn]
+    return fn
+
+
 def _acting_for(user: User) -> list[int]:
     """The user and those they stand in for today (through deputy chains), read once per request
     (the inbox builds the condition for every tab count, the list and each saved filter)."""
-    from flask import g, has_request_context
-
-    from ..taskops.deputies import principal_ids
     cache = g.setdefault("acting_for", {}) if has_request_context() else {}
     if user.id not in cache:
-        cache[user.id] = [user.id, *principal_ids(user.id)]
+        cache[user.id] = [user.id, *(_PRINCIPALS[0](user.id) if _PRINCIPALS else [])]
     return cache[user.id]
+
+
+def acts_for(user: User, principal_id: int | None) -> bool:
+    """`user` stands in today for `principal_id` (not themselves)."""
+    return principal_id is not None and principal_id != user.id and principal_id in _acting_for(user)
 
 
 def is_candidate(user: User, task: Task) -> bool:

@@ -9,13 +9,22 @@ from .models import Counter
 
 
 def next_value(name: str, period: str) -> int:
-    """One statement: create the counter at 1 or add 1 to it, returning the value. The conflicting
-    row stays locked until the transaction ends (PostgreSQL), so two writers never get one value;
-    a rolled-back transaction leaves a gap, never a duplicate."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    """One statement: create the counter at 1 or add 1 to it, returning the value.
+
+    PostgreSQL: in a transaction of its own, committed at once. The counter row is locked only for
+    that round trip, not until the caller's transaction ends: every case start takes the same
+    counter (case:<prefix>, the day), and holding it through the whole start made concurrent starts
+    queue one behind another (bench/journey.py). Two callers never get one value; a caller that
+    rolls back leaves a gap, never a duplicate.
+    SQLite (one writer at a time anyway): in the caller's transaction."""
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = Counter.__table__
     statement = (insert(table).values(name=name, period=period, value=1)
                  .on_conflict_do_update(index_elements=[table.c.name, table.c.period],
                                         set_={"value": table.c.value + 1})
                  .returning(table.c.value))
-    return db.session.execute(statement).scalar_one()
+    if dialect != "postgresql":
+        return db.session.execute(statement).scalar_one()
+    with db.engine.begin() as conn:
+        return conn.execute(statement).scalar_one()

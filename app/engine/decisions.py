@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from .models import DecisionVersion
 from .registry import DMN_NAMESPACES, DefinitionError
-from .scripting import SCRIPT_ENGINE
+from .scripting import NEVER, SCRIPT_ENGINE, deadline_end, register_helper
 
 _ENGINES: dict[str, tuple] = {}   # decision_id -> (content_sha256, DMNEngine, checked_at)
 # How long a process trusts its cached "latest version" before asking the database again: a
@@ -98,3 +98,15 @@ def evaluate(decision_id: str, **inputs) -> dict:
     """Evaluate the latest deployed version of a decision; returns the first matching row's outputs."""
     fake_task = SimpleNamespace(data=dict(inputs), workflow=SimpleNamespace(script_engine=SCRIPT_ENGINE))
     return _engine(decision_id).result(fake_task)
+
+
+def escalation_at(process_key: str, level: int, deadline: str) -> str:
+    """BPMN helper: when escalation `level` of a process is due — the deadline's end plus the offset
+    the `escalation_target` DMN table gives (rules/escalation_target.dmn)."""
+    target = evaluate("escalation_target", process_key=process_key, level=int(level))
+    if not target.get("role"):
+        return NEVER
+    return deadline_end(deadline, int(target.get("offset_days") or 0))
+
+
+register_helper("escalation_at", escalation_at)

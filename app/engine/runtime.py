@@ -8,26 +8,30 @@ from datetime import datetime
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import event as sa_event
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..calendar.services import add_working_days
 from ..cases.models import Case, CaseEvent, CaseParty, Task, WARNING_RANK
 from ..core.clock import DISPLAY_TZ, as_utc, local_day_end, today_local, utcnow
-from ..security.audit import GENESIS, chain_mac
-from ..core.regions import region_name
 from ..core.models import Attachment, Organization, User
-from ..core.scope import is_candidate
+from ..core.regions import region_name
+from ..core.roles import role_label
+from ..core.scope import acts_for, is_candidate
 from ..core.sequences import next_value
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from . import assignment, decisions, forms
+from ..security.audit import GENESIS, chain_mac
+from . import assignment, decisions, forms, hooks
 from .models import ProcessVersion
 from .registry import ensure_spec_loaded, latest_version, version_forms, version_info
 from .scripting import SCRIPT_ENGINE
-from .serializer import SERIALIZER_VERSION, dump_workflow, load_workflow, track_removals
+from .serializer import SERIALIZER_VERSION, SPEC_REGISTRY, dump_workflow, load_workflow, track_removals
 from .services import CURRENT, ServiceContext, get_start_hook
 
 WARNING_DECISION = "warning_level"
@@ -57,12 +61,11 @@ def due_from_expression(expression: str, data: dict, now: datetime) -> datetime 
     value = str(value).strip()
     working = WORKING_DAYS_DUE.match(value.upper())
     if working:
-        from ..calendar.services import add_working_days
         day = add_working_days(now.astimezone(DISPLAY_TZ).date(), int(working.group(1)))
         return local_day_end(day)
     if value.startswith("P"):
-        from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
-        return now + Timer.get_timedelta_from_start(Timer.parse_iso_duration(value), now)
+        duration = TimerEventDefinition.parse_iso_duration(value)
+        return now + TimerEventDefinition.get_timedelta_from_start(duration, now)
     return local_day_end(datetime.fromisoformat(value).date())
 
 
@@ -75,18 +78,17 @@ def warning_for(due_at: datetime | None) -> str:
 
 
 # Facts read under the case row lock, valid until the transaction ends because every writer of
-# them holds that lock: the newest (seq, hash) of each case's timeline, the open task rows of a case
-# (every Task row is created by _sync, which adds to the list), and the tasks known to have no
-# pending 后加签 signer. Forgotten at commit and at any rollback (savepoints too).
+# them holds that lock: the newest (seq, hash) of each case's timeline, and the open task rows of a
+# case (every Task row is created by _sync, which adds to the list). Forgotten at commit and at any
+# rollback (savepoints too).
 _CHAIN_HEADS = "timeline_heads"
 _OPEN_TASKS = "open_tasks"
-_NO_AFTER_SIGNERS = "no_after_signers"
 
 
 @sa_event.listens_for(Session, "after_commit")
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_chain_heads(session, *_args) -> None:
-    for key in (_CHAIN_HEADS, _OPEN_TASKS, _NO_AFTER_SIGNERS):
+    for key in (_CHAIN_HEADS, _OPEN_TASKS):
         session.info.pop(key, None)
 
 
@@ -96,16 +98,6 @@ EMPTY_HEAD = (0, GENESIS)   # (seq, hash) before a case's first timeline entry
 def _newest_event(case_id):
     """The newest timeline entry of a case (`case_id`: a value, or Case.id to correlate)."""
     return select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq.desc()).limit(1)
-
-
-def without_after_signers(task: Task) -> bool:
-    """True when the task was read under its case lock in this transaction with no pending 后加签."""
-    return task.id in db.session.info.get(_NO_AFTER_SIGNERS, ())
-
-
-def signers_changed(task: Task) -> None:
-    """A signer was added to `task` in this transaction: forget what its lock read said."""
-    db.session.info.get(_NO_AFTER_SIGNERS, set()).discard(task.id)
 
 
 def append_event(case: Case, actor: User | None, kind: str, summary: str, *, task_def: str | None = None,
@@ -252,8 +244,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
         spec = spiff_task.task_spec
         who = assignment.resolve(spec.lane, props, case, spiff_task.data)
         due_at = due_from_expression(props["dueIn"], spiff_task.data, now) if props.get("dueIn") else None
-        from ..taskops.deputies import route   # 代理人: a personal task of someone away goes to their deputy
-        assignee_id, deputy_for_id = route(who.assignee_id)
+        assignee_id, deputy_for_id = hooks.route(who.assignee_id)   # 代理人: someone away → their deputy
         row = Task(case_id=case.id, process_key=case.process_key, spiff_task_id=str(spiff_task.id),
                    task_def=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id, lane=spec.lane,
                    form_key=props.get("formKey"),
@@ -267,7 +258,6 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
                                           if who.assignee_id else region_name(who.region_code))
         if deputy_for_id:
             where += f"（不在岗，由代理人 {db.session.get(User, assignee_id).display_name} 代为办理）"
-        from ..core.roles import role_label
         append_event(case, None, "assigned", f"进入【{row.name}】环节，待 {where}（{role_label(who.role)}）办理",
                      task_def=row.task_def, step_name=row.name)
     open_now = [row for row in open_rows.values() if row.status == "open"] + created
@@ -276,8 +266,7 @@ def _sync(case: Case, wf: BpmnWorkflow, actor: User | None) -> None:
     case.warning_level = max((t.warning_level for t in open_now), key=lambda w: WARNING_RANK.get(w, 0),
                              default="none")
     case.current_step = "、".join(sorted({t.name for t in open_now})) or None
-    from ..cases.clock import sync_timers
-    sync_timers(case, wf)     # a paused case keeps its timers suspended (法定时限, cases/clock.py)
+    hooks.synced(case, wf)     # e.g. a paused case keeps its timers suspended (法定时限)
     case.next_timer_at = _next_timer(wf) if case.paused_at is None else None
     if wf.is_completed() and case.status == "running":
         case.status = "closed"
@@ -377,6 +366,8 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
                 started_by_id=user.id, state="", serializer_version=SERIALIZER_VERSION, lock_version=0)
     db.session.add(case)
     db.session.flush()
+    db.session.info.setdefault(_CHAIN_HEADS, {})[case.id] = EMPTY_HEAD     # a new case: nothing to read
+    db.session.info.setdefault(_OPEN_TASKS, {})[case.id] = []
     parties = set(ctx.parties)
     if ctx.org_id:
         parties.add((ctx.org_id, "owner"))
@@ -407,18 +398,18 @@ def get_task_for_update(task_id: int) -> tuple[Task, Case]:
     case = _locked_case(Case.id == select(Task.case_id).where(Task.id == task_id).scalar_subquery())
     if case is None:
         raise NotFound()
-    # The task, with the case's other open tasks (for _sync) and whether 后加签 signers wait on it.
-    from ..taskops.models import TaskSign
-    waiting = (select(TaskSign.id).where(TaskSign.task_id == Task.id, TaskSign.kind == "after",
-                                         TaskSign.status == "pending").exists())
-    task, open_tasks, no_signers = None, [], db.session.info.setdefault(_NO_AFTER_SIGNERS, set())
-    for row, signers in db.session.execute(
-            select(Task, waiting).where(Task.case_id == case.id, or_(Task.status == "open", Task.id == task_id))
+    # The task, with the case's other open tasks (for _sync) and the facts registered lock reads
+    # take with it (hooks.LockRead: whether 后加签 signers wait on it).
+    reads = hooks.lock_reads()
+    task, open_tasks = None, []
+    for row, *values in db.session.execute(
+            select(Task, *(read.column() for read in reads))
+            .where(Task.case_id == case.id, or_(Task.status == "open", Task.id == task_id))
             .execution_options(populate_existing=True)):
         if row.id == task_id:
             task = row
-            if not signers:
-                no_signers.add(row.id)
+            for read, value in zip(reads, values):
+                read.seen(row, value)
         if row.status == "open":
             open_tasks.append(row)
     db.session.info.setdefault(_OPEN_TASKS, {})[case.id] = open_tasks
@@ -439,7 +430,6 @@ def _ensure_may_act(user: User, task: Task) -> None:
     if task.delegate_state in BLOCKING_STATES:   # 委派 / 加签 in progress (app/taskops)
         raise Conflict(BLOCKING_STATES[task.delegate_state], code="task_delegated")
     if task.assignee_id is not None and task.assignee_id != user.id:
-        from ..taskops.deputies import acts_for
         if not acts_for(user, task.assignee_id):   # 代理人 works the absent holder's tasks
             raise Conflict(f"该任务已由 {task.assignee.display_name} 签收", code="task_taken")
     if task.assignee_id is None and not is_candidate(user, task):
@@ -461,7 +451,6 @@ def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = Non
 
 
 def _complete_locked(task: Task, case: Case, user: User, raw: dict, extras: dict | None) -> Case:
-    from ..taskops import services as taskops
     _ensure_may_act(user, task)
     schema = task_form_schema(task)
     wf = _load(case)
@@ -475,7 +464,7 @@ def _complete_locked(task: Task, case: Case, user: User, raw: dict, extras: dict
     except ValidationFailed as err:
         data, attachment_ids, form_errors = dict(raw or {}), [], err.fields
     try:   # opinionRequired / signatureRequired: errors shown with the form's own (caller rolls back)
-        attachment_ids = attachment_ids + taskops.check_step_requirements(task, props, data, user, extras or {})
+        attachment_ids = attachment_ids + hooks.run_step_checks(task, props, data, user, extras or {})
     except ValidationFailed as err:
         form_errors = {**err.fields, **form_errors}
     if form_errors:
@@ -486,7 +475,7 @@ def _complete_locked(task: Task, case: Case, user: User, raw: dict, extras: dict
         case.lock_version += 1
     else:
         _bump(case)
-    if taskops.hold_for_countersign(case, task, user, data, attachment_ids):
+    if hooks.held(case, task, user, data, attachment_ids):
         db.session.flush()    # 后加签: the signers sign first; the engine task completes after the last
         return case
     finish_task(case, task, wf, spiff_task, user, data, attachment_ids, props)
@@ -496,8 +485,6 @@ def _complete_locked(task: Task, case: Case, user: User, raw: dict, extras: dict
 def finish_task(case: Case, task: Task, wf: BpmnWorkflow, spiff_task, user: User, data: dict,
                 attachment_ids: list[int], props: dict, summary: str | None = None) -> None:
     """Run the engine task with validated `data` as `user`; the caller holds the case lock and bumped it."""
-    from ..taskops import services as taskops
-
     def step():
         spiff_task.data.update(data)
         spiff_task.run()
@@ -516,7 +503,7 @@ def finish_task(case: Case, task: Task, wf: BpmnWorkflow, spiff_task, user: User
     task.assignee_id = user.id
     task.data = json.dumps(data, ensure_ascii=False)
     _link_attachments(case, attachment_ids)
-    taskops.copy_by_bpmn(case, task, props, user)
+    hooks.completed(case, task, props, user)   # e.g. BPMN ccRoles copies
     _sync(case, wf, user)
     _save(case, wf)
     db.session.flush()
@@ -558,7 +545,6 @@ def unclaim_task(task_id: int, user: User) -> Task:
 
 
 def _due_timer_names(wf: BpmnWorkflow, now: datetime) -> list[str]:
-    from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
     names = []
     for task in wf.get_tasks(state=TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
@@ -664,9 +650,6 @@ def done_steps(case: Case) -> tuple[list[str], list[str]]:
 def migration_blocker(case: Case, target: ProcessVersion, wf: BpmnWorkflow | None = None) -> str | None:
     """Why `case` cannot move to `target` (in Chinese), or None when it can: every current step
     (and every step already done) must exist in the target version under the same BPMN id."""
-    from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff
-
-    from .serializer import SPEC_REGISTRY
     if case.status != "running":
         return f"案件 {case.case_no} {case.status_label}，只迁移办理中的案件"
     if target.process_key != case.process_key:
@@ -699,9 +682,6 @@ def migration_blocker(case: Case, target: ProcessVersion, wf: BpmnWorkflow | Non
 def migrate_case(case_id: int, target: ProcessVersion, actor: User) -> Case:
     """Move a running case onto another version of its process; the current steps keep their
     tasks (and claims); boundary timers are re-armed from the target's definitions."""
-    from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
-
-    from .serializer import SPEC_REGISTRY
     case = lock_case(case_id)
     wf = _load(case)
     reason = migration_blocker(case, target, wf)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
@@ -17,7 +18,9 @@ from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_seque
                                      guarded_unpack_sequence, safer_getattr)
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from ..calendar.services import add_working_days, is_working_day, working_days_between
 from ..core.clock import DISPLAY_TZ, today_local
+from .services import call_registered_service
 
 
 def _inplacevar(op, x, y):
@@ -40,37 +43,24 @@ def _today() -> str:
     return today_local().isoformat()
 
 
-def _deadline_end(day: str, offset_days: int = 0) -> str:
+def deadline_end(day: str, offset_days: int = 0) -> str:
     """The instant a deadline day is over (next midnight, Asia/Shanghai), shifted by whole days;
     an ISO datetime with offset, as BPMN timeDate timers need."""
     end = date.fromisoformat(str(day)[:10]) + timedelta(days=int(offset_days) + 1)
     return datetime.combine(end, time(0, 0), DISPLAY_TZ).isoformat()
 
 
-def _escalation_at(process_key: str, level: int, deadline: str) -> str:
-    """When escalation `level` of a process is due: the deadline's end plus the offset the
-    `escalation_target` DMN table gives (rules/escalation_target.dmn)."""
-    from .decisions import evaluate
-    target = evaluate("escalation_target", process_key=process_key, level=int(level))
-    if not target.get("role"):
-        return NEVER
-    return _deadline_end(deadline, int(target.get("offset_days") or 0))
-
-
 def _working_days(start: str, n: int) -> str:
     """The n-th working day after `start` (start not counted), on the China working-day calendar
     maintained at /admin/calendar: an ISO date, usable as dueIn or with deadline_end()."""
-    from ..calendar.services import add_working_days
     return add_working_days(str(start)[:10], int(n)).isoformat()
 
 
 def _working_days_between(start: str, end: str) -> int:
-    from ..calendar.services import working_days_between
     return working_days_between(str(start)[:10], str(end)[:10])
 
 
 def _is_working_day(day: str) -> bool:
-    from ..calendar.services import is_working_day
     return is_working_day(str(day)[:10])
 
 
@@ -88,13 +78,13 @@ for _forbidden in ("string", "math", "random", "whrandom", "set", "frozenset", "
                    "reorder"):
     SAFE_BUILTINS.pop(_forbidden, None)
 
-# Helpers BPMN authors may use (documented in docs/流程开发指南.md).
+# Helpers BPMN authors may use (documented in docs/流程开发指南.md); engine/decisions.py adds
+# escalation_at (register_helper), as it evaluates a DMN table.
 HELPERS = {
     "today": _today,
     "add_days": _add_days,
     "days_between": _days_between,
-    "deadline_end": _deadline_end,
-    "escalation_at": _escalation_at,
+    "deadline_end": deadline_end,
     "working_days": _working_days,
     "working_days_between": _working_days_between,
     "is_working_day": _is_working_day,
@@ -158,7 +148,6 @@ class CaseScriptEngine(PythonScriptEngine):
         compile_expression(expression)
 
     def call_service(self, task, operation_name=None, operation_params=None, **_):
-        from .services import call_registered_service
         params = {k: v["value"] for k, v in (operation_params or {}).items()}
         result = call_registered_service(operation_name, task, params)
         return json.dumps(result, default=_json_default)
@@ -171,6 +160,12 @@ def _json_default(value):
 
 
 SCRIPT_ENGINE = CaseScriptEngine()
+
+
+def register_helper(name: str, fn) -> None:
+    """Add a helper for BPMN expressions and scripts (from a module this one cannot import)."""
+    HELPERS[name] = fn
+    SCRIPT_ENGINE.environment.globals[name] = fn
 
 
 # Names that are not in the sandbox anyway; naming them at deploy time beats a NameError in a case.
@@ -189,7 +184,6 @@ def _forbidden_names(source: str, mode: str) -> list[str]:
 
 def _syntax_message(err: SyntaxError) -> str:
     """RestrictedPython reports a tuple of English strings; say it in Chinese where we can."""
-    import re
     parts = err.msg if isinstance(err.msg, (tuple, list)) else (err.msg,)
     out = []
     for part in parts:

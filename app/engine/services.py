@@ -9,7 +9,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from sqlalchemy import select
+
 from ..errors import DomainError
+from ..extensions import db
 
 
 @dataclass
@@ -101,9 +104,6 @@ def call_registered_service(name: str, spiff_task, params: dict):
 
 def case_row(model, ctx: ServiceContext):
     """The domain row a service task works on (one per case, column `case_id`)."""
-    from sqlalchemy import select
-
-    from ..extensions import db
     row = db.session.scalar(select(model).where(model.case_id == ctx.case.id))
     if row is None:
         raise RuntimeError(f"case {ctx.case.id} has no {model.__tablename__} row")

@@ -19,6 +19,7 @@ from ..core.roles import is_regulator
 from ..engine import runtime
 from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..taskops import services as taskops
 from .models import SavedFilter
 
 FILTER_KEYS = ("box", "process", "status", "region", "warning", "overdue", "due_within", "q", "sort", "read")
@@ -257,7 +258,6 @@ def bulk(user: User, action: str, task_ids, *, decision=None, opinion=None, targ
                 errors[f"opinion_{task_id}"] = f"任务 #{task_id} 单独填写的{label}须为 2–1000 个字"
     if errors:
         raise ValidationFailed(errors)
-    from ..taskops import services as taskops
     user_id = user.id
     rows = []
     for task_id in ids:
@@ -291,7 +291,6 @@ def page_extras(user: User, f, items: list, saved_filters: list[dict]) -> dict:
     extras = {"saved_filters": saved_filters, "filter_args": clean_args(_filter_dict(f)),
               "bulk_options": [], "bulk_targets": []}
     if f.box == "todo" and items:
-        from ..taskops import services as taskops
         extras["bulk_options"] = approve_options(items)
         people, seen = {}, set()
         for task in items:

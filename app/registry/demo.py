@@ -101,7 +101,8 @@ def _fill(e: Equipment, n: int, maintainer: Organization, agency: Organization, 
     e.commissioning_date = e.commissioning_date or min(date(variety_year, 9, 1), today - timedelta(days=365))
     if e.reg_code is None:
         e.reg_code = f"{e.category_code}{e.region_code}{e.commissioning_date:%Y%m}{n % 10000:04d}"
-    if e.registration_no is None:
+    if e.registration_no is None and not e.simple_pressure_vessel:
+        # Simple pressure vessels are exempt from use registration; every other device is registered.
         prefix = {"1": "锅", "2": "容", "3": "梯", "4": "起", "5": "车"}.get(e.category_code[0], "设")
         e.registration_no = f"{prefix}{e.category_code[1:3]}桂A{e.id:05d}({e.commissioning_date.year % 100:02d})"
     if e.lat is None and e.region_code in POINTS:

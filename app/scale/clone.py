@@ -22,8 +22,9 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from ..core.clock import as_utc
-from ..security.audit import GENESIS, chain_mac
+from ..engine.runtime import timeline_canonical
 from ..extensions import db
+from ..security.audit import GENESIS, chain_mac
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 DATE_RE = r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)"
@@ -341,7 +342,6 @@ def build_rows(tpl: CaseTemplate, spec: CloneSpec) -> dict[str, list[dict]]:
 
 def chain(events: list[dict]) -> None:
     """Recompute the HMAC-SM3 chain of one case's timeline rows (ordered by seq), as append_event does."""
-    from ..engine.runtime import timeline_canonical
     prev = GENESIS
     for e in events:
         e["prev_hash"] = prev

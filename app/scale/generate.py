@@ -353,7 +353,7 @@ def table_sizes() -> list[tuple[str, str]]:
 
 
 def _stage_base(scale, preset, out) -> None:
-    from ..cli import deploy_all
+    from ..engine.deploy import deploy_all
     from ..demo import seed
     deploy_all()
     seed(with_cases=False)

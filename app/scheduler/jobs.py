@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Callable
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from ..cases.models import Case
-from ..core.clock import utcnow
+from ..core.clock import as_utc, utcnow
+from ..engine.runtime import fire_timers, refresh_warnings
 from ..extensions import db
+from ..hazards.services import refresh_hazard_warnings
+from ..sms.services import dispatch_due
 from .models import JobRun
+from .parallel import due_count, fire_in_parallel
+from .reminders import send_inspection_reminders
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,6 @@ def _due_batch(batch_size: int, seen: set[int]) -> list[Case]:
 
 
 def _fire_one(case: Case) -> None:
-    from ..engine.runtime import fire_timers
     fire_timers(case)
     if case.timer_failures:
         case.timer_failures, case.timer_error = 0, None
@@ -129,8 +134,6 @@ def _fire_alone(case_id: int) -> bool | None:
 
 
 def refresh_warning_levels() -> JobResult:
-    from ..engine.runtime import refresh_warnings
-    from ..hazards.services import refresh_hazard_warnings
     changed = refresh_warnings() + refresh_hazard_warnings()
     db.session.commit()
     return JobResult(items=changed)
@@ -142,7 +145,6 @@ SMS_PASS_SECONDS = 20.0
 def dispatch_sms() -> JobResult:
     """Send what is due, 500 at a time, until nothing is left or the pass has used its time
     (the next tick carries on): a backlog drains without one pass running for ever."""
-    from ..sms.services import dispatch_due
     result, started = JobResult(), time.monotonic()
     while time.monotonic() - started < SMS_PASS_SECONDS:
         handled, failed = dispatch_due()
@@ -154,16 +156,12 @@ def dispatch_sms() -> JobResult:
 
 
 def inspection_reminders() -> JobResult:
-    from .reminders import send_inspection_reminders
     queued, _considered = send_inspection_reminders()
     return JobResult(items=queued)
 
 
 def timers_job() -> JobResult:
     """The scheduled pass: one process normally; several when a large backlog is due."""
-    from flask import current_app
-
-    from .parallel import due_count, fire_in_parallel
     workers = current_app.config.get("SCHEDULER_TIMER_WORKERS", 1)
     if workers > 1 and _is_postgres() and due_count() >= current_app.config.get("SCHEDULER_PARALLEL_FROM", 1000):
         db.session.rollback()
@@ -234,7 +232,6 @@ def audit_job() -> JobResult:
     last = db.session.scalar(select(AuditLog.at).where(AuditLog.event_type == "audit.verify",
                                                       AuditLog.actor_id.is_(None))
                              .order_by(AuditLog.id.desc()).limit(1))
-    from ..core.clock import as_utc
     if last is None or utcnow() - as_utc(last) > timedelta(hours=24):
         result = verify_chain()
         audit("audit.verify", "每日审计链校验" + ("通过" if result.ok else "失败：" + result.problems[0]),

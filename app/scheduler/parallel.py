@@ -8,6 +8,7 @@ SQLite has one writer anyway.
 """
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 
@@ -25,14 +26,15 @@ def _worker_app_config(database_url: str, instance_dir: str) -> None:
     os.environ["SCHEDULER_EMBEDDED"] = "0"      # a worker never starts a scheduler of its own
 
 
-def _worker_fire(database_url: str, instance_dir: str) -> tuple[int, int]:
+def _worker_fire(database_url: str, instance_dir: str, fire: str) -> tuple[int, int]:
+    """In a spawned process: build the application, then run the pass named "module:function"."""
     _worker_app_config(database_url, instance_dir)
-    from .. import create_app
-    from .jobs import fire_due_timers
+    from .. import create_app      # the factory: a spawned process starts with nothing imported
     app = create_app()
+    module, name = fire.split(":")
     with app.app_context():
         try:
-            result = fire_due_timers()
+            result = getattr(importlib.import_module(module), name)()
             return result.items, result.failures
         finally:
             db.session.remove()
@@ -45,11 +47,13 @@ def due_count() -> int:
 
 
 def fire_in_parallel(fire_local, workers: int) -> tuple[int, int]:
-    """Run `fire_local` here and in `workers - 1` spawned processes; sum (items, failures)."""
+    """Run `fire_local` (a module-level function) here and in `workers - 1` spawned processes;
+    sum (items, failures)."""
     url = db.engine.url.render_as_string(hide_password=False)
+    fire = f"{fire_local.__module__}:{fire_local.__name__}"
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers - 1) as pool:
-        pending = [pool.apply_async(_worker_fire, (url, current_app.config["INSTANCE_DIR"]))
+        pending = [pool.apply_async(_worker_fire, (url, current_app.config["INSTANCE_DIR"], fire))
                    for _ in range(workers - 1)]
         local = fire_local()
         results = [p.get() for p in pending]

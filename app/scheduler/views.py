@@ -15,6 +15,7 @@ from ..extensions import db
 from .jobs import JOBS, run_job
 from .lock import leader_info
 from .models import JobRun
+from .parallel import due_count
 
 bp = Blueprint("scheduler", __name__, url_prefix="/admin/jobs")
 
@@ -52,7 +53,6 @@ def jobs():
     runs, total = paginate(query, page, per_page)
     stuck = list(db.session.scalars(select(Case).where(Case.timer_failures > 0, Case.status == "running")
                                     .order_by(Case.next_timer_at).limit(50)))
-    from .parallel import due_count
     due_now = due_count()
     return render_template("scheduler/jobs.html", jobs=JOBS, last=_last_runs(), runs=runs, total=total,
                            page=page, pages=max(1, -(-total // per_page)), f={"job": job, "status": status},

@@ -121,14 +121,7 @@ def copy(case_id: int):
         raise ValidationFailed({"user_ids": "user_ids 与 roles 必须是数组"})
     copies = services.copy_case(case.id, g.api_user, users, roles, body.get("note"), body.get("task_id"))
     db.session.commit()
-    return jsonify({"items": [_copy_json(c) for c in copies]}), 201
-
-
-def _copy_json(copy: CaseCopy) -> dict:
-    return {"id": copy.id, "case_id": copy.case_id, "case_no": copy.case.case_no, "title": copy.case.title,
-            "user_id": copy.user_id, "sender": copy.sender.display_name if copy.sender else "系统（流程配置）",
-            "step": copy.step_name, "source": copy.source, "note": copy.note, "created_at": _iso(copy.created_at),
-            "read_at": _iso(copy.read_at)}
+    return jsonify({"items": [services.copy_json(c) for c in copies]}), 201
 
 
 @bp.get("/copies")
@@ -140,7 +133,7 @@ def list_copies():
     if request.args.get("state") == "unread":
         query = query.where(CaseCopy.read_at.is_(None))
     items, total = case_services.paginate(query.order_by(CaseCopy.created_at.desc(), CaseCopy.id.desc()), page, 20)
-    return jsonify({"items": [_copy_json(c) for c in items], "total": total, "page": page})
+    return jsonify({"items": [services.copy_json(c) for c in items], "total": total, "page": page})
 
 
 @bp.post("/copies/<int:copy_id>/read")
@@ -151,7 +144,7 @@ def read_copy(copy_id: int):
         raise NotFound("抄送记录不存在")
     services.mark_copy_read(copy)
     db.session.commit()
-    return jsonify(_copy_json(copy))
+    return jsonify(services.copy_json(copy))
 
 
 def _deputy_json(row) -> dict:

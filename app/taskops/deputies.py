@@ -12,8 +12,10 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, select
 
+from ..core import scope
 from ..core.clock import today_local, utcnow
 from ..core.models import User
+from ..engine import hooks
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from .models import UserDeputy
@@ -41,6 +43,7 @@ def principals_query(deputy_id: int, day: date | None = None):
     return select(UserDeputy.user_id).where(UserDeputy.deputy_id == deputy_id, _active(day))
 
 
+@scope.principals_provider
 def principal_ids(deputy_id: int, day: date | None = None) -> list[int]:
     """Everyone for whom `deputy_id` acts today, through chains: A names B, B (away) names C →
     C acts for B and A. One query per link, at most MAX_CHAIN links; cycles end the walk."""
@@ -74,12 +77,10 @@ def deputy_chain(user_id: int | None, day: date | None = None) -> list[User]:
         current = deputy.id
 
 
-def acts_for(user: User, principal_id: int | None) -> bool:
-    if principal_id is None or principal_id == user.id:
-        return False
-    return principal_id in principal_ids(user.id)
+acts_for = scope.acts_for
 
 
+@hooks.personal_router
 def route(user_id: int | None) -> tuple[int | None, int | None]:
     """(assignee, on behalf of) for a task that would go to `user_id` personally: the end of the
     user's deputy chain, on the user's behalf."""
@@ -92,11 +93,10 @@ def route(user_id: int | None) -> tuple[int | None, int | None]:
 def may_work(user: User, task) -> bool:
     """The task page's "may act": the holder, a candidate of an unclaimed task, or the holder's deputy
     (through a chain). The engine re-checks under the case lock (runtime._ensure_may_act)."""
-    from ..core.scope import is_candidate
     if task.status != "open":
         return False
     if task.assignee_id is None:
-        return is_candidate(user, task)
+        return scope.is_candidate(user, task)
     return task.assignee_id == user.id or acts_for(user, task.assignee_id)
 
 

@@ -9,28 +9,68 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import struct
 import zlib
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+from werkzeug.datastructures import FileStorage
 
-from ..cases.models import Case, CaseParty, Task
-from ..core.clock import DISPLAY_TZ, utcnow
+from ..cases.models import Case, CaseEvent, CaseParty, Task
+from ..core.clock import DISPLAY_TZ, local_iso, utcnow
 from ..core.models import Organization, User
 from ..core.regions import jurisdictions_over, region_name
 from ..core.roles import ROLES, is_enterprise, is_regulator, role_label
-from ..core.scope import case_scope, is_candidate
-from ..engine import runtime
+from ..core.scope import case_scope, is_candidate, read_grant
+from ..core.storage import save_upload
+from ..engine import hooks, runtime
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..sms import services as sms
+from .deputies import route
 from .models import CaseCopy, Notification, TaskSign
 
 OPINION_MIN, OPINION_MAX = 2, 1000
 URGE_INTERVAL = timedelta(hours=1)
 SIGNATURE_MAX_BYTES = 200 * 1024
 SIGNATURE_FILENAME = "手写签名.png"
+
+# Tasks read under their case lock in this transaction with no pending 后加签 signer (every writer
+# of signers holds that lock); forgotten at commit and at any rollback.
+_NO_AFTER_SIGNERS = "no_after_signers"
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_signer_reads(session, *_args) -> None:
+    session.info.pop(_NO_AFTER_SIGNERS, None)
+
+
+def _after_signers_waiting():
+    return (select(TaskSign.id).where(TaskSign.task_id == Task.id, TaskSign.kind == "after",
+                                      TaskSign.status == "pending").exists())
+
+
+def _remember_signers(task: Task, waiting: bool) -> None:
+    if not waiting:
+        db.session.info.setdefault(_NO_AFTER_SIGNERS, set()).add(task.id)
+
+
+hooks.lock_read(hooks.LockRead(_after_signers_waiting, _remember_signers))
+
+
+def without_after_signers(task: Task) -> bool:
+    """True when the task was read under its case lock in this transaction with no pending 后加签."""
+    return task.id in db.session.info.get(_NO_AFTER_SIGNERS, ())
+
+
+def signers_changed(task: Task) -> None:
+    """A signer was added to `task` in this transaction: forget what its lock read said."""
+    db.session.info.get(_NO_AFTER_SIGNERS, set()).discard(task.id)
 
 
 # ---------------------------------------------------------------- helpers
@@ -197,7 +237,6 @@ def transfer_task(task_id: int, user: User, target_id, opinion) -> Task:
         raise ValidationFailed(errors)
     target, text = _target(task, user, target_id, "转办"), _opinion(opinion, label="转办意见")
     runtime._bump(case)
-    from .deputies import route
     assignee_id, task.deputy_for_id = route(target.id)
     task.assignee_id, task.owner_id, task.delegate_state = assignee_id, None, None
     behalf = f"（不在岗，由代理人 {db.session.get(User, assignee_id).display_name} 代为办理）" \
@@ -264,7 +303,6 @@ def resolve_delegation(task_id: int, user: User, opinion) -> Task:
 
 def delegated_opinions(task: Task) -> list:
     """The delegate's returned opinions on this task (shown to the owner above the form)."""
-    from ..cases.models import CaseEvent
     return list(db.session.scalars(select(CaseEvent).where(
         CaseEvent.case_id == task.case_id, CaseEvent.kind == "delegate_returned",
         CaseEvent.task_def == task.task_def, CaseEvent.at >= task.created_at).order_by(CaseEvent.seq)))
@@ -334,7 +372,7 @@ def add_signer(task_id: int, user: User, signer_id, kind: str, note=None) -> Tas
     row = TaskSign(task_id=task.id, seq=seq, kind=kind, user_id=signer.id, status="pending",
                    added_by_id=user.id, created_at=utcnow())
     db.session.add(row)
-    runtime.signers_changed(task)
+    signers_changed(task)
     task.owner_id = user.id
     if kind == "before":
         task.assignee_id, task.delegate_state = signer.id, "signing"
@@ -412,7 +450,6 @@ def _advance(case: Case, task: Task, kind: str, actor: User) -> None:
         task.assignee_id, task.delegate_state = task.owner_id, None
         return
     if kind == "after" and task.delegate_state == "countersign":
-        import json
         held = json.loads(task.held_data)
         owner = db.session.get(User, held["user_id"])
         wf = runtime._load(case)
@@ -424,11 +461,11 @@ def _advance(case: Case, task: Task, kind: str, actor: User) -> None:
                             runtime._user_task_props(spiff_task), summary=f"完成【{task.name}】（后加签已签署）")
 
 
+@hooks.completion_hold
 def hold_for_countersign(case: Case, task: Task, user: User, data: dict, attachment_ids: list[int]) -> bool:
     """Called by runtime.complete_task: with pending 后加签 signers, keep the submission and hand the
     task to the first signer instead of completing the engine task."""
-    import json
-    if runtime.without_after_signers(task):
+    if without_after_signers(task):
         return False
     pending = _pending(task, "after")
     if not pending:
@@ -453,7 +490,6 @@ def may_urge(user: User, case: Case) -> bool:
 def urge_case(case_id: int, user: User, note=None) -> list[Notification]:
     """Remind the holders of the case's open tasks (in-app + SMS), at most once per task and
     person per hour. Returns the notifications sent."""
-    from ..sms import services as sms
     visible = db.session.scalar(select(Case.id).where(Case.id == case_id, case_scope(user)))
     if visible is None:
         raise NotFound("案件不存在或不在您的查看范围内")
@@ -502,7 +538,6 @@ def urge_case(case_id: int, user: User, note=None) -> list[Notification]:
 
 
 def urge_total(case: Case) -> int:
-    from sqlalchemy import func
     return db.session.scalar(select(func.coalesce(func.sum(Task.urge_count), 0)).where(Task.case_id == case.id)) or 0
 
 
@@ -629,6 +664,7 @@ def copy_case(case_id: int, user: User, user_ids=None, roles=None, note=None, ta
     return copies
 
 
+@hooks.after_completion
 def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> list[CaseCopy]:
     """`ccRoles` on a user task: copy the case to those roles (region-scoped) when it completes."""
     roles = [r.strip() for r in (props.get("ccRoles") or "").split(",") if r.strip() in ROLES]
@@ -643,6 +679,20 @@ def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> lis
                              task_def=task.task_def, step_name=task.name,
                              data={"recipients": [c.user_id for c in copies], "roles": roles})
     return copies
+
+
+@read_grant
+def _copied_to(user: User):
+    """A copy (抄送) lets its recipient read that case (core/scope.case_read_scope)."""
+    return Case.id.in_(select(CaseCopy.case_id).where(CaseCopy.user_id == user.id))
+
+
+def copy_json(copy: CaseCopy) -> dict:
+    """A copy record as the API renders it (GET /api/v1/copies, and the 抄送我的 box of /tasks)."""
+    return {"id": copy.id, "case_id": copy.case_id, "case_no": copy.case.case_no, "title": copy.case.title,
+            "user_id": copy.user_id, "sender": copy.sender.display_name if copy.sender else "系统（流程配置）",
+            "step": copy.step_name, "source": copy.source, "note": copy.note, "created_at": local_iso(copy.created_at),
+            "read_at": local_iso(copy.read_at)}
 
 
 def mark_copy_read(copy: CaseCopy) -> None:
@@ -669,6 +719,7 @@ def requirements(props: dict) -> dict:
     return {"opinion": _truthy(props.get("opinionRequired")), "signature": _truthy(props.get("signatureRequired"))}
 
 
+@hooks.step_check
 def check_step_requirements(task: Task, props: dict, data: dict, user: User, extras: dict) -> list[int]:
     """Called by runtime.complete_task before the engine runs. Raises ValidationFailed with one
     Chinese message per field; returns attachment ids to link (the stored signature)."""
@@ -688,9 +739,6 @@ def check_step_requirements(task: Task, props: dict, data: dict, user: User, ext
         raise ValidationFailed(errors)
     if png is None:
         return []
-    from werkzeug.datastructures import FileStorage
-
-    from ..core.storage import save_upload
     att = save_upload(FileStorage(io.BytesIO(png), filename=SIGNATURE_FILENAME), user, field="signature")
     return [att.id]
 

@@ -1,0 +1,28 @@
+"""Production gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app` (docs/部署手册.md §4.4).
+
+Threaded workers (gthread): a request spends most of its time waiting on PostgreSQL, and a waiting
+thread lets the other threads of its process run, so a few processes keep both the CPU and the
+database busy. The choice and its measurements (sync, gthread, process and thread counts, with
+bench/journey.py) are in docs/性能与规模.md. Every value can be overridden by the environment
+variable named beside it, or on the command line (`-b`, `--workers` … win over this file).
+"""
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+# Processes: one per core (the GIL lets one thread of a process run Python at a time); threads:
+# enough requests in flight per process to cover their waits on the database.
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Idle keep-alive connections are closed after 5 s; a reverse proxy's idle timeout must be shorter.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+# Recycle a worker now and then (memory held by a rare large request goes back to the system).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# Password hashing (PBKDF2-HMAC-SM3, 0.25–2 s of CPU per login) runs in one low-priority process per
+# worker (app/core/kdf_pool.py): a burst of logins waits for it instead of taking the CPU from pages.
+os.environ.setdefault("PASSWORD_POOL_PROCESSES", "1")
