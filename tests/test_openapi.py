@@ -1,4 +1,4 @@
-"""docs/openapi.json, the served API document: valid OpenAPI, one entry for every /api/v1 route and
+"""The served API document (docs/openapi.json merged with docs/openapi.d/*.json): valid OpenAPI, one entry for every /api/v1 route and
 method (and none for a route that does not exist), resolvable references, unique operation ids, and
 the responses of real calls match the schema documented for their status code — field by field,
 including fields the document does not mention."""
@@ -16,13 +16,14 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
+from app.api.document import build_document, reference_text
 from app.core.clock import today_local
 
 from .conftest import complete, make_case, open_task, upload, user
 from .test_review import demo, do, start_demo, tasks  # noqa: F401  (demo: the fixture)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DOC = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+DOC = build_document()
 DOC_URI = "urn:gx:openapi"
 REGISTRY = Registry().with_resource(DOC_URI, DRAFT4.create_resource(DOC))
 METHODS = ("get", "put", "post", "delete", "patch")
@@ -72,8 +73,8 @@ def test_every_api_route_and_method_is_documented_and_nothing_else(app):
 
 
 def test_the_api_reference_lists_the_same_operations():
-    """docs/接口说明.md names every documented operation as `METHOD /path` (its tables), and no other."""
-    text = (ROOT / "docs" / "接口说明.md").read_text(encoding="utf-8")
+    """docs/接口说明.md (with docs/接口说明.d/*.md) names every documented operation as `METHOD /path` (its tables), and no other."""
+    text = reference_text()
     named = {(m.group(2), m.group(1).lower())
              for m in re.finditer(r"`(GET|POST|PUT|PATCH|DELETE) (/api/v1/[^`?\s]*)[^`]*`", text)}
     assert sorted(_operations(DOC) - named) == [], "operations missing from docs/接口说明.md"
@@ -464,3 +465,17 @@ def test_other_documented_responses_match_the_document(app, api, client, monkeyp
     check(app, client.post("/api/v1/sms/receipts?token=receipt-token", data="x", content_type="application/json"), 400)
     body = check(app, client.post("/api/v1/sms/receipts?token=receipt-token", json=[{"out_id": "999999"}]), 200)
     assert (body["updated"], body["ignored"]) == (0, 1)
+
+
+def test_domain_fragments_merge_and_refuse_a_second_definition(tmp_path):
+    from app.api.document import DocumentConflict
+    (tmp_path / "openapi.d").mkdir()
+    (tmp_path / "openapi.json").write_text(json.dumps({"openapi": "3.0.3", "tags": [{"name": "core"}],
+                                                       "paths": {"/a": {}}, "components": {"schemas": {"A": {}}}}))
+    (tmp_path / "openapi.d" / "x.json").write_text(json.dumps({"tags": [{"name": "x"}], "paths": {"/b": {}},
+                                                                "components": {"schemas": {"B": {}}}}))
+    doc = build_document(tmp_path)
+    assert set(doc["paths"]) == {"/a", "/b"} and set(doc["components"]["schemas"]) == {"A", "B"}
+    (tmp_path / "openapi.d" / "y.json").write_text(json.dumps({"paths": {"/a": {}}}))
+    with pytest.raises(DocumentConflict, match="/a"):
+        build_document(tmp_path)

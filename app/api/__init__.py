@@ -241,10 +241,8 @@ def equipment_search():
 
 @bp.get("/openapi.json")
 def openapi():
-    from flask import current_app, send_from_directory
-    import os
-    return send_from_directory(os.path.join(os.path.dirname(current_app.root_path), "docs"), "openapi.json",
-                               mimetype="application/json")
+    from .document import api_document
+    return jsonify(api_document())
 
 
 @bp.errorhandler(404)
