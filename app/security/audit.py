@@ -130,12 +130,28 @@ def _clean(text, limit: int) -> str | None:
     return "".join(ch if ch.isprintable() else " " for ch in str(text))[:limit]
 
 
+def _locked_head() -> AuditChainHead:
+    """The chain head, held until the transaction ends. PostgreSQL: the row lock (FOR UPDATE).
+    SQLite has no row locks and its driver begins a transaction only at the first write, so two
+    processes could read the same head: unless this transaction already writes (it then holds the
+    database's write lock), it is begun as BEGIN IMMEDIATE — the write lock before the read."""
+    if db.engine.dialect.name == "sqlite":
+        conn = db.session.connection()
+        raw = conn.connection.dbapi_connection
+        if not raw.in_transaction and (db.session.new or db.session.dirty or db.session.deleted):
+            db.session.flush()                       # pending changes begin the write transaction
+        if not raw.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return db.session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
 def audit(event_type: str, summary: str, *, outcome: str = "success", object_type: str | None = None,
           object_id=None, detail: dict | None = None, actor=None) -> AuditLog:
     """Append one entry in the current transaction (the caller commits with its own change)."""
     if actor is None and has_request_context() and current_user and current_user.is_authenticated:
         actor = current_user._get_current_object()
-    head = db.session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
+    head = _locked_head()
     sid = session.get("sid") if has_request_context() else None
     entry = AuditLog(
         id=head.last_id + 1, at=utcnow(), event_type=event_type,
@@ -168,7 +184,7 @@ def make_checkpoint() -> AuditCheckpoint | None:
     key = signing_key()
     if key is None:
         return None
-    head = db.session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
+    head = _locked_head()
     last = db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
     if head.last_id == 0 or (last is not None and last.upto_id == head.last_id):
         return None

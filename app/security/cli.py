@@ -76,12 +76,10 @@ def register(app: Flask) -> None:
         broken_cases = 0
         if timelines:
             from ..cases.models import Case
-            from ..engine.runtime import verify_case_chain
-            for case_id, case_no in db.session.execute(select(Case.id, Case.case_no).order_by(Case.id)):
-                seq = verify_case_chain(case_id)
-                if seq is not None:
-                    broken_cases += 1
-                    click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败", err=True)
+            from ..engine.runtime import verify_all_timelines
+            for case_no, seq, reason in verify_all_timelines():
+                broken_cases += 1
+                click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败：{reason}", err=True)
             total = db.session.scalar(select(func.count(Case.id)))
             click.echo(f"流转记录：{total} 个案件，" + ("全部通过" if not broken_cases else f"{broken_cases} 个失败"))
         ok = result.ok and not broken_cases
