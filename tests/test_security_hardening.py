@@ -259,3 +259,154 @@ def test_parallel_wrong_passwords_never_pass_more_checks_than_the_limit(app):
     refused = db.session.scalar(select(func.count(AuditLog.id)).where(
         AuditLog.id > before, AuditLog.event_type == "auth.login_failed", AuditLog.outcome == "denied"))
     assert checked <= limit and checked + refused == 15, (checked, refused)
+
+
+# ---------------------------------------------------------------- the audit chain under concurrency
+
+def test_concurrent_audit_appends_lose_nothing_and_never_share_an_id(app):
+    from app.security.audit import audit, audit_now, verify_chain
+    before = db.session.scalar(select(func.max(AuditLog.id))) or 0
+    workers, each = 8, 12
+    barrier = threading.Barrier(workers)
+    errors: list[str] = []
+
+    def worker(n):
+        with app.app_context():
+            barrier.wait()
+            for i in range(each):
+                try:
+                    if i % 2:
+                        audit_now("security.denied", f"并发测试 {n}-{i}", outcome="denied")
+                    else:            # an entry written with a change of its own, as most are
+                        db.session.execute(text("SELECT 1"))
+                        audit("record.change", f"并发测试 {n}-{i}")
+                        db.session.commit()
+                except Exception as err:   # noqa: BLE001 - any failure is the finding
+                    db.session.rollback()
+                    errors.append(f"{type(err).__name__}: {err}"[:200])
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    db.session.expire_all()
+    ids = db.session.scalars(select(AuditLog.id).where(AuditLog.id > before, AuditLog.summary.like("并发测试%"))
+                             .order_by(AuditLog.id)).all()
+    assert len(ids) == workers * each
+    summaries = db.session.scalars(select(AuditLog.summary).where(AuditLog.id > before,
+                                                                  AuditLog.summary.like("并发测试%"))).all()
+    assert len(set(summaries)) == workers * each
+    assert verify_chain().ok
+
+
+# ---------------------------------------------------------------- truncating the chains
+
+def _as_dba():
+    if TEST_DB == "postgres":   # past the append-only triggers, as a database superuser could
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
+
+
+def _cli(app, *args):
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def _walk_hazard(case):
+    from .conftest import complete
+    complete(case, "xn_supervisor", {"dispatch_decision": "dispatch", "requirements": "立即停用并整改", "opinion": "督办",
+                                     "rectify_deadline": (utcnow() + timedelta(days=10)).date().isoformat()})
+
+
+@pytest.mark.parametrize("removed", [1, 2])
+def test_deleting_the_newest_timeline_entries_is_detected(app, removed):
+    from app.cases.models import Case, CaseEvent
+    from app.engine.runtime import verify_case_timeline
+    case = make_case()
+    _walk_hazard(case)
+    db.session.expire_all()
+    seqs = db.session.scalars(select(CaseEvent.seq).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+    assert len(seqs) >= 3 and verify_case_timeline(case.id) is None
+    assert db.session.get(Case, case.id).timeline_seq == seqs[-1]
+    assert _cli(app, "cases", "verify-timeline").exit_code == 0
+    _as_dba()
+    db.session.execute(text("DELETE FROM case_event WHERE case_id = :c AND seq > :s"),
+                       {"c": case.id, "s": seqs[-1] - removed})
+    db.session.commit()
+    out = _cli(app, "cases", "verify-timeline")
+    assert out.exit_code == 1 and "末尾记录缺失" in out.output, out.output
+    assert f"实际最后一条为第 {seqs[-1] - removed} 条" in out.output
+    # rewinding the head to the surviving entry does not help without the key
+    last = db.session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
+                              .order_by(CaseEvent.seq.desc()).limit(1)).one()
+    db.session.execute(text("UPDATE case_record SET timeline_seq = :s, timeline_hash = :h WHERE id = :c"),
+                       {"s": last[0], "h": last[1], "c": case.id})
+    db.session.commit()
+    problem = verify_case_timeline(case.id)
+    assert problem is not None and "链头" in problem[1]
+
+
+def test_a_rewound_audit_tail_is_caught_by_the_anchor_outside_the_database(app, web):
+    """Delete the newest audit rows, the newest checkpoint, and rewind audit_chain_head: everything in
+    the database is consistent again, but the anchor file remembers the newer checkpoint."""
+    import json
+    import os
+
+    from app.security.audit import verify_chain
+    from app.security.models import AuditChainHead, AuditCheckpoint
+    web("xn_supervisor")
+    assert _cli(app, "audit", "checkpoint").exit_code == 0
+    first = db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+    web("unit_xn")
+    make_case()
+    assert _cli(app, "audit", "checkpoint").exit_code == 0
+    newest = db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+    assert newest.upto_id > first.upto_id
+    newest_upto = newest.upto_id
+    path = app.config["AUDIT_ANCHOR_PATH"]
+    lines = [json.loads(x) for x in open(path, encoding="utf-8")]
+    assert lines[-1]["checkpoint_id"] == newest.id and lines[-1]["upto_hash"] == newest.upto_hash
+    ok = _cli(app, "audit", "verify", "--no-timelines")
+    assert ok.exit_code == 0 and "个库外锚定检查点" in ok.output, ok.output
+    # the attacker with full database rights
+    keep_id, keep_hash = first.upto_id, first.upto_hash
+    _as_dba()
+    db.session.execute(text("DELETE FROM audit_log WHERE id > :k"), {"k": keep_id})
+    db.session.execute(text("DELETE FROM audit_checkpoint WHERE id > :c"), {"c": first.id})
+    db.session.execute(text("UPDATE audit_chain_head SET last_id = :k, last_hash = :h, count = :k"),
+                       {"k": keep_id, "h": keep_hash})
+    db.session.commit()
+    db.session.expire_all()
+    app.config["AUDIT_ANCHOR_PATH"] = ""           # the database alone cannot tell
+    try:
+        assert verify_chain().ok
+    finally:
+        app.config["AUDIT_ANCHOR_PATH"] = path
+    db.session.expire_all()
+    result = verify_chain()
+    assert not result.ok and "截断或回退" in result.problems[0], result.problems
+    bad = _cli(app, "audit", "verify", "--no-timelines")
+    assert bad.exit_code == 1 and f"检查点截至第 {newest_upto} 条" in bad.output
+    assert db.session.get(AuditChainHead, 1).last_id >= keep_id
+
+
+def test_a_line_dropped_from_the_middle_of_the_anchor_file_is_reported(app, web):
+    from app.security.audit import audit, verify_chain
+    for n in range(3):
+        audit("record.change", f"锚定测试 {n}")
+        db.session.commit()
+        assert _cli(app, "audit", "checkpoint").exit_code == 0
+    path = app.config["AUDIT_ANCHOR_PATH"]
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.readlines()
+    assert len(lines) >= 3 and verify_chain().anchored == len(lines)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(lines[:-2] + lines[-1:])
+    try:
+        problems = verify_chain().problems
+        assert problems and "链接断开" in problems[0], problems
+    finally:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.writelines(lines)
+    assert verify_chain().ok

@@ -414,7 +414,8 @@ def audit_verify():
           detail={"checked": result.checked, "checkpoints": result.checkpoints, "first_bad_id": result.first_bad_id})
     db.session.commit()
     if result.ok:
-        flash(f"审计链校验通过：{result.checked} 条记录、{result.checkpoints} 个 SM2 签名检查点", "success")
+        flash(f"审计链校验通过：{result.checked} 条记录、{result.checkpoints} 个 SM2 签名检查点、"
+              f"{result.anchored} 个库外锚定检查点" + "".join("；注意：" + n for n in result.notes), "success")
     else:
         flash("审计链校验失败：" + result.problems[0], "error")
     return redirect(url_for("security.audit_log"))
