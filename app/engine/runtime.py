@@ -83,13 +83,42 @@ def warning_for(due_at: datetime | None) -> str:
 # rollback (savepoints too).
 _CHAIN_HEADS = "timeline_heads"
 _OPEN_TASKS = "open_tasks"
+_UNSYNCED_HEADS = "timeline_heads_unsynced"   # cases whose row does not carry their newest head yet
 
 
 @sa_event.listens_for(Session, "after_commit")
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_chain_heads(session, *_args) -> None:
-    for key in (_CHAIN_HEADS, _OPEN_TASKS):
+    for key in (_CHAIN_HEADS, _OPEN_TASKS, _UNSYNCED_HEADS):
         session.info.pop(key, None)
+
+
+def _write_heads(session, only_dirty: bool) -> None:
+    """Put each case's newest timeline head on its row. Within a transaction only into flushes that
+    update the case row anyway (engine state, lock_version: no statement of its own on the hot path);
+    whatever is left goes into the commit's flush, so the head always commits with its entries."""
+    pending = session.info.get(_UNSYNCED_HEADS)
+    if not pending:
+        return
+    heads = session.info.get(_CHAIN_HEADS, {})
+    dirty = session.dirty if only_dirty else None
+    for case_id, case in list(pending.items()):
+        if dirty is not None and case not in dirty:
+            continue
+        seq, head = heads[case_id]
+        case.timeline_seq, case.timeline_hash = seq, head
+        case.timeline_mac = timeline_head_mac(case_id, seq, head)
+        del pending[case_id]
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _heads_into_case_updates(session, _context, _instances) -> None:
+    _write_heads(session, only_dirty=True)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _heads_before_commit(session) -> None:
+    _write_heads(session, only_dirty=False)
 
 
 EMPTY_HEAD = (0, GENESIS)   # (seq, hash) before a case's first timeline entry
@@ -115,9 +144,7 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
                       hash=chain_mac("timeline", prev_hash, canonical))
     db.session.add(event)
     heads[case.id] = (seq, event.hash)
-    # The head rides on the case row's UPDATE of the same flush (the engine state, lock_version …).
-    case.timeline_seq, case.timeline_hash = seq, event.hash
-    case.timeline_mac = timeline_head_mac(case.id, seq, event.hash)
+    db.session.info.setdefault(_UNSYNCED_HEADS, {})[case.id] = case     # written by _write_heads
     return event
 
 
