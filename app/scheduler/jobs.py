@@ -216,6 +216,8 @@ def housekeeping() -> JobResult:
     sessions = db.session.execute(delete(UserSession).where(UserSession.ended_at < now - SESSION_RETENTION)
                                   .execution_options(synchronize_session=False))
     windows = purge_old()
+    from ..security.throttle import purge_stale
+    windows += purge_stale(now)
     db.session.commit()
     return JobResult(items=(result.rowcount or 0) + (sessions.rowcount or 0) + windows)
 

@@ -160,3 +160,12 @@ def blocked_sources(username: str) -> list[LoginThrottle]:
     return db.session.scalars(select(LoginThrottle).where(LoginThrottle.account_key == account_key(username),
                                                           LoginThrottle.blocked_until > utcnow())
                               .order_by(LoginThrottle.source)).all()
+
+
+def purge_stale(now: datetime | None = None) -> int:
+    """Housekeeping: counters untouched for a day and blocking nobody (the audit log keeps every failure)."""
+    now = now or utcnow()
+    result = db.session.execute(delete(LoginThrottle).where(
+        LoginThrottle.updated_at < now - timedelta(days=1),
+        (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until < now)))
+    return result.rowcount or 0
