@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
@@ -148,16 +148,8 @@ def delete_session():
     everything = request.args.get("all") in ("1", "true")
     user = api_user()
     if getattr(g, "api_token_id", None) is not None:
-        if everything:
-            ended = sessions.end_all_for(user.id, "logout")
-        else:
-            from sqlalchemy import update
-
-            from ..core.clock import utcnow
-            from ..core.models import ApiToken
-            db.session.execute(update(ApiToken).where(ApiToken.id == g.api_token_id)
-                               .values(revoked_at=utcnow(), revoke_reason="logout"))
-            ended = 1
+        ended = sessions.end_all_for(user.id, "logout") if everything else \
+            sessions.revoke_token(g.api_token_id, "logout")
         audit("auth.logout", f"{user.username} 通过接口退出登录" + ("（全部会话与令牌）" if everything else ""),
               object_type="user", object_id=user.id, actor=user, detail={"ended": ended, "all": everything})
         db.session.commit()
@@ -179,7 +171,6 @@ def change_password():
     from ..security.audit import audit
     from ..security.policy import check_new_password, set_password
     from ..security.ratelimit import limit
-    from flask import current_app
     limit("login", current_app.config["RATELIMIT_LOGIN_PER_MINUTE"])    # the old password is a guess too
     body = _json_body()
     user = g.api_user

@@ -103,3 +103,12 @@ def revoke_tokens(user_id: int, reason: str, *, keep_id: int | None = None) -> i
     result = db.session.execute(query.values(revoked_at=now, revoke_reason=reason[:20])
                                 .execution_options(synchronize_session=False))
     return result.rowcount or 0
+
+
+def revoke_token(token_id: int, reason: str) -> int:
+    """Revoke one API token (API logout)."""
+    from ..core.models import ApiToken
+    result = db.session.execute(update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+                                .values(revoked_at=utcnow(), revoke_reason=reason[:20])
+                                .execution_options(synchronize_session=False))
+    return result.rowcount or 0
