@@ -27,6 +27,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_key", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=45), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -34,6 +35,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_throttle")),
         sa.UniqueConstraint("account_key", "source", name=op.f("uq_login_throttle_account_key")),
     )
+    op.create_index(op.f("ix_login_throttle_user_id"), "login_throttle", ["user_id"], unique=False)
     _seal_timeline_heads()
 
 
