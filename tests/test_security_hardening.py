@@ -415,3 +415,14 @@ def test_a_line_dropped_from_the_middle_of_the_anchor_file_is_reported(app, web)
         with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(lines)
     assert verify_chain().ok
+
+
+def test_the_head_holds_within_the_transaction_that_wrote_the_entries(app):
+    from app.engine import runtime
+
+    from .conftest import open_task
+    case = make_case()
+    runtime.claim_task(open_task(case).id, user("xn_supervisor"))      # not committed yet
+    assert runtime.verify_case_timeline(case.id) is None
+    db.session.commit()
+    assert runtime.verify_case_timeline(case.id) is None

@@ -196,6 +196,8 @@ def verify_case_timeline(case_id: int, head: tuple | None = None) -> tuple[int, 
     """(seq, reason) of the first problem in a case's timeline, or None: every entry's MAC and link,
     consecutive seqs, and the head on the case row (`head`: its (seq, hash, mac), when already read),
     which catches the deletion of the newest entries."""
+    if case_id in db.session.info.get(_UNSYNCED_HEADS, {}):
+        _write_heads(db.session, only_dirty=False)     # entries of this transaction: their head first
     prev, last_seq = GENESIS, 0
     for event in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                     .order_by(CaseEvent.seq)):
