@@ -426,3 +426,29 @@ def test_the_head_holds_within_the_transaction_that_wrote_the_entries(app):
     assert runtime.verify_case_timeline(case.id) is None
     db.session.commit()
     assert runtime.verify_case_timeline(case.id) is None
+
+
+def test_migration_0018_seals_the_heads_of_existing_cases(app):
+    import importlib.util
+    import pathlib
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from app.engine.runtime import verify_all_timelines
+    path = pathlib.Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0018_security.py"
+    spec = importlib.util.spec_from_file_location("migration_0018", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    made = [make_case() for _ in range(3)]
+    _walk_hazard(made[0])
+    ids = [c.id for c in made]
+    db.session.execute(text("UPDATE case_record SET timeline_seq = 0, timeline_hash = NULL, timeline_mac = NULL "
+                            "WHERE id >= :lo"), {"lo": min(ids)})
+    db.session.commit()
+    assert {no for no, *_ in verify_all_timelines()} >= {c.case_no for c in made}     # as before the upgrade
+    with db.engine.begin() as conn:
+        with Operations.context(MigrationContext.configure(conn)):
+            migration._seal_timeline_heads(batch=2)
+    db.session.expire_all()
+    assert list(verify_all_timelines()) == []
