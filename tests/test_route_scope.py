@@ -542,6 +542,20 @@ ROUTES: dict[str, object] = {
     "overdue_api.batch_start": Roles(REGULATORS, "/api/v1/overdue/batch-start", "POST", {"ids": [1]}),
     "overdue_api.correct": Roles(REGULATORS, "/api/v1/overdue/correct", "POST", {"ids": [1], "reason": "越权重新计算"}),
     "overdue_api.records": LoginOnly("/api/v1/overdue/records"),
+    "complaints_public.new": Public("/public/complaints/new"),
+    "complaints_public.done": Public("/public/complaints/done"),
+    "complaints_public.lookup": Public("/public/complaints/lookup"),
+    "complaints_public.captcha_image": Public("/public/complaints/captcha/NO-SUCH.png"),
+    "complaints_api.public_captcha": Public("/api/v1/public/complaints/captcha"),
+    "complaints_api.public_captcha_status": Public("/api/v1/public/complaints/captcha-status"),
+    "complaints_api.public_sms_code": Public("/api/v1/public/complaints/sms-code", "POST"),
+    "complaints_api.public_submit": Public("/api/v1/public/complaints", "POST"),
+    "complaints_api.public_lookup": Public("/api/v1/public/complaints/lookup", "POST"),
+    "complaints_api.region_lookup": Public("/api/v1/complaints/regions"),
+    "complaints_api.criteria_lookup": LoginOnly("/api/v1/complaints/criteria"),
+    "complaints_api.list_complaints": Roles(REGULATORS, "/api/v1/complaints"),
+    "complaints.index": Roles(REGULATORS, "/complaints"),
+    "complaints.export": Roles(REGULATORS, "/complaints/export.xlsx"),
     # -- objects in a region / an organisation / a person's scope
     "cases.case_page": Obj(_case_in_xn, "/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
     "cases.case_diagram": Obj(_case_in_xn, "/cases/{case}/diagram.bpmn", "xn_supervisor", XN_OUTSIDERS),
@@ -929,7 +943,7 @@ def test_public_pages_open_without_login(key, client):
     url = ROUTES[key].url
     with client.application.app_context():
         resp = client.get(url)
-    expected = (404,) if key == "operators_public.public_detail" else (200, 302)
+    expected = (404,) if key in ("operators_public.public_detail", "complaints_public.captcha_image") else (200, 302)
     assert resp.status_code in expected, (key, resp.status_code)
     if resp.status_code == 302:       # /login/otp without a pending login goes back to /login
         assert "/login" in resp.location
