@@ -465,3 +465,24 @@ def test_staff_registration_and_tasks_through_the_api(app, api):
     assert listed["items"][0]["hazard_case_id"]
     assert check(app, api("qx_supervisor").get("/api/v1/complaints"), 200)["total"] == 0
     check(app, api("unit_xn").get("/api/v1/complaints"), 403)
+
+
+def test_demo_seed_files_a_public_and_a_hotline_complaint():
+    from app.demo import seed
+    seed(iterations=1000, with_cases=True)
+    db.session.commit()
+    complaints = list(db.session.scalars(select(Complaint).order_by(Complaint.id)))
+    assert [(c.channel, c.status) for c in complaints] == [("web", "pending"), ("staff", "checking")]
+    assert [open_task(c.case_id).task_def for c in complaints] == ["review", "check"]
+
+
+def test_the_officer_reads_the_full_number_once_audited(app, web):
+    from app.security.models import AuditLog
+    complaint = submit(Public(app, "10.6.0.1"), equipment_of("unit_xn").code)
+    xn = web("xn_supervisor")
+    assert "查看完整号码" in xn.get(f"/cases/{complaint.case_id}").get_data(as_text=True)
+    resp = xn.post(f"/complaints/{complaint.id}/phone")
+    assert resp.status_code == 200 and PHONE in resp.get_data(as_text=True)
+    entry = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "complaint.phone_view"))
+    assert entry is not None and complaint.complaint_no in entry.summary
+    assert web("qx_supervisor").post(f"/complaints/{complaint.id}/phone").status_code == 404

@@ -354,6 +354,17 @@ def _dispatch_form(_ids) -> dict:
             "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(), "opinion": "情况属实"}
 
 
+def _complaint_in_xn() -> dict:
+    """A complaint registered by xn_supervisor about a 兴宁区 address (waiting for 受理审查)."""
+    from app.complaints.models import Complaint
+    from app.engine import runtime
+    case = runtime.start_case("public_complaint", user("xn_supervisor"), {
+        "county_code": "450102", "address": "兴宁区某小区", "description": "电梯困人多次，维保不到位。",
+        "complainant_phone": "13907710123"})
+    db.session.commit()
+    return {"case": case.id, "complaint": db.session.scalar(select(Complaint.id).where(Complaint.case_id == case.id))}
+
+
 def _user_id(username):
     return lambda: {"uid": user(username).id}
 
@@ -556,6 +567,8 @@ ROUTES: dict[str, object] = {
     "complaints_api.list_complaints": Roles(REGULATORS, "/api/v1/complaints"),
     "complaints.index": Roles(REGULATORS, "/complaints"),
     "complaints.export": Roles(REGULATORS, "/complaints/export.xlsx"),
+    "complaints.reveal_phone": Obj(_complaint_in_xn, "/complaints/{complaint}/phone", "xn_supervisor",
+                                   XN_OUTSIDERS + ("unit_xn",), "POST", view="/cases/{case}"),
     # -- objects in a region / an organisation / a person's scope
     "cases.case_page": Obj(_case_in_xn, "/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
     "cases.case_diagram": Obj(_case_in_xn, "/cases/{case}/diagram.bpmn", "xn_supervisor", XN_OUTSIDERS),

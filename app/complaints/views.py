@@ -276,6 +276,21 @@ def index():
                            conclusions=Complaint.CONCLUSION_LABELS, channels=Complaint.CHANNEL_LABELS)
 
 
+@bp.route("/<int:complaint_id>/phone", methods=["POST"])
+@login_required
+def reveal_phone(complaint_id: int):
+    """The complainant's full number for the officer who must call back: regulators in scope only,
+    one audited reading per request (lists and the case page show it masked)."""
+    from ..security.audit import audit
+    complaint = db.session.scalar(select(Complaint).where(Complaint.id == complaint_id, complaint_scope(current_user)))
+    if complaint is None:
+        abort(404)
+    audit("complaint.phone_view", f"查看投诉举报 {complaint.complaint_no} 的联系电话", object_type="complaint",
+          object_id=complaint.id)
+    db.session.commit()
+    return render_template("complaints/phone.html", complaint=complaint, phone=services.sms.readable_phone(complaint))
+
+
 EXPORT_HEADERS = ["投诉举报编号", "提交时间", "来源", "状态", "设备代码", "地址", "属地", "反映的问题", "受理时间",
                   "不予受理理由", "核查日期", "核查结论", "核查情况", "答复内容", "关联隐患案件", "办结时间", "联系电话"]
 
