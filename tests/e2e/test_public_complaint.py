@@ -5,6 +5,7 @@ complainant's lookup then shows the result."""
 from __future__ import annotations
 
 import io
+import os
 import re
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 
+from .conftest import ARTIFACTS
 from .conftest import PHONE as PHONE_VIEW
 from .conftest import login, new_page, overflow
 from .conftest import shot as _shot
@@ -102,6 +104,9 @@ def test_public_complaint_on_a_phone_and_the_bureau_handles_it(server, browser, 
     sup.fill("#i-rectify_deadline", (today + timedelta(days=10)).isoformat())
     sup.fill("#i-reply", "经现场核查情况属实，已责令使用单位停用该电梯并限期整改。")
     _shot(sup, "complaint-4-check-form")
+    sup.evaluate("window.scrollTo(0, document.querySelector('#i-checked_on').getBoundingClientRect().top"
+                 " + window.scrollY - 260)")
+    sup.screenshot(path=str(ARTIFACTS / f"{os.environ.get('TEST_DB', 'sqlite')}-complaint-4b-check-view.png"))
     sup.click("[data-testid=submit-task]")
     sup.wait_for_url(f"{base}/inbox")
     sup.goto(f"{base}/cases/{case_id}")
