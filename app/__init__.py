@@ -90,6 +90,7 @@ def configure_domains() -> None:
     from .hazards import profile as _hazard_profile  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
     from .complaints import services as _complaint_services  # noqa: F401
+    from .complaints import profile as _complaint_profile  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -375,6 +375,10 @@ def test_scope_list_filters_and_export(app, web):
     today = today_local().isoformat()
     assert mine.complaint_no in city.get(f"/complaints?date_from={today}&date_to={today}").get_data(as_text=True)
     assert "暂无记录" in city.get("/complaints?date_to=2020-01-01").get_data(as_text=True)
+    # the device's profile lists its complaints for regulators only
+    device_page = f"/registry/devices/{device.id}"
+    assert mine.complaint_no in xn.get(device_page).get_data(as_text=True)
+    assert mine.complaint_no not in web("unit_xn").get(device_page).get_data(as_text=True)
     # the use unit is never told who complained; enterprises have no complaint list
     assert web("unit_xn").get("/complaints").status_code == 403
     assert web("unit_xn").get(f"/cases/{mine.case_id}").status_code == 404

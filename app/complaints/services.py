@@ -248,6 +248,15 @@ def complaint_facts(case) -> dict:
             "status": complaint.status_label if complaint else ""}
 
 
+def complaint_scope(user):
+    """Regulators: complaints of their region and below. Nobody else sees complaints (the device's
+    use unit is not told who complained)."""
+    from ..core.scope import in_region
+    if not user.is_regulator:
+        return Complaint.id.is_(None)
+    return in_region(Complaint.region_code, user.scope_prefix)
+
+
 def complaint_for_hazard_case(case_id: int) -> Complaint | None:
     return db.session.scalar(select(Complaint).where(Complaint.hazard_case_id == case_id))
 

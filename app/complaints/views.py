@@ -24,6 +24,7 @@ from ..errors import ValidationFailed
 from ..extensions import db
 from ..security.ratelimit import RateLimited
 from . import services
+from .services import complaint_scope
 from .models import Complaint
 
 public_bp = Blueprint("complaints_public", __name__, url_prefix="/public/complaints")
@@ -229,14 +230,6 @@ class ComplaintFilter:
     def active(self) -> int:
         return len([v for v in (self.q, self.status, self.region, self.conclusion, self.channel, self.date_from,
                                 self.date_to) if v])
-
-
-def complaint_scope(user):
-    """Regulators: complaints of their region and below. Nobody else sees complaints (the device's
-    use unit is not told who complained)."""
-    if not user.is_regulator:
-        return Complaint.id.is_(None)
-    return in_region(Complaint.region_code, user.scope_prefix)
 
 
 def _day_start(day: date) -> datetime:
