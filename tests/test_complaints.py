@@ -490,3 +490,19 @@ def test_the_officer_reads_the_full_number_once_audited(app, web):
     entry = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "complaint.phone_view"))
     assert entry is not None and complaint.complaint_no in entry.summary
     assert web("qx_supervisor").post(f"/complaints/{complaint.id}/phone").status_code == 404
+
+
+def test_staff_register_a_hotline_complaint_on_the_start_page(web):
+    xn = web("xn_supervisor")
+    html = xn.get("/processes/public_complaint/start").get_data(as_text=True)
+    assert "南宁市兴宁区" in html and "手机号码" in html          # the county choice is a list
+    resp = xn.post("/processes/public_complaint/start", data={"description": "太短", "complainant_phone": "1"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "至少" in html and "请输入11位手机号码" in html
+    resp = xn.post("/processes/public_complaint/start", data={
+        "county_code": "450102", "address": "兴宁区某路5号", "description": "来信反映：商场自动扶梯梳齿板缺齿多处。",
+        "complainant_name": "李女士", "complainant_phone": "13907710555"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
+    complaint = db.session.scalar(select(Complaint).order_by(Complaint.id.desc()))
+    assert complaint.channel == "staff" and complaint.complainant_name == "李女士" and complaint.region_code == "450102"
+    assert "13907710555" not in db.session.get(Case, complaint.case_id).state
