@@ -238,7 +238,7 @@ def _day_start(day: date) -> datetime:
 
 def complaint_query(user, f: ComplaintFilter):
     query = (select(Complaint).where(complaint_scope(user))
-             .options(joinedload(Complaint.case), joinedload(Complaint.equipment), joinedload(Complaint.hazard_case)))
+             .options(joinedload(Complaint.equipment), joinedload(Complaint.hazard_case)))
     if f.q:
         query = query.where(or_(contains(Complaint.complaint_no, f.q), contains(Complaint.description, f.q),
                                 contains(Complaint.address, f.q), contains(Complaint.device_code, f.q)))
