@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from app.cases.models import Case, CaseEvent, Task
@@ -506,3 +507,26 @@ def test_staff_register_a_hotline_complaint_on_the_start_page(web):
     complaint = db.session.scalar(select(Complaint).order_by(Complaint.id.desc()))
     assert complaint.channel == "staff" and complaint.complainant_name == "李女士" and complaint.region_code == "450102"
     assert "13907710555" not in db.session.get(Case, complaint.case_id).state
+
+
+def test_housekeeping_drops_expired_checks(app):
+    from app.complaints.models import ComplaintCaptcha, ComplaintCode
+    from app.scheduler.jobs import housekeeping
+    page = Public(app, "10.7.0.1")
+    page.get("/public/complaints/new")
+    page.post("/public/complaints/new", {**form(), "action": "send_code"})
+    db.session.add(ComplaintAttempt(kind="code_failed", phone_bidx=None, ip_key="y" * 32,
+                                    at=utcnow() - timedelta(days=3)))
+    db.session.commit()
+    assert db.session.query(ComplaintAttempt).count() == 2
+    housekeeping()
+    assert db.session.query(ComplaintAttempt).count() == 1 and db.session.query(ComplaintCode).count() == 1
+    with time_machine.travel(utcnow() + timedelta(days=2)):
+        housekeeping()
+        assert db.session.query(ComplaintCode).count() == 0 and db.session.query(ComplaintCaptcha).count() == 0
+
+
+def test_a_device_found_by_its_registration_number_is_recorded_by_its_code(app):
+    device = equipment_of("unit_xn", 1)
+    complaint = submit(Public(app, "10.8.0.1"), device.registration_no)
+    assert complaint.equipment_id == device.id and complaint.device_code == device.code

@@ -154,8 +154,10 @@ def register(ctx: ServiceContext) -> dict:
     data = ctx.task_data
     contact = _CONTACT.get() or {}
     _CONTACT.set(None)
+    device = db.session.get(Equipment, data["equipment_id"]) if data.get("equipment_id") else None
     complaint = Complaint(case_id=ctx.case.id, complaint_no=ctx.case.case_no, channel=contact.get("channel", "staff"),
-                          equipment_id=data.get("equipment_id"), device_code=data.get("device_code"),
+                          equipment_id=device.id if device else None,
+                          device_code=device.code if device else data.get("device_code"),   # a registration no. → the code
                           address=data.get("address"), region_code=ctx.case.region_code,
                           description=data["description"], complainant_name=contact.get("name"),
                           status="pending", created_by_id=data["initiator_id"])
@@ -294,6 +296,19 @@ def captcha_required(ip: str, phone_bidx: str | None = None) -> bool:
 def refuse_when_failing_too_often(ip: str) -> None:
     if _count(FAILURE_KINDS, utcnow() - timedelta(hours=1), ip=ip) >= setting("COMPLAINT_FAILURES_PER_IP_HOUR"):
         raise RateLimited("错误次数过多，请一小时后再试")
+
+
+def purge_old_checks(now=None) -> int:
+    """Housekeeping: captchas and SMS codes a day past expiry, attempts older than the longest limit
+    window (a day) plus a day. Returns the rows deleted; the caller commits."""
+    from sqlalchemy import delete
+    now = now or utcnow()
+    deleted = 0
+    for statement in (delete(ComplaintCaptcha).where(ComplaintCaptcha.expires_at < now - timedelta(days=1)),
+                      delete(ComplaintCode).where(ComplaintCode.expires_at < now - timedelta(days=1)),
+                      delete(ComplaintAttempt).where(ComplaintAttempt.at < now - timedelta(days=2))):
+        deleted += db.session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0
+    return deleted
 
 
 def new_captcha() -> tuple[str, bytes]:
