@@ -56,6 +56,8 @@ def test_public_complaint_on_a_phone_and_the_bureau_handles_it(server, browser, 
     phone.set_input_files("#i-photos", files=[{"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}])
     phone.click("[data-testid=send-code]")
     phone.wait_for_selector("[data-testid=code-sent]")
+    assert "秒后重新获取" in phone.locator("[data-testid=send-code]").inner_text()    # the interval counts down
+    assert phone.locator("[data-testid=send-code]").is_disabled()
     assert "已上传 1 张" in phone.locator("[data-testid=kept-photos]").inner_text()
     assert overflow(phone) <= 0
     _shot(phone, "complaint-1-phone-form")
@@ -116,6 +118,12 @@ def test_public_complaint_on_a_phone_and_the_bureau_handles_it(server, browser, 
     assert number in sup.content()                                      # the hazard case links back
     _shot(sup, "complaint-5-hazard-case")
 
+    # the list on a phone: cards, no sideways scrolling
+    sup_phone, sup_phone_errors = login(browser, base, "xn_supervisor", PHONE_VIEW)
+    sup_phone.goto(f"{base}/complaints")
+    assert number in sup_phone.locator("[data-testid=complaint-table]").inner_text() and overflow(sup_phone) <= 0
+    _shot(sup_phone, "complaint-5b-phone-list")
+
     # 3. The complainant looks the result up on the phone.
     phone.goto(f"{base}/public/complaints/lookup")
     phone.fill("#i-complaint_no", number)
@@ -126,4 +134,4 @@ def test_public_complaint_on_a_phone_and_the_bureau_handles_it(server, browser, 
     assert "限期整改" in phone.locator("[data-testid=lookup-result-text]").inner_text()
     assert MOBILE not in phone.content() and "韦先生" not in phone.content() and overflow(phone) <= 0
     _shot(phone, "complaint-6-phone-lookup")
-    assert not phone_errors and not sup_errors, phone_errors + sup_errors
+    assert not phone_errors and not sup_errors and not sup_phone_errors, phone_errors + sup_errors + sup_phone_errors
