@@ -218,6 +218,8 @@ def housekeeping() -> JobResult:
     windows = purge_old()
     from ..security.throttle import purge_stale
     windows += purge_stale(now)
+    from ..complaints.services import purge_old_checks
+    windows += purge_old_checks(now)      # 投诉举报: expired captchas and SMS codes, old attempts
     db.session.commit()
     return JobResult(items=(result.rowcount or 0) + (sessions.rowcount or 0) + windows)
 
