@@ -452,3 +452,16 @@ def test_migration_0018_seals_the_heads_of_existing_cases(app):
             migration._seal_timeline_heads(batch=2)
     db.session.expire_all()
     assert list(verify_all_timelines()) == []
+
+
+def test_a_bearer_header_does_not_carry_a_replayed_cookie_past_the_session_check(app, client):
+    from .conftest import WebSession
+    token = _token(client)["token"]
+    s = WebSession(app.test_client(), "unit_xn")
+    cookie = s.client.get_cookie("session").value
+    s.post("/logout")
+    s.client.set_cookie("session", cookie)                # the old cookie, replayed
+    headers = {"Authorization": "Bearer not-a-token"}
+    resp = s.get("/inbox", headers=headers)
+    assert resp.status_code == 302 and "/login" in resp.location
+    assert _get(client, "/api/v1/tasks", token).status_code == 401        # logout revoked the token too
