@@ -465,3 +465,42 @@ def test_a_bearer_header_does_not_carry_a_replayed_cookie_past_the_session_check
     resp = s.get("/inbox", headers=headers)
     assert resp.status_code == 302 and "/login" in resp.location
     assert _get(client, "/api/v1/tasks", token).status_code == 401        # logout revoked the token too
+
+
+_WORKER_SCRIPT = """
+import sys
+from app import create_app
+from app.config import Config
+from app.extensions import db
+from app.security.audit import audit_now
+app = create_app(Config(TESTING=True, PASSWORD_ITERATIONS=1000, RATELIMIT_ENABLED=False))
+with app.app_context():
+    for i in range(int(sys.argv[2])):
+        audit_now("security.denied", f"多进程测试 {sys.argv[1]}-{i}", outcome="denied")
+    db.session.remove()
+"""
+
+
+def test_several_worker_processes_append_to_one_chain(app):
+    """As gunicorn's workers do: separate processes, each with its own connections."""
+    import os
+    import subprocess
+    import sys
+
+    from app.security.audit import verify_chain
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    procs, each = 3, 12
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "INSTANCE_DIR": app.config["INSTANCE_DIR"]}
+    runs = [subprocess.Popen([sys.executable, "-c", _WORKER_SCRIPT, str(n), str(each)], cwd=root, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(procs)]
+    failures = []
+    for run in runs:
+        _out, err = run.communicate(timeout=300)
+        if run.returncode != 0:
+            failures.append(err.decode()[-800:])
+    assert failures == []
+    db.session.expire_all()
+    written = db.session.scalars(select(AuditLog.summary).where(AuditLog.summary.like("多进程测试%"))).all()
+    assert len(written) == len(set(written)) == procs * each
+    assert verify_chain().ok
