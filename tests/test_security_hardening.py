@@ -504,3 +504,27 @@ def test_several_worker_processes_append_to_one_chain(app):
     written = db.session.scalars(select(AuditLog.summary).where(AuditLog.summary.like("多进程测试%"))).all()
     assert len(written) == len(set(written)) == procs * each
     assert verify_chain().ok
+
+
+def test_a_case_rolled_back_from_an_old_copy_of_its_row_is_caught_by_the_anchored_totals(app, web):
+    """The case's own chain cannot tell: the old head was genuine. The anchored totals can."""
+    from app.cases.models import Case
+    from app.engine.runtime import verify_case_timeline
+    from app.security.audit import verify_chain
+    web("xn_supervisor")
+    assert _cli(app, "audit", "checkpoint").exit_code == 0              # the audit log stops growing here
+    case = make_case()
+    db.session.expire_all()
+    old = db.session.execute(select(Case.timeline_seq, Case.timeline_hash, Case.timeline_mac)
+                             .where(Case.id == case.id)).one()              # the attacker's old backup
+    _walk_hazard(case)
+    assert _cli(app, "audit", "checkpoint").exit_code == 0
+    assert verify_chain().ok
+    _as_dba()
+    db.session.execute(text("DELETE FROM case_event WHERE case_id = :c AND seq > :s"), {"c": case.id, "s": old[0]})
+    db.session.execute(text("UPDATE case_record SET timeline_seq = :s, timeline_hash = :h, timeline_mac = :m "
+                            "WHERE id = :c"), {"s": old[0], "h": old[1], "m": old[2], "c": case.id})
+    db.session.commit()
+    assert verify_case_timeline(case.id) is None                 # the limit documented in 安全设计 §5.4
+    problems = verify_chain().problems
+    assert problems and "回退了链头" in problems[0], problems
