@@ -528,3 +528,18 @@ def test_a_case_rolled_back_from_an_old_copy_of_its_row_is_caught_by_the_anchore
     assert verify_case_timeline(case.id) is None                 # the limit documented in 安全设计 §5.4
     problems = verify_chain().problems
     assert problems and "回退了链头" in problems[0], problems
+
+
+def test_a_rolled_back_savepoint_does_not_lose_the_head_of_earlier_entries(app):
+    from app.engine import runtime
+
+    from .conftest import open_task
+    case = make_case()
+    task_id = open_task(case).id
+    runtime.claim_task(task_id, user("xn_supervisor"))          # an entry; the case row itself is unchanged
+    db.session.flush()
+    savepoint = db.session.begin_nested()
+    savepoint.rollback()                                        # e.g. one case of a timer batch failing
+    runtime.unclaim_task(task_id, user("xn_supervisor"))        # the next entry continues the chain
+    db.session.commit()
+    assert runtime.verify_case_timeline(case.id) is None
