@@ -145,8 +145,10 @@ def delete_session():
     with the browser session, end that session (and, like the page's logout, the account's tokens)."""
     from ..security import sessions
     from ..security.audit import audit
-    everything = request.args.get("all") in ("1", "true")
     user = api_user()
+    if request.args.get("all", "0") not in ("0", "1", "true", "false"):
+        raise ValidationFailed({"all": "只能是 1 或 0"})
+    everything = request.args.get("all") in ("1", "true")
     if getattr(g, "api_token_id", None) is not None:
         ended = sessions.end_all_for(user.id, "logout") if everything else \
             sessions.revoke_token(g.api_token_id, "logout")
