@@ -183,7 +183,10 @@ def test_an_expired_password_must_be_changed_first(app, web):
         with app.app_context():
             assert "超过 90 天" in client.get("/password").get_data(as_text=True)
             api = client.post("/api/v1/session", json={"username": "qx_supervisor", "password": "Demo@2026"})
-        assert api.status_code == 403 and api.get_json()["error"]["code"] == "password_change_required"
+        assert api.status_code == 201 and "超过 90 天" in api.get_json()["password_change_required"]
+        with app.app_context():
+            limited = client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {api.get_json()['token']}"})
+        assert limited.status_code == 403 and limited.get_json()["error"]["code"] == "password_change_required"
     finally:
         app.config["PASSWORD_MAX_AGE_DAYS"] = 0
         _restore(user("qx_supervisor"), password_changed_at=changed)

@@ -14,7 +14,7 @@ from ..extensions import db
 
 # Endpoints a signed-in user may reach while a password change is pending.
 _PASSWORD_GATE_OPEN = {"auth.change_password", "auth.logout", "static", "core.healthz", "api.change_password",
-                       "api.delete_session"}
+                       "api.delete_session", "api.create_session"}    # its token is limited the same way
 
 SESSION_END_MESSAGES = {
     "idle": "长时间未操作，会话已超时，请重新登录", "absolute": "会话已超过最长时限，请重新登录",
