@@ -530,3 +530,30 @@ def test_a_device_found_by_its_registration_number_is_recorded_by_its_code(app):
     device = equipment_of("unit_xn", 1)
     complaint = submit(Public(app, "10.8.0.1"), device.registration_no)
     assert complaint.equipment_id == device.id and complaint.device_code == device.code
+
+
+def test_the_complainant_is_told_when_the_hazard_is_closed(app):
+    from app.engine import runtime
+    device = equipment_of("unit_xn")
+    complaint = submit(Public(app, "10.9.0.1"), device.code)
+    complete(complaint.case_id, "xn_supervisor", {"review_decision": "accept"})
+    complete(complaint.case_id, "xn_supervisor", check_form(device))
+    db.session.expire_all()
+    hazard_case_id = db.session.get(Complaint, complaint.id).hazard_case_id
+    complete(hazard_case_id, "xn_supervisor", {
+        "dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+        "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(), "opinion": "情况属实"})
+    from .conftest import upload
+    complete(hazard_case_id, "unit_xn", {"feedback_type": "feedback", "measures": "更换门锁并恢复安全回路。",
+                                         "completed_on": today_local().isoformat(), "evidence": [upload("unit_xn")]})
+    assert messages("COMPLAINT_HAZARD_CLOSED") == []
+    lookup = Public(app, "10.9.0.2")
+    lookup.get("/public/complaints/lookup")
+    html = lookup.post("/public/complaints/lookup", {"complaint_no": complaint.complaint_no, "phone": PHONE}).get_data(as_text=True)
+    assert "○ 隐患整改销号" in html
+    complete(hazard_case_id, "xn_supervisor", {"verify_result": "pass", "opinion": "现场复核整改到位"})
+    [msg] = messages("COMPLAINT_HAZARD_CLOSED")
+    assert complaint.complaint_no in msg.content and "销号" in msg.content
+    html = lookup.post("/public/complaints/lookup", {"complaint_no": complaint.complaint_no, "phone": PHONE}).get_data(as_text=True)
+    assert "● 隐患整改销号" in html
+    assert runtime.verify_case_chain(hazard_case_id) is None

@@ -21,6 +21,7 @@ from ..core.gm import hmac_sm3_hex
 from ..core.models import Equipment, Region, User
 from ..core.pii import PiiError, blind_index, mask_phone, normalize_phone, phone_index
 from ..core.regions import office_name, region_full_name
+from ..engine import hooks
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import DomainError, ValidationFailed
 from ..extensions import db
@@ -248,6 +249,19 @@ def complaint_facts(case) -> dict:
     complaint = db.session.scalar(select(Complaint).where(Complaint.case_id == case.id))
     return {"complaintNo": case.case_no, "officeName": office_name(case.region_code),
             "status": complaint.status_label if complaint else ""}
+
+
+@hooks.after_sync
+def _tell_when_the_hazard_is_closed(case, wf) -> None:
+    """The hazard case a complaint started ends with 销号: the complainant is told (once)."""
+    if case.process_key != "major_hazard" or case.status != "running" or not wf.is_completed():
+        return
+    complaint = complaint_for_hazard_case(case.id)
+    if complaint is None:
+        return
+    from ..hazards.models import Hazard
+    if db.session.scalar(select(Hazard.status).where(Hazard.case_id == case.id)) == "closed":
+        _tell_complainant(complaint, "COMPLAINT_HAZARD_CLOSED", {}, "hazard-closed")
 
 
 def complaint_scope(user):
@@ -511,6 +525,11 @@ def progress(complaint: Complaint) -> dict:
                       "at": complaint.checked_on.isoformat() if complaint.checked_on else None})
         steps.append({"step": "办结", "done": complaint.status == "closed",
                       "at": to_local(complaint.closed_at).strftime("%Y-%m-%d %H:%M") if complaint.closed_at else None})
+        hazard = complaint.hazard_case
+        if hazard is not None:    # the major hazard it revealed: rectified and closed (销号) yet?
+            done = hazard.status == "closed" and hazard.outcome == "已销号"
+            steps.append({"step": "隐患整改销号", "done": done,
+                          "at": to_local(hazard.closed_at).strftime("%Y-%m-%d %H:%M") if done else None})
     name = complaint.complainant_name or ""
     return {"complaint_no": complaint.complaint_no, "status": complaint.status, "status_label": complaint.status_label,
             "office": office_name(complaint.region_code),
