@@ -362,6 +362,7 @@ def test_scope_list_filters_and_export(app, web):
     xn, qx, city = web("xn_supervisor"), web("qx_supervisor"), web("nn_city")
     html = xn.get("/complaints").get_data(as_text=True)
     assert mine.complaint_no in html and other.complaint_no not in html
+    assert re.search(r"<b>1</b><span>待受理</span>", html)          # counts by status, in scope
     html = qx.get("/complaints").get_data(as_text=True)
     assert other.complaint_no in html and mine.complaint_no not in html
     assert qx.get(f"/cases/{mine.case_id}").status_code == 404       # another county cannot open it

@@ -264,7 +264,10 @@ def index():
         abort(403)
     f = ComplaintFilter.from_args(request.args)
     items, total = paginate(complaint_query(current_user, f), f.page, f.per_page)
-    return render_template("complaints/list.html", f=f, items=items, total=total,
+    from sqlalchemy import func
+    by_status = dict(db.session.execute(select(Complaint.status, func.count()).where(complaint_scope(current_user))
+                                        .group_by(Complaint.status)).all())
+    return render_template("complaints/list.html", f=f, items=items, total=total, by_status=by_status,
                            pages=max(1, -(-total // f.per_page)), statuses=Complaint.STATUS_LABELS,
                            conclusions=Complaint.CONCLUSION_LABELS, channels=Complaint.CHANNEL_LABELS)
 
