@@ -558,3 +558,19 @@ def test_the_complainant_is_told_when_the_hazard_is_closed(app):
     html = lookup.post("/public/complaints/lookup", {"complaint_no": complaint.complaint_no, "phone": PHONE}).get_data(as_text=True)
     assert "● 隐患整改销号" in html
     assert runtime.verify_case_chain(hazard_case_id) is None
+
+
+def test_public_api_odd_input_gets_json_errors_never_a_500(app):
+    call = _public_api(app, "10.10.0.1")
+    for body in ({"phone": 13907710001, "captcha_token": 5, "captcha": 1234}, {"phone": None}, {"phone": ["x"]}):
+        resp = call("post", "/api/v1/public/complaints/sms-code", json=body)
+        assert resp.status_code in (202, 422, 429) and resp.get_json()["error" if resp.status_code != 202 else "sent"]
+    resp = call("post", "/api/v1/public/complaints/sms-code", data="[1,2]", content_type="application/json")
+    assert check(app, resp, 400)["error"]["code"] == "bad_json"
+    resp = call("post", "/api/v1/public/complaints/lookup", json={"complaint_no": 123, "phone": 139})
+    assert check(app, resp, 422)["error"]["fields"]
+    resp = call("post", "/api/v1/public/complaints", json={"description": ["x"], "complainant_phone": 1, "sms_code": 5,
+                                                          "captcha": 7, "captcha_token": 8})
+    assert check(app, resp, 422)["error"]["fields"]
+    resp = call("get", "/public/complaints/new?device=" + "9" * 2000)
+    assert resp.status_code == 200

@@ -72,7 +72,7 @@ def public_account() -> User:
 
 def find_device(code: str | None) -> Equipment | None:
     """A registered device by its code or use-registration number (the public may report any device)."""
-    code = (code or "").strip()
+    code = str(code if code is not None else "").strip()[:12]
     if not code:
         return None
     return db.session.scalar(select(Equipment).where(or_(Equipment.code == code, Equipment.registration_no == code))
@@ -338,7 +338,7 @@ def new_captcha() -> tuple[str, bytes]:
 
 def captcha_error(token: str | None, answer: str | None) -> str | None:
     """None when the captcha was solved; the Chinese message otherwise. A captcha is good for one try."""
-    answer = (answer or "").strip()
+    answer = str(answer if answer is not None else "").strip()[:16]
     if not token or not answer:
         return "请输入图片中的字符"
     row = db.session.scalar(select(ComplaintCaptcha).where(ComplaintCaptcha.token == str(token)[:32]))
@@ -410,7 +410,7 @@ def code_error(phone: str, code: str | None) -> tuple[str | None, ComplaintCode 
     bidx = phone_index(phone)
     row = db.session.scalar(select(ComplaintCode).where(ComplaintCode.phone_bidx == bidx)
                             .order_by(ComplaintCode.created_at.desc(), ComplaintCode.id.desc()).limit(1))
-    code = (code or "").strip()
+    code = str(code if code is not None else "").strip()[:12]
     if not code:
         return "请输入短信验证码", None
     if row is None or row.used_at is not None or _aware(row.expires_at) < utcnow():
@@ -484,7 +484,7 @@ def lookup(complaint_no: str | None, raw_phone: str | None, client_ip: str | Non
     ip = ip_key(client_ip)
     refuse_when_failing_too_often(ip)
     errors = {}
-    number = (complaint_no or "").strip().upper()[:32]
+    number = str(complaint_no if complaint_no is not None else "").strip().upper()[:32]
     if not number:
         errors["complaint_no"] = "请输入投诉举报编号"
     try:
