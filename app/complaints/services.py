@@ -72,7 +72,7 @@ def public_account() -> User:
 
 def find_device(code: str | None) -> Equipment | None:
     """A registered device by its code or use-registration number (the public may report any device)."""
-    code = str(code if code is not None else "").strip()[:12]
+    code = str(code if code is not None else "").strip()[:40]
     if not code:
         return None
     return db.session.scalar(select(Equipment).where(or_(Equipment.code == code, Equipment.registration_no == code))
