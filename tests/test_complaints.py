@@ -19,11 +19,21 @@ from app.core.pii import phone_index
 from app.extensions import db
 from app.sms.models import SmsMessage
 
-from .conftest import JPEG, csrf_from, equipment_of, user
+from .conftest import csrf_from, equipment_of, user
 from .test_openapi import check
 
 PHONE = "13907710001"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+
+
+def _image(kind: str) -> bytes:
+    """A real, decodable photo (upload checks may decode images)."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 60, 60)).save(out, format=kind)
+    return out.getvalue()
+
+
+JPEG, PNG = _image("JPEG"), _image("PNG")
 
 
 @pytest.fixture
