@@ -584,3 +584,22 @@ def test_public_api_odd_input_gets_json_errors_never_a_500(app):
     assert check(app, resp, 422)["error"]["fields"]
     resp = call("get", "/public/complaints/new?device=" + "9" * 2000)
     assert resp.status_code == 200
+
+
+def test_a_switched_off_code_template_is_reported_not_pretended(app):
+    from app.sms.models import SmsTemplate
+    from app.sms.templates import forget_snapshots as invalidate_cache
+    template = db.session.get(SmsTemplate, "COMPLAINT_VERIFY_CODE")
+    template.enabled = False
+    db.session.commit()
+    invalidate_cache()
+    try:
+        call = _public_api(app, "10.11.0.1")
+        body = check(app, call("post", "/api/v1/public/complaints/sms-code", json={"phone": PHONE}), 503)
+        assert body["error"]["code"] == "sms_unavailable"
+        assert db.session.query(ComplaintAttempt).count() == 0
+    finally:
+        template = db.session.get(SmsTemplate, "COMPLAINT_VERIFY_CODE")
+        template.enabled = True
+        db.session.commit()
+        invalidate_cache()

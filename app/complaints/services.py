@@ -397,8 +397,11 @@ def send_code(raw_phone: str | None, client_ip: str | None, captcha_token: str |
     db.session.add(ComplaintCode(phone_bidx=bidx, code_mac=_mac("sms-code", f"{bidx}:{code}"), created_at=now,
                                  expires_at=now + timedelta(minutes=minutes), tries=0))
     record_attempt("code_sent", ip, bidx)
-    sms.enqueue("COMPLAINT_VERIFY_CODE", {"code": code, "minutes": str(minutes)},
-                [sms.Recipient(name="投诉举报人", phone=phone, audience="public")], region_code=None)
+    queued = sms.enqueue("COMPLAINT_VERIFY_CODE", {"code": code, "minutes": str(minutes)},
+                         [sms.Recipient(name="投诉举报人", phone=phone, audience="public")], region_code=None)
+    if not queued:     # the template was switched off by the administrator
+        db.session.rollback()
+        raise DomainError("短信验证码暂时无法发送，请稍后再试", code="sms_unavailable", status=503)
     db.session.commit()
     return {"sent": True, "phone_masked": mask_phone(phone), "expires_in_minutes": minutes,
             "retry_after_seconds": interval}

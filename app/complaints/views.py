@@ -20,7 +20,7 @@ from ..core.params import contains, date_arg, int_arg, region_arg, text_arg
 from ..core.regions import office_name, region_name, region_prefix
 from ..core.scope import in_region
 from ..core.storage import save_upload
-from ..errors import ValidationFailed
+from ..errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..security.ratelimit import RateLimited
 from . import services
@@ -139,10 +139,10 @@ def new():
         try:
             sent = services.send_code(values["complainant_phone"], request.remote_addr, captcha_token,
                                       captcha_answer, field="complainant_phone")
-        except (ValidationFailed, RateLimited) as err:
+        except DomainError as err:      # field errors, limits (429), SMS unavailable (503)
             db.session.rollback()
             errors.update(err.fields or {"complainant_phone": err.message})
-            return _render_new(values, errors, photos, status=422 if isinstance(err, ValidationFailed) else 429)
+            return _render_new(values, errors, photos, status=err.status)
         return _render_new(values, errors, photos, sent=sent)
     raw = {k: v for k, v in values.items() if v}
     raw["photos"] = [a.id for a in photos]
