@@ -17,6 +17,7 @@ from ..core.clock import DISPLAY_TZ, to_local
 from ..core.excel import stream_xlsx
 from ..core.models import Attachment, Equipment
 from ..core.params import contains, date_arg, int_arg, region_arg, text_arg
+from ..core.pii import PiiError
 from ..core.regions import office_name, region_name, region_prefix
 from ..core.scope import in_region
 from ..core.storage import save_upload
@@ -107,7 +108,7 @@ def _render_new(values: dict, errors: dict, photos: list[Attachment], *, sent: d
     if values.get("complainant_phone"):
         try:
             phone_bidx = services.phone_index(values["complainant_phone"])
-        except Exception:   # noqa: BLE001 - an invalid phone simply has no history
+        except PiiError:     # an invalid phone simply has no history
             phone_bidx = None
     need_captcha = services.captcha_required(ip, phone_bidx)
     captcha = None
