@@ -603,3 +603,19 @@ def test_a_switched_off_code_template_is_reported_not_pretended(app):
         template.enabled = True
         db.session.commit()
         invalidate_cache()
+
+
+def test_fixing_other_fields_spends_no_try_of_the_right_code(app):
+    from app.complaints.models import ComplaintCode
+    page = Public(app, "10.12.0.1")
+    page.get("/public/complaints/new")
+    page.post("/public/complaints/new", {**form(), "action": "send_code"})
+    code = sms_code()
+    for _ in range(6):      # more resubmissions than a code has tries
+        resp = page.post("/public/complaints/new", {**form(description="太短"), "action": "submit", "sms_code": code})
+        assert resp.status_code == 422 and "短信验证码" not in resp.get_data(as_text=True).split("error-summary")[1][:400]
+    db.session.expire_all()
+    assert db.session.scalar(select(ComplaintCode.tries)) == 0
+    resp = page.post("/public/complaints/new", {**form(county_code="450102", address="兴宁区某路1号"),
+                                                "action": "submit", "sms_code": code})
+    assert resp.status_code == 302

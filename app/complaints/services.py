@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import utcnow
@@ -418,12 +418,23 @@ def code_error(phone: str, code: str | None) -> tuple[str | None, ComplaintCode 
         return "请输入短信验证码", None
     if row is None or row.used_at is not None or _aware(row.expires_at) < utcnow():
         return "短信验证码已失效，请重新获取", None
-    if row.tries >= setting("COMPLAINT_CODE_TRIES"):
+    # Every entry takes one of the code's tries first, atomically (the row stays locked to the end of
+    # the transaction on PostgreSQL): parallel guesses cannot together exceed COMPLAINT_CODE_TRIES.
+    taken = db.session.execute(update(ComplaintCode).where(
+        ComplaintCode.id == row.id, ComplaintCode.used_at.is_(None),
+        ComplaintCode.tries < setting("COMPLAINT_CODE_TRIES")).values(tries=ComplaintCode.tries + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
         return "短信验证码错误次数过多，请重新获取", None
     if row.code_mac != _mac("sms-code", f"{bidx}:{code}"):
-        row.tries += 1
         return "短信验证码不正确", None
     return None, row
+
+
+def use_code(row: ComplaintCode) -> bool:
+    """Mark a verified code used, once: a second submission racing with the same code loses."""
+    return db.session.execute(update(ComplaintCode).where(ComplaintCode.id == row.id, ComplaintCode.used_at.is_(None))
+                              .values(used_at=utcnow()).execution_options(synchronize_session=False)).rowcount == 1
 
 
 # ---------------------------------------------------------------- public submission and lookup
@@ -463,19 +474,23 @@ def submit_public(raw: dict, client_ip: str | None, captcha_token: str | None = 
             errors["captcha"] = problem
             failures.append("captcha_failed")
     code_row = None
-    if phone:
+    if phone and "captcha" not in errors:     # the captcha guards the code: no try is spent without it
         problem, code_row = code_error(phone, raw.get("sms_code"))
         if problem:
             errors["sms_code"] = problem
             if problem == "短信验证码不正确":
                 failures.append("code_failed")
     if errors:
+        if code_row is not None:    # the right code, other fields wrong: its try is given back
+            db.session.execute(update(ComplaintCode).where(ComplaintCode.id == code_row.id)
+                               .values(tries=ComplaintCode.tries - 1).execution_options(synchronize_session=False))
         for kind in failures:
             record_attempt(kind, ip, bidx)
         db.session.commit()
         error = CaptchaRequired(errors) if "captcha" in errors else ValidationFailed(errors)
         raise error
-    code_row.used_at = utcnow()
+    if not use_code(code_row):
+        raise ValidationFailed({"sms_code": "短信验证码已失效，请重新获取"})
     case = runtime.start_case(PROCESS_KEY, account, {k: v for k, v in raw.items() if k != "sms_code"})
     return db.session.scalar(select(Complaint).where(Complaint.case_id == case.id))
 
