@@ -619,3 +619,43 @@ def test_fixing_other_fields_spends_no_try_of_the_right_code(app):
     resp = page.post("/public/complaints/new", {**form(county_code="450102", address="兴宁区某路1号"),
                                                 "action": "submit", "sms_code": code})
     assert resp.status_code == 302
+
+
+def test_two_submissions_racing_with_one_code_file_one_complaint(app):
+    import threading
+
+    from app.complaints import services
+    from app.errors import DomainError
+    page = Public(app, "10.13.0.1")
+    page.get("/public/complaints/new")
+    page.post("/public/complaints/new", {**form(), "action": "send_code"})
+    raw = {**form(county_code="450102", address="兴宁区某路2号"), "sms_code": sms_code(), "photos": []}
+    services.public_account()
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            try:
+                services.submit_public(dict(raw), "10.13.0.1")
+                db.session.commit()
+                outcomes.append("won")
+            except DomainError as err:
+                db.session.rollback()
+                outcomes.append(f"refused:{err.fields or err.message}")
+            except Exception as err:   # noqa: BLE001 - e.g. a lock error must not happen
+                db.session.rollback()
+                outcomes.append(f"error:{type(err).__name__}:{err}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(o.split(":")[0] for o in outcomes) == ["refused", "won"], outcomes
+    db.session.expire_all()
+    assert db.session.query(Complaint).count() == 1
