@@ -370,9 +370,12 @@ def test_scope_list_filters_and_export(app, web):
     other = submit(Public(app, "10.4.0.2"), "", county_code="450103", address="青秀区某大厦扶梯",
                    complainant_phone="13907710002")
     xn, qx, city = web("xn_supervisor"), web("qx_supervisor"), web("nn_city")
+    again = submit(Public(app, "10.4.0.3"), device.code, complainant_phone="13907710003")
+    html = xn.get(f"/cases/{again.case_id}").get_data(as_text=True)
+    assert "同一设备的其他投诉举报" in html and mine.complaint_no in html
     html = xn.get("/complaints").get_data(as_text=True)
     assert mine.complaint_no in html and other.complaint_no not in html
-    assert re.search(r"<b>1</b><span>待受理</span>", html)          # counts by status, in scope
+    assert re.search(r"<b>2</b><span>待受理</span>", html)          # counts by status, in scope
     html = qx.get("/complaints").get_data(as_text=True)
     assert other.complaint_no in html and mine.complaint_no not in html
     assert qx.get(f"/cases/{mine.case_id}").status_code == 404       # another county cannot open it

@@ -241,7 +241,15 @@ def reply(ctx: ServiceContext) -> dict:
 @case_panel(PROCESS_KEY)
 def complaint_panel(case):
     complaint = db.session.scalar(select(Complaint).where(Complaint.case_id == case.id))
-    return {"template": "complaints/_case_panel.html", "complaint": complaint} if complaint else None
+    if complaint is None:
+        return None
+    same_device = []
+    if complaint.equipment_id:    # other complaints about the same device in the last 90 days (duplicates)
+        same_device = list(db.session.scalars(
+            select(Complaint).where(Complaint.equipment_id == complaint.equipment_id, Complaint.id != complaint.id,
+                                    Complaint.created_at >= complaint.created_at - timedelta(days=90))
+            .order_by(Complaint.created_at.desc()).limit(10)))
+    return {"template": "complaints/_case_panel.html", "complaint": complaint, "same_device": same_device}
 
 
 @case_facts(PROCESS_KEY)
