@@ -392,6 +392,8 @@ ROUTES: dict[str, object] = {
     "transfers.export": LoginOnly("/transfers/export.xlsx"),
     "transfers.batch_action": LoginOnly("/transfers/batch", "POST"),   # only own-scope ids act: test_transfers
     "api.me": LoginOnly("/api/v1/me"),
+    "api.delete_session": LoginOnly("/api/v1/session", "DELETE"),      # test_security_hardening
+    "api.change_password": LoginOnly("/api/v1/me/password", "POST"),   # test_security_hardening
     "api.list_processes": LoginOnly("/api/v1/processes"),
     "api.get_process": LoginOnly("/api/v1/processes/major_hazard"),
     "api.create_case": LoginOnly("/api/v1/cases", "POST"),           # can_start per process: test_api

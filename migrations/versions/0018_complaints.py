@@ -2,13 +2,13 @@
 attempts the per-phone / per-address limits count
 
 Revision ID: 0018_complaints
-Revises: 0017_registry_ledger_index
+Revises: 0018_security
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_complaints"
-down_revision = "0017_registry_ledger_index"
+down_revision = "0018_security"
 branch_labels = None
 depends_on = None
 
