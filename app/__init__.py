@@ -15,6 +15,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_crypto_self_test(app)
     configure_extensions(app)
     configure_domains()
+    configure_request_guard(app)
     configure_blueprints(app)
     configure_templates(app)
     configure_security_headers(app)
@@ -88,6 +89,11 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+
+
+def configure_request_guard(app: Flask) -> None:
+    from .api.guard import init_app
+    init_app(app)     # before the blueprints: it replaces the `int` URL converter their routes use
 
 
 def configure_blueprints(app: Flask) -> None:
