@@ -106,3 +106,18 @@ def test_the_document_lists_the_guard_statuses():
             if method in ("post", "put", "patch", "delete"):
                 assert {"400", "413"} <= set(op["responses"]), f"{method} {path}"
     assert "422" in DOC["paths"]["/api/v1/copies"]["get"]["responses"]
+
+
+def test_a_multipart_field_name_that_cannot_be_read_is_a_400(app, api):
+    """Werkzeug names a part None when its header is broken (a CR in the name); found by schemathesis."""
+    body = (b"--b\r\nContent-Disposition: form-data; name=\"a\rb\"\r\n\r\nx\r\n--b--\r\n")
+    resp = api("xn_supervisor").post("/api/v1/imports", data=body, content_type="multipart/form-data; boundary=b")
+    assert check(app, resp, 400)["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/process-admin/drafts/2147483648/forms/verify",
+                                 "/api/v1/tasks/115792089210356248756420345214020892766061623724957744567843809356293439045923/signers"])
+def test_a_huge_id_is_404_where_a_sibling_method_shares_the_path(app, api, url):
+    """The converter's regular expression refuses it, so no rule of another method matches first (was 405)."""
+    resp = api("process_admin").client.delete(url) if "forms" in url else api("xn_supervisor").post(url, json={})
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "not_found"

@@ -26,14 +26,34 @@ from ..errors import DomainError, ValidationFailed
 INT_MAX = 2**31 - 1          # PostgreSQL integer; every id column and every integer parameter
 JSON_MAX_DEPTH = 32
 _BAD_TEXT = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def digits_up_to(bound: int) -> str:
+    """A regular expression for the decimal numbers 0 … bound, without leading zeros."""
+    s = str(bound)
+    alternatives = ["0"]
+    if len(s) > 1:
+        alternatives.append(r"[1-9]\d{0,%d}" % (len(s) - 2))     # every shorter number
+    for i, ch in enumerate(s):                                   # same length, smaller at position i
+        low, high = (1 if i == 0 else 0), int(ch) - 1
+        if low <= high:
+            rest = len(s) - i - 1
+            alternatives.append(s[:i] + f"[{low}-{high}]" + (r"\d{%d}" % rest if rest else ""))
+    alternatives.append(s)
+    return "(?:" + "|".join(alternatives) + ")"
 
 
 class BoundedIntConverter(IntegerConverter):
-    """`<int:x>` limited to the range of an integer column: a larger number is no match (404)."""
+    """`<int:x>` limited to the range of an integer column. The limit is in the converter's regular
+    expression, so a larger number matches no rule of any method: 404, never 405 from a sibling
+    rule whose path matched before its value was converted."""
 
     def __init__(self, map, fixed_digits=0, min=None, max=None, signed=False):  # noqa: A002 - werkzeug's names
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=INT_MAX if max is None else max,
                          signed=signed)
+        if not fixed_digits and not signed:
+            self.regex = digits_up_to(self.max)
 
 
 class JsonRefused(ValueError):
@@ -199,6 +219,11 @@ def check_request() -> None:
                 raise
             except Exception:   # malformed JSON: each handler answers it in its own documented way
                 pass
+    if request.mimetype == "multipart/form-data" and request.method in ("POST", "PUT", "PATCH"):
+        # Werkzeug names a part whose header it cannot read None (e.g. a CR in the field name)
+        names = list(request.form.keys()) + list(request.files.keys())
+        if any(name is None or _CONTROL.search(name) for name in names):
+            raise DomainError("表单字段名无效", code="bad_request")
     if not request.path.startswith("/api/"):
         return
     key = _operation_key()
