@@ -285,13 +285,22 @@ def _deployed(app) -> list[str]:
         return sorted(v.process_key for v in latest_versions())
 
 
+def _process_keys() -> list[str]:
+    from app.config import BASE_DIR
+    from app.engine.registry import discover_process_keys
+    return sorted(discover_process_keys(str(BASE_DIR / "workflows")))
+
+
+PROCESS_KEYS = _process_keys()
+
+
 def test_every_deployed_process_is_walked(app):
+    assert set(_deployed(app)) == set(PROCESS_KEYS)
     assert {"major_hazard", "equipment_transfer", "operator_join", "operator_hire", "operator_leave",
-            "overdue_inspection"} <= set(_deployed(app))
+            "overdue_inspection"} <= set(PROCESS_KEYS)
 
 
-@pytest.mark.parametrize("key", ["major_hazard", "equipment_transfer", "operator_join", "operator_hire",
-                                 "operator_leave", "overdue_inspection"])
+@pytest.mark.parametrize("key", PROCESS_KEYS)
 def test_a_schema_only_client_runs_the_process_to_its_end(app, clients, key):
     result = _walk(app, clients, key)
     assert len(result["steps"]) >= 2, result
