@@ -7,6 +7,8 @@ A field error makes the client try the next choice of that field, as a person wo
 from __future__ import annotations
 
 import io
+import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -323,3 +325,32 @@ def test_reference_fields_carry_their_choices(app, clients):
     assert body["items"] and all("电梯" in i["label"] for i in body["items"])
     check(app, clients("op_lan").get("/api/v1/lookups/nope"), 404)
     assert check(app, clients("op_lan").get("/api/v1/lookups"), 200)["items"]
+
+
+REFERENCE_FIELD = re.compile(r"(_id|_ids|_code|_codes|_uscc|region|agency|cert_no|work_item|criterion)$")
+
+
+def test_every_form_field_that_takes_reference_data_offers_its_choices(app):
+    """Every form in forms/, as served to each kind of user: a field named like a reference (…_id, …_code,
+    region, agency, cert_no, work_item …) or drawn by an option widget carries enum or x-lookup."""
+    from app.cases.widgets import _PROVIDERS
+    from app.config import BASE_DIR
+    from app.core.lookups import _LOOKUPS, annotate
+
+    from .conftest import user
+    widgets = set(_PROVIDERS) | set(_LOOKUPS)
+    people = [user(u) for u in ("xn_supervisor", "unit_xn", "op_lan", "agency_gx")]
+    checked = 0
+    for path in sorted((BASE_DIR / "forms").glob("*/*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        for person in people:
+            schema = annotate(raw, person)
+            for name, prop in schema.get("properties", {}).items():
+                if prop.get("ui:widget") == "files" or not (REFERENCE_FIELD.search(name) or prop.get("ui:widget") in widgets):
+                    continue
+                target = prop.get("items", {}) if prop.get("type") == "array" else prop
+                assert "enum" in target or "x-lookup" in prop, f"{path.relative_to(BASE_DIR)}: {name} ({person.username})"
+                if "enum" in target and "ui:enumNames" in target:
+                    assert len(target["enum"]) == len(target["ui:enumNames"]), f"{path.name}: {name}"
+                checked += 1
+    assert checked > 20
