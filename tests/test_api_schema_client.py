@@ -7,6 +7,7 @@ A field error makes the client try the next choice of that field, as a person wo
 from __future__ import annotations
 
 import io
+import os
 import json
 import re
 from datetime import timedelta
@@ -33,6 +34,8 @@ class SchemaClient:
         self.known = known or {}
         self.choice: dict[str, int] = {}          # field → index of the choice being tried
         self._cache: dict = {}
+        self.filled: set[str] = set()
+        self.unstated: set[str] = set()          # fields required only by a business rule the schema lacks
         self._group_of: dict = {}                 # (field, index) → the lookup item's group
         self.groups: set = set()                  # groups of the lookup items chosen so far
         self.lookups_followed = 0
@@ -112,7 +115,10 @@ class SchemaClient:
         if kind == "string":
             if prop.get("format") == "date":
                 return self._date(prop)
-            assert "pattern" not in prop, f"{name}: a patterned text field without enum or x-lookup"
+            if "pattern" in prop:           # typed by the person (a phone number): the simplest matching text
+                from hypothesis import find
+                from hypothesis import strategies as st
+                return find(st.from_regex(prop["pattern"], fullmatch=True), lambda _text: True)
             text = "通过接口按表单说明填写的内容。"
             while len(text) < prop.get("minLength", 0):
                 text += text
@@ -155,17 +161,31 @@ class SchemaClient:
         return data
 
     def submit(self, schema: dict, send) -> dict:
-        """Fill and send; on field errors, try the next choice of each refused field."""
+        """Fill and send; on field errors, try the next choice of each refused field, and fill an
+        optional field the answer asks for (a requirement the schema does not state)."""
         self.choice = {}
+        self.asked: set[str] = set()
         for _attempt in range(60):
-            resp = send(self.fill(schema))
+            data = self.fill(schema)
+            for name in self.asked - set(data):
+                value = self.value(name, schema.get("properties", {}).get(name, {}))
+                if value is not None:
+                    data[name] = value
+            self.filled = set(data)
+            resp = send(data)
             if resp.status_code in (200, 201):
                 return check(self.app, resp)
             body = check(self.app, resp)
             assert resp.status_code == 422, body
             fields = body["error"].get("fields", {})
+            if os.environ.get("WALK_DEBUG"): print("REFUSED", fields)
             moved = False
             props = schema.get("properties", {})
+            unasked = [n for n in fields if n in props and n not in self.asked and n not in self.filled]
+            if unasked:                      # left out because the schema does not say it is required
+                self.asked.update(unasked)
+                self.unstated.update(unasked)
+                continue
             for name in fields:               # another choice for each refused field …
                 options = self.choices(name, props.get(name, {}))
                 if options is not None and self.choice.get(name, 0) + 1 < len(options):
@@ -242,10 +262,13 @@ def _walk(app, clients, key: str) -> dict:
         try:
             case = client.submit(detail["start_form"],
                                  lambda data: starter.post("/api/v1/cases", json={"process_key": key, "data": data}))
-        except AssertionError:
+        except AssertionError as err:
+            if os.environ.get("WALK_DEBUG"):
+                print("START REFUSED", username, str(err)[:300])
             continue                  # this user has nothing to start it with (no device, no certificate …)
         break
     assert case is not None, f"{key}: no demo user could start it through the API"
+    unstated = set(client.unstated)
     steps = [("start", username)]
     actors = _usernames_with_roles({r for r in _all_roles()})
     for _ in range(MAX_STEPS):
@@ -264,9 +287,10 @@ def _walk(app, clients, key: str) -> dict:
         client = SchemaClient(api, app)
         case = client.submit(full["form"], lambda data: api.post(f"/api/v1/tasks/{task['id']}/complete",
                                                                   json={"data": data}))
+        unstated |= client.unstated
         steps.append((task["task_def"], worker))
     assert case["status"] == "closed", f"{key}: stopped at {case['current_step']} after {steps}"
-    return {"steps": steps, "outcome": case["outcome"]}
+    return {"steps": steps, "outcome": case["outcome"], "unstated": unstated}
 
 
 def _paper_knowledge() -> dict[str, list[str]]:
@@ -306,6 +330,11 @@ def test_every_deployed_process_is_walked(app):
 def test_a_schema_only_client_runs_the_process_to_its_end(app, clients, key):
     result = _walk(app, clients, key)
     assert len(result["steps"]) >= 2, result
+    # Fields a business rule requires that the schema does not say are required (it should, in
+    # allOf/if/then). Known gap, left to its owner: the complaint form requires 区县 and 地址 when no
+    # device code is given, which forms/public_complaint/submit.json does not state.
+    known = {"public_complaint": {"address", "county_code"}}.get(key, set())
+    assert result["unstated"] <= known, f"{key}: required by the server but not by the schema: {result['unstated'] - known}"
 
 
 def test_reference_fields_carry_their_choices(app, clients):
