@@ -15,6 +15,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_crypto_self_test(app)
     configure_extensions(app)
     configure_domains()
+    configure_request_guard(app)
     configure_blueprints(app)
     configure_templates(app)
     configure_security_headers(app)
@@ -91,6 +92,11 @@ def configure_domains() -> None:
     from .complaints import models as _complaint_models  # noqa: F401
     from .complaints import services as _complaint_services  # noqa: F401
     from .complaints import profile as _complaint_profile  # noqa: F401
+
+
+def configure_request_guard(app: Flask) -> None:
+    from .api.guard import init_app
+    init_app(app)     # before the blueprints: it replaces the `int` URL converter their routes use
 
 
 def configure_blueprints(app: Flask) -> None:

@@ -29,7 +29,7 @@ from app.core.clock import today_local
 from app.core.models import Attachment
 from app.extensions import db
 
-from .conftest import JPEG, csrf_from, make_case, open_task, upload, user
+from .conftest import JPEG, PDF, csrf_from, make_case, open_task, upload, user
 
 # Users outside the scope of objects owned by 兴宁区 (450102) / unit_xn.
 XN_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "agency_gx", "op_wei", "sys_admin",
@@ -209,7 +209,7 @@ def _device_in_xn() -> dict:
     lift = db.session.scalar(select(Equipment).where(Equipment.use_org_id == user("unit_xn").org_id)
                              .order_by(Equipment.id))
     report = db.session.scalar(select(InspectionReport).where(InspectionReport.equipment_id == lift.id))
-    report.pdf_attachment_id = upload("agency_gx", b"%PDF-1.4\n%route\n", "报告.pdf")
+    report.pdf_attachment_id = upload("agency_gx", PDF, "报告.pdf")
     db.session.commit()
     return {"device": lift.id, "org": lift.use_org_id, "report": report.id}
 
@@ -399,6 +399,8 @@ ROUTES: dict[str, object] = {
     "api.create_case": LoginOnly("/api/v1/cases", "POST"),           # can_start per process: test_api
     "api.list_tasks": LoginOnly("/api/v1/tasks"),
     "api.equipment_search": LoginOnly("/api/v1/equipment"),
+    "api.list_lookups": LoginOnly("/api/v1/lookups"),
+    "api.get_lookup": LoginOnly("/api/v1/lookups/work_item"),
     "api.upload_attachment": LoginOnly("/api/v1/attachments", "POST"),
     "transfers_api.list_transfers": LoginOnly("/api/v1/transfers"),
     "transfers_api.batch": LoginOnly("/api/v1/transfers/batch", "POST"),
