@@ -1,0 +1,68 @@
+"""/api/v1/hazards: query a caller's major hazards, and modify or delete a reported one before the bureau
+accepts it (409 not_editable with the reason afterwards). Reporting goes through POST /api/v1/cases
+(process_key major_hazard) and the loop's steps through /api/v1/tasks."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+
+from ..api import _iso, _json_body, authenticated
+from ..cases.services import paginate
+from ..extensions import db
+from . import manage
+from .models import Hazard
+from .views import LedgerFilter, ledger_query
+
+bp = Blueprint("hazards_api", __name__, url_prefix="/api/v1/hazards")
+
+
+def hazard_json(h: Hazard, user) -> dict:
+    refusal = manage.change_refusal(user, h)
+    return {"id": h.id, "case_id": h.case_id, "hazard_no": h.hazard_no, "status": h.status,
+            "status_label": h.status_label, "warning_level": h.warning_level, "source": h.source,
+            "source_label": h.source_label, "equipment_code": h.equipment.code, "equipment_name": h.equipment.name,
+            "use_org_id": h.use_org_id, "use_org_name": h.use_org.name, "region_code": h.region_code,
+            "criterion_id": h.criterion_id, "criterion_citation": h.criterion.citation,
+            "description": h.description, "found_on": h.found_on.isoformat(),
+            "rectify_deadline": h.rectify_deadline.isoformat(), "rectify_requirements": h.reporter_requirements,
+            "notice_no": h.notice_no, "inspection_report_id": h.inspection_report_id,
+            "created_at": _iso(h.created_at), "editable": refusal is None,
+            "not_editable_reason": refusal.message if refusal is not None else None}
+
+
+@bp.get("")
+@authenticated
+def list_hazards():
+    f = LedgerFilter.from_args(request.args)
+    items, total = paginate(ledger_query(g.api_user, f), f.page, f.per_page)
+    return jsonify({"items": [hazard_json(h, g.api_user) for h in items], "total": total, "page": f.page,
+                    "per_page": f.per_page})
+
+
+@bp.get("/<int:hazard_id>")
+@authenticated
+def get_hazard(hazard_id: int):
+    return jsonify(hazard_json(manage.visible_hazard(g.api_user, hazard_id), g.api_user))
+
+
+@bp.patch("/<int:hazard_id>")
+@authenticated
+def edit_hazard(hazard_id: int):
+    body = _json_body()
+    hazard = manage.visible_hazard(g.api_user, hazard_id)
+    values = {**manage.current_values(hazard), **{k: v for k, v in body.items() if k in manage.EDITABLE_FIELDS}}
+    changes = manage.edit_hazard(g.api_user, hazard.id, values)
+    out = {**hazard_json(hazard, g.api_user), "changed": changes}
+    db.session.commit()
+    return jsonify(out)
+
+
+@bp.delete("/<int:hazard_id>")
+@authenticated
+def delete_hazard(hazard_id: int):
+    body = request.get_json(silent=True) or {}
+    reason = body.get("reason") if isinstance(body, dict) else None
+    hazard = manage.delete_hazard(g.api_user, manage.visible_hazard(g.api_user, hazard_id).id,
+                                  reason if reason is not None else request.args.get("reason"))
+    out = {"id": hazard.id, "hazard_no": hazard.hazard_no, "deleted": True}
+    db.session.commit()
+    return jsonify(out)

@@ -1,0 +1,258 @@
+"""Hazard module: a unit's 隐患管理 (modify/delete a reported major hazard until the bureau accepts it),
+technical units' reports, general hazards (general_hazard.bpmn) and hazard-checking plans."""
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.cases.models import Case, CaseEvent, Task
+from app.core.clock import today_local
+from app.engine import runtime
+from app.errors import Conflict, Forbidden, ValidationFailed
+from app.extensions import db
+from app.hazards import manage
+from app.hazards.models import Hazard
+from app.sms.models import SmsMessage
+from app.taskops.models import Notification
+
+from .conftest import complete, equipment_of, hazard_of, make_case, open_task, user
+from .test_openapi import check
+
+
+def unit_report(**overrides):
+    return make_case(reporter="unit_xn", **overrides)
+
+
+# ------------------------------------------------------------------ modify / delete until accepted
+
+def test_reporter_modifies_then_bureau_claims_and_modify_is_refused():
+    case = unit_report()
+    hazard = hazard_of(case)
+    new_deadline = (today_local() + timedelta(days=40)).isoformat()
+    changed = manage.edit_hazard(user("unit_xn"), hazard.id, {
+        **manage.current_values(hazard), "description": "层门门锁回路被短接，已临时停梯等待维修。",
+        "rectify_deadline": new_deadline})
+    db.session.commit()
+    assert changed == ["隐患描述", "整改期限"]
+    hazard = hazard_of(case)
+    assert hazard.rectify_deadline.isoformat() == new_deadline and "临时停梯" in hazard.description
+    # the bureau's open task sees the new deadline (its form prefills from it)
+    assert runtime.task_data(open_task(case))["rectify_deadline"] == new_deadline
+    kinds = [e.kind for e in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id))]
+    assert "edited" in kinds and runtime.verify_case_chain(case.id) is None
+    # the county bureau claims it: accepted, no more changes
+    runtime.claim_task(open_task(case).id, user("xn_supervisor"))
+    db.session.commit()
+    with pytest.raises(Conflict) as err:
+        manage.edit_hazard(user("unit_xn"), hazard.id, manage.current_values(hazard))
+    assert err.value.code == "not_editable" and "已签收受理" in err.value.message
+    db.session.rollback()
+    with pytest.raises(Conflict):
+        manage.delete_hazard(user("unit_xn"), hazard.id, "重复上报")
+
+
+def test_delete_before_acceptance_cancels_the_case_then_dispatched_hazard_refuses():
+    case = unit_report()
+    hazard = hazard_of(case)
+    with pytest.raises(ValidationFailed) as err:
+        manage.delete_hazard(user("unit_xn"), hazard.id, "")
+    assert "reason" in err.value.fields
+    db.session.rollback()
+    manage.delete_hazard(user("unit_xn"), hazard.id, "设备代码填错，重新上报")
+    db.session.commit()
+    db.session.expire_all()
+    case = db.session.get(Case, case.id)
+    assert case.status == "cancelled" and case.outcome == "上报单位已删除" and open_task(case) is None
+    assert db.session.get(Hazard, hazard.id).deleted_at is not None
+    assert not db.session.scalars(select(Hazard).where(Hazard.id == hazard.id,
+                                                       manage.hazard_scope(user("xn_supervisor")))).all()
+    # another one, dispatched by the bureau: refused with the state as reason
+    other = unit_report()
+    complete(other, "xn_supervisor", {"dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+                                      "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(),
+                                      "opinion": "情况属实"})
+    with pytest.raises(Conflict) as err:
+        manage.delete_hazard(user("unit_xn"), hazard_of(other).id, "不想整改")
+    assert "整改中" in err.value.message
+
+
+def test_only_the_reporter_may_change():
+    case = make_case()          # reported by the county bureau itself
+    hazard = hazard_of(case)
+    with pytest.raises(Forbidden):
+        manage.edit_hazard(user("unit_xn"), hazard.id, manage.current_values(hazard))
+
+
+def test_pages_show_both_tabs_and_refuse_after_acceptance(web):
+    case = unit_report()
+    hazard = hazard_of(case)
+    s = web("unit_xn")
+    page = s.get("/hazards/manage").get_data(as_text=True)
+    assert 'data-testid="tab-major"' in page and 'data-testid="tab-general"' in page
+    assert f'data-testid="edit-{hazard.hazard_no}"' in page
+    form = s.get(f"/hazards/{hazard.id}/edit")
+    assert form.status_code == 200
+    bad = s.post(f"/hazards/{hazard.id}/edit", {**manage.current_values(hazard), "description": "太短"})
+    assert bad.status_code == 422 and "至少" in bad.get_data(as_text=True)
+    ok = s.post(f"/hazards/{hazard.id}/edit", {**manage.current_values(hazard),
+                                               "description": "层门门锁回路被短接，现场已设置警示。"})
+    assert ok.status_code == 302
+    runtime.claim_task(open_task(case).id, user("xn_supervisor"))
+    db.session.commit()
+    page = s.get("/hazards/manage").get_data(as_text=True)
+    assert f'data-testid="locked-{hazard.hazard_no}"' in page
+    refused = s.get(f"/hazards/{hazard.id}/edit")
+    assert refused.status_code == 409 and "已签收受理" in refused.get_data(as_text=True)
+    assert s.get("/hazards/manage?tab=general").status_code == 200
+
+
+def test_api_modify_delete_then_refused(api, app):
+    client = api("unit_xn")
+    case = unit_report()
+    hazard = hazard_of(case)
+    body = check(app, client.get(f"/api/v1/hazards/{hazard.id}"), 200)
+    assert body["editable"] is True
+    body = check(app, client.client.patch(f"/api/v1/hazards/{hazard.id}", headers=client.headers,
+                                          json={"description": "层门门锁回路被短接，接口修改描述。"}), 200)
+    assert body["changed"] == ["隐患描述"]
+    bad = check(app, client.client.patch(f"/api/v1/hazards/{hazard.id}", headers=client.headers,
+                                         json={"rectify_deadline": "2000-01-01"}), 422)
+    assert "rectify_deadline" in bad["error"]["fields"]
+    listed = check(app, client.get("/api/v1/hazards"), 200)
+    assert hazard.id in [i["id"] for i in listed["items"]]
+    runtime.claim_task(open_task(case).id, user("xn_supervisor"))
+    db.session.commit()
+    body = check(app, client.get(f"/api/v1/hazards/{hazard.id}"), 200)
+    assert body["editable"] is False and "已签收" in body["not_editable_reason"]
+    refused = check(app, client.client.delete(f"/api/v1/hazards/{hazard.id}", headers=client.headers,
+                                              json={"reason": "重复上报"}), 409)
+    assert refused["error"]["code"] == "not_editable"
+    fresh = hazard_of(unit_report())
+    done = check(app, client.client.delete(f"/api/v1/hazards/{fresh.id}", headers=client.headers,
+                                           json={"reason": "重复上报"}), 200)
+    assert done["deleted"] is True
+    check(app, client.get(f"/api/v1/hazards/{fresh.id}"), 404)
+
+
+def test_rectify_tasks_listed_for_the_unit():
+    case = unit_report()
+    complete(case, "xn_supervisor", {"dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+                                     "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(),
+                                     "opinion": "情况属实"})
+    tasks = manage.open_rectify_tasks(user("unit_xn"))
+    assert [t.case_id for t in tasks] == [case.id] and tasks[0].task_def == "rectify"
+
+
+# ------------------------------------------------------------------ technical units
+
+def test_agency_report_carries_requirements_and_report_and_notifies_unit_and_bureau():
+    from app.inspections.models import InspectionReport
+    device = equipment_of("unit_xn")
+    report = db.session.scalar(select(InspectionReport).where(InspectionReport.equipment_id == device.id))
+    deadline = (today_local() + timedelta(days=7)).isoformat()
+    case = make_case(reporter="agency_gx", rectify_requirements="立即停用，修复门锁回路后报检", rectify_deadline=deadline,
+                     inspection_report_no=report.report_no)
+    hazard = hazard_of(case)
+    assert hazard.source == "agency" and hazard.reporter_requirements == "立即停用，修复门锁回路后报检"
+    assert hazard.inspection_report_id == report.id and hazard.rectify_deadline.isoformat() == deadline
+    notes = db.session.scalars(select(Notification).where(Notification.case_id == case.id)).all()
+    assert {n.user_id for n in notes} >= {user("unit_xn").id, user("xn_supervisor").id}
+    codes = {m.template_code for m in db.session.scalars(select(SmsMessage).where(SmsMessage.case_id == case.id))}
+    assert {"HAZARD_REPORTED_UNIT", "HAZARD_REPORTED_BUREAU"} <= codes
+    # the bureau's dispatch form offers the agency's requirements
+    task = open_task(case)
+    assert runtime.task_data(task)["rectify_requirements"] == "立即停用，修复门锁回路后报检"
+
+
+def test_report_number_must_belong_to_the_device():
+    with pytest.raises(ValidationFailed) as err:
+        make_case(reporter="agency_gx", inspection_report_no="NO-SUCH-REPORT")
+    assert "inspection_report_no" in err.value.fields
+    db.session.rollback()
+
+
+# ------------------------------------------------------------------ general hazards
+
+def general_data(**overrides) -> dict:
+    data = {"category": "safety_device", "hazard_count": 2, "level": "medium",
+            "main_problem": "电梯机房灭火器过期，应急照明不亮。", "found_at": "1号电梯机房",
+            "found_on": today_local().isoformat(), "deadline": (today_local() + timedelta(days=5)).isoformat(),
+            "related_source": "self_check", "inspector_name": "李检查", "inspecting_unit": "本单位安全部",
+            "check_kind": "daily"}
+    data.update(overrides)
+    return data
+
+
+def test_general_hazard_failed_acceptance_returns_to_rectification():
+    from app.general_hazards.models import GeneralHazard
+    case = runtime.start_case("general_hazard", user("unit_xn"), general_data())
+    db.session.commit()
+    row = db.session.scalar(select(GeneralHazard).where(GeneralHazard.case_id == case.id))
+    assert row.status == "rectifying" and row.hazard_count == 2 and case.case_no.startswith("YB")
+    task = open_task(case)
+    assert (task.task_def, task.candidate_role, task.candidate_org_id) == ("rectify", "use_unit", user("unit_xn").org_id)
+    rectify = {"rectified_on": today_local().isoformat(), "handler": "王整改", "rectify_result": "更换灭火器两具。"}
+    complete(case, "unit_xn", rectify)
+    assert open_task(case).task_def == "accept"
+    complete(case, "unit_xn", {"accept_result": "fail", "opinion": "应急照明仍不亮，未整改到位"})
+    db.session.expire_all()
+    row = db.session.get(GeneralHazard, row.id)
+    assert row.status == "rectifying" and row.returned_count == 1 and row.evaluation == "应急照明仍不亮，未整改到位"
+    assert open_task(case).task_def == "rectify"
+    complete(case, "unit_xn", {**rectify, "rectify_result": "更换灭火器并修复应急照明。"})
+    complete(case, "unit_xn", {"accept_result": "pass", "opinion": "复查合格"})
+    db.session.expire_all()
+    case = db.session.get(Case, case.id)
+    row = db.session.get(GeneralHazard, row.id)
+    assert case.status == "closed" and case.outcome == "已验收销号" and row.status == "closed"
+    assert runtime.verify_case_chain(case.id) is None
+
+
+def test_general_hazard_register_validation():
+    with pytest.raises(ValidationFailed) as err:
+        runtime.start_case("general_hazard", user("unit_xn"), general_data(check_kind="plan"))
+    assert "check_id" in err.value.fields
+    db.session.rollback()
+    with pytest.raises(ValidationFailed) as err:
+        runtime.start_case("general_hazard", user("unit_xn"),
+                           general_data(equipment_code=equipment_of("unit_qx").code))
+    assert err.value.fields == {"equipment_code": "设备不存在或不是本单位的设备"}
+    db.session.rollback()
+
+
+def test_plan_generates_one_check_per_period_and_check_links_hazard(api, app):
+    from app.general_hazards import services
+    from app.general_hazards.models import GeneralHazard, GeneralHazardCheck
+    plan = services.create_plan(user("unit_xn"), {"name": "每月电梯安全排查", "period": "monthly",
+                                                  "starts_on": today_local().replace(day=1).isoformat()})
+    db.session.commit()
+    checks = db.session.scalars(select(GeneralHazardCheck).where(GeneralHazardCheck.plan_id == plan.id)).all()
+    assert len(checks) == 1 and checks[0].period_key == f"{today_local().year}-{today_local().month:02d}"
+    assert services.generate_checks(today_local()) == 0          # idempotent within the period
+    next_month = (today_local().replace(day=28) + timedelta(days=5))
+    assert services.generate_checks(next_month) == 1
+    db.session.commit()
+    client = api("unit_xn")
+    lookup = check(app, client.get("/api/v1/general-hazards/checks?q=电梯"), 200)
+    first = checks[0].id
+    assert first in [c["id"] for c in lookup["items"]]
+    body = check(app, client.post("/api/v1/cases", json={"process_key": "general_hazard", "data": general_data(
+        check_kind="plan", check_id=str(first))}), 201)
+    db.session.expire_all()
+    row = db.session.scalar(select(GeneralHazard).where(GeneralHazard.case_id == body["id"]))
+    assert row.check_id == first and db.session.get(GeneralHazardCheck, first).status == "done"
+    listed = check(app, client.get("/api/v1/general-hazards"), 200)
+    assert row.id in [i["id"] for i in listed["items"]]
+    other = db.session.scalar(select(GeneralHazardCheck.id).where(GeneralHazardCheck.plan_id == plan.id,
+                                                                  GeneralHazardCheck.status == "open"))
+    done = check(app, client.post(f"/api/v1/general-hazards/checks/{other}/done", json={"notes": "未发现隐患"}), 200)
+    assert done["status"] == "done" and done["finding"] == "none"
+    check(app, client.post(f"/api/v1/general-hazards/checks/{other}/done", json={}), 409)
+
+
+def test_period_arithmetic():
+    from app.general_hazards.services import period_of
+    assert period_of("quarterly", date(2026, 11, 5)).key == "2026Q4"
+    assert period_of("quarterly", date(2026, 11, 5)).due_on == date(2026, 12, 31)
+    assert period_of("monthly", date(2027, 2, 3)).due_on == date(2027, 2, 28)
+    assert period_of("yearly", date(2026, 6, 1)).starts_on == date(2026, 1, 1)
