@@ -256,3 +256,57 @@ def test_period_arithmetic():
     assert period_of("quarterly", date(2026, 11, 5)).due_on == date(2026, 12, 31)
     assert period_of("monthly", date(2027, 2, 3)).due_on == date(2027, 2, 28)
     assert period_of("yearly", date(2026, 6, 1)).starts_on == date(2026, 1, 1)
+
+
+# ------------------------------------------------------------------ criteria configuration
+
+@pytest.fixture
+def _restore_criteria():
+    from app.hazards.models import HazardCriterion
+    before = {c.id: (c.active, c.cause_class, c.suggested_measure, c.version, c.updated_at, c.updated_by_id)
+              for c in db.session.scalars(select(HazardCriterion))}
+    yield
+    db.session.rollback()
+    for c in db.session.scalars(select(HazardCriterion)):
+        (c.active, c.cause_class, c.suggested_measure, c.version, c.updated_at, c.updated_by_id) = before[c.id]
+    db.session.commit()
+
+
+def test_criteria_configuration_versions_and_disabling(_restore_criteria, web, api, app):
+    from app.hazards import criteria
+    from app.hazards.models import HazardCriterion, HazardCriterionVersion
+    from app.hazards.services import criteria_options
+    old_case = unit_report()                      # reported under 4.6 b) while it is enabled
+    assert len(criteria.all_criteria()) == 47
+    with pytest.raises(Forbidden):
+        criteria.update_criterion(user("xn_supervisor"), "GB45067-4.6b", {"active": "", "note": "停用"})
+    with pytest.raises(ValidationFailed) as err:
+        criteria.update_criterion(user("gx_province"), "GB45067-4.6b", {"active": "", "note": ""})
+    assert "note" in err.value.fields
+    with pytest.raises(ValidationFailed) as err:
+        criteria.update_criterion(user("gx_province"), "GB45067-4.1d", {"active": "on", "note": "启用引用条款"})
+    assert "active" in err.value.fields
+    s = web("gx_province")
+    resp = s.post("/hazards/criteria/GB45067-4.6b", {"cause_class": "safety_device", "suggested_measure": "",
+                                                      "active": "on", "note": "按安全保护装置失效归类"})
+    assert resp.status_code == 302
+    resp = s.post("/hazards/criteria/GB45067-4.6b", {"cause_class": "safety_device", "active": "",
+                                                      "note": "试点期间暂停使用"})
+    assert resp.status_code == 302
+    db.session.expire_all()
+    c = db.session.get(HazardCriterion, "GB45067-4.6b")
+    assert (c.active, c.cause_class, c.version) == (False, "safety_device", 3)
+    versions = [(v.version, v.changed_by_id) for v in criteria.history(c.id)]
+    assert versions == [(3, user("gx_province").id), (2, user("gx_province").id), (1, None)]
+    page = s.get("/hazards/criteria/GB45067-4.6b").get_data(as_text=True)
+    assert "试点期间暂停使用" in page and "覃自治区" in page
+    # disabled: gone from new reports (options, start hook, API lookup); the old case keeps it
+    assert "GB45067-4.6b" not in [i for i, _ in criteria_options()]
+    with pytest.raises(ValidationFailed) as err:
+        unit_report()
+    assert "criterion_id" in err.value.fields
+    db.session.rollback()
+    assert hazard_of(old_case).criterion_id == "GB45067-4.6b"
+    body = check(app, api("unit_xn").get("/api/v1/hazards/criteria?active=1"), 200)
+    assert "GB45067-4.6b" not in [i["id"] for i in body["items"]] and body["total"] == 45
+    assert db.session.scalar(select(func.count(HazardCriterionVersion.id))) == 3

@@ -354,6 +354,13 @@ def _check_state(ids) -> tuple:
     return c.status, c.done_by_id
 
 
+def _criterion_state(_ids=None) -> tuple:
+    from app.hazards.models import HazardCriterion
+    db.session.expire_all()
+    c = db.session.get(HazardCriterion, "GB45067-4.6b")
+    return c.active, c.version, c.cause_class
+
+
 def _plan_count(_ids=None) -> int:
     from app.general_hazards.models import GeneralHazardPlan
     return db.session.scalar(select(func.count(GeneralHazardPlan.id)))
@@ -790,6 +797,11 @@ ROUTES: dict[str, object] = {
     "hazards_api.delete_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}?reason=越权删除", "unit_xn",
                                      XN_OUTSIDERS, "DELETE", None, _unit_hazard_state, view="/api/v1/hazards/{hazard}",
                                      also_refused=("xn_supervisor", "nn_city")),
+    "hazards.criteria": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria"),
+    "hazards.criterion": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria/GB45067-4.6b"),
+    "hazards.criterion#POST": Roles({"province_supervisor", "process_admin"}, "/hazards/criteria/GB45067-4.6b", "POST",
+                                    {"active": "", "note": "越权停用"}, state=_criterion_state),
+    "hazards_api.list_criteria": LoginOnly("/api/v1/hazards/criteria"),
     "general_hazards.new_plan": Roles({"use_unit"}, "/hazards/general/plans/new"),
     "general_hazards.new_plan#POST": Roles({"use_unit"}, "/hazards/general/plans/new", "POST",
                                            {"name": "越权计划", "period": "monthly", "starts_on": "2026-01-01"},

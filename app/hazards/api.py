@@ -66,3 +66,18 @@ def delete_hazard(hazard_id: int):
     out = {"id": hazard.id, "hazard_no": hazard.hazard_no, "deleted": True}
     db.session.commit()
     return jsonify(out)
+
+
+@bp.get("/criteria")
+@authenticated
+def list_criteria():
+    """The GB 45067-2024 items with their configuration; `active=1` gives what a new report may choose
+    (the report form's x-lookup for criterion_id), `q` searches the citation and text."""
+    from .criteria import all_criteria, criterion_json
+    rows = all_criteria()
+    if request.args.get("active") in ("1", "true"):
+        rows = [c for c in rows if c.active and not c.is_cross_reference]
+    q = (request.args.get("q") or "").strip()
+    if q:
+        rows = [c for c in rows if q in c.citation or q in c.text or q in c.equipment_type]
+    return jsonify({"items": [criterion_json(c) for c in rows], "total": len(rows)})

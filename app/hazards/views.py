@@ -139,4 +139,5 @@ def notice(hazard_id: int):
 def notice_download(hazard_id: int):
     from ..core.documents import docx
     return docx("hazard_notice", hazard_id)
+from . import criteria as _criteria  # noqa: E402,F401 - 判定标准配置 routes on this blueprint
 from . import pages  # noqa: E402,F401 - 隐患管理 routes on this blueprint
