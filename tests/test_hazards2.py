@@ -310,3 +310,31 @@ def test_criteria_configuration_versions_and_disabling(_restore_criteria, web, a
     body = check(app, api("unit_xn").get("/api/v1/hazards/criteria?active=1"), 200)
     assert "GB45067-4.6b" not in [i["id"] for i in body["items"]] and body["total"] == 45
     assert db.session.scalar(select(func.count(HazardCriterionVersion.id))) == 3
+
+
+def test_agency_reports_from_the_report_entry_page(web):
+    from urllib.parse import parse_qs, urlparse
+    device = equipment_of("unit_xn", 1)
+    s = web("agency_gx")
+    resp = s.post("/inspections/reports/new", {"equipment_code": device.code, "inspection_type": "periodic",
+                                               "report_no": "HZ2-TEST-0001", "inspected_on": today_local().isoformat(),
+                                               "conclusion": "不合格", "nonconformities": "制动器制动力不足，轿厢意外移动保护失效",
+                                               "report_hazard": "1"})
+    assert resp.status_code == 302 and "/hazards/report-from/" in resp.location
+    start = s.get(resp.location)
+    assert start.status_code == 302
+    prefill = parse_qs(urlparse(start.location).query)
+    assert prefill["equipment_code"] == [device.code] and prefill["inspection_report_no"] == ["HZ2-TEST-0001"]
+    profile = s.get(f"/registry/devices/{device.id}").get_data(as_text=True)
+    assert "HZ2-TEST-0001" in profile and "未上报" in profile
+    form = s.get(start.location).get_data(as_text=True)
+    assert "制动器制动力不足" in form and "整改要求" in form
+    resp = s.post("/processes/major_hazard/start", {
+        "equipment_code": device.code, "inspection_report_no": "HZ2-TEST-0001", "criterion_id": "GB45067-4.6b",
+        "description": "制动器制动力不足，轿厢意外移动保护失效", "found_on": today_local().isoformat(),
+        "rectify_deadline": (today_local() + timedelta(days=3)).isoformat(), "rectify_requirements": "立即停梯，更换制动器"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:800]
+    profile = s.get(f"/registry/devices/{device.id}").get_data(as_text=True)
+    assert "已上报" in profile
+    manage_page = s.get("/hazards/manage").get_data(as_text=True)
+    assert device.code in manage_page

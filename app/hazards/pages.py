@@ -79,3 +79,27 @@ def delete(hazard_id: int):
         return redirect(url_for("hazards.manage_page"))
     flash(f"重大事故隐患 {hazard.hazard_no} 已删除", "success")
     return redirect(url_for("hazards.manage_page"))
+
+
+@bp.route("/report-from/<int:report_id>")
+@login_required
+def report_from_inspection(report_id: int):
+    """上报隐患 from an inspection report: the report form prefilled with the device, the report number,
+    the inspection date and the nonconformities; the reporter chooses the item, requirements and deadline."""
+    from sqlalchemy import select
+
+    from ..core.models import Equipment
+    from ..inspections.models import InspectionReport
+    from ..registry.services import device_scope
+    if current_user.role not in ("inspection_agency", "maintenance_unit") and not current_user.is_regulator:
+        raise Forbidden("只有检验检测机构、维保单位和监管人员可以从检验报告上报隐患")
+    report = db.session.scalar(select(InspectionReport).join(Equipment, InspectionReport.equipment_id == Equipment.id)
+                               .where(InspectionReport.id == report_id, device_scope(current_user)))
+    if report is None:
+        from ..errors import NotFound
+        raise NotFound("检验报告不存在或不在您的查看范围内")
+    prefill = {"equipment_code": report.equipment.code, "inspection_report_no": report.report_no,
+               "found_on": report.inspected_on.isoformat()}
+    if report.nonconformities:
+        prefill["description"] = report.nonconformities[:2000]
+    return redirect(url_for("cases.start", key="major_hazard", **prefill))
