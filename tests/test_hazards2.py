@@ -338,3 +338,109 @@ def test_agency_reports_from_the_report_entry_page(web):
     assert "已上报" in profile
     manage_page = s.get("/hazards/manage").get_data(as_text=True)
     assert device.code in manage_page
+
+
+# ------------------------------------------------------------------ documents and 通报
+
+def _docx_text(body: bytes) -> str:
+    import io
+
+    import docx
+    word = docx.Document(io.BytesIO(body))
+    return "\n".join(p.text for p in word.paragraphs) + "\n".join(
+        c.text for t in word.tables for r in t.rows for c in r.cells)
+
+
+def test_bulletin_generated_approved_published_and_read(web):
+    import io
+
+    import pypdf
+    from app.hazards.models import HazardBulletin, HazardBulletinReceipt
+    overdue = make_case()                         # 兴宁区, dispatched with a deadline that has passed
+    complete(overdue, "xn_supervisor", {"dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+                                        "rectify_deadline": today_local().isoformat(), "opinion": "情况属实"})
+    h = hazard_of(overdue)
+    h.rectify_deadline = today_local() - timedelta(days=3)
+    db.session.commit()
+    make_case(reporter="unit_xn")                 # one more, waiting for dispatch
+    city = web("nn_city")
+    bad = city.post("/hazards/bulletins/new", {"title": "通报", "kind": "periodic", "scope_region": "450200",
+                                               "period_from": today_local().isoformat(), "period_to": "2000-01-01"})
+    assert bad.status_code == 422 and "请选择本辖区或下级区划" in bad.get_data(as_text=True)
+    resp = city.post("/hazards/bulletins/new", {"title": "关于本月南宁市重大事故隐患排查治理情况的通报", "kind": "periodic",
+                                                "scope_region": "450100", "period_from": (today_local() - timedelta(days=30)).isoformat(),
+                                                "period_to": today_local().isoformat(), "remarks": "请各县区局督促整改。"})
+    assert resp.status_code == 302
+    bulletin = db.session.scalar(select(HazardBulletin).order_by(HazardBulletin.id.desc()).limit(1))
+    content = json_content = __import__("json").loads(bulletin.content)
+    assert content["total"] == 2 and content["reported"] == 1 and content["open"] == 1
+    assert [o["hazard_no"] for o in content["overdue"]] == [h.hazard_no] and content["overdue"][0]["days"] == 3
+    assert json_content["named_units"][0][1] == 1 and ["兴宁区", 2] in content["by_region"]
+    # the drafter may not approve; a county may not either; the province does
+    page = city.get(f"/hazards/bulletins/{bulletin.id}").get_data(as_text=True)
+    assert 'data-testid="bulletin-decide"' not in page
+    assert web("xn_supervisor").get(f"/hazards/bulletins/{bulletin.id}").status_code == 404   # not published yet
+    word = _docx_text(city.get(f"/documents/hazard_bulletin/{bulletin.id}.docx").data)
+    assert h.hazard_no in word and "超期" in word and "请各县区局督促整改" in word
+    province = web("gx_province")
+    resp = province.post(f"/hazards/bulletins/{bulletin.id}/decide", {"decision": "approve", "opinion": ""})
+    assert "审核意见" in province.get(resp.location).get_data(as_text=True)
+    province.post(f"/hazards/bulletins/{bulletin.id}/decide", {"decision": "approve", "opinion": "同意发布"})
+    db.session.expire_all()
+    bulletin = db.session.get(HazardBulletin, bulletin.id)
+    assert bulletin.status == "published" and bulletin.approved_by_id == user("gx_province").id
+    receipts = {r.region_code: r for r in bulletin.receipts}
+    assert "450102" in receipts and "450103" in receipts and all(r.read_at is None for r in receipts.values())
+    notes = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == user("xn_supervisor").id,
+                                                                        Notification.title.contains(bulletin.bulletin_no)))
+    assert notes == 1
+    # 兴宁区 reads it: its receipt is signed; 柳州 never sees it
+    page = web("xn_supervisor").get(f"/hazards/bulletins/{bulletin.id}")
+    assert page.status_code == 200
+    db.session.expire_all()
+    read = db.session.scalar(select(HazardBulletinReceipt).where(HazardBulletinReceipt.bulletin_id == bulletin.id,
+                                                                 HazardBulletinReceipt.region_code == "450102"))
+    assert read.read_by_id == user("xn_supervisor").id and read.read_at is not None
+    assert web("lz_supervisor").get(f"/hazards/bulletins/{bulletin.id}").status_code == 404
+    receipts_page = city.get(f"/hazards/bulletins/{bulletin.id}").get_data(as_text=True)
+    assert "黄兴宁" in receipts_page
+    pdf = city.get(f"/documents/hazard_bulletin/{bulletin.id}.pdf")
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.data)).pages)
+    assert bulletin.bulletin_no.replace("〔", "").split("〕")[0][-4:] in text and h.hazard_no in text.replace("\n", "")
+
+
+def test_reminder_and_supervision_letter(web):
+    import time_machine
+    from app.core.clock import DISPLAY_TZ
+    from datetime import datetime, time as dtime
+    from app.scheduler.jobs import run_job
+    case = make_case(reporter="agency_gx", rectify_requirements="立即停梯修复")
+    h = hazard_of(case)
+    s = web("xn_supervisor")
+    word = _docx_text(s.get(f"/documents/hazard_reminder/{h.id}.docx").data)
+    assert "检验检测" in word and h.use_org.name in word and "处理时限" in word and "兴宁区市场监督管理局" in word
+    assert s.get(f"/documents/hazard_supervision_letter/{h.id}").status_code == 404      # never escalated
+    deadline = today_local() + timedelta(days=2)
+    complete(case, "xn_supervisor", {"dispatch_decision": "dispatch", "requirements": "立即停梯修复门锁回路",
+                                     "rectify_deadline": deadline.isoformat(), "opinion": "情况属实"})
+    with time_machine.travel(datetime.combine(deadline + timedelta(days=1), dtime(9), DISPLAY_TZ), tick=False):
+        run_job("timers")
+    city = web("nn_city")
+    panel = city.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert 'data-testid="letter-docx"' in panel
+    letter = _docx_text(city.get(f"/documents/hazard_supervision_letter/{h.id}.docx").data)
+    assert "整改督办函" in letter and "南宁市市场监督管理局" in letter and h.notice_no in letter
+    assert web("unit_xn").get(f"/documents/hazard_supervision_letter/{h.id}").status_code == 200
+    assert web("unit_qx").get(f"/documents/hazard_supervision_letter/{h.id}").status_code == 404
+
+
+def test_dossier_shows_the_supervision_log(web):
+    import io
+
+    import pypdf
+    case = make_case()
+    s = web("xn_supervisor")
+    assert s.post(f"/cases/{case.id}/log", {"text": "现场检查发现电梯仍在运行，已责令停用"}).status_code == 302
+    pdf = s.get(f"/cases/{case.id}/dossier.pdf")
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.data)).pages).replace("\n", "")
+    assert "五、监察日志" in text and "现场检查发现电梯仍在运行" in text

@@ -361,6 +361,23 @@ def _criterion_state(_ids=None) -> tuple:
     return c.active, c.version, c.cause_class
 
 
+def _bulletin_of_nanning() -> dict:
+    """A bulletin nn_city generated for 南宁市, waiting for approval."""
+    from app.hazards import bulletins
+    row = bulletins.create_bulletin(user("nn_city"), {
+        "title": "路由测试通报", "kind": "adhoc", "scope_region": "450100",
+        "period_from": (today_local() - timedelta(days=30)).isoformat(), "period_to": today_local().isoformat()})
+    db.session.commit()
+    return {"bulletin": row.id}
+
+
+def _bulletin_state(ids) -> tuple:
+    from app.hazards.models import HazardBulletin
+    db.session.expire_all()
+    b = db.session.get(HazardBulletin, ids["bulletin"])
+    return b.status, b.approved_by_id, len(b.receipts)
+
+
 def _plan_count(_ids=None) -> int:
     from app.general_hazards.models import GeneralHazardPlan
     return db.session.scalar(select(func.count(GeneralHazardPlan.id)))
@@ -800,6 +817,17 @@ ROUTES: dict[str, object] = {
     "hazards.report_from_inspection": Obj(_device_in_xn, "/hazards/report-from/{report}", "xn_supervisor",
                                           ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "unit_xn", "op_wei",
                                            "sys_admin", "process_admin"), view="/registry/devices/{device}"),
+    "hazards.bulletins": Roles(REGULATORS, "/hazards/bulletins"),
+    "hazards.new_bulletin": Roles({"city_supervisor", "province_supervisor"}, "/hazards/bulletins/new"),
+    "hazards.new_bulletin#POST": Roles({"city_supervisor", "province_supervisor"}, "/hazards/bulletins/new", "POST",
+                                       {"title": "越权通报", "kind": "adhoc", "scope_region": "450102",
+                                        "period_from": "2026-01-01", "period_to": "2026-01-31"}),
+    "hazards.bulletin": Obj(_bulletin_of_nanning, "/hazards/bulletins/{bulletin}", "nn_city",
+                            ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin")),
+    "hazards.decide_bulletin": Obj(_bulletin_of_nanning, "/hazards/bulletins/{bulletin}/decide", "nn_city",
+                                   ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"),
+                                   "POST", lambda ids: {"decision": "approve", "opinion": "越权同意"}, _bulletin_state,
+                                   view="/hazards/bulletins/{bulletin}", also_refused=("nn_city",)),
     "hazards.criteria": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria"),
     "hazards.criterion": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria/GB45067-4.6b"),
     "hazards.criterion#POST": Roles({"province_supervisor", "process_admin"}, "/hazards/criteria/GB45067-4.6b", "POST",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..cases.models import Case
@@ -126,3 +126,57 @@ class Hazard(db.Model):
     @property
     def source_label(self) -> str:
         return self.SOURCE_LABELS.get(self.source, self.source)
+
+
+class HazardBulletin(db.Model):
+    """通报: a city's or the province's bulletin on hazards over a period and region, approved, then
+    published to the regions below with read receipts. `content` is the JSON of the figures as generated
+    (the document always shows what was approved, not today's numbers)."""
+    __tablename__ = "hazard_bulletin"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_no: Mapped[str] = mapped_column(String(40), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(12))                    # periodic | adhoc
+    issuer_region: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    scope_region: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"))
+    period_from: Mapped[date] = mapped_column(Date)
+    period_to: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), index=True)      # pending | returned | published
+    content: Mapped[str] = mapped_column(Text)
+    remarks: Mapped[str | None] = mapped_column(Text)                # the issuer's words added to the figures
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approval_opinion: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_by: Mapped[User] = relationship(foreign_keys=[created_by_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_id])
+    receipts: Mapped[list["HazardBulletinReceipt"]] = relationship(back_populates="bulletin",
+                                                                   order_by="HazardBulletinReceipt.region_code")
+
+    STATUS_LABELS = {"pending": "待审核", "returned": "已退回", "published": "已发布"}
+    KIND_LABELS = {"periodic": "定期通报", "adhoc": "专项通报"}
+
+    @property
+    def status_label(self) -> str:
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def kind_label(self) -> str:
+        return self.KIND_LABELS.get(self.kind, self.kind)
+
+
+class HazardBulletinReceipt(db.Model):
+    """One region a bulletin was published to; read when a supervisor of that region first opens it."""
+    __tablename__ = "hazard_bulletin_receipt"
+    __table_args__ = (UniqueConstraint("bulletin_id", "region_code", name="uq_hazard_bulletin_receipt_region"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("hazard_bulletin.id", ondelete="CASCADE"))
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
+    read_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    bulletin: Mapped[HazardBulletin] = relationship(back_populates="receipts")
+    read_by: Mapped[User | None] = relationship()

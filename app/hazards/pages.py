@@ -103,3 +103,81 @@ def report_from_inspection(report_id: int):
     if report.nonconformities:
         prefill["description"] = report.nonconformities[:2000]
     return redirect(url_for("cases.start", key="major_hazard", **prefill))
+
+
+# ---------------------------------------------------------------- 通报
+
+@bp.route("/bulletins")
+@login_required
+def bulletins():
+    from sqlalchemy import select
+
+    from . import bulletins as svc
+    from .models import HazardBulletin
+    if not current_user.is_regulator:
+        raise Forbidden("只有监管人员可以查看隐患通报")
+    rows = list(db.session.scalars(select(HazardBulletin).where(svc.bulletin_scope(current_user))
+                                   .order_by(HazardBulletin.created_at.desc()).limit(200)))
+    return render_template("hazards/bulletins.html", rows=rows, may_issue=svc.may_issue(current_user))
+
+
+@bp.route("/bulletins/new", methods=["GET", "POST"])
+@login_required
+def new_bulletin():
+    from datetime import timedelta
+
+    from ..core.clock import today_local
+    from . import bulletins as svc
+    from .models import HazardBulletin
+    if not svc.may_issue(current_user):
+        raise Forbidden("只有市局、自治区局监察人员可以发起通报")
+    today = today_local()
+    first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    errors, values = {}, {"kind": "periodic", "scope_region": current_user.region_code,
+                          "period_from": first.isoformat(), "period_to": (today.replace(day=1) - timedelta(days=1)).isoformat(),
+                          "title": f"关于{first.year}年{first.month}月特种设备重大事故隐患排查治理情况的通报"}
+    if request.method == "POST":
+        values = request.form.to_dict()
+        try:
+            row = svc.create_bulletin(current_user, values)
+            db.session.commit()
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+        else:
+            flash(f"通报 {row.bulletin_no} 已生成，等待审核", "success")
+            return redirect(url_for("hazards.bulletin", bulletin_id=row.id))
+    return render_template("hazards/bulletin_new.html", errors=errors, values=values,
+                           scopes=svc.scope_options(current_user), kinds=HazardBulletin.KIND_LABELS), \
+        (422 if errors else 200)
+
+
+@bp.route("/bulletins/<int:bulletin_id>")
+@login_required
+def bulletin(bulletin_id: int):
+    from . import bulletins as svc
+    row = svc.visible_bulletin(current_user, bulletin_id)
+    if svc.mark_read(current_user, row) is not None:
+        db.session.commit()
+    return render_template("hazards/bulletin.html", b=row, c=svc.content_of(row),
+                           refusal=svc.approval_refusal(current_user, row))
+
+
+@bp.route("/bulletins/<int:bulletin_id>/decide", methods=["POST"])
+@login_required
+def decide_bulletin(bulletin_id: int):
+    from . import bulletins as svc
+    try:
+        row = svc.decide(current_user, bulletin_id, request.form.get("decision"), request.form.get("opinion"))
+        db.session.commit()
+    except ValidationFailed as err:
+        db.session.rollback()
+        flash("审核未提交：" + "；".join(err.fields.values()), "error")
+        return redirect(url_for("hazards.bulletin", bulletin_id=bulletin_id))
+    flash(f"通报 {row.bulletin_no} {'已发布' if row.status == 'published' else '已退回拟稿人'}", "success")
+    return redirect(url_for("hazards.bulletin", bulletin_id=row.id))
+
+
+from ..core.regions import region_full_name as _region_full_name  # noqa: E402
+
+bp.add_app_template_global(_region_full_name, "region_full_name")

@@ -326,4 +326,7 @@ def hazard_facts(case: Case) -> dict:
 
 @case_panel(PROCESS_KEY)
 def hazard_panel(case: Case) -> dict:
-    return {"template": "hazards/_case_panel.html", "hazard": hazard_for_case(case)}
+    from .documents import escalation_of
+    hazard = hazard_for_case(case)
+    return {"template": "hazards/_case_panel.html", "hazard": hazard,
+            "escalated": hazard is not None and escalation_of(hazard) is not None}

@@ -133,9 +133,54 @@ def upgrade():
     op.create_index("ix_general_hazard_org_status", "general_hazard", ["org_id", "status"])
     op.create_index("ix_general_hazard_region_created", "general_hazard", ["region_code", "created_at"])
 
+    op.create_table(
+        "hazard_bulletin",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bulletin_no", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("issuer_region", sa.String(length=6), nullable=False),
+        sa.Column("scope_region", sa.String(length=6), nullable=False),
+        sa.Column("period_from", sa.Date(), nullable=False),
+        sa.Column("period_to", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("remarks", sa.Text(), nullable=True),
+        sa.Column("created_by_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("approved_by_id", sa.Integer(), nullable=True),
+        sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("approval_opinion", sa.Text(), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        _fk("fk_hazard_bulletin_issuer_region_region", ["issuer_region"], "region", "code"),
+        _fk("fk_hazard_bulletin_scope_region_region", ["scope_region"], "region", "code"),
+        _fk("fk_hazard_bulletin_created_by_id_user_account", ["created_by_id"], "user_account", "id"),
+        _fk("fk_hazard_bulletin_approved_by_id_user_account", ["approved_by_id"], "user_account", "id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hazard_bulletin")),
+        sa.UniqueConstraint("bulletin_no", name=op.f("uq_hazard_bulletin_bulletin_no")),
+    )
+    op.create_index(op.f("ix_hazard_bulletin_issuer_region"), "hazard_bulletin", ["issuer_region"])
+    op.create_index(op.f("ix_hazard_bulletin_status"), "hazard_bulletin", ["status"])
+    op.create_table(
+        "hazard_bulletin_receipt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bulletin_id", sa.Integer(), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=False),
+        sa.Column("read_by_id", sa.Integer(), nullable=True),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        _fk("fk_hazard_bulletin_receipt_bulletin_id_hazard_bulletin", ["bulletin_id"], "hazard_bulletin", "id",
+            "CASCADE"),
+        _fk("fk_hazard_bulletin_receipt_region_code_region", ["region_code"], "region", "code"),
+        _fk("fk_hazard_bulletin_receipt_read_by_id_user_account", ["read_by_id"], "user_account", "id"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hazard_bulletin_receipt")),
+        sa.UniqueConstraint("bulletin_id", "region_code", name="uq_hazard_bulletin_receipt_region"),
+    )
+    op.create_index(op.f("ix_hazard_bulletin_receipt_region_code"), "hazard_bulletin_receipt", ["region_code"])
+
 
 def downgrade():
-    for table in ("general_hazard", "general_hazard_check", "general_hazard_plan"):
+    for table in ("hazard_bulletin_receipt", "hazard_bulletin", "general_hazard", "general_hazard_check",
+                  "general_hazard_plan"):
         op.drop_table(table)
     with op.batch_alter_table("hazard") as batch:
         batch.drop_index(op.f("ix_hazard_inspection_report_id"))
