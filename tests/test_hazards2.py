@@ -444,3 +444,84 @@ def test_dossier_shows_the_supervision_log(web):
     pdf = s.get(f"/cases/{case.id}/dossier.pdf")
     text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.data)).pages).replace("\n", "")
     assert "五、监察日志" in text and "现场检查发现电梯仍在运行" in text
+
+
+# ------------------------------------------------------------------ statistics and failing reports
+
+def test_failing_reports_listed_without_hazard_and_started_in_batch(web, api, app):
+    from app.inspections.models import InspectionReport
+    from app.inspections.services import ReportInput, record_report
+    from app.core.models import Organization
+    agency = db.session.get(Organization, user("agency_gx").org_id)
+    made = []
+    for i, index in enumerate((2, 3, 4)):
+        device = equipment_of("unit_xn", index)
+        made.append(record_report(device, agency, ReportInput(
+            report_no=f"HZ2-BATCH-{i}", inspected_on=today_local() - timedelta(days=2), conclusion="不合格",
+            inspection_type="periodic", nonconformities="门锁回路短接"), actor=user("agency_gx"), source="web"))
+    db.session.commit()
+    ids = [r.id for r in made]
+    make_case(reporter="xn_supervisor", unit="unit_xn", inspection_report_no="HZ2-BATCH-0",
+              equipment_code=made[0].equipment.code)
+    client = api("xn_supervisor")
+    body = check(app, client.get("/api/v1/hazards/nonconforming-reports?per_page=100"), 200)
+    flags = {i["report_no"]: i["hazard_reported"] for i in body["items"]}
+    assert flags["HZ2-BATCH-0"] is True and flags["HZ2-BATCH-1"] is False
+    only = check(app, client.get("/api/v1/hazards/nonconforming-reports?unreported=1&per_page=100"), 200)
+    unreported = {i["report_no"]: i["id"] for i in only["items"]}
+    assert "HZ2-BATCH-0" not in unreported and {"HZ2-BATCH-1", "HZ2-BATCH-2"} <= set(unreported)
+    # all or nothing: one already reported refuses the whole selection
+    refused = check(app, client.post("/api/v1/hazards/batch-report", json={
+        "report_ids": ids, "criterion_id": "GB45067-4.6b",
+        "rectify_deadline": (today_local() + timedelta(days=10)).isoformat()}), 422)
+    assert "已上报过隐患" in refused["error"]["fields"][str(ids[0])]
+    assert db.session.scalar(select(func.count(Hazard.id)).where(Hazard.inspection_report_id.in_(ids[1:]))) == 0
+    # the page: one click lists those without, one more starts them
+    s = web("xn_supervisor")
+    page = s.get("/hazards/nonconforming?unreported=1").get_data(as_text=True)
+    assert "HZ2-BATCH-1" in page and "HZ2-BATCH-0" not in page
+    resp = s.post("/hazards/nonconforming", {"ids": [str(i) for i in ids[1:]], "criterion_id": "GB45067-4.6b",
+                                             "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(),
+                                             "rectify_requirements": "立即停用，整改后报检"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    started = db.session.scalars(select(Hazard).where(Hazard.inspection_report_id.in_(ids[1:]))).all()
+    assert len(started) == 2 and {h.source for h in started} == {"supervisor"}
+    assert all("门锁回路短接" in h.description and h.reporter_requirements == "立即停用，整改后报检" for h in started)
+    after = check(app, client.get("/api/v1/hazards/nonconforming-reports?unreported=1&per_page=100"), 200)
+    assert not {"HZ2-BATCH-1", "HZ2-BATCH-2"} & {i["report_no"] for i in after["items"]}
+
+
+def test_statistics_page_charts_and_exports(web, app, _restore_criteria):
+    from app.hazards import criteria, stats
+    criteria.update_criterion(user("gx_province"), "GB45067-4.6b", {"cause_class": "safety_device", "active": "on",
+                                                                   "note": "统计测试"})
+    db.session.commit()
+    make_case()
+    make_case(reporter="unit_xn")
+    make_case(reporter="qx_supervisor", unit="unit_qx")
+    province = web("gx_province")
+    page = province.get("/hazards/stats").get_data(as_text=True)
+    for key in ("category", "cause", "status", "region", "source", "equipment", "trend", "region_rank", "unit_rank"):
+        assert f'data-testid="chart-{key}"' in page, key
+    assert "echarts.min.js" in page and "安全附件与保护装置失效" in page
+    f = stats.StatsFilter.from_args(user("gx_province"), {})
+    with app.test_request_context():
+        region = stats.by_region(f)
+    assert dict(region.rows)["南宁市"] == 3 and "region=450100" in region.drill["南宁市"]
+    city = stats.StatsFilter.from_args(user("gx_province"), {"region": "450100"})
+    assert dict(stats.by_region(city).rows) == {**{n: 0 for _, n in stats._children("450100")}, "兴宁区": 2, "青秀区": 1}
+    assert stats.totals(city)["total"] == 3
+    assert sum(r[1] for r in stats.trend(city).rows) == 3
+    # a county supervisor cannot look at another county
+    own = stats.StatsFilter.from_args(user("xn_supervisor"), {"region": "450103"})
+    assert own.region == "450102"
+    resp = province.get("/hazards/stats/region.xlsx?region=450100")
+    assert resp.status_code == 200 and resp.data[:2] == b"PK"
+    import io
+
+    import openpyxl
+    sheet = openpyxl.load_workbook(io.BytesIO(resp.data)).active
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[0] == ["地区", "隐患数"] and ["兴宁区", 2] in values and values[-1] == ["合计", 3]
+    assert province.get("/hazards/stats/nope.xlsx").status_code == 404
+    assert web("unit_xn").get("/hazards/stats").status_code == 403

@@ -81,3 +81,39 @@ def list_criteria():
     if q:
         rows = [c for c in rows if q in c.citation or q in c.text or q in c.equipment_type]
     return jsonify({"items": [criterion_json(c) for c in rows], "total": len(rows)})
+
+
+@bp.get("/nonconforming-reports")
+@authenticated
+def nonconforming_reports():
+    """Inspection reports with a failing conclusion in the caller's scope, each with `hazard_reported`;
+    `unreported=1` lists only those without a hazard."""
+    from . import nonconforming as svc
+    from ..errors import Forbidden
+    if not svc.may_use(g.api_user):
+        raise Forbidden("只有监管人员和检验检测机构可以查看检验不合格报告")
+    f = svc.ReportFilter.from_args(request.args)
+    rows, total = svc.page(g.api_user, f)
+    return jsonify({"items": [{"id": r.id, "report_no": r.report_no, "equipment_code": r.equipment.code,
+                               "equipment_name": r.equipment.name, "use_org_name": r.equipment.use_org.name,
+                               "agency_name": r.agency.name, "inspected_on": r.inspected_on.isoformat(),
+                               "conclusion": r.conclusion, "nonconformities": r.nonconformities,
+                               "hazard_reported": reported} for r, reported in rows],
+                    "total": total, "page": f.page, "per_page": f.per_page})
+
+
+@bp.post("/batch-report")
+@authenticated
+def batch_report():
+    """Start hazard reports for the selected failing reports (all or nothing)."""
+    from . import nonconforming as svc
+    from ..api import case_summary
+    from ..errors import Forbidden
+    if not svc.may_use(g.api_user):
+        raise Forbidden("只有监管人员和检验检测机构可以批量上报")
+    body = _json_body()
+    cases = svc.batch_report(g.api_user, body.get("report_ids"), body.get("criterion_id"),
+                             body.get("rectify_deadline"), body.get("rectify_requirements"))
+    out = {"count": len(cases), "items": [case_summary(c) for c in cases]}
+    db.session.commit()
+    return jsonify(out), 201

@@ -181,3 +181,68 @@ def decide_bulletin(bulletin_id: int):
 from ..core.regions import region_full_name as _region_full_name  # noqa: E402
 
 bp.add_app_template_global(_region_full_name, "region_full_name")
+
+
+# ---------------------------------------------------------------- 统计分析
+
+def _region_path(region: str) -> list[tuple[str, str]]:
+    from ..core.regions import city_of, province_of, region_level, region_name
+    level = region_level(region)
+    codes = [province_of(region)] + ([city_of(region)] if level in ("city", "county") else []) + \
+        ([region] if level == "county" else [])
+    return [(c, region_name(c)) for c in codes if c.startswith(current_user.scope_prefix)]
+
+
+@bp.route("/stats")
+@login_required
+def stats():
+    from . import stats as svc
+    if not current_user.is_regulator:
+        raise Forbidden("只有监管人员可以查看隐患统计分析")
+    f = svc.StatsFilter.from_args(current_user, request.args)
+    return render_template("hazards/stats.html", f=f, charts=svc.all_charts(f), totals=svc.totals(f),
+                           path=_region_path(f.region))
+
+
+@bp.route("/stats/<key>.xlsx")
+@login_required
+def stats_xlsx(key: str):
+    from ..core.charts import chart_xlsx
+    from ..errors import NotFound
+    from . import stats as svc
+    if not current_user.is_regulator:
+        raise Forbidden("只有监管人员可以查看隐患统计分析")
+    if key not in svc.CHARTS:
+        raise NotFound("没有这个统计图")
+    f = svc.StatsFilter.from_args(current_user, request.args)
+    chart = svc.CHARTS[key](f)
+    return chart_xlsx(chart, f"隐患统计-{chart.title}.xlsx", criteria=f.args())
+
+
+# ---------------------------------------------------------------- 检验不合格报告
+
+@bp.route("/nonconforming", methods=["GET", "POST"])
+@login_required
+def nonconforming():
+    from . import nonconforming as svc
+    from .services import criteria_options
+    if not svc.may_use(current_user):
+        raise Forbidden("只有监管人员和检验检测机构可以查看检验不合格报告")
+    errors: dict = {}
+    if request.method == "POST":
+        try:
+            cases = svc.batch_report(current_user, request.form.getlist("ids"), request.form.get("criterion_id"),
+                                     request.form.get("rectify_deadline"), request.form.get("rectify_requirements") or None)
+            db.session.commit()
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+            flash(err.message, "error")
+        else:
+            flash(f"已为 {len(cases)} 份检验报告上报重大事故隐患：" + "、".join(c.case_no for c in cases), "success")
+            return redirect(url_for("hazards.nonconforming", unreported=1))
+    f = svc.ReportFilter.from_args(request.args)
+    rows, total = svc.page(current_user, f)
+    return render_template("hazards/nonconforming.html", f=f, rows=rows, total=total,
+                           pages=max(1, -(-total // f.per_page)), criteria=criteria_options(), errors=errors,
+                           values=request.form), (422 if errors else 200)
