@@ -62,7 +62,7 @@ class Chart:
         horizontal = self.kind == "hbar"
         if horizontal:
             category["inverse"] = True
-        series = [{"type": "line" if self.kind == "line" else "bar", "name": name,
+        series = [{"type": "line" if self.kind == "line" else "bar", "name": name, "barMaxWidth": 36,
                    "data": [r[i + 1] for r in self.rows], "label": {"show": self.kind != "line" and len(self.rows) <= 20,
                                                                     "position": "right" if horizontal else "top"}}
                   for i, name in enumerate(series_names)]
