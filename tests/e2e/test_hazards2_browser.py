@@ -139,4 +139,10 @@ def test_statistics_charts_render_drill_and_export(server, browser, app):
     phone.goto(f"{base}/hazards/stats")
     phone.wait_for_selector("[data-testid=chart-region] canvas")
     assert overflow(phone) <= 0
+    for path in ("/hazards/criteria", "/hazards/criteria/GB45067-4.6b", "/hazards/bulletins", "/hazards/bulletins/new",
+                 "/hazards/nonconforming"):
+        phone.goto(f"{base}{path}")
+        phone.wait_for_load_state("networkidle")
+        assert overflow(phone) <= 0, path
+        _shot(phone, "hazards2-5-phone" + path.replace("/", "-"))
     assert errors == [] and phone_errors == []
