@@ -90,6 +90,9 @@ def configure_domains() -> None:
     from .hazards import profile as _hazard_profile  # noqa: F401
     from .general_hazards import models as _general_hazard_models  # noqa: F401
     from .general_hazards import services as _general_hazard_services  # noqa: F401
+    from .complaints import models as _complaint_models  # noqa: F401
+    from .complaints import services as _complaint_services  # noqa: F401
+    from .complaints import profile as _complaint_profile  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -172,6 +175,13 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (hazards_api_bp, general_hazards_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .complaints.api import bp as complaints_api_bp
+    from .complaints.views import bp as complaints_bp
+    from .complaints.views import public_bp as complaints_public_bp
+    app.register_blueprint(complaints_bp)
+    app.register_blueprint(complaints_public_bp)   # /public/complaints: no login
+    app.register_blueprint(complaints_api_bp)
+    csrf.exempt(complaints_api_bp)  # public calls carry no session; signed-in calls authenticate as api_bp
 
 
 def configure_templates(app: Flask) -> None:

@@ -24,6 +24,7 @@ NAV = [
     ("隐患治理", "隐患通报", "hazards.bulletins", (*sorted(REGULATOR_ROLES),)),
     ("隐患治理", "隐患统计分析", "hazards.stats", (*sorted(REGULATOR_ROLES),)),
     ("隐患治理", "检验不合格报告", "hazards.nonconforming", ("inspection_agency", *sorted(REGULATOR_ROLES))),
+    ("隐患治理", "投诉举报", "complaints.index", (*sorted(REGULATOR_ROLES),)),
     ("移动式设备交接", "设备迁移管理", "transfers.index", None),
     ("设备与单位", "设备档案", "registry.devices", None),
     ("设备与单位", "单位名录", "registry.units", (*sorted(REGULATOR_ROLES),)),
