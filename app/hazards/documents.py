@@ -50,6 +50,14 @@ REMINDER_SOURCES = {"supervisor": "监督检查", "agency": "检验检测", "mai
                     "complaint": "投诉举报"}
 
 
+def reminder_source(hazard: Hazard) -> str:
+    """The hazard's source for the 提醒单: a hazard the complaint loop confirmed (app/complaints) is 投诉举报."""
+    from ..complaints.models import Complaint
+    if db.session.scalar(select(Complaint.id).where(Complaint.hazard_case_id == hazard.case_id).limit(1)):
+        return REMINDER_SOURCES["complaint"]
+    return REMINDER_SOURCES.get(hazard.source, hazard.source_label)
+
+
 def _visible(user, hazard_id: int) -> Hazard:
     from .services import hazard_scope
     hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, hazard_scope(user)))
@@ -69,7 +77,7 @@ def reminder_document(user, hazard_id: int) -> OfficialDocument:
     from ..core.clock import today_local
     from ..core.regions import office_name
     h = _visible(user, hazard_id)
-    source = REMINDER_SOURCES.get(h.source, h.source_label)
+    source = reminder_source(h)
     facts = [("隐患来源", source + (f"（{h.reporter_org.name}）" if h.reporter_org else "")),
              ("隐患类型", f"重大事故隐患 · {h.criterion.equipment_type} · {h.criterion.citation}"),
              ("设备", f"{h.equipment.name}（设备代码 {h.equipment.code}）"), ("隐患描述", h.description),

@@ -3,13 +3,13 @@ history, technical units' requirements and the inspection report a hazard came f
 and hazard-checking plans, 通报 with read receipts
 
 Revision ID: 0018_hazards2
-Revises: 0017_registry_ledger_index
+Revises: 0018_complaints
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_hazards2"
-down_revision = "0017_registry_ledger_index"
+down_revision = "0018_complaints"
 branch_labels = None
 depends_on = None
 
