@@ -525,3 +525,23 @@ def test_statistics_page_charts_and_exports(web, app, _restore_criteria):
     assert values[0] == ["地区", "隐患数"] and ["兴宁区", 2] in values and values[-1] == ["合计", 3]
     assert province.get("/hazards/stats/nope.xlsx").status_code == 404
     assert web("unit_xn").get("/hazards/stats").status_code == 403
+
+
+def test_bulletin_through_the_api(api, app):
+    city, province, county = api("nn_city"), api("gx_province"), api("qx_supervisor")
+    make_case()
+    body = check(app, city.post("/api/v1/hazards/bulletins", json={
+        "title": "关于南宁市重大事故隐患情况的专项通报", "kind": "adhoc", "scope_region": "450100",
+        "period_from": (today_local() - timedelta(days=7)).isoformat(), "period_to": today_local().isoformat()}), 201)
+    assert body["status"] == "pending" and body["content"]["total"] == 1
+    check(app, city.post(f"/api/v1/hazards/bulletins/{body['id']}/decide",
+                         json={"decision": "approve", "opinion": "自己审核"}), 403)
+    check(app, county.get(f"/api/v1/hazards/bulletins/{body['id']}"), 404)
+    done = check(app, province.post(f"/api/v1/hazards/bulletins/{body['id']}/decide",
+                                    json={"decision": "approve", "opinion": "同意发布"}), 200)
+    assert done["status"] == "published" and len(done["receipts"]) >= 2
+    read = check(app, county.get(f"/api/v1/hazards/bulletins/{body['id']}"), 200)
+    assert [r for r in read["receipts"] if r["region_code"] == "450103"][0]["read_by"] == "蒙青秀（演示）"
+    assert body["id"] in [b["id"] for b in check(app, county.get("/api/v1/hazards/bulletins"), 200)["items"]]
+    check(app, province.post(f"/api/v1/hazards/bulletins/{body['id']}/decide",
+                             json={"decision": "return", "opinion": "再审"}), 409)

@@ -117,3 +117,64 @@ def batch_report():
     out = {"count": len(cases), "items": [case_summary(c) for c in cases]}
     db.session.commit()
     return jsonify(out), 201
+
+
+def bulletin_json(b, with_content: bool = False) -> dict:
+    from . import bulletins as svc
+    body = {"id": b.id, "bulletin_no": b.bulletin_no, "title": b.title, "kind": b.kind, "issuer_region": b.issuer_region,
+            "scope_region": b.scope_region, "period_from": b.period_from.isoformat(), "period_to": b.period_to.isoformat(),
+            "status": b.status, "status_label": b.status_label, "created_at": _iso(b.created_at),
+            "approved_at": _iso(b.approved_at), "approval_opinion": b.approval_opinion,
+            "published_at": _iso(b.published_at),
+            "receipts": [{"region_code": r.region_code, "read_at": _iso(r.read_at),
+                          "read_by": r.read_by.display_name if r.read_by else None} for r in b.receipts]}
+    if with_content:
+        body["content"] = svc.content_of(b)
+        body["remarks"] = b.remarks
+    return body
+
+
+@bp.get("/bulletins")
+@authenticated
+def list_bulletins():
+    from sqlalchemy import select
+
+    from . import bulletins as svc
+    from .models import HazardBulletin
+    rows = list(db.session.scalars(select(HazardBulletin).where(svc.bulletin_scope(g.api_user))
+                                   .order_by(HazardBulletin.created_at.desc()).limit(200)))
+    return jsonify({"items": [bulletin_json(b) for b in rows], "total": len(rows)})
+
+
+@bp.post("/bulletins")
+@authenticated
+def create_bulletin():
+    from . import bulletins as svc
+    body = _json_body()
+    row = svc.create_bulletin(g.api_user, {k: (v if isinstance(v, str) else None) for k, v in body.items()})
+    out = bulletin_json(row, with_content=True)
+    db.session.commit()
+    return jsonify(out), 201
+
+
+@bp.get("/bulletins/<int:bulletin_id>")
+@authenticated
+def get_bulletin(bulletin_id: int):
+    """Reading a published bulletin as a supervisor of a receiving region signs that region's receipt."""
+    from . import bulletins as svc
+    row = svc.visible_bulletin(g.api_user, bulletin_id)
+    svc.mark_read(g.api_user, row)
+    out = bulletin_json(row, with_content=True)
+    db.session.commit()
+    return jsonify(out)
+
+
+@bp.post("/bulletins/<int:bulletin_id>/decide")
+@authenticated
+def decide_bulletin(bulletin_id: int):
+    from . import bulletins as svc
+    body = _json_body()
+    row = svc.decide(g.api_user, bulletin_id, body.get("decision"), body.get("opinion"))
+    out = bulletin_json(row)
+    db.session.commit()
+    return jsonify(out)

@@ -249,14 +249,16 @@ def refresh_hazard_warnings() -> int:
     return changed
 
 
-def hazard_scope(user: User):
-    """Hazards `user` may see; a hazard its reporter deleted before acceptance is in no list."""
+def hazard_scope(user: User, include_deleted: bool = False):
+    """Hazards `user` may see; a hazard its reporter deleted before acceptance is in no list
+    (`include_deleted`: for counts that cannot include them anyway, so they read an index alone)."""
     if user.is_regulator:
-        return in_region(Hazard.region_code, user.scope_prefix) & Hazard.deleted_at.is_(None)
-    if user.is_enterprise and user.org_id:
-        return or_(Hazard.use_org_id == user.org_id, Hazard.reporter_org_id == user.org_id) \
-            & Hazard.deleted_at.is_(None)
-    return false()
+        cond = in_region(Hazard.region_code, user.scope_prefix)
+    elif user.is_enterprise and user.org_id:
+        cond = or_(Hazard.use_org_id == user.org_id, Hazard.reporter_org_id == user.org_id)
+    else:
+        return false()
+    return cond if include_deleted else cond & Hazard.deleted_at.is_(None)
 
 
 # GB 45067-2024 groups its items by equipment type; the type's first digit in the 特种设备目录
