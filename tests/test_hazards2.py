@@ -545,3 +545,38 @@ def test_bulletin_through_the_api(api, app):
     assert body["id"] in [b["id"] for b in check(app, county.get("/api/v1/hazards/bulletins"), 200)["items"]]
     check(app, province.post(f"/api/v1/hazards/bulletins/{body['id']}/decide",
                              json={"decision": "return", "opinion": "再审"}), 409)
+
+
+def test_maintenance_unit_reports_on_a_device_it_maintains():
+    from app.core.gm import hash_password
+    from app.core.models import Equipment, Organization, User
+    device = equipment_of("unit_xn", 3)
+    org = Organization(uscc="91450102MA5TEST01X", name="南宁演示电梯维保有限公司（测试）", kind="maintenance_unit",
+                       region_code="450102")
+    db.session.add(org)
+    db.session.flush()
+    db.session.add(User(username="maint_test", display_name="维保测试", role="maintenance_unit", region_code="450102",
+                        org_id=org.id, password_hash=hash_password("Demo@2026", 1000)))
+    other = equipment_of("unit_xn", 4)
+    device.maintenance_org_id = org.id
+    db.session.commit()
+    try:
+        with pytest.raises(ValidationFailed) as err:
+            make_case(reporter="maint_test", equipment_code=other.code)
+        assert "equipment_code" in err.value.fields
+        db.session.rollback()
+        case = runtime.start_case("major_hazard", user("maint_test"), {
+            "equipment_code": device.code, "criterion_id": "GB45067-4.6b",
+            "description": "维保中发现制动器闸瓦磨损超标，仍在运行。", "found_on": today_local().isoformat(),
+            "rectify_deadline": (today_local() + timedelta(days=5)).isoformat(), "rectify_requirements": "立即更换闸瓦"})
+        db.session.commit()
+        hazard = hazard_of(case)
+        assert hazard.source == "maintenance" and hazard.reporter_org_id == org.id
+        assert db.session.scalar(select(func.count(Notification.id)).where(
+            Notification.case_id == case.id, Notification.user_id == user("unit_xn").id)) == 1
+        assert [h.id for h in db.session.scalars(select(Hazard).where(manage.hazard_scope(user("maint_test"))))] \
+            == [hazard.id]
+    finally:
+        db.session.rollback()
+        db.session.get(Equipment, device.id).maintenance_org_id = None
+        db.session.commit()
