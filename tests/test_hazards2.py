@@ -580,3 +580,17 @@ def test_maintenance_unit_reports_on_a_device_it_maintains():
         db.session.rollback()
         db.session.get(Equipment, device.id).maintenance_org_id = None
         db.session.commit()
+
+
+def test_demo_seed_has_a_plan_a_general_hazard_to_accept_and_a_published_bulletin():
+    from app.demo import seed
+    from app.general_hazards.models import GeneralHazard, GeneralHazardCheck
+    from app.hazards.models import HazardBulletin
+    seed(iterations=1000, with_cases=True)
+    db.session.commit()
+    general = db.session.scalar(select(GeneralHazard))
+    assert general.status == "accepting" and open_task(db.session.get(Case, general.case_id)).task_def == "accept"
+    assert db.session.scalar(select(GeneralHazardCheck.status)) == "open"
+    bulletin = db.session.scalar(select(HazardBulletin))
+    assert bulletin.status == "published" and {r.region_code for r in bulletin.receipts} >= {"450102", "450103"}
+    assert __import__("json").loads(bulletin.content)["total"] >= 4
