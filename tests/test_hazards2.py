@@ -594,3 +594,26 @@ def test_demo_seed_has_a_plan_a_general_hazard_to_accept_and_a_published_bulleti
     bulletin = db.session.scalar(select(HazardBulletin))
     assert bulletin.status == "published" and {r.region_code for r in bulletin.receipts} >= {"450102", "450103"}
     assert __import__("json").loads(bulletin.content)["total"] >= 4
+
+
+def test_scheduler_job_makes_the_new_periods_checks():
+    import time_machine
+    from datetime import datetime, time as dtime
+
+    from app.core.clock import DISPLAY_TZ
+    from app.general_hazards import services
+    from app.general_hazards.models import GeneralHazardCheck
+    from app.scheduler.jobs import run_job
+    plan = services.create_plan(user("unit_xn"), {"name": "季度锅炉房排查", "period": "quarterly",
+                                                  "starts_on": today_local().isoformat()})
+    db.session.commit()
+    later = today_local() + timedelta(days=95)
+    with time_machine.travel(datetime.combine(later, dtime(9), DISPLAY_TZ), tick=False):
+        run = run_job("hazard_checks")
+        assert run.status == "ok" and run.items == 1
+        assert run_job("hazard_checks").items == 0
+    keys = sorted(db.session.scalars(select(GeneralHazardCheck.period_key).where(GeneralHazardCheck.plan_id == plan.id)))
+    assert len(keys) == 2 and keys[1] == services.period_of("quarterly", later).key
+    notes = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == user("unit_xn").id,
+                                                                        Notification.title.contains("季度锅炉房排查")))
+    assert notes == 2
