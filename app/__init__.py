@@ -89,6 +89,8 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .general_hazards import models as _general_hazard_models  # noqa: F401
+    from .general_hazards import services as _general_hazard_services  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
     from .complaints import services as _complaint_services  # noqa: F401
     from .complaints import profile as _complaint_profile  # noqa: F401
@@ -170,6 +172,13 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (documents_bp, imports_bp, inspections_bp, registry_bp, overdue_bp, overdue_public_bp):
         app.register_blueprint(blueprint)
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
+        app.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # same authentication as api_bp
+    from .general_hazards.views import api_bp as general_hazards_api_bp
+    from .general_hazards.views import bp as general_hazards_bp
+    from .hazards.api import bp as hazards_api_bp
+    app.register_blueprint(general_hazards_bp)
+    for blueprint in (hazards_api_bp, general_hazards_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
     from .complaints.api import bp as complaints_api_bp

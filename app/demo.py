@@ -190,6 +190,8 @@ def _seed_cases() -> int:
         created += 1
     from .complaints.demo import seed_complaints
     created += seed_complaints()       # 投诉举报: one from the public page, one from the hotline (accepted)
+    from .general_hazards.demo import seed_hazards2
+    created += seed_hazards2()         # 隐患管理: a checking plan, a general hazard to accept, a published 通报
     return created
 
 
