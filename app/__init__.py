@@ -88,6 +88,8 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .cylinders import models as _cylinder_models  # noqa: F401
+    from .cylinders import registration as _cylinder_registration  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
