@@ -165,6 +165,11 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .cylinders.api import bp as cylinders_api_bp
+    from .cylinders.views import bp as cylinders_bp
+    app.register_blueprint(cylinders_bp)
+    app.register_blueprint(cylinders_api_bp)
+    csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
 
 
 def configure_templates(app: Flask) -> None:

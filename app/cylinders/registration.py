@@ -26,6 +26,7 @@ from ..engine import runtime
 from ..engine.services import ServiceContext, StartContext, case_panel, case_row, service, start_hook
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..overdue import authority as _authority  # noqa: F401 - registers the registration_authority adapters
 from .models import AuthorityNotice, Cylinder, CylinderApplication, CylinderApplicationItem, CylinderBatch
 from .services import _audit, batch_scope, is_filler, is_maker
 
@@ -210,11 +211,7 @@ def payload_for(application: CylinderApplication, documents: dict[str, list[int]
     licence = next(iter(valid_licences(filler.id, "filling", today_local())), None)
     atts = {a.id: a for a in db.session.scalars(select(Attachment).where(
         Attachment.id.in_([i for ids in documents.values() for i in ids])))} if documents else {}
-    try:
-        callback = current_app.config.get("CYLINDER_CALLBACK_URL") or url_for(
-            "cylinders_api.authority_callback", _external=True)
-    except RuntimeError:
-        callback = current_app.config.get("CYLINDER_CALLBACK_URL", "")
+    callback = callback_url()
     return {
         "application_no": application.application_no,
         "business_type": {"register": "first_registration", "stop": "stop", "scrap": "scrap",
@@ -235,6 +232,19 @@ def payload_for(application: CylinderApplication, documents: dict[str, list[int]
                        "size": atts[i].size}
                       for key, ids in documents.items() for i in ids if i in atts],
     }
+
+
+def callback_url() -> str:
+    """Where the authority posts its later decision: PUBLIC_BASE_URL (deployment) + our callback path;
+    the request's own host when not configured."""
+    path = "/api/v1/cylinders/authority/callback"
+    base = current_app.config.get("PUBLIC_BASE_URL") or __import__("os").environ.get("PUBLIC_BASE_URL", "")
+    if base:
+        return base.rstrip("/") + path
+    try:
+        return url_for("cylinders_api.authority_callback", _external=True)
+    except RuntimeError:
+        return "http://localhost" + path
 
 
 def _notice(application: CylinderApplication | None, channel: str, body: dict, nonce: str | None = None) -> None:

@@ -464,10 +464,10 @@ def _batch_values(raw: dict, user: User, batch: CylinderBatch | None) -> dict:
         else:
             values[key] = value
     spec, spec_errors = parse_cylinder_values(
-        {**{k: raw.get(k) for k in ("kind", "volume_l", "nominal_pressure_mpa", "manufacture_date",
-                                    "design_life_years")}, "trace_code": "XXXXXX", "factory_no": "X"})
-    errors.update({k: v for k, v in spec_errors.items() if k not in ("trace_code", "factory_no")})
-    values.update({k: v for k, v in spec.items() if k not in ("trace_code", "factory_no")})
+        {**{k: raw.get(k) for k in ("kind", "medium", "volume_l", "nominal_pressure_mpa",
+                                    "manufacture_date", "design_life_years")}, "trace_code": "XXXXXX", "factory_no": "X"})
+    errors.update({k: v for k, v in spec_errors.items() if k not in ("trace_code", "factory_no", "medium")})
+    values.update({k: v for k, v in spec.items() if k not in ("trace_code", "factory_no", "medium")})
     client_uscc = (str(raw.get("client_uscc") or "")).strip().upper()
     values["client_org_id"] = None
     if client_uscc:
