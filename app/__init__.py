@@ -90,6 +90,8 @@ def configure_domains() -> None:
     from .hazards import profile as _hazard_profile  # noqa: F401
     from .cylinders import models as _cylinder_models  # noqa: F401
     from .cylinders import registration as _cylinder_registration  # noqa: F401
+    from .cylinders import documents as _cylinder_documents  # noqa: F401
+    from .cylinders import imports as _cylinder_imports  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:

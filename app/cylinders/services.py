@@ -706,7 +706,8 @@ def record_filling(user: User, raw: dict, source: str = "web") -> CylinderFillin
 
 
 def refusal_reason(c: Cylinder) -> str | None:
-    """Why a cylinder must not be filled (GB/T 34525 requires the pre-fill check to refuse these)."""
+    """Why a cylinder must not be filled: not in use, not registered, past its inspection date or design life
+    (the 充装即公示 / 违法即预警 cases of §4.4; the exact rule set is part 3's warnings)."""
     if c.status != "in_use":
         return f"状态为{c.status_label}"
     if c.reg_state != "registered":
