@@ -253,3 +253,48 @@ def test_every_page_renders_for_its_users(web):
         for url in urls:
             resp = s.get(url)
             assert resp.status_code == 200, (username, url, resp.status_code)
+
+
+def test_api_responses_match_the_document(app, api, client):
+    from app.engine import runtime
+
+    from .test_openapi import check
+    f, m, r = api("cyl_filler"), api("cyl_maker"), api("xn_supervisor")
+    demo = db.session.scalar(select(Cylinder).where(Cylinder.trace_code == "GXQP-DEMO-0001"))
+    check(app, f.get("/api/v1/cylinders?q=GXQP-DEMO-0001"), 200)
+    check(app, r.get(f"/api/v1/cylinders/{demo.id}"), 200)
+    check(app, f.get("/api/v1/cylinders/trace/GXQP-DEMO-0001"), 200)
+    check(app, api("qx_supervisor").get("/api/v1/cylinders/trace/GXQP-DEMO-0001"), 404)
+    body = {**VALID, "trace_code": "GXQP-API-0001", "volume_l": 35.5, "nominal_pressure_mpa": 2.1,
+            "design_life_years": 8}
+    created = check(app, f.post("/api/v1/cylinders", json=body), 201)
+    check(app, f.post("/api/v1/cylinders", json=body), 422)
+    check(app, m.post("/api/v1/cylinders", json=body), 403)
+    check(app, m.get("/api/v1/cylinders/fillers?q=演示"), 200)
+    batches = check(app, m.get("/api/v1/cylinders/batches"), 200)
+    check(app, m.get(f"/api/v1/cylinders/batches/{batches['items'][0]['id']}"), 200)
+    batch = check(app, m.post("/api/v1/cylinders/batches", json={
+        "batch_no": "PH-API-01", "product_name": "YSP15", "kind": "civil_lpg", "medium": "液化石油气", "volume_l": 35.5,
+        "nominal_pressure_mpa": 2.1, "manufacture_date": "2026-10-01", "design_life_years": 8,
+        "client_uscc": org_of("cyl_filler").uscc}), 201)
+    check(app, m.post("/api/v1/cylinders/batches", json={"batch_no": "PH-API-01"}), 422)
+    check(app, m.post(f"/api/v1/cylinders/batches/{batch['id']}/cylinders",
+                      json={**body, "trace_code": "GXQP-API-0002"}), 201)
+    case = runtime.start_case("cylinder_registration", user("cyl_filler"), {"business": "register"})
+    db.session.commit()
+    apps = check(app, f.get("/api/v1/cylinders/applications"), 200)
+    app_id = next(a["id"] for a in apps["items"] if a["case_id"] == case.id)
+    added = check(app, f.post(f"/api/v1/cylinders/applications/{app_id}/items",
+                              json={"trace_codes": [created["trace_code"]]}), 200)
+    assert added["added"] == 1 and added["cylinders"][0]["trace_code"] == created["trace_code"]
+    check(app, f.post(f"/api/v1/cylinders/applications/{app_id}/items", json={"trace_codes": ["GXQP-DEMO-0001"]}), 422)
+    check(app, f.post(f"/api/v1/cylinders/applications/{app_id}/items", json={"trace_codes": "x"}), 422)
+    check(app, f.get(f"/api/v1/cylinders/applications/{app_id}"), 200)
+    removed = check(app, f.post(f"/api/v1/cylinders/applications/{app_id}/items/remove",
+                                json={"item_ids": [added["cylinders"][0]["item_id"]]}), 200)
+    assert removed["removed"] == 1
+    check(app, m.post(f"/api/v1/cylinders/applications/{app_id}/items/remove", json={"item_ids": []}), 404)
+    fillings = check(app, f.get("/api/v1/cylinders/fillings"), 200)
+    check(app, f.get(f"/api/v1/cylinders/fillings/{fillings['items'][0]['id']}"), 200)
+    check(app, f.post("/api/v1/cylinders/fillings", json={"trace_code": "GXQP-DEMO-0001"}), 422)
+    check(app, client.post("/api/v1/cylinders/authority/callback", json={"result": "registered"}), 401)

@@ -111,8 +111,7 @@ def application_json(a: CylinderApplication) -> dict:
             "status_label": a.status_label, "reason": a.reason, "receipt_no": a.receipt_no,
             "authority_result": a.authority_result, "authority_reason": a.authority_reason,
             "certificate_no": a.certificate_no, "submissions": a.submissions,
-            "submitted_at": a.submitted_at.isoformat() if a.submitted_at else None,
-            "decided_at": a.decided_at.isoformat() if a.decided_at else None,
+            "submitted_at": services._when(a.submitted_at), "decided_at": services._when(a.decided_at),
             "cylinders": [{"item_id": i.id, "trace_code": i.cylinder.trace_code, "factory_no": i.cylinder.factory_no,
                            "registration_code": i.registration_code} for i in a.items]}
 

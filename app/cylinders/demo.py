@@ -4,7 +4,7 @@ licensed filler, registered cylinders with fillings. Idempotent: creates what is
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 
@@ -94,7 +94,7 @@ def seed_cylinders(iterations: int, password: str) -> None:
             db.session.add(c)
             db.session.flush()
             for k in range(2):
-                at = datetime.combine(today - timedelta(days=3 + 7 * k + n), time(9, 30), tzinfo=DISPLAY_TZ)
+                at = datetime.combine(today - timedelta(days=3 + 7 * k + n), time(9, 30), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
                 db.session.add(CylinderFilling(filled_at=at, cylinder_id=c.id, trace_code=c.trace_code,
                                                filler_org_id=filler.id, region_code=filler.region_code,
                                                scale_id=scale.id, operator_name="覃充装工（演示）", pre_check="pass",

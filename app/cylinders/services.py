@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import and_, false, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
@@ -389,6 +389,13 @@ def _iso(value):
     return value.isoformat()
 
 
+def _when(value: datetime | None) -> str | None:
+    """A stored time as Beijing time with its offset (SQLite hands back naive UTC)."""
+    from ..core.clock import to_local
+    local = to_local(value)
+    return local.isoformat() if local else None
+
+
 # ---------------------------------------------------------------- desk (§4.4.3.1–2)
 
 def desk(user: User) -> dict:
@@ -604,7 +611,8 @@ class FillingFilter:
 
 
 def _local(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=DISPLAY_TZ)
+    """00:00 Beijing time of `day`, in UTC (SQLite compares stored naive UTC text)."""
+    return datetime.combine(day, time(0, 0), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
 
 
 def filling_query(user: User, f: FillingFilter):
@@ -658,7 +666,7 @@ def record_filling(user: User, raw: dict, source: str = "web") -> CylinderFillin
     if when is None and "filled_at" not in errors:
         errors["filled_at"] = "此项为必填项"
     elif when is not None:
-        when = when if when.tzinfo else when.replace(tzinfo=DISPLAY_TZ)
+        when = (when if when.tzinfo else when.replace(tzinfo=DISPLAY_TZ)).astimezone(timezone.utc)
         if when > utcnow() + timedelta(minutes=5):
             errors["filled_at"] = "充装时间不能晚于现在"
     for key, lo, hi in (("weight_kg", 0, 1000), ("pressure_mpa", 0, 100)):
@@ -721,7 +729,7 @@ def refusal_reason(c: Cylinder) -> str | None:
 
 
 def filling_json(r: CylinderFilling) -> dict:
-    return {"id": r.id, "filled_at": r.filled_at.isoformat() if r.filled_at else None, "cylinder_id": r.cylinder_id,
+    return {"id": r.id, "filled_at": _when(r.filled_at), "cylinder_id": r.cylinder_id,
             "trace_code": r.trace_code, "filler_org_id": r.filler_org_id, "region_code": r.region_code,
             "scale_id": r.scale_id, "operator_name": r.operator_name, "pre_check": r.pre_check,
             "medium": r.medium, "weight_kg": r.weight_kg, "pressure_mpa": r.pressure_mpa,
