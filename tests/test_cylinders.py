@@ -248,6 +248,14 @@ def test_every_page_renders_for_its_users(web):
              "cyl_maker": ["/cylinders/batches", "/cylinders/batches/new", "/cylinders/applications", "/cylinders"],
              "xn_supervisor": ["/cylinders/units", "/cylinders/units?tag=maker", "/cylinders/scales", "/cylinders",
                                "/cylinders/fillings?month=2026-12", "/cylinders/batches", "/cylinders/applications"]}
+    from app.engine import runtime
+
+    from .conftest import open_task
+    case = runtime.start_case("cylinder_registration", user("cyl_filler"), {"business": "register"})
+    db.session.commit()
+    task = open_task(case)
+    pages["cyl_filler"] += [f"/cases/{case.id}", f"/tasks/{task.id}"]
+    pages["xn_supervisor"].append(f"/cases/{case.id}")
     for username, urls in pages.items():
         s = web(username)
         for url in urls:

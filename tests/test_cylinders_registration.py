@@ -51,7 +51,7 @@ def start(key, username, data):
 def prepare(case, username, **extra):
     task = open_task(case)
     assert task.task_def == "prepare"
-    runtime.complete_task(task.id, user(username), {"action": "submit", **extra})
+    runtime.complete_task(task.id, user(username), {"decision": "submit", **extra})
     db.session.commit()
     db.session.expire_all()
     return db.session.get(Case, case.id)
@@ -79,7 +79,7 @@ def test_a_batch_from_the_factory_record_through_agency_to_registered(fake):
     app_row = application(case)
     assert app_row.business == "register" and app_row.agent_org_id == maker.id and len(app_row.items) == 3
     with pytest.raises(ValidationFailed) as err:           # five documents are required to submit
-        runtime.complete_task(task.id, user("cyl_maker"), {"action": "submit"})
+        runtime.complete_task(task.id, user("cyl_maker"), {"decision": "submit"})
     assert set(err.value.fields) == {"doc_agreement", "doc_filler_certificate", "doc_registration_form",
                                      "doc_summary_table", "doc_uscc_proof"}
     db.session.rollback()
@@ -243,7 +243,7 @@ def test_an_unreachable_authority_changes_nothing(fake):
     fake.mode = "error"
     task = open_task(case)
     with pytest.raises(DomainError) as err:
-        runtime.complete_task(task.id, user("cyl_filler"), {"action": "submit", **documents("cyl_filler")})
+        runtime.complete_task(task.id, user("cyl_filler"), {"decision": "submit", **documents("cyl_filler")})
     assert err.value.status == 502 and "稍后再提交" in err.value.message
     db.session.rollback()
     assert open_task(db.session.get(Case, case.id)).id == task.id
@@ -254,7 +254,7 @@ def test_an_unreachable_authority_changes_nothing(fake):
 def test_withdrawal_releases_the_cylinders(fake):
     new_cylinder("cyl_filler", "GXQP-W-0001")
     case = start("cylinder_registration", "cyl_filler", {"business": "register", "trace_codes": ["GXQP-W-0001"]})
-    runtime.complete_task(open_task(case).id, user("cyl_filler"), {"action": "withdraw"})
+    runtime.complete_task(open_task(case).id, user("cyl_filler"), {"decision": "withdraw"})
     db.session.commit()
     assert db.session.get(Case, case.id).outcome == "已撤回"
     assert application(case).status == "withdrawn" and not fake.received

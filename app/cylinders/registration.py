@@ -284,11 +284,11 @@ def submit(ctx: ServiceContext) -> dict:
     application = _application(ctx)
     data = ctx.task_data
     if not application.items:
-        raise ValidationFailed({"action": "申请中还没有气瓶：请先在申请页“添加待登记气瓶”后再提交"})
+        raise ValidationFailed({"decision": "申请中还没有气瓶：请先在申请页“添加待登记气瓶”后再提交"})
     codes = [i.cylinder.trace_code for i in application.items]
     _good, problems = check_cylinders(codes, application.business, application.filler_org_id, application.id)
     if problems:
-        raise ValidationFailed({"action": "；".join(problems[:20])})
+        raise ValidationFailed({"decision": "；".join(problems[:20])})
     documents = {key: [int(i) for i in data.get(key) or []] for key in DOCUMENTS if data.get(key)}
     application.submissions += 1
     payload = payload_for(application, documents)
