@@ -306,3 +306,30 @@ def test_api_responses_match_the_document(app, api, client):
     check(app, f.get(f"/api/v1/cylinders/fillings/{fillings['items'][0]['id']}"), 200)
     check(app, f.post("/api/v1/cylinders/fillings", json={"trace_code": "GXQP-DEMO-0001"}), 422)
     check(app, client.post("/api/v1/cylinders/authority/callback", json={"result": "registered"}), 401)
+
+
+def test_factory_import_by_batch_reports_row_errors():
+    from werkzeug.datastructures import FileStorage
+
+    from app.core.importer import get_kind, run_job, start_import, template_bytes
+    kind = get_kind("cylinder_factory")
+    headers = [cell.value for cell in load_workbook(io.BytesIO(template_bytes(kind))).active[1]]
+    assert [h.rstrip("*") for h in headers[:3]] == ["溯源码", "出厂编号", "生产批号"]
+    rows = [headers,
+            ["GXQP-FAC-0001", "FAC1", "PH2026-DEMO-01", None, None, None, None, None, None],
+            ["GXQP-FAC-0002", "FAC2", "NO-SUCH-BATCH", None, None, None, None, None, None],
+            ["GXQP-DEMO-0002", "FAC3", "PH2026-DEMO-01", None, None, None, None, None, None],
+            ["坏码", "FAC4", "PH2026-DEMO-01", None, None, None, None, None, None]]
+    job = start_import("cylinder_factory", user("cyl_maker"), FileStorage(io.BytesIO(_xlsx(rows)), filename="出厂.xlsx"))
+    db.session.commit()
+    job = run_job(job.id)
+    assert (job.created, job.failed) == (1, 3)
+    c = db.session.scalar(select(Cylinder).where(Cylinder.trace_code == "GXQP-FAC-0001"))
+    assert (c.batch_no, c.owner_org_id, c.medium, c.reg_state) == ("PH2026-DEMO-01", org_of("cyl_filler").id,
+                                                                    "液化石油气", "unregistered")
+    from app.errors import Forbidden
+    try:
+        start_import("cylinder_factory", user("cyl_filler"), FileStorage(io.BytesIO(_xlsx(rows)), filename="x.xlsx"))
+        raise AssertionError("a filler imported factory records")
+    except Forbidden:
+        db.session.rollback()

@@ -259,3 +259,51 @@ def test_withdrawal_releases_the_cylinders(fake):
     assert db.session.get(Case, case.id).outcome == "已撤回"
     assert application(case).status == "withdrawn" and not fake.received
     start("cylinder_registration", "cyl_filler", {"business": "register", "trace_codes": ["GXQP-W-0001"]})
+
+
+def test_agency_and_stop_run_through_the_api_alone(fake, api):
+    """A third-party system: read the forms, start 代办 with a batch, upload the documents, complete the
+    step; then the filler stops the cylinder — every step over /api/v1."""
+    import io
+
+    from .conftest import JPEG
+    from .test_cylinders_registration import make_batch as _batch
+    batch = _batch(("GXQP-A-0001",), "PH-T-API")
+    m, f = api("cyl_maker"), api("cyl_filler")
+    detail = m.get("/api/v1/processes/cylinder_agency_registration").get_json()
+    assert detail["can_start"] is True and detail["start_form"]["properties"]["batch_id"]["x-lookup"].startswith(
+        "/api/v1/cylinders/batches")
+    assert f.get("/api/v1/processes/cylinder_agency_registration").get_json()["can_start"] is False
+    lookup = m.get("/api/v1/cylinders/batches?q=PH-T-API").get_json()
+    assert [b["id"] for b in lookup["items"]] == [batch.id]
+    resp = m.post("/api/v1/cases", json={"process_key": "cylinder_agency_registration", "data": {"batch_id": batch.id}})
+    assert resp.status_code == 201, resp.get_json()
+    task_id = resp.get_json()["open_tasks"][0]["id"]
+    form = m.get(f"/api/v1/tasks/{task_id}").get_json()["form"]
+    assert form["properties"]["decision"]["enum"] == ["submit", "withdraw"]
+    docs = {}
+    for key in ("doc_agreement", "doc_filler_certificate", "doc_registration_form", "doc_summary_table",
+                "doc_uscc_proof"):
+        up = m.post("/api/v1/attachments", data={"file": (io.BytesIO(JPEG), f"{key}.jpg")},
+                    content_type="multipart/form-data")
+        docs[key] = [up.get_json()["id"]]
+    done = m.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {"decision": "submit", **docs}})
+    assert done.status_code == 200 and done.get_json()["outcome"] == "已办结"
+    cylinder = f.get("/api/v1/cylinders/trace/GXQP-A-0001").get_json()
+    assert cylinder["reg_state"] == "registered" and cylinder["registration_no"] == "QPGXQP-A-0001"
+    start = f.get("/api/v1/processes/cylinder_registration").get_json()["start_form"]
+    assert start["properties"]["trace_codes"]["x-lookup"] == "/api/v1/cylinders?q="
+    assert start["properties"]["business"]["ui:enumNames"] == ["使用登记", "停用", "报废", "注销"]
+    resp = f.post("/api/v1/cases", json={"process_key": "cylinder_registration", "data": {
+        "business": "stop", "reason": "暂停使用", "trace_codes": ["GXQP-A-0001"]}})
+    assert resp.status_code == 201, resp.get_json()
+    task_id = resp.get_json()["open_tasks"][0]["id"]
+    docs.pop("doc_uscc_proof")
+    for key in docs:
+        docs[key] = [f.post("/api/v1/attachments", data={"file": (io.BytesIO(JPEG), f"{key}.jpg")},
+                            content_type="multipart/form-data").get_json()["id"]]
+    done = f.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {"decision": "submit", **docs}})
+    assert done.status_code == 200 and done.get_json()["outcome"] == "已办结"
+    assert f.get("/api/v1/cylinders/trace/GXQP-A-0001").get_json()["status"] == "stopped"
+    apps = f.get("/api/v1/cylinders/applications").get_json()["items"]
+    assert {a["business_label"] for a in apps if a["status"] == "done"} >= {"使用登记（代办）", "停用"}
