@@ -333,3 +333,39 @@ def test_factory_import_by_batch_reports_row_errors():
         raise AssertionError("a filler imported factory records")
     except Forbidden:
         db.session.rollback()
+
+
+def test_filling_records_are_partitioned_by_month_on_postgresql():
+    from datetime import datetime, timezone
+
+    import pytest
+    from sqlalchemy import text
+
+    from app.cylinders.partitions import add_months
+    from app.scheduler.jobs import run_job
+
+    from .conftest import TEST_DB
+    run = run_job("cylinder_partitions")
+    assert run.status == "ok"
+    if TEST_DB != "postgres":
+        assert add_months() == []
+        pytest.skip("SQLite keeps one plain table")
+    assert run.items == 4
+    parts = set(db.session.scalars(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                        "WHERE i.inhparent = 'cylinder_filling'::regclass")))
+    assert "cylinder_filling_default" in parts and len(parts) >= 17
+    row = CylinderFilling(filled_at=datetime(2031, 1, 15, 2, tzinfo=timezone.utc), cylinder_id=1, trace_code="X",
+                          filler_org_id=1, region_code="450102", operator_name="x", pre_check="pass", result="filled",
+                          source="web")
+    db.session.add(row)
+    db.session.commit()
+    where = text("SELECT tableoid::regclass::text FROM cylinder_filling WHERE id = :id")
+    assert db.session.scalar(where, {"id": row.id}) == "cylinder_filling_default"
+    try:
+        db.session.execute(text("SELECT cylinder_filling_add_month('2031-01-01')"))
+        db.session.commit()
+        assert db.session.scalar(where, {"id": row.id}) == "cylinder_filling_y2031m01"   # moved out of the default
+    finally:
+        db.session.execute(text("DELETE FROM cylinder_filling WHERE id = :id"), {"id": row.id})
+        db.session.execute(text("DROP TABLE IF EXISTS cylinder_filling_y2031m01"))
+        db.session.commit()

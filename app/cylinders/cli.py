@@ -16,7 +16,7 @@ def register(app: Flask) -> None:
     @click.option("--ahead", default=3, show_default=True, help="建到本月之后的第几个月")
     def add_partitions(ahead: int):
         """Create the monthly partitions of cylinder_filling (PostgreSQL; run monthly)."""
-        from .generate import add_months
+        from .partitions import add_months
         names = add_months(ahead)
         click.echo("充装记录分区：" + ("、".join(names) if names else "SQLite 不分区"))
 

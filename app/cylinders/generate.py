@@ -124,17 +124,3 @@ def generate(cylinders: int, fillings: int, makers: int = 30, fillers: int = 300
         conn.execute(text("VACUUM ANALYZE cylinder_filling"))
     return {"cylinders": cylinders, "fillings": fillings, "seconds": round(time.monotonic() - started, 1),
             "biggest_filler": fill[0][0]}
-
-
-def add_months(ahead: int = 3) -> list[str]:
-    """Create the monthly partitions of cylinder_filling up to `ahead` months after this one (PostgreSQL)."""
-    if db.engine.dialect.name != "postgresql":
-        return []
-    first = today_local().replace(day=1)
-    names = []
-    for m in range(ahead + 1):
-        y, mo = divmod(first.month - 1 + m, 12)
-        names.append(db.session.execute(text("SELECT cylinder_filling_add_month(:d)"),
-                                        {"d": date(first.year + y, mo + 1, 1)}).scalar())
-    db.session.commit()
-    return names
