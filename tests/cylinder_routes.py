@@ -18,7 +18,7 @@ REGULATORS = {"province_supervisor", "city_supervisor", "county_supervisor", "ap
 
 
 def _demo() -> dict:
-    from app.cylinders.models import Cylinder, CylinderBatch, CylinderFilling, FillingScale
+    from app.cylinders.models import Cylinder, CylinderFilling, FillingScale
     c = db.session.scalar(select(Cylinder).where(Cylinder.trace_code == "GXQP-DEMO-0001"))
     filling = db.session.scalar(select(CylinderFilling.id).where(CylinderFilling.cylinder_id == c.id))
     scale = db.session.scalar(select(FillingScale.id).where(FillingScale.code == "CZC-DEMO-01"))

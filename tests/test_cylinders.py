@@ -131,7 +131,10 @@ def test_scope_a_filler_sees_only_its_cylinders_and_a_county_only_its_fillers(ap
     assert api("qx_supervisor").get("/api/v1/cylinders/trace/GXQP-DEMO-0001").status_code == 404
     for page in ("/cylinders", "/cylinders/fillings", "/cylinders/applications", "/cylinders/batches"):
         assert "GXQP-DEMO-0001" not in web("qx_supervisor").get(page).get_data(as_text=True)
-    assert "GXQP-DEMO-0001" in web("xn_supervisor").get("/cylinders?q=GXQP-DEMO-0001").get_data(as_text=True)
+    verify = web("xn_supervisor").get("/cylinders?q=GXQP-DEMO-0001").get_data(as_text=True)
+    assert 'data-testid="verify-result"' in verify and "已办理使用登记" in verify and "瓶桂A-DEMO-0001" in verify
+    unregistered = web("xn_supervisor").get("/cylinders?q=GXQP-DEMO-0006").get_data(as_text=True)
+    assert "未取得使用登记" in unregistered and "不可充装：未办理使用登记" in unregistered
 
 
 def test_a_maker_records_a_batch_with_cylinders_and_a_certificate(web):

@@ -70,8 +70,11 @@ def archive():
     if current_user.is_regulator:
         owners = [(u.org_id, u.org.name) for u in db.session.scalars(
             services.tagged_units_query(current_user, None)) if u.tag != "maker"]
+    verified = None          # 登记验证: an exact trace code or factory number names one cylinder
+    if f.q and total == 1 and f.q in (items[0].trace_code, items[0].factory_no):
+        verified = {"cylinder": items[0], "refusal": services.refusal_reason(items[0])}
     return render_template("cylinders/archive.html", f=f, items=items, total=total, pages=_pages(total, f.per_page),
-                           owners=sorted(set(owners), key=lambda o: o[1]), **_common())
+                           owners=sorted(set(owners), key=lambda o: o[1]), verified=verified, **_common())
 
 
 EXPORT_HEADERS = ["溯源码", "出厂编号", "品种", "充装介质", "公称容积(L)", "公称工作压力(MPa)", "制造单位", "生产批号", "制造日期",
