@@ -93,7 +93,18 @@ def main() -> None:
     for _ in range(20):
         trace()                                     # warm the pool and caches
     med, p95 = _timed(trace, 300)
-    print(f"按溯源码查询（接口，自治区局）：中位 {med:.1f} ms，P95 {p95:.1f} ms（目标 < 10 ms）")
+    print(f"按溯源码查询（接口，浏览器会话，自治区局）：中位 {med:.1f} ms，P95 {p95:.1f} ms（目标 < 10 ms）")
+    api = app.test_client()
+    token = api.post("/api/v1/session", json={"username": "gx_province", "password": "Demo@2026"}).get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def trace_token():
+        resp = api.get(f"/api/v1/cylinders/trace/{next(it)}", headers=headers)
+        assert resp.status_code in (200, 404)
+    for _ in range(20):
+        trace_token()
+    med, p95 = _timed(trace_token, 300)
+    print(f"按溯源码查询（接口，令牌，自治区局）：中位 {med:.1f} ms，P95 {p95:.1f} ms（目标 < 10 ms）")
     with app.app_context():
         from app.cylinders import services
         from app.extensions import db as _db

@@ -98,7 +98,8 @@ def unit_tag_scope(user: User):
 
 
 def visible_cylinder(user: User, cylinder_id: int) -> Cylinder:
-    row = db.session.scalar(select(Cylinder).where(Cylinder.id == cylinder_id, cylinder_scope(user)))
+    row = db.session.scalar(select(Cylinder).where(Cylinder.id == cylinder_id, cylinder_scope(user))
+                            .options(joinedload(Cylinder.owner)))
     if row is None:
         raise NotFound("气瓶不存在或不在您的查看范围内")
     return row
@@ -106,7 +107,7 @@ def visible_cylinder(user: User, cylinder_id: int) -> Cylinder:
 
 def find_by_trace_code(user: User, code: str) -> Cylinder | None:
     return db.session.scalar(select(Cylinder).where(Cylinder.trace_code == (code or "").strip(),
-                                                    cylinder_scope(user)))
+                                                    cylinder_scope(user)).options(joinedload(Cylinder.owner)))
 
 
 def visible_batch(user: User, batch_id: int) -> CylinderBatch:
