@@ -116,6 +116,10 @@ def test_a_rejection_returns_with_its_reason_and_a_resubmission_registers(fake):
     assert (case.status, case.outcome) == ("closed", "已办结")
     assert states(["GXQP-R-0001"]) == {"GXQP-R-0001": ("registered", "in_use")}
     assert [r.headers["Idempotency-Key"][-2:] for r in fake.submissions()] == ["-1", "-2"]
+    from app.taskops.models import Notification
+    notes = {(n.user_id, n.kind) for n in db.session.scalars(select(Notification).where(Notification.case_id == case.id))}
+    assert {(user("cyl_maker").id, "rework"), (user("cyl_filler").id, "rework"), (user("cyl_maker").id, "closed"),
+            (user("cyl_filler").id, "closed")} <= notes
 
 
 def test_a_later_decision_arrives_by_signed_callback(fake, client):

@@ -279,6 +279,20 @@ def _take_answer(application: CylinderApplication, body: dict) -> str:
     return "pending"
 
 
+def _announce(application: CylinderApplication, case, kind: str, title: str, body: str | None = None) -> None:
+    """The filler (and the agent maker for 代办) hear of the authority's decision (消息提醒)."""
+    from ..taskops.services import notify_org
+    notify_org(application.filler_org_id, "filling_unit", kind, title, case=case, body=body)
+    if application.agent_org_id:
+        notify_org(application.agent_org_id, "cylinder_maker", kind, title, case=case, body=body)
+
+
+def _announce_rejection(application: CylinderApplication, case) -> None:
+    _announce(application, case, "rework",
+              f"登记申请 {application.application_no}（{application.business_label}）被准入一体化平台退回",
+              f"退回原因：{application.authority_reason}。请补正材料后重新提交。")
+
+
 @service("cylinder.submit")
 def submit(ctx: ServiceContext) -> dict:
     application = _application(ctx)
@@ -310,6 +324,8 @@ def submit(ctx: ServiceContext) -> dict:
             item.cylinder.reg_state = "pending"
     _notice(application, "answer", answer)
     state = _take_answer(application, answer)
+    if state == "rejected":
+        _announce_rejection(application, ctx.case)
     data["authority_state"] = state
     data["authority_reason"] = application.authority_reason
     return {"state": state, "receipt_no": application.receipt_no}
@@ -329,8 +345,9 @@ def collect(ctx: ServiceContext) -> dict:
             _notice(application, "query", answer)
             state = _take_answer(application, answer)
     state = state or "pending"
-    if state == "rejected" and application.status != "rejected":
+    if state == "rejected":
         application.status = "rejected"
+        _announce_rejection(application, ctx.case)
     ctx.task_data["authority_state"] = state
     ctx.task_data["authority_reason"] = application.authority_reason
     return {"state": state}
@@ -353,6 +370,10 @@ def complete(ctx: ServiceContext) -> dict:
             c.status_reason = application.reason
         c.updated_at = now
     application.status = "done"
+    _announce(application, ctx.case, "closed",
+              f"登记申请 {application.application_no}（{application.business_label}）已办结",
+              f"气瓶 {len(application.items)} 只" + (f"，使用登记证编号 {application.certificate_no}"
+                                                    if application.certificate_no else ""))
     _audit(f"登记申请 {application.application_no} {application.business_label}办结（准入一体化平台受理编号 "
            f"{application.receipt_no}），气瓶 {len(application.items)} 只", "cylinder_application", application.id,
            actor=ctx.actor)
