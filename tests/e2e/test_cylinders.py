@@ -95,6 +95,17 @@ def test_maker_batch_agency_to_registered_and_the_filler_sees_it(server, browser
         assert overflow(phone) <= 0, (url, overflow(phone))
         _shot(phone, f"cylinders-5-phone-{name}")
     assert phone_errors == []
+    regulator, regulator_errors = _login(browser, base, "xn_supervisor", PHONE)
+    for url, name in (("/cylinders/units?tag=civil", "units"), ("/cylinders/scales", "scales"),
+                      ("/cylinders?q=GXQP-E2E-0001", "verify"), ("/cylinders/batches", "batches"),
+                      ("/cylinders/applications", "applications")):
+        regulator.goto(f"{base}{url}")
+        regulator.wait_for_load_state("networkidle")
+        assert overflow(regulator) <= 0, (url, overflow(regulator))
+        _shot(regulator, f"cylinders-6-phone-regulator-{name}")
+        if name == "verify":
+            assert "已办理使用登记" in regulator.locator("[data-testid=verify-result]").inner_text()
+    assert regulator_errors == []
     with app.app_context():
         c = db.session.scalar(select(Cylinder).where(Cylinder.trace_code == "GXQP-E2E-0001"))
         assert c.reg_state == "registered" and c.registration_no == "QPGXQP-E2E-0001"
