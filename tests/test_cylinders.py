@@ -257,13 +257,20 @@ def test_every_page_renders_for_its_users(web):
     case = runtime.start_case("cylinder_registration", user("cyl_filler"), {"business": "register"})
     db.session.commit()
     task = open_task(case)
-    pages["cyl_filler"] += [f"/cases/{case.id}", f"/tasks/{task.id}"]
+    from app.cylinders.registration import application_for_case
+    app_id = application_for_case(case.id).id
+    pages["cyl_filler"] += [f"/cases/{case.id}", f"/tasks/{task.id}", f"/cylinders/applications/{app_id}",
+                            f"/cylinders/applications/{app_id}/form.xlsx",
+                            f"/documents/cylinder_registration_form/{app_id}",
+                            f"/documents/cylinder_registration_form/{app_id}.docx",
+                            f"/documents/cylinder_registration_form/{app_id}.pdf"]
     pages["xn_supervisor"].append(f"/cases/{case.id}")
     for username, urls in pages.items():
         s = web(username)
         for url in urls:
             resp = s.get(url)
             assert resp.status_code == 200, (username, url, resp.status_code)
+    assert web("cyl_filler_b").get(f"/documents/cylinder_registration_form/{app_id}.docx").status_code == 404
 
 
 def test_api_responses_match_the_document(app, api, client):
