@@ -311,3 +311,28 @@ def test_agency_and_stop_run_through_the_api_alone(fake, api):
     assert f.get("/api/v1/cylinders/trace/GXQP-A-0001").get_json()["status"] == "stopped"
     apps = f.get("/api/v1/cylinders/applications").get_json()["items"]
     assert {a["business_label"] for a in apps if a["status"] == "done"} >= {"使用登记（代办）", "停用"}
+
+
+def test_the_development_adapter_never_says_registered_and_the_simulated_callback_decides(app, monkeypatch):
+    """Without a configured authority the local adapter only records the request (accepted, pending);
+    `flask cylinders authority-callback` signs a decision and delivers it through the real receiver."""
+    import os
+
+    from app.cylinders.registration import simulate_callback
+    for key in ("PROVIDER", "URL", "APP_KEY", "SECRET"):
+        monkeypatch.delitem(app.config, f"EXTERNAL_REGISTRATION_AUTHORITY_{key}", raising=False)
+        monkeypatch.delenv(f"EXTERNAL_REGISTRATION_AUTHORITY_{key}", raising=False)
+    new_cylinder("cyl_filler", "GXQP-D-0001")
+    case = start("cylinder_registration", "cyl_filler", {"business": "register", "trace_codes": ["GXQP-D-0001"]})
+    case = prepare(case, "cyl_filler", **documents("cyl_filler"))
+    row = application(case)
+    assert (case.status, row.status, row.receipt_no) == ("running", "submitted", f"LOCAL-{row.application_no}")
+    assert states(["GXQP-D-0001"]) == {"GXQP-D-0001": ("pending", "in_use")}
+    outbox = os.path.join(app.config["INSTANCE_DIR"], "authority_outbox.log")
+    assert row.application_no in open(outbox, encoding="utf-8").read()
+    result = simulate_callback(row.application_no, "registered")
+    db.session.commit()
+    assert result["woke"] is True and "EXTERNAL_REGISTRATION_AUTHORITY_SECRET" not in app.config
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).outcome == "已办结"
+    assert states(["GXQP-D-0001"]) == {"GXQP-D-0001": ("registered", "in_use")}
