@@ -379,3 +379,17 @@ def test_filling_records_are_partitioned_by_month_on_postgresql():
         db.session.execute(text("DELETE FROM cylinder_filling WHERE id = :id"), {"id": row.id})
         db.session.execute(text("DROP TABLE IF EXISTS cylinder_filling_y2031m01"))
         db.session.commit()
+
+
+def test_the_api_answers_junk_with_field_errors_not_500(api):
+    f = api("cyl_filler")
+    junk = {"trace_code": ["x"], "factory_no": {"a": 1}, "kind": [], "medium": 5, "volume_l": [], "nominal_pressure_mpa": {},
+            "manufacture_date": 20250101, "design_life_years": "八", "next_inspection_date": []}
+    resp = f.post("/api/v1/cylinders", json=junk)
+    assert resp.status_code == 422 and {"kind", "volume_l", "design_life_years"} <= set(resp.get_json()["error"]["fields"])
+    resp = f.post("/api/v1/cylinders/fillings", json={"trace_code": [], "pre_check": [], "post_check": {},
+                                                      "filled_at": [], "weight_kg": "重", "scale_id": []})
+    assert resp.status_code == 422
+    assert f.post("/api/v1/cylinders", json=[1, 2]).status_code == 400
+    assert f.get("/api/v1/cylinders?page=-5&per_page=100000&owner=x&kind=nope").status_code == 200
+    assert f.get("/api/v1/cylinders/fillings?month=2026-13&start=x&org=-1").status_code == 200

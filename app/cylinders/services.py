@@ -265,7 +265,7 @@ def parse_cylinder_values(raw: dict, *, partial: bool = False) -> tuple[dict, di
     text("maker_name", 200)
     text("batch_no", 40)
     kind = raw.get("kind")
-    if kind in KIND_LABELS:
+    if isinstance(kind, str) and kind in KIND_LABELS:
         values["kind"] = kind
     elif kind or not partial:
         errors["kind"] = "请选择有效的选项" if kind else "此项为必填项"
@@ -655,6 +655,7 @@ def record_filling(user: User, raw: dict, source: str = "web") -> CylinderFillin
         errors["operator_name"] = "不能超过 64 个字"
     for key in ("pre_check", "post_check"):
         value = raw.get(key) or ""
+        value = value if isinstance(value, str) else "?"
         if value not in CylinderFilling.CHECK_LABELS and (key == "pre_check" or value):
             errors[key] = "请选择有效的选项" if value else "此项为必填项"
         values[key] = value or None
