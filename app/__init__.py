@@ -94,6 +94,10 @@ def configure_domains() -> None:
     from .complaints import models as _complaint_models  # noqa: F401
     from .complaints import services as _complaint_services  # noqa: F401
     from .complaints import profile as _complaint_profile  # noqa: F401
+    from .cylinders import models as _cylinder_models  # noqa: F401
+    from .cylinders import registration as _cylinder_registration  # noqa: F401
+    from .cylinders import documents as _cylinder_documents  # noqa: F401
+    from .cylinders import imports as _cylinder_imports  # noqa: F401
 
 
 def configure_request_guard(app: Flask) -> None:
@@ -188,6 +192,11 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(complaints_public_bp)   # /public/complaints: no login
     app.register_blueprint(complaints_api_bp)
     csrf.exempt(complaints_api_bp)  # public calls carry no session; signed-in calls authenticate as api_bp
+    from .cylinders.api import bp as cylinders_api_bp
+    from .cylinders.views import bp as cylinders_bp
+    app.register_blueprint(cylinders_bp)
+    app.register_blueprint(cylinders_api_bp)
+    csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
 
 
 def configure_templates(app: Flask) -> None:

@@ -50,6 +50,20 @@ NAV = [
     ("个人中心", "任职单位", "operators.employer", ("operator",)),
     ("个人中心", "我的待办", "cases.inbox", ("operator",)),
     ("个人中心", "发起事项", "cases.processes", ("operator",)),
+    ("气瓶充装", "工作桌面", "cylinders.desk", ("filling_unit",)),
+    ("气瓶充装", "气瓶管理", "cylinders.archive", ("filling_unit",)),
+    ("气瓶充装", "充装记录", "cylinders.fillings", ("filling_unit",)),
+    ("气瓶充装", "使用登记", "cylinders.applications", ("filling_unit",)),
+    ("气瓶充装", "Excel 导入", "imports.index", ("filling_unit",)),
+    ("气瓶制造", "出厂记录", "cylinders.batches", ("cylinder_maker",)),
+    ("气瓶制造", "代办登记记录", "cylinders.applications", ("cylinder_maker",)),
+    ("气瓶制造", "Excel 导入", "imports.index", ("cylinder_maker",)),
+    ("气瓶安全监管", "气瓶制造管理", "cylinders.units", (*sorted(REGULATOR_ROLES),)),
+    ("气瓶安全监管", "出厂记录", "cylinders.batches", (*sorted(REGULATOR_ROLES),)),
+    ("气瓶安全监管", "气瓶登记", "cylinders.archive", (*sorted(REGULATOR_ROLES),)),
+    ("气瓶安全监管", "登记记录", "cylinders.applications", (*sorted(REGULATOR_ROLES),)),
+    ("气瓶安全监管", "气瓶充装", "cylinders.fillings", (*sorted(REGULATOR_ROLES),)),
+    ("气瓶安全监管", "充装秤管理", "cylinders.scales", (*sorted(REGULATOR_ROLES),)),
 ]
 
 

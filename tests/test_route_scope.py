@@ -905,6 +905,9 @@ ROUTES: dict[str, object] = {
                                 view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
 }
 
+from .cylinder_routes import routes as _cylinder_routes  # noqa: E402 - gas-cylinder traceability (app/cylinders)
+ROUTES.update(_cylinder_routes(Public, LoginOnly, Roles, Obj))
+
 
 def _any_template_code() -> str:
     from app.sms.models import SmsTemplate
