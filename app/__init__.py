@@ -88,6 +88,7 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .supervision import register as _supervision  # noqa: F401 - models, services, documents
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -163,6 +164,8 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .supervision import blueprints as supervision_blueprints
+    supervision_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:

@@ -29,6 +29,8 @@ NAV = [
     ("超期未检专项整治", "排查治理台账", "overdue.index", (*sorted(REGULATOR_ROLES),)),
     ("超期未检专项整治", "超期未检处理记录", "overdue.records", ("use_unit", *sorted(REGULATOR_ROLES))),
     ("超期未检专项整治", "公告注销汇总", "overdue.announcements", (*sorted(REGULATOR_ROLES),)),
+    ("监督检查", "监督检查记录", "supervision.inspections", ("use_unit", *sorted(REGULATOR_ROLES))),
+    ("监督检查", "检查项目表", "supervision.templates", ("sys_admin", *sorted(REGULATOR_ROLES))),
     ("系统管理", "账号管理", "security.users", ("sys_admin",)),
     ("系统管理", "工作日历", "calendar.index", ("sys_admin",)),
     ("安全管理", "账号角色与数据范围", "security.users", ("sec_admin",)),

@@ -236,6 +236,38 @@ def _import_of_xn() -> dict:
     return {"job": job.id}
 
 
+
+def _sv_draft_in_xn() -> dict:
+    """xn_supervisor's supervision-inspection draft on unit_xn: an equipment check whose first item failed."""
+    from app.supervision import services as sv
+    from app.supervision.models import ChecklistTemplate
+    from .conftest import equipment_of
+    tpl = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.code == "equipment_check",
+                                                            ChecklistTemplate.is_current.is_(True)))
+    row = sv.create_draft(user("xn_supervisor"), {"org_id": user("unit_xn").org_id, "category": "常规监督检查",
+                                                  "unit_categories": ["使用"], "inspected_on": today_local().isoformat(),
+                                                  "inspectors": "黄兴宁、陆兴宁"})
+    section = sv.add_section(user("xn_supervisor"), row, tpl.id, equipment_of("unit_xn").id)
+    first = tpl.items[0]
+    sv.save_findings(user("xn_supervisor"), section, {str(first.id): {"result": "不符合", "note": "已报废仍使用",
+                                                                      "photos": [upload("xn_supervisor")]}})
+    db.session.commit()
+    return {"insp": row.id, "section": section.id, "finding": section.findings[0].id, "tpl": tpl.id,
+            "item": first.id}
+
+
+def _sv_state(ids) -> tuple:
+    from app.supervision.models import Finding, InspectionSection, SupervisionInspection
+    db.session.expire_all()
+    row = db.session.get(SupervisionInspection, ids["insp"])
+    sections = db.session.scalar(select(func.count(InspectionSection.id)).where(InspectionSection.inspection_id == row.id))
+    findings = [(f.result, f.note, f.hazard_case_id) for f in db.session.scalars(
+        select(Finding).join(InspectionSection).where(InspectionSection.inspection_id == row.id).order_by(Finding.id))]
+    return row.category, row.inspectors, row.other_problems, sections, findings
+
+
+SV_REFUSED = ("xn_colleague", "nn_city")    # see the draft, may not change it
+
 # ------------------------------------------------------------------ state snapshots (must not change)
 
 def _case_state(ids) -> tuple:
@@ -725,6 +757,65 @@ ROUTES: dict[str, object] = {
     "clock_api.api_resume": Obj(_paused_case_in_xn, "/api/v1/cases/{case}/clock/resume", "xn_supervisor",
                                 XN_OUTSIDERS, "POST", lambda ids: {}, _clock_state,
                                 view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
+    # -- 监督检查 (app/supervision)
+    "supervision.inspections": Roles(REGULATORS | {"use_unit", "inspection_agency"}, "/supervision/inspections"),
+    "supervision.new_inspection": Roles(REGULATORS, "/supervision/inspections/new"),
+    "supervision.new_inspection#POST": Roles(REGULATORS, "/supervision/inspections/new", "POST", {"category": "x"}),
+    "supervision.templates": Roles(REGULATORS | {"sys_admin"}, "/supervision/templates"),
+    "supervision.template_edit": Roles(REGULATORS | {"sys_admin"}, "/supervision/templates/unit_check"),
+    "supervision.template_edit#POST": Roles({"sys_admin", "province_supervisor"}, "/supervision/templates/unit_check",
+                                            "POST", {"name": "", "count": "0"}),
+    "supervision.inspection": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}", "xn_supervisor", XN_OUTSIDERS),
+    "supervision.save_basic": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/basic", "xn_supervisor",
+                                  XN_OUTSIDERS, "POST", lambda ids: {"category": "其他情形", "unit_categories": "使用",
+                                                                     "inspected_on": today_local().isoformat(),
+                                                                     "inspectors": "越权修改、某某"},
+                                  _sv_state, view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.add_section": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/sections", "xn_supervisor",
+                                   XN_OUTSIDERS, "POST", lambda ids: {"template_id": "1"}, _sv_state,
+                                   view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.save_section": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/sections/{section}",
+                                    "xn_supervisor", XN_OUTSIDERS, "POST",
+                                    lambda ids: {f"result_{ids['item']}": "不符合", f"note_{ids['item']}": "越权改写"},
+                                    _sv_state, view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.delete_section": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/sections/{section}/delete",
+                                      "xn_supervisor", XN_OUTSIDERS, "POST", None, _sv_state,
+                                      view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.save_other": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/other", "xn_supervisor",
+                                  XN_OUTSIDERS, "POST", lambda ids: {"other_problems": "越权写入"}, _sv_state,
+                                  view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.raise_hazard": Obj(_sv_draft_in_xn, "/supervision/findings/{finding}/hazard", "xn_supervisor",
+                                    XN_OUTSIDERS, "POST", lambda ids: {"criterion_id": "GB45067-4.6b",
+                                                                       "rectify_deadline": "2099-01-01"},
+                                    _sv_state, view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.units": Roles(REGULATORS, "/api/v1/supervision/units"),
+    "supervision_api.add_unit": Roles(REGULATORS, "/api/v1/supervision/units", "POST", {"name": ""}),
+    "supervision_api.templates": Roles(REGULATORS | {"sys_admin", "expert", "undertaking_unit"},
+                                       "/api/v1/supervision/templates"),
+    "supervision_api.template": Roles(REGULATORS | {"sys_admin", "expert", "undertaking_unit"},
+                                      "/api/v1/supervision/templates/1"),
+    "supervision_api.save_template": Roles({"sys_admin", "province_supervisor"}, "/api/v1/supervision/templates",
+                                           "POST", {"name": ""}),
+    "supervision_api.inspections": LoginOnly("/api/v1/supervision/inspections"),
+    "supervision_api.create_inspection": Roles(REGULATORS, "/api/v1/supervision/inspections", "POST", {}),
+    "supervision_api.get_inspection": Obj(_sv_draft_in_xn, "/api/v1/supervision/inspections/{insp}", "xn_supervisor",
+                                          XN_OUTSIDERS),
+    "supervision_api.add_section": Obj(_sv_draft_in_xn, "/api/v1/supervision/inspections/{insp}/sections",
+                                       "xn_supervisor", XN_OUTSIDERS, "POST", lambda ids: {"template_id": 1},
+                                       _sv_state, view="/api/v1/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.save_findings": Obj(_sv_draft_in_xn,
+                                         "/api/v1/supervision/inspections/{insp}/sections/{section}/findings",
+                                         "xn_supervisor", XN_OUTSIDERS, "POST",
+                                         lambda ids: {"results": {str(ids["item"]): {"result": "符合"}}}, _sv_state,
+                                         view="/api/v1/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.save_other": Obj(_sv_draft_in_xn, "/api/v1/supervision/inspections/{insp}/other",
+                                      "xn_supervisor", XN_OUTSIDERS, "POST", lambda ids: {"other_problems": "越权"},
+                                      _sv_state, view="/api/v1/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.raise_hazard": Obj(_sv_draft_in_xn, "/api/v1/supervision/findings/{finding}/hazard",
+                                        "xn_supervisor", XN_OUTSIDERS, "POST",
+                                        lambda ids: {"criterion_id": "GB45067-4.6b", "rectify_deadline": "2099-01-01"},
+                                        _sv_state, view="/api/v1/supervision/inspections/{insp}",
+                                        also_refused=SV_REFUSED),
 }
 
 
