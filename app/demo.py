@@ -203,4 +203,5 @@ def accounts() -> list[dict]:
                      "region": f"{user.region.name} ({user.region_code})",
                      "organization": user.org.name if user.org else None, "display_name": display})
     from .operators.demo import operator_accounts
-    return rows + operator_accounts()
+    from .supervision.demo import supervision_accounts
+    return rows + operator_accounts() + supervision_accounts()

@@ -4,6 +4,7 @@
 def blueprints(app) -> None:
     from ..extensions import csrf
     from .api import bp as api_bp
+    from . import campaign_views  # noqa: F401 - its routes are on views.bp
     from .views import bp as views_bp
     app.register_blueprint(views_bp)
     app.register_blueprint(api_bp)

@@ -137,3 +137,150 @@ def raise_hazard(finding_id: int):
     case = services.raise_hazard(g.api_user, finding, _json_body(), label="监督检查")
     db.session.commit()
     return jsonify({"finding_id": finding.id, "case_id": case.id, "case_no": case.case_no}), 201
+
+
+# ---------------------------------------------------------------- post-license campaigns
+
+from . import campaigns  # noqa: E402
+
+
+@bp.get("/experts")
+@authenticated
+def experts():
+    if not (g.api_user.is_regulator or g.api_user.role in ("sys_admin", "undertaking_unit")):
+        raise Forbidden("评审专家库只对监管部门、项目承担单位和系统管理员开放")
+    query = campaigns.expert_query(g.api_user, text_arg(request.args, "q"), request.args.get("kind"),
+                                   request.args.get("active"))
+    page, per_page = int_arg(request.args, "page", 1, 1, 100000), int_arg(request.args, "per_page", 20, 5, 100)
+    items, total = paginate(query, page, per_page)
+    return jsonify({"items": [campaigns.expert_json(e) for e in items], "total": total, "page": page,
+                    "per_page": per_page})
+
+
+@bp.post("/experts")
+@authenticated
+def create_expert():
+    expert = campaigns.save_expert(g.api_user, _json_body())
+    db.session.commit()
+    return jsonify(campaigns.expert_json(expert)), 201
+
+
+@bp.get("/campaigns")
+@authenticated
+def campaign_list():
+    if campaigns.needs_declaration(g.api_user):
+        raise Forbidden("请先签署本年度公正性、保密及廉洁自律声明", code="declaration_required")
+    query = campaigns.campaign_query(g.api_user, text_arg(request.args, "q"), request.args.get("status"))
+    if request.args.get("mine") in ("1", "true"):
+        query = query.where(campaigns.Campaign.creator_id == g.api_user.id)
+    page, per_page = int_arg(request.args, "page", 1, 1, 100000), int_arg(request.args, "per_page", 20, 5, 100)
+    items, total = paginate(query, page, per_page)
+    return jsonify({"items": [{**campaigns.campaign_json(c), "label": c.name} for c in items], "total": total,
+                    "page": page, "per_page": per_page})
+
+
+@bp.post("/campaigns")
+@authenticated
+def create_campaign():
+    c = campaigns.create_campaign(g.api_user, _json_body())
+    db.session.commit()
+    return jsonify(campaigns.campaign_json(c, detail=True)), 201
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@authenticated
+def get_campaign(campaign_id: int):
+    if campaigns.needs_declaration(g.api_user):
+        raise Forbidden("请先签署本年度公正性、保密及廉洁自律声明", code="declaration_required")
+    return jsonify(campaigns.campaign_json(campaigns.visible_campaign(g.api_user, campaign_id), detail=True))
+
+
+@bp.post("/campaigns/<int:campaign_id>/draw")
+@authenticated
+def draw(campaign_id: int):
+    c = campaigns.editable_campaign(g.api_user, campaign_id)
+    campaigns.random_draw(g.api_user, c, _json_body())
+    db.session.commit()
+    return jsonify(campaigns.campaign_json(c, detail=True))
+
+
+@bp.post("/campaigns/<int:campaign_id>/pick")
+@authenticated
+def pick(campaign_id: int):
+    c = campaigns.editable_campaign(g.api_user, campaign_id)
+    campaigns.pick_unit(g.api_user, c, _json_body().get("org_id"))
+    db.session.commit()
+    return jsonify(campaigns.campaign_json(c, detail=True))
+
+
+@bp.post("/campaigns/<int:campaign_id>/supervisor")
+@authenticated
+def draw_supervisor(campaign_id: int):
+    c = campaigns.editable_campaign(g.api_user, campaign_id)
+    campaigns.draw_supervisor(g.api_user, c, _json_body().get("seed"))
+    db.session.commit()
+    return jsonify(campaigns.campaign_json(c, detail=True))
+
+
+@bp.post("/campaigns/<int:campaign_id>/units/<int:unit_id>/assign")
+@authenticated
+def assign(campaign_id: int, unit_id: int):
+    c = campaigns.visible_campaign(g.api_user, campaign_id)
+    unit = campaigns.assign(g.api_user, c, unit_id, _json_body().get("experts"))
+    db.session.commit()
+    return jsonify(campaigns.unit_json(unit))
+
+
+@bp.get("/campaign-units/<int:unit_id>")
+@authenticated
+def get_unit(unit_id: int):
+    return jsonify(campaigns.unit_json(campaigns.visible_unit(g.api_user, unit_id)))
+
+
+@bp.post("/campaign-units/<int:unit_id>/results")
+@authenticated
+def unit_results(unit_id: int):
+    unit = campaigns.entry_unit(g.api_user, unit_id)
+    section = campaigns.ensure_section(g.api_user, unit)
+    services.save_findings(g.api_user, section, _json_body().get("results"))
+    db.session.commit()
+    return jsonify(campaigns.unit_json(unit))
+
+
+@bp.post("/campaign-units/<int:unit_id>/submit")
+@authenticated
+def unit_submit(unit_id: int):
+    unit = campaigns.entry_unit(g.api_user, unit_id)
+    campaigns.submit_entry(g.api_user, unit, _json_body())
+    db.session.commit()
+    return jsonify(campaigns.unit_json(unit))
+
+
+@bp.post("/campaign-units/<int:unit_id>/rectify")
+@authenticated
+def unit_rectify(unit_id: int):
+    unit = campaigns.visible_unit(g.api_user, unit_id)
+    body = _json_body()
+    photos = body.get("photos") if isinstance(body.get("photos"), list) else []
+    campaigns.rectify(g.api_user, unit, body, [int(p) for p in photos if str(p).isdigit()])
+    db.session.commit()
+    return jsonify(campaigns.unit_json(unit))
+
+
+@bp.post("/campaign-units/<int:unit_id>/review")
+@authenticated
+def unit_review(unit_id: int):
+    unit = campaigns.visible_unit(g.api_user, unit_id)
+    body = _json_body()
+    campaigns.review_rectification(g.api_user, unit, str(body.get("decision") or ""), str(body.get("note") or ""))
+    db.session.commit()
+    return jsonify(campaigns.unit_json(unit))
+
+
+@bp.post("/campaign-units/<int:unit_id>/evaluate")
+@authenticated
+def unit_evaluate(unit_id: int):
+    unit = campaigns.visible_unit(g.api_user, unit_id)
+    campaigns.evaluate(g.api_user, unit, _json_body())
+    db.session.commit()
+    return jsonify(campaigns.unit_json(unit))

@@ -83,3 +83,42 @@ def items_document(user, inspection_id: int) -> OfficialDocument:
         doc_no=row.inspection_no, facts=facts, paragraphs=paragraphs,
         issued_on=row.inspected_on, seal_text="", receipt="检查人员签名：＿＿＿＿＿＿　　被检查单位意见及签名：＿＿＿＿＿＿",
         filename=f"监督检查项目表-{row.inspection_no or row.id}")
+
+
+@document_type("pl_summary", "证后监督检查综述报告")
+def summary_document(user, campaign_id: int) -> OfficialDocument:
+    """检查综述报告: generated when every inspected unit is done; units, findings, hazards, rectification."""
+    from . import campaigns
+    c = campaigns.visible_campaign(user, campaign_id)
+    if c.report_generated_at is None:
+        raise NotFound("全部被抽查单位检查完成后才生成检查综述报告")
+    done, total = campaigns.progress(c)
+    problems = sum(len(services.problems_of(u)) for u in c.units)
+    hazards = sum(services.hazard_count(u) for u in c.units)
+    forwarded = sum(1 for u in c.units for s in u.sections for f in s.findings if f.forwarded_region)
+    returns = sum(u.return_count for u in c.units)
+    scores = [u.eval_score for u in c.units if u.eval_score]
+    facts = [("任务名称", c.name), ("任务编号", c.campaign_no or ""), ("项目承担单位", c.undertaking_org.name),
+             ("检查任务监督人", c.supervisor_expert.name if c.supervisor_expert else ""),
+             ("检查项目表", f"{c.template.name}（第{c.template.version}版）" if c.template else ""),
+             ("被抽查单位", f"{total} 家（完成 {done} 家）"), ("发现问题", f"{problems} 项"),
+             ("重大事故隐患", f"{hazards} 项"), ("上报监察", f"{forwarded} 项"), ("整改退回", f"{returns} 次"),
+             ("被检查单位评价", f"{len(scores)} 家，平均 {sum(scores) / len(scores):.1f} 分" if scores else "尚无评价")]
+    paragraphs = [f"一、抽取情况：{campaigns.draw_summary(c)}。", "二、各被抽查单位检查情况："]
+    for n, u in enumerate(c.units, start=1):
+        experts = "、".join(e.name for e in campaigns.experts_by_ids(u.expert_id_list))
+        paragraphs.append(
+            f"{n}. {u.org.name}（{'随机抽取' if u.picked == 'random' else '指定抽取'}）：检查日期 "
+            f"{u.inspected_on.isoformat() if u.inspected_on else '—'}，检查人员 {experts or '—'}；"
+            f"检查情况：{u.summary or '—'}；发现问题 {len(services.problems_of(u))} 项，"
+            f"重大事故隐患 {services.hazard_count(u)} 项；整改：{u.rectify_measures or '无需整改'}"
+            f"（退回 {u.return_count} 次，{u.status_label}）；评价：{f'{u.eval_score}分' if u.eval_score else '未评价'}。")
+        for f in services.problems_of(u):
+            hazard = f"，已上报重大事故隐患 {f.hazard_case.case_no}" if f.hazard_case else ""
+            forward = f"，上报监察处理结果：{f.forward_outcome}" if f.forward_outcome else ""
+            paragraphs.append(f"　　问题：{f.item.text if f.item else ''}（{f.result}）{f.note or ''}{hazard}{forward}")
+    issued = c.report_generated_at.astimezone(DISPLAY_TZ).date()
+    return OfficialDocument(
+        title="证后监督检查综述报告", issuer=c.undertaking_org.name, doc_no=c.campaign_no, facts=facts,
+        paragraphs=paragraphs, closing=[f"办结信息：{c.closing_info}"] if c.closing_info else [],
+        issued_on=issued, seal_text="（盖章）", receipt=None, filename=f"检查综述报告-{c.campaign_no}")
