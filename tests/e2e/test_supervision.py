@@ -161,3 +161,37 @@ def test_campaign_draw_and_the_declaration_gate(server, browser, app):
     expert.wait_for_url(f"{base}/supervision/my")
     assert expert.locator("[data-testid=pl-my-units]").is_visible()
     assert not expert_errors, expert_errors
+
+
+def test_supervision_pages_fit_a_phone(server, browser, app):
+    from app.core.clock import today_local
+    from app.extensions import db
+    from app.supervision import campaigns, services
+    from app.supervision.models import ChecklistTemplate
+    from ..conftest import equipment_of, user
+    base = server
+    with app.app_context():
+        row = services.create_draft(user("xn_supervisor"), {
+            "org_id": user("unit_xn").org_id, "category": "常规监督检查", "unit_categories": ["使用"],
+            "inspected_on": today_local().isoformat(), "inspectors": "黄兴宁、陆兴宁"})
+        tpl = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.code == "equipment_check",
+                                                                ChecklistTemplate.is_current.is_(True)))
+        services.add_section(user("xn_supervisor"), row, tpl.id, equipment_of("unit_xn").id)
+        db.session.commit()
+        inspection_id = row.id
+    phone, errors = login(browser, base, "xn_supervisor", PHONE)
+    for url, name in ((f"/supervision/inspections/{inspection_id}?step=equipment", "inspection"),
+                      ("/supervision/inspections", "inspections"), ("/supervision/inspections/new?q=兴宁", "new"),
+                      ("/supervision/templates", "templates")):
+        phone.goto(f"{base}{url}")
+        phone.wait_for_load_state("networkidle")
+        assert overflow(phone) <= 0, f"{url} scrolls sideways by {overflow(phone)} px on a phone"
+        shot(phone, f"sv-phone-{name}")
+    city, city_errors = login(browser, base, "nn_city", PHONE)
+    for url, name in (("/supervision/campaigns", "campaigns"), ("/supervision/experts", "experts"),
+                      ("/supervision/campaigns/new", "campaign-new"), ("/supervision/forwarded", "forwarded")):
+        city.goto(f"{base}{url}")
+        city.wait_for_load_state("networkidle")
+        assert overflow(city) <= 0, f"{url} scrolls sideways by {overflow(city)} px on a phone"
+        shot(city, f"pl-phone-{name}")
+    assert not errors and not city_errors, errors + city_errors
