@@ -88,6 +88,9 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .complaints import models as _complaint_models  # noqa: F401
+    from .complaints import services as _complaint_services  # noqa: F401
+    from .complaints import profile as _complaint_profile  # noqa: F401
     from .supervision import register as _supervision  # noqa: F401 - models, services, documents
 
 
@@ -164,6 +167,13 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .complaints.api import bp as complaints_api_bp
+    from .complaints.views import bp as complaints_bp
+    from .complaints.views import public_bp as complaints_public_bp
+    app.register_blueprint(complaints_bp)
+    app.register_blueprint(complaints_public_bp)   # /public/complaints: no login
+    app.register_blueprint(complaints_api_bp)
+    csrf.exempt(complaints_api_bp)  # public calls carry no session; signed-in calls authenticate as api_bp
     from .supervision import blueprints as supervision_blueprints
     supervision_blueprints(app)
 

@@ -2,7 +2,7 @@
 sections and findings, the expert pool, campaigns with their draw, inspected units and declarations
 
 Revision ID: 0018_supervision
-Revises: 0017_registry_ledger_index
+Revises: 0018_complaints
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0018_supervision"
-down_revision = '0017_registry_ledger_index'
+down_revision = "0018_complaints"
 branch_labels = None
 depends_on = None
 
