@@ -878,6 +878,9 @@ ROUTES: dict[str, object] = {
     # -- 监督检查 (app/supervision)
     "supervision.inspections": Roles(REGULATORS | {"use_unit", "inspection_agency"}, "/supervision/inspections"),
     "supervision.new_inspection": Roles(REGULATORS, "/supervision/inspections/new"),
+    "supervision.inspections_export": Roles(REGULATORS | {"use_unit", "inspection_agency"},
+                                            "/supervision/inspections/export.xlsx"),
+    "supervision.campaigns_export": Roles(REGULATORS | {"undertaking_unit", "expert"}, "/supervision/campaigns/export.xlsx"),
     "supervision.new_inspection#POST": Roles(REGULATORS, "/supervision/inspections/new", "POST", {"category": "x"}),
     "supervision.templates": Roles(REGULATORS | {"sys_admin"}, "/supervision/templates"),
     "supervision.template_edit": Roles(REGULATORS | {"sys_admin"}, "/supervision/templates/unit_check"),

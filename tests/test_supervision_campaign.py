@@ -336,3 +336,17 @@ def test_campaign_through_the_api(app, api):
     gate = check(app, api("expert_li").get(f"/api/v1/supervision/campaign-units/{unit_id}"), 403)
     assert gate["error"]["code"] == "declaration_required"
     check(app, undertaker.get(f"/api/v1/supervision/campaign-units/{unit_id}"), 200)
+
+
+def test_campaign_list_export_and_expert_messages(app, web):
+    c, case = _approved_campaign(web)
+    resp = web("nn_city").get("/supervision/campaigns/export.xlsx")
+    from openpyxl import load_workbook
+    rows = list(load_workbook(io.BytesIO(resp.data)).active.values)
+    assert rows[0][:2] == ("任务编号", "任务名称") and any(r[1] == c.name for r in rows[1:])
+    li = db.session.scalar(select(Expert).where(Expert.user_id == user("expert_li").id))
+    campaigns.assign(user("undertaker_gx"), c, c.units[0].id, [li.id])
+    db.session.commit()
+    from app.taskops.models import Notification
+    note = db.session.scalar(select(Notification).where(Notification.user_id == user("expert_li").id))
+    assert note is not None and "检查人员" in note.title

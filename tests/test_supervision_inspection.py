@@ -332,3 +332,12 @@ def test_inspection_through_the_api(app, api):
     # scope: another county and an enterprise cannot reach the draft API
     assert api("qx_supervisor").get(f"/api/v1/supervision/inspections/{row['id']}").status_code == 404
     assert api("unit_qx").post("/api/v1/supervision/inspections", json={}).status_code == 403
+
+
+def test_inspection_list_exports(app, web):
+    _inspection_with_problem()
+    resp = web("xn_supervisor").get("/supervision/inspections/export.xlsx?status=draft")
+    assert resp.status_code == 200 and resp.data[:2] == b"PK"
+    from openpyxl import load_workbook
+    rows = list(load_workbook(io.BytesIO(resp.data)).active.values)
+    assert rows[0][0] == "检查编号" and rows[1][1].startswith("南宁市兴宁区演示商业广场") and rows[1][7] == 1

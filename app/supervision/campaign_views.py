@@ -116,6 +116,27 @@ def campaign_list():
                                campaigns.forwarded_query(current_user, True).subquery())) if current_user.is_regulator else 0)
 
 
+@bp.route("/campaigns/export.xlsx")
+@login_required
+def campaigns_export():
+    if not (current_user.is_regulator or current_user.role in ("undertaking_unit", "expert")):
+        raise Forbidden("证后监督检查任务只对监管部门、项目承担单位和检查人员开放")
+    if campaigns.needs_declaration(current_user):
+        raise Forbidden("请先签署本年度公正性、保密及廉洁自律声明", code="declaration_required")
+    from ..core.excel import stream_xlsx
+    query = campaigns.campaign_query(current_user, text_arg(request.args, "q"), request.args.get("status"))
+
+    def rows():
+        for c in db.session.scalars(query.limit(100000)):
+            done, total = campaigns.progress(c)
+            yield [c.campaign_no or "（草稿）", c.name, c.undertaking_org.name,
+                   c.supervisor_expert.name if c.supervisor_expert else "", total, done, c.status_label,
+                   c.reject_reason if c.status == "rejected" else "", c.created_at.date().isoformat()]
+    return stream_xlsx("证后监督检查任务", ["任务编号", "任务名称", "项目承担单位", "检查任务监督人", "被抽查单位数",
+                                    "已完成", "状态", "驳回原因", "创建日期"], rows(),
+                       filename="证后监督检查任务.xlsx", criteria=request.args.to_dict())
+
+
 def _new_campaign_page(values, errors, status=200):
     undertakers = list(db.session.scalars(select(Organization).where(Organization.kind == "undertaking_unit")
                                           .order_by(Organization.name)))

@@ -625,10 +625,16 @@ def assign(user: User, campaign: Campaign, unit_id: int, expert_ids: list) -> Ca
                                                            Expert.kind == "inspector")))
     if set(ids) - valid:
         raise ValidationFailed({"experts": "只能选择专家库中在用的检查人员"})
+    added = set(ids) - set(unit.expert_id_list)
     unit.expert_ids = json.dumps(sorted(set(ids)))
     if campaign.status == "inspecting" and unit.status == "pending":
         unit.status = "assigned"
     db.session.flush()
+    from ..taskops.services import notify
+    for expert in experts_by_ids(sorted(added)):
+        if expert.user_id:
+            notify(expert.user_id, "notice", f"您被分配为“{unit.org.name}”的证后监督检查检查人员（{campaign.name}）",
+                   case=campaign.case, sender=user)
     audit("record.change", f"证后监督检查 {campaign.campaign_no} 分配 {unit.org.name} 的检查人员",
           object_type="sv_campaign_unit", object_id=unit.id)
     return unit
@@ -853,6 +859,10 @@ def rectify(user: User, unit: CampaignUnit, values: dict, photo_ids: list[int]) 
         for att in db.session.scalars(select(Attachment).where(Attachment.id.in_(photos), Attachment.case_id.is_(None))):
             att.case_id = case.id
     _log(unit, user, f"{unit.org.name}：提交整改", measures)
+    from ..taskops.services import notify
+    for expert in experts_by_ids(unit.expert_id_list):
+        if expert.user_id:
+            notify(expert.user_id, "notice", f"“{unit.org.name}”已提交证后监督检查整改，请复核", case=case, sender=user)
     audit("record.change", f"证后监督检查整改提交（{unit.org.name}）", object_type="sv_campaign_unit", object_id=unit.id)
 
 

@@ -42,6 +42,28 @@ def inspections():
                            problems_of=services.problems_of, hazard_count=services.hazard_count)
 
 
+EXPORT_HEADERS = ["检查编号", "被检查单位", "统一社会信用代码", "属地", "检查类别", "检查日期", "检查人员", "发现问题",
+                  "重大事故隐患", "文书编号", "整改期限", "状态"]
+
+
+@bp.route("/inspections/export.xlsx")
+@login_required
+def inspections_export():
+    if not (current_user.is_regulator or current_user.is_enterprise):
+        raise Forbidden("监督检查只对监管部门和被检查单位开放")
+    from ..core.excel import stream_xlsx
+    query = services.inspection_query(current_user, text_arg(request.args, "q"), request.args.get("status"))
+
+    def rows():
+        for r in db.session.scalars(query.limit(100000)):
+            yield [r.inspection_no or "（未提交）", r.org.name, r.org.uscc, region_full_name(r.region_code), r.category,
+                   r.inspected_on.isoformat(), r.inspectors,
+                   len(services.problems_of(r)) + (1 if r.other_problems else 0), services.hazard_count(r),
+                   r.letter_no or "", r.rectify_deadline.isoformat() if r.rectify_deadline else "", r.status_label]
+    return stream_xlsx("监督检查记录", EXPORT_HEADERS, rows(), filename="监督检查记录.xlsx",
+                       criteria=request.args.to_dict())
+
+
 def _new_page(values: dict, errors: dict, status: int = 200):
     q = (request.args.get("q") or values.get("q") or "").strip()[:100]
     found = services.unit_lookup().search(current_user, q) if q else []
