@@ -106,6 +106,9 @@ class SupervisionInspection(db.Model):
     requirements: Mapped[str | None] = mapped_column(Text)
     rectify_deadline: Mapped[date | None] = mapped_column(Date)
     review_by: Mapped[str | None] = mapped_column(String(12))            # inspecting | supervising
+    # Kept with the findings (services.refresh_counts): problems incl. 其他问题, hazards raised from findings.
+    n_problems: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    n_hazards: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case_record.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

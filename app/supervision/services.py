@@ -9,6 +9,7 @@ from typing import Protocol
 
 from flask import current_app
 from sqlalchemy import false, func, or_, select
+from sqlalchemy.orm import joinedload
 
 from ..cases.models import Case
 from ..cases.widgets import option_provider
@@ -118,7 +119,7 @@ def editable_inspection(user: User, inspection_id: int) -> SupervisionInspection
 
 
 def inspection_query(user: User, q: str | None = None, status: str | None = None):
-    query = select(SupervisionInspection).where(inspection_scope(user))
+    query = select(SupervisionInspection).where(inspection_scope(user)).options(joinedload(SupervisionInspection.org))
     if q:
         orgs = select(Organization.id).where(contains(Organization.name, q))
         query = query.where(or_(SupervisionInspection.inspection_no == q, SupervisionInspection.org_id.in_(orgs)))
@@ -230,6 +231,7 @@ def remove_section(owner, section_id: int) -> None:
     db.session.delete(section)
     db.session.flush()
     db.session.refresh(owner)
+    refresh_counts(owner)
 
 
 def _photo_ids(user: User, raw) -> list[int]:
@@ -299,6 +301,9 @@ def save_findings(user: User, section: InspectionSection, results: dict) -> list
         finding.updated_at = utcnow()
     db.session.flush()
     db.session.refresh(section)
+    refresh_counts(section.inspection)
+    db.session.flush()
+    db.session.refresh(section)
     return section.findings
 
 
@@ -316,6 +321,15 @@ def section_title(s: InspectionSection) -> str:
     if s.equipment is not None:
         return f"{s.template.name} · {s.equipment.name}（{s.equipment.code}）"
     return s.template.name
+
+
+def refresh_counts(owner) -> None:
+    """The inspection's problem and hazard counts (lists and totals read these, not the findings)."""
+    if isinstance(owner, SupervisionInspection):
+        db.session.flush()
+        db.session.refresh(owner)
+        owner.n_problems = len(problems_of(owner)) + (1 if owner.other_problems else 0)
+        owner.n_hazards = hazard_count(owner)
 
 
 def problems_of(owner) -> list[Finding]:
@@ -339,6 +353,7 @@ def set_other_problems(user: User, row: SupervisionInspection, text: str) -> Non
     if len(text) > 4000:
         raise ValidationFailed({"other_problems": "不超过4000字"})
     row.other_problems = text or None
+    refresh_counts(row)
 
 
 def finding_owner(finding: Finding):
@@ -363,6 +378,7 @@ def raise_hazard(user: User, finding: Finding, values: dict, *, label: str) -> C
             "rectify_deadline": values.get("rectify_deadline") or "", "photos": finding.photos}
     case = runtime.start_case("major_hazard", user, data)
     finding.hazard_case_id = case.id
+    refresh_counts(finding_owner(finding))
     runtime.append_event(case, user, "log", f"由{label}的检查项上报",
                          comment=f"{finding.item.basis if finding.item else ''}：{finding.item.text if finding.item else ''}")
     owner = finding_owner(finding)
@@ -523,8 +539,7 @@ def inspection_json(row: SupervisionInspection, detail: bool = False) -> dict:
             "inspected_on": row.inspected_on.isoformat(), "inspectors": row.inspectors, "recorder": row.recorder,
             "case_id": row.case_id, "letter_kind": row.letter_kind, "letter_no": row.letter_no,
             "rectify_deadline": row.rectify_deadline.isoformat() if row.rectify_deadline else None,
-            "problem_count": len(problems_of(row)) + (1 if row.other_problems else 0),
-            "hazard_count": hazard_count(row)}
+            "problem_count": row.n_problems, "hazard_count": row.n_hazards}
     if detail:
         body["other_problems"] = row.other_problems
         body["sections"] = [section_json(s) for s in row.sections]
@@ -532,14 +547,11 @@ def inspection_json(row: SupervisionInspection, detail: bool = False) -> dict:
 
 
 def hazard_totals(user: User) -> dict:
-    """Hazards raised from inspections in the user's scope (the 操作指引's 隐患数量汇总)."""
-    sub = (select(func.count(Finding.id)).join(InspectionSection, Finding.section_id == InspectionSection.id)
-           .join(SupervisionInspection, InspectionSection.inspection_id == SupervisionInspection.id)
-           .where(inspection_scope(user), Finding.hazard_case_id.is_not(None)))
-    problems = (select(func.count(Finding.id)).join(InspectionSection, Finding.section_id == InspectionSection.id)
-                .join(SupervisionInspection, InspectionSection.inspection_id == SupervisionInspection.id)
-                .where(inspection_scope(user), Finding.is_problem.is_(True)))
-    return {"hazards": db.session.scalar(sub) or 0, "problems": db.session.scalar(problems) or 0}
+    """Problems and hazards of the inspections in the user's scope (the 操作指引's 隐患数量汇总)."""
+    problems, hazards = db.session.execute(
+        select(func.coalesce(func.sum(SupervisionInspection.n_problems), 0),
+               func.coalesce(func.sum(SupervisionInspection.n_hazards), 0)).where(inspection_scope(user))).one()
+    return {"hazards": int(hazards), "problems": int(problems)}
 
 
 def letter_sections(row: SupervisionInspection) -> list:

@@ -39,7 +39,7 @@ def inspections():
     return render_template("supervision/inspections.html", items=items, total=total, page=page,
                            pages=max(1, -(-total // per_page)), q=q, status=status,
                            statuses=SupervisionInspection.STATUS_LABELS, totals=services.hazard_totals(current_user),
-                           problems_of=services.problems_of, hazard_count=services.hazard_count)
+                           )
 
 
 EXPORT_HEADERS = ["检查编号", "被检查单位", "统一社会信用代码", "属地", "检查类别", "检查日期", "检查人员", "发现问题",
@@ -57,9 +57,8 @@ def inspections_export():
     def rows():
         for r in db.session.scalars(query.limit(100000)):
             yield [r.inspection_no or "（未提交）", r.org.name, r.org.uscc, region_full_name(r.region_code), r.category,
-                   r.inspected_on.isoformat(), r.inspectors,
-                   len(services.problems_of(r)) + (1 if r.other_problems else 0), services.hazard_count(r),
-                   r.letter_no or "", r.rectify_deadline.isoformat() if r.rectify_deadline else "", r.status_label]
+                   r.inspected_on.isoformat(), r.inspectors, r.n_problems, r.n_hazards, r.letter_no or "",
+                   r.rectify_deadline.isoformat() if r.rectify_deadline else "", r.status_label]
     return stream_xlsx("监督检查记录", EXPORT_HEADERS, rows(), filename="监督检查记录.xlsx",
                        criteria=request.args.to_dict())
 

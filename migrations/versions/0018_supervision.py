@@ -146,6 +146,8 @@ def upgrade():
     sa.Column('requirements', sa.Text(), nullable=True),
     sa.Column('rectify_deadline', sa.Date(), nullable=True),
     sa.Column('review_by', sa.String(length=12), nullable=True),
+    sa.Column('n_problems', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('n_hazards', sa.Integer(), server_default='0', nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
