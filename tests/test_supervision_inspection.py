@@ -45,7 +45,9 @@ def test_builtin_checklists_come_from_the_reference_and_the_rest_are_empty(app):
     assert equipment.items[0].basis.endswith("第二十五条(一)") and equipment.items[0].hazard_hint
     assert unit.items[0].text.startswith("未经许可，擅自从事特种设备生产")
     assert _template("exam_institution").name == "特种设备作业人员考试机构检查记录表"
-    for code in ("exam_institution", "post_license_production", "post_license_filling", "post_license_inspection"):
+    assert _template("equipment_3000").name == "设备检查（电梯）" and _template("equipment_3000").scope == "3000"
+    for code in ("exam_institution", "post_license_production", "post_license_filling", "post_license_inspection",
+                 "equipment_3000", "equipment_4000"):
         t = _template(code)
         assert t.items == [] and "参考资料未收录" in t.source
 
@@ -101,6 +103,12 @@ def test_finding_rules_and_completeness(app):
         services.add_section(user("xn_supervisor"), row, _template("exam_institution").id)
     assert "尚无检查项目" in err.value.fields["template_id"]
     assert len(services.unanswered(row)) == 6
+    cranes = checklists.save_version(user("gx_province"), "equipment_4000", {"name": "设备检查（起重机械）", "items": [
+        {"text": "起重机械检查项（测试）", "basis": ""}]})
+    with pytest.raises(Exception) as err:        # a category's checklist only for its devices
+        services.add_section(user("xn_supervisor"), row, cranes.id, equipment_of("unit_xn").id)
+    assert err.value.fields == {"template_id": "设备检查（起重机械）不适用于该设备的种类"}
+    db.session.rollback()         # the seeded version stays current for the other tests
 
 
 def _inspection_with_problem(web_session=None):
@@ -289,6 +297,16 @@ def test_step_guide_pages(app, web):
     assert s.get("/supervision/templates").status_code == 200
     assert web("gx_province").post("/supervision/templates/unit_check", {"name": "", "count": "0"}).status_code == 422
     assert web("xn_supervisor").post("/supervision/templates/unit_check", {"name": "x", "count": "0"}).status_code == 403
+    province = web("gx_province")
+    assert province.get("/supervision/templates/new").status_code == 200
+    bad = province.post("/supervision/templates/new", {"name": "锅炉房检查（测试）", "kind": "unit", "count": "0"})
+    assert bad.status_code == 422 and "至少填写一个检查项目" in bad.get_data(as_text=True)
+    made = province.post("/supervision/templates/new", {"name": "锅炉房检查（测试）", "kind": "unit", "count": "1",
+                                                         "text_0": "锅炉房安全管理制度上墙", "options_0": "是,否",
+                                                         "problems_0": "否", "photo_0": "optional", "note_0": "on_problem"})
+    assert made.status_code == 302
+    edit = province.get(made.location).get_data(as_text=True)
+    assert "锅炉房安全管理制度上墙" in edit and "第1版" in edit
 
 
 def test_inspection_through_the_api(app, api):
@@ -301,7 +319,9 @@ def test_inspection_through_the_api(app, api):
         "org_id": org_id, "category": "常规监督检查", "unit_categories": ["使用"], "inspected_on": today_local().isoformat(),
         "inspectors": "黄兴宁、陆兴宁"}), 201)
     templates = check(app, client.get("/api/v1/supervision/templates?kind=equipment"), 200)["items"]
-    t = check(app, client.get(f"/api/v1/supervision/templates/{templates[0]['id']}"), 200)
+    general = next(x for x in templates if x["code"] == "equipment_check")
+    assert all(x["item_count"] == 0 for x in templates if x["code"] != "equipment_check")
+    t = check(app, client.get(f"/api/v1/supervision/templates/{general['id']}"), 200)
     photo = upload("xn_supervisor")
     results = {str(i["id"]): {"result": "符合"} for i in t["items"]}
     results[str(t["items"][0]["id"])] = {"result": "不符合", "note": "已达报废条件继续使用", "photos": [photo]}

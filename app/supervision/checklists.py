@@ -43,6 +43,10 @@ def _builtin() -> list[dict]:
         {"code": "exam_institution", "name": "特种设备作业人员考试机构检查记录表", "kind": "exam_institution",
          "scope": None, "source": EMPTY_SOURCE, "items": []},
     ]
+    from ..registry.catalogue import options
+    for code, name in options(level="种类"):
+        templates.append({"code": f"equipment_{code}", "name": f"设备检查（{name}）", "kind": "equipment",
+                          "scope": code, "source": EMPTY_SOURCE, "items": []})
     for key, label in LICENCE_KINDS.items():
         templates.append({"code": f"post_license_{key}", "name": f"证后监督检查（{label}）", "kind": "post_license",
                           "scope": key, "source": EMPTY_SOURCE, "items": []})

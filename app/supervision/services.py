@@ -24,6 +24,7 @@ from ..engine import runtime
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..registry.catalogue import lineage
 from ..registry.services import unit_scope
 from ..security.audit import audit
 from ..taskops.services import notify_org
@@ -207,6 +208,8 @@ def add_section(user: User, owner, template_id, equipment_id=None, *, campaign: 
         equipment = db.session.get(Equipment, int(equipment_id)) if str(equipment_id or "").isdigit() else None
         if equipment is None or equipment.use_org_id != owner.org_id:
             errors["equipment_id"] = "请选择被检查单位的设备"
+        elif template.scope and lineage(equipment.category_code)[0] != template.scope:
+            errors["template_id"] = f"{template.name}不适用于该设备的种类"
     if errors:
         raise ValidationFailed(errors)
     key = {"campaign_unit_id": owner.id} if campaign else {"inspection_id": owner.id}

@@ -278,6 +278,26 @@ def templates():
                            may_edit=current_user.role in ("sys_admin", "province_supervisor"))
 
 
+@bp.route("/templates/new", methods=["GET", "POST"])
+@login_required
+def template_new():
+    _template_admin()
+    errors, values, rows = {}, {"kind": "unit"}, []
+    if request.method == "POST":
+        values, rows = request.form.to_dict(), _item_rows(request.form)
+        try:
+            template = checklists.save_version(current_user, None, {"name": values.get("name"), "kind": values.get("kind"),
+                                                                    "items": rows, "note": "新建"})
+            db.session.commit()
+            flash(f"已新建检查项目表“{template.name}”")
+            return redirect(url_for("supervision.template_edit", code=template.code))
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+    return render_template("supervision/template_new.html", values=values, rows=rows, errors=errors, kinds=TEMPLATE_KINDS,
+                           photo_rules=PHOTO_RULES, note_rules=NOTE_RULES, may_edit=True), 422 if errors else 200
+
+
 @bp.route("/templates/<code>", methods=["GET", "POST"])
 @login_required
 def template_edit(code: str):
