@@ -226,9 +226,7 @@ def campaign_scope(user: User):
         return and_(Campaign.undertaking_org_id == user.org_id, Campaign.status != "draft")
     if user.role == "expert":
         return Campaign.id.in_(select(CampaignUnit.campaign_id).where(CampaignUnit.id.in_(_expert_unit_ids(user) or [0])))
-    if user.is_enterprise and user.org_id:
-        return Campaign.id.in_(select(CampaignUnit.campaign_id).where(CampaignUnit.org_id == user.org_id)) & \
-            Campaign.status.in_(("inspecting", "reporting", "closed"))
+    # An inspected unit sees its own inspection (unit_scope_for), not the campaign with the other units.
     return false()
 
 

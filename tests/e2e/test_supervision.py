@@ -195,3 +195,54 @@ def test_supervision_pages_fit_a_phone(server, browser, app):
         assert overflow(city) <= 0, f"{url} scrolls sideways by {overflow(city)} px on a phone"
         shot(city, f"pl-phone-{name}")
     assert not errors and not city_errors, errors + city_errors
+
+
+def test_campaign_rectification_on_a_phone(server, browser, app):
+    """The inspected unit answers a post-license finding on a 390 px phone with a photo."""
+    from app.core.clock import today_local
+    from app.core.models import Organization
+    from app.engine import runtime
+    from app.extensions import db
+    from app.supervision import campaigns
+    from app.supervision.models import Campaign, ChecklistTemplate, Expert
+    from ..conftest import open_task, user
+    base = server
+    with app.app_context():
+        tpl = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.code == "unit_check",
+                                                                ChecklistTemplate.is_current.is_(True)))
+        org = db.session.scalar(select(Organization).where(Organization.kind == "undertaking_unit"))
+        c = campaigns.create_campaign(user("nn_city"), {"name": "手机整改（浏览器测试）", "undertaking_org_id": org.id,
+                                                        "template_id": tpl.id})
+        campaigns.pick_unit(user("nn_city"), c, user("unit_xn").org_id)
+        campaigns.draw_supervisor(user("nn_city"), c, "phone")
+        db.session.commit()
+        case = runtime.start_case("post_license_inspection", user("nn_city"), {"campaign_id": str(c.id)})
+        runtime.complete_task(open_task(case).id, user("nn_head"), {"review_decision": "approve", "opinion": "同意"})
+        li = db.session.scalar(select(Expert).where(Expert.user_id == user("expert_li").id))
+        c = db.session.get(Campaign, c.id)
+        unit = c.units[0]
+        campaigns.assign(user("undertaker_gx"), c, unit.id, [li.id])
+        runtime.complete_task(open_task(case).id, user("undertaker_gx"), {"opinion": "已分配"})
+        section = campaigns.ensure_section(user("undertaker_gx"), unit)
+        from app.supervision import services
+        results = {str(i.id): {"result": "符合"} for i in section.template.items}
+        results[str(section.template.items[0].id)] = {"result": "不符合", "note": "安装资质过期仍承接业务"}
+        services.save_findings(user("undertaker_gx"), section, results)
+        campaigns.submit_entry(user("undertaker_gx"), unit, {"inspected_on": today_local().isoformat(),
+                                                             "summary": "现场检查安装业务台账。"})
+        db.session.commit()
+        unit_id = unit.id
+    phone, errors = login(browser, base, "unit_xn", PHONE)
+    phone.goto(f"{base}/supervision/my")
+    phone.locator("[data-testid=pl-my-units] a:has-text('办理')").first.click()
+    phone.wait_for_selector("[data-testid=pl-rectify-form]")
+    assert overflow(phone) <= 0, f"the rectification page scrolls sideways by {overflow(phone)} px"
+    phone.fill("#i-measures", "已重新取得安装许可，暂停的项目已恢复。")
+    phone.set_input_files("#i-photos", files=[{**JPEG, "name": "许可证.jpg"}])
+    shot(phone, "pl-3-phone-rectify")
+    phone.click("[data-testid=pl-rectify-form] button[type=submit]")
+    phone.wait_for_selector("text=整改情况已提交，等待复核")
+    assert not errors, errors
+    from app.supervision.models import CampaignUnit
+    with app.app_context():
+        assert db.session.get(CampaignUnit, unit_id).status == "reviewing"
