@@ -350,3 +350,20 @@ def test_campaign_list_export_and_expert_messages(app, web):
     from app.taskops.models import Notification
     note = db.session.scalar(select(Notification).where(Notification.user_id == user("expert_li").id))
     assert note is not None and "检查人员" in note.title
+
+
+def test_a_draft_submitted_twice_starts_one_case(app):
+    """Two starts of the same draft (two tabs): the status claim lets exactly one through."""
+    from app.errors import Conflict
+    from app.engine.services import ServiceContext
+    c = _draft()
+    campaigns.random_draw(user("nn_city"), c, {"count": 1, "region": "450100", "seed": "x"})
+    campaigns.draw_supervisor(user("nn_city"), c, "x")
+    db.session.commit()
+    case = runtime.start_case("post_license_inspection", user("nn_city"), {"campaign_id": str(c.id)})
+    db.session.commit()
+    other = Case(id=case.id + 1000)   # a second case racing for the same draft
+    with pytest.raises(Conflict):
+        campaigns.submit(ServiceContext(case=other, actor=user("nn_city"), task_data={"campaign_id": str(c.id)}))
+    db.session.rollback()
+    assert db.session.get(Campaign, c.id).case_id == case.id

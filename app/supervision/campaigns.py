@@ -10,7 +10,7 @@ import random
 import secrets
 from datetime import date
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select, update
 
 from ..cases.models import Case
 from ..cases.widgets import option_provider
@@ -22,7 +22,7 @@ from ..core.regions import region_full_name, region_prefix
 from ..core.scope import in_region
 from ..engine import runtime
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, service, start_hook
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..security.audit import audit
 from ..taskops.services import notify_org
@@ -518,8 +518,14 @@ def submit(ctx: ServiceContext) -> dict:
         errors = _ready_errors(c)
         if errors:
             raise ValidationFailed({"opinion": next(iter(errors.values()))})
-    c.case_id, c.campaign_no = ctx.case.id, ctx.case.case_no
-    c.status = "reviewing"
+    claimed = db.session.execute(update(Campaign).where(
+        Campaign.id == c.id, Campaign.status.in_(("draft", "rejected")),
+        or_(Campaign.case_id.is_(None), Campaign.case_id == ctx.case.id))
+        .values(status="reviewing", case_id=ctx.case.id, campaign_no=ctx.case.case_no)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:       # submitted twice at the same moment: the second start fails whole
+        raise Conflict("该任务已提交审核")
+    db.session.refresh(c)
     ctx.task_data["draw_summary"] = draw_summary(c)
     ctx.task_data["unit_count"] = len(c.units)
     return {"status": "reviewing"}

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from ..cases.models import Case
@@ -22,7 +22,7 @@ from ..core.sequences import next_value
 from ..core.validators import is_valid_uscc
 from ..engine import runtime
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..registry.catalogue import lineage
 from ..registry.services import unit_scope
@@ -438,7 +438,13 @@ def _inspection(ctx: ServiceContext) -> SupervisionInspection:
 
 @service("supervision.register")
 def register(ctx: ServiceContext) -> dict:
+    claimed = db.session.execute(update(SupervisionInspection).where(
+        SupervisionInspection.id == int(ctx.task_data["inspection_id"]), SupervisionInspection.status == "draft")
+        .values(status="submitted").execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:       # submitted twice at the same moment: the second start fails whole
+        raise Conflict("该监督检查记录已提交")
     row = _inspection(ctx)
+    db.session.refresh(row)
     data = ctx.task_data
     row.case_id = ctx.case.id
     row.inspection_no = ctx.case.case_no
