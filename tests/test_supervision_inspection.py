@@ -205,7 +205,11 @@ def test_inspection_through_letter_phone_rectification_return_and_close(app, web
     summaries = db.session.scalars(select(CaseEvent.summary).where(CaseEvent.case_id == case.id)).all()
     assert sum(1 for s in summaries if "整改反馈" in s) >= 2
     # the unit sees its inspection, not others' drafts; another county sees nothing
-    assert web("unit_xn").get(f"/supervision/inspections/{row.id}").status_code == 200
+    unit_view = web("unit_xn")
+    assert unit_view.get(f"/supervision/inspections/{row.id}").status_code == 200
+    assert unit_view.get(f"/documents/sv_directive/{row.id}").status_code == 200      # 指令书查询 (§4.5.15.5)
+    assert row.inspection_no in unit_view.get("/supervision/inspections").get_data(as_text=True)
+    assert web("unit_qx").get(f"/documents/sv_directive/{row.id}").status_code == 404
     assert web("qx_supervisor").get(f"/supervision/inspections/{row.id}").status_code == 404
 
 
