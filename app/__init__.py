@@ -98,6 +98,7 @@ def configure_domains() -> None:
     from .cylinders import registration as _cylinder_registration  # noqa: F401
     from .cylinders import documents as _cylinder_documents  # noqa: F401
     from .cylinders import imports as _cylinder_imports  # noqa: F401
+    from .supervision import register as _supervision  # noqa: F401 - models, services, documents
 
 
 def configure_request_guard(app: Flask) -> None:
@@ -197,6 +198,8 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(cylinders_bp)
     app.register_blueprint(cylinders_api_bp)
     csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
+    from .supervision import blueprints as supervision_blueprints
+    supervision_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:
