@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -636,15 +636,21 @@ def _due_timer_names(wf: BpmnWorkflow, now: datetime) -> list[str]:
     return names
 
 
-def fire_timers(case: Case) -> list[str]:
+def fire_timers(case: Case, wake: tuple[str, ...] = ()) -> list[str]:
     """Fire the case's timers that are due; the caller holds the case row lock (SELECT … FOR
-    UPDATE on PostgreSQL) and commits.
+    UPDATE on PostgreSQL) and commits. `wake`: BPMN ids of waiting timers to fire now although not
+    yet due — a step that polls an external system on a timer, whose answer has just arrived.
     Returns the names of the timers that fired (empty when nothing was due)."""
     if case.paused_at is not None:      # the clock is paused: its timers wait for the resume
         case.next_timer_at = None
         return []
     now = utcnow()
     wf = _load(case)
+    if wake:
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            if task.task_spec.bpmn_id in wake and isinstance(getattr(task.task_spec, "event_definition", None),
+                                                             TimerEventDefinition):
+                task._set_internal_data(event_value=(now - timedelta(seconds=1)).isoformat())
     names = _due_timer_names(wf, now)
     if not names:
         case.next_timer_at = _next_timer(wf)
