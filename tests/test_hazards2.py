@@ -570,6 +570,8 @@ def test_maintenance_unit_reports_on_a_device_it_maintains():
             "description": "维保中发现制动器闸瓦磨损超标，仍在运行。", "found_on": today_local().isoformat(),
             "rectify_deadline": (today_local() + timedelta(days=5)).isoformat(), "rectify_requirements": "立即更换闸瓦"})
         db.session.commit()
+        from app.cases.services import equipment_suggestions
+        assert [e.code for e in equipment_suggestions(user("maint_test"), "")] == [device.code]
         hazard = hazard_of(case)
         assert hazard.source == "maintenance" and hazard.reporter_org_id == org.id
         assert db.session.scalar(select(func.count(Notification.id)).where(
