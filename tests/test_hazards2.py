@@ -619,3 +619,24 @@ def test_scheduler_job_makes_the_new_periods_checks():
     notes = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == user("unit_xn").id,
                                                                         Notification.title.contains("季度锅炉房排查")))
     assert notes == 2
+
+
+def test_general_hazard_through_the_api_alone(api, app):
+    client = api("unit_xn")
+    process = check(app, client.get("/api/v1/processes/general_hazard"), 200)
+    props = process["start_form"]["properties"]
+    assert props["check_kind"]["ui:enumNames"][-1] == "隐患排查计划" and "x-lookup" in props["check_id"]
+    bad = check(app, client.post("/api/v1/cases", json={"process_key": "general_hazard",
+                                                         "data": general_data(level="severe")}), 422)
+    assert "level" in bad["error"]["fields"]
+    case = check(app, client.post("/api/v1/cases", json={"process_key": "general_hazard", "data": general_data()}), 201)
+    task_id = case["open_tasks"][0]["id"]
+    form = check(app, client.get(f"/api/v1/tasks/{task_id}"), 200)["form"]
+    assert form["title"] == "隐患整改"
+    done = check(app, client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {
+        "rectified_on": today_local().isoformat(), "handler": "王整改", "rectify_result": "更换灭火器两具。"}}), 200)
+    accept = done["open_tasks"][0]
+    assert accept["task_def"] == "accept"
+    closed = check(app, client.post(f"/api/v1/tasks/{accept['id']}/complete", json={"data": {
+        "accept_result": "pass", "opinion": "复查合格"}}), 200)
+    assert closed["status"] == "closed" and closed["outcome"] == "已验收销号"
