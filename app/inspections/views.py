@@ -115,4 +115,5 @@ def report_pdf(report_id: int):
                                .where(InspectionReport.id == report_id, device_scope(current_user)))
     if report is None or report.pdf is None:
         raise NotFound("检验报告 PDF 不存在或不在您的查看范围内")
-    return send_file(open_attachment(report.pdf), mimetype="application/pdf", download_name=report.pdf.filename)
+    return send_file(open_attachment(report.pdf), mimetype="application/pdf", as_attachment=True,
+                     download_name=report.pdf.filename)

@@ -203,6 +203,12 @@ def hazard_checks() -> JobResult:
     return JobResult(items=made)
 
 
+def cylinder_partitions() -> JobResult:
+    """Monthly partitions of the cylinder filling records, this month and three ahead (PostgreSQL)."""
+    from ..cylinders.partitions import add_months
+    return JobResult(items=len(add_months(3)))
+
+
 RUN_RETENTION = timedelta(days=30)          # successful runs
 ERROR_RETENTION = timedelta(days=180)       # runs that failed: kept for the audit of incidents
 
@@ -276,6 +282,8 @@ JOBS: dict[str, Job] = {job.name: job for job in [
     Job("sms", "短信发送", "发送短信发件箱中到期的短信：限频、去重、失败重试（指数退避）", 30, dispatch_sms),
     Job("hazard_checks", "隐患排查任务生成", "按使用单位的隐患排查计划（年度/季度/月度）生成本周期的排查任务并提醒单位，每个计划每个周期一条",
         3600, hazard_checks),
+    Job("cylinder_partitions", "气瓶充装记录分区", "按月建立气瓶充装记录的分区（本月及之后3个月，已有的跳过；PostgreSQL）",
+        24 * 3600, cylinder_partitions),
 ]}
 
 
