@@ -640,3 +640,21 @@ def test_general_hazard_through_the_api_alone(api, app):
     closed = check(app, client.post(f"/api/v1/tasks/{accept['id']}/complete", json={"data": {
         "accept_result": "pass", "opinion": "复查合格"}}), 200)
     assert closed["status"] == "closed" and closed["outcome"] == "已验收销号"
+
+
+def test_hazard_filed_by_the_complaint_loop_has_complaint_as_source(web):
+    """A hazard started from inside the public-complaint loop's service task (转重大事故隐患) is sourced 投诉举报."""
+    from types import SimpleNamespace
+
+    from app.engine.services import CURRENT, ServiceContext
+    outer = ServiceContext(SimpleNamespace(process_key="public_complaint", id=0), user("xn_supervisor"), {})
+    token = CURRENT.set(outer)
+    try:
+        case = make_case()
+    finally:
+        CURRENT.reset(token)
+    hazard = hazard_of(case)
+    assert hazard.source == "complaint" and hazard.source_label == "投诉举报核查"
+    assert open_task(case).task_def == "dispatch"              # the county bureau still dispatches and verifies
+    word = _docx_text(web("xn_supervisor").get(f"/documents/hazard_reminder/{hazard.id}.docx").data)
+    assert "投诉举报" in word
