@@ -748,7 +748,17 @@ URGE_NOTES = {"urge": "整改期限临近，请按期提交整改反馈。",
               "urge_progress": "请加快整改进度，确实无法按期完成的请及时申请延期。",
               "urge_extended": "延期期间请严格落实停用措施，按批准的期限提交整改反馈。",
               "urge_rework": "复核未通过，请抓紧重新整改并按期提交整改反馈。"}
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 4 + b"\xff\xd9"
+
+
+def _photo_jpeg() -> bytes:
+    """A small real JPEG (uploads are decoded: app/core/filecheck.py)."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (120, 140, 160)).save(out, "JPEG")
+    return out.getvalue()
+
+
+JPEG = _photo_jpeg()
 
 
 def _stage_templates(scale, preset, out) -> None:

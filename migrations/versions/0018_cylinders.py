@@ -7,13 +7,13 @@ default partition for rows outside the window; `cylinder_filling_add_month(date)
 the scheduler/CLI (`flask cylinders add-partitions`) keeps adding months ahead.
 
 Revision ID: 0018_cylinders
-Revises: 0018_complaints (re-chained at the merge of main; written against 0017_registry_ledger_index)
+Revises: 0018_hazards2
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_cylinders"
-down_revision = "0018_complaints"
+down_revision = "0018_hazards2"
 branch_labels = None
 depends_on = None
 
