@@ -26,7 +26,9 @@ def _regulator():
 def units():
     _regulator()
     q = text_arg(request.args, "q") or ""
-    return jsonify({"items": services.unit_lookup().search(g.api_user, q, int_arg(request.args, "limit", 20, 1, 50))})
+    items, warning = services.search_units(g.api_user, q, int_arg(request.args, "limit", 20, 1, 50))
+    db.session.commit()             # the business-registry calls' log (external_call)
+    return jsonify({"items": items, "warning": warning})
 
 
 @bp.post("/units")

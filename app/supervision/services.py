@@ -22,13 +22,14 @@ from ..core.sequences import next_value
 from ..core.validators import is_valid_uscc
 from ..engine import runtime
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
+from ..core.external import ExternalError
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..registry.catalogue import lineage
 from ..registry.services import unit_scope
 from ..security.audit import audit
 from ..taskops.services import notify_org
-from . import checklists
+from . import business_registry, checklists
 from .models import (INSPECTION_CATEGORIES, UNIT_CATEGORIES, ChecklistItem, ChecklistTemplate, Finding,
                      InspectionSection, SupervisionInspection)
 
@@ -59,6 +60,46 @@ LOOKUPS: dict[str, type] = {"registry": RegistryUnitLookup}
 
 def unit_lookup() -> UnitLookup:
     return LOOKUPS[current_app.config.get("SUPERVISION_UNIT_LOOKUP", "registry")]()
+
+
+def search_units(user: User, q: str, limit: int = 20) -> tuple[list[dict], str | None]:
+    """Units for the inspection: the platform's registry first, then (when configured) the business registry's
+    enterprises of the user's jurisdiction that the registry does not hold yet (id "ext:<USCC>"; choosing one
+    adds it to the registry). A business-registry failure leaves the registry's answer and says why."""
+    found = unit_lookup().search(user, q, limit)
+    if not q or not business_registry.configured():
+        return found, None
+    known = {u["uscc"] for u in found}
+    try:
+        extra = business_registry.registry().search(q, user.scope_prefix, limit)
+    except ExternalError as err:
+        return found, f"企业工商库暂时无法查询（{err.message}），以下仅为本平台单位库的结果"
+    for e in extra:
+        if e["uscc"] in known or not e["region_code"].startswith(user.scope_prefix):
+            continue
+        found.append({"id": f"ext:{e['uscc']}", "name": e["name"], "uscc": e["uscc"], "region_code": e["region_code"],
+                      "region": region_full_name(e["region_code"]), "address": e["address"],
+                      "kind": "企业工商库（选择后加入单位库）", "source": "business_registry"})
+    return found, None
+
+
+def adopt_unit(user: User, uscc: str) -> Organization:
+    """A business-registry enterprise chosen as the inspected unit joins the unit registry (read again from
+    the business registry, never from what the browser sent)."""
+    uscc = (uscc or "").strip().upper()
+    existing = db.session.scalar(select(Organization).where(Organization.uscc == uscc, unit_scope(user)))
+    if existing is not None:
+        return existing
+    if not business_registry.configured():
+        raise ValidationFailed({"org_id": "未接入企业工商库，请从单位库中选择或新增单位"})
+    try:
+        record = business_registry.registry().get(uscc)
+    except ExternalError as err:
+        raise ValidationFailed({"org_id": f"企业工商库暂时无法查询：{err.message}"}) from None
+    if record is None:
+        raise ValidationFailed({"org_id": "企业工商库中没有该单位"})
+    return add_unit(user, {"name": record["name"], "uscc": record["uscc"], "region_code": record["region_code"],
+                           "address": record["address"], "contact_name": record["legal_representative"]})
 
 
 def add_unit(user: User, values: dict) -> Organization:
@@ -167,11 +208,14 @@ def create_draft(user: User, values: dict) -> SupervisionInspection:
         raise Forbidden("监督检查由市场监管部门录入")
     errors = {}
     org = None
-    try:
-        org = db.session.scalar(select(Organization).where(Organization.id == int(values.get("org_id") or 0),
-                                                           unit_scope(user)))
-    except (TypeError, ValueError):
-        org = None
+    chosen = str(values.get("org_id") or "")
+    if chosen.startswith("ext:"):
+        org = adopt_unit(user, chosen[4:])
+    else:
+        try:
+            org = db.session.scalar(select(Organization).where(Organization.id == int(chosen or 0), unit_scope(user)))
+        except (TypeError, ValueError):
+            org = None
     if org is None:
         errors["org_id"] = "请从单位库中检索并选择被检查单位（库中没有时先新增单位）"
     basic = _basic(user, values, errors)

@@ -65,8 +65,9 @@ def inspections_export():
 
 def _new_page(values: dict, errors: dict, status: int = 200):
     q = (request.args.get("q") or values.get("q") or "").strip()[:100]
-    found = services.unit_lookup().search(current_user, q) if q else []
-    return render_template("supervision/new.html", values=values, errors=errors, q=q, found=found,
+    found, warning = services.search_units(current_user, q) if q else ([], None)
+    db.session.commit()             # the business-registry calls' log (external_call)
+    return render_template("supervision/new.html", values=values, errors=errors, q=q, found=found, warning=warning,
                            categories=INSPECTION_CATEGORIES, unit_categories=UNIT_CATEGORIES,
                            regions=_county_options(), steps=STEPS), status
 
