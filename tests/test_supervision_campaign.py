@@ -203,6 +203,7 @@ def test_campaign_through_review_assignment_declaration_entry_rectification_eval
     finding = db.session.get(type(finding), finding.id)
     assert finding.hazard_case.process_key == "major_hazard" and "已认定为重大事故隐患" in finding.forward_outcome
     assert services.hazard_count(_fresh(CampaignUnit, unit_xn.id)) == 1
+    assert "1 项 / 1 项" in city.get(f"/supervision/campaigns/{c.id}").get_data(as_text=True)    # summed
     page = expert.get(f"/supervision/campaign-units/{unit_xn.id}").get_data(as_text=True)
     assert finding.hazard_case.case_no in page and "处理结果" in page
     ok = expert.post(f"/supervision/campaign-units/{unit_xn.id}/submit",
