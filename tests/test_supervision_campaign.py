@@ -191,6 +191,9 @@ def test_campaign_through_review_assignment_declaration_entry_rectification_eval
     blocked = expert.post(f"/supervision/campaign-units/{unit_xn.id}/submit",
                           {"inspected_on": today_local().isoformat(), "summary": "现场检查了安全管理与设备档案。"})
     assert blocked.status_code == 422 and "尚未拉取到处理结果" in blocked.get_data(as_text=True)
+    from app.taskops.models import Notification
+    assert db.session.scalar(select(Notification).where(Notification.user_id == user("nn_city").id,
+                                                        Notification.title.contains("上报监察")))
     # the department (nn_city) raises a major hazard from it; the outcome is pulled back
     city = web("nn_city")
     assert "对检验发现的严重事故隐患未整改" in city.get("/supervision/forwarded?pending=1").get_data(as_text=True)

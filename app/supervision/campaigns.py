@@ -765,6 +765,13 @@ def forward_finding(user: User, unit: CampaignUnit, finding_id: int) -> Finding:
         raise ValidationFailed({"finding": "该问题已上报监察"})
     finding.forwarded_region = unit.campaign.region_code
     _log(unit, user, f"{unit.org.name}：问题上报监察部门处理", finding.item.text if finding.item else None)
+    from ..taskops.services import notify
+    department = db.session.scalars(select(User.id).where(User.role == "city_supervisor",
+                                                          User.region_code == unit.campaign.region_code,
+                                                          User.is_active_flag.is_(True)))
+    for user_id in department:      # 消息提醒 in the department's task centre
+        notify(user_id, "notice", f"证后监督检查上报监察：{unit.org.name}（{unit.campaign.name}），请处理并填写处理结果",
+               case=unit.campaign.case, body=finding.item.text if finding.item else None, sender=user)
     audit("record.change", f"证后监督检查问题上报监察（{unit.org.name}）", object_type="sv_finding", object_id=finding.id)
     return finding
 
