@@ -146,6 +146,7 @@ def test_inspection_through_letter_phone_rectification_return_and_close(app, web
     assert "由监督检查的检查项上报" in events
     page = supervisor.get(f"/supervision/inspections/{row.id}?step=equipment").get_data(as_text=True)
     assert hazard_case.case_no in page and "1 项 / 1 项" in page
+    assert "严重事故隐患 1 项；已上报重大事故隐患 1 项" in page          # counts by kind (操作指引)
     # submitting without the letter's fields fails per field, nothing written
     start = supervisor.post("/processes/supervision_inspection/start", {"inspection_id": str(row.id), "review_by": "inspecting"})
     assert start.status_code == 422

@@ -379,6 +379,20 @@ def refresh_counts(owner) -> None:
         owner.n_hazards = hazard_count(owner)
 
 
+def breakdown(owner) -> list[tuple[str, int]]:
+    """The problems of an inspection by kind (the checklist item's group: 严重事故隐患, 重大违法行为 …),
+    其他问题, and the major hazards raised — the 操作指引's 各类隐患数量."""
+    counts: dict[str, int] = {}
+    for f in problems_of(owner):
+        label = (f.item.group_name if f.item and f.item.group_name else "其他检查项目")
+        counts[label] = counts.get(label, 0) + 1
+    rows = sorted(counts.items())
+    if getattr(owner, "other_problems", None):
+        rows.append(("其他问题", 1))
+    rows.append(("已上报重大事故隐患", hazard_count(owner)))
+    return rows
+
+
 def problems_of(owner) -> list[Finding]:
     return [f for s in owner.sections for f in s.findings if f.is_problem]
 
@@ -556,7 +570,7 @@ def inspection_for_case(case: Case) -> SupervisionInspection | None:
 @case_panel(PROCESS_KEY)
 def inspection_panel(case: Case) -> dict:
     row = inspection_for_case(case)
-    return {"template": "supervision/_case_panel.html", "inspection": row,
+    return {"template": "supervision/_case_panel.html", "inspection": row, "breakdown": breakdown(row) if row else [],
             "problems": problems_of(row) if row else [], "hazards": hazard_count(row) if row else 0,
             "section_title": section_title}
 

@@ -121,7 +121,7 @@ def _inspection_page(row: SupervisionInspection, errors: dict, status: int = 200
         unit_templates=[t for t in checklists.current_templates() if t.kind in ("unit", "exam_institution")],
         equipment_templates=checklists.current_templates("equipment"), devices=devices,
         categories=INSPECTION_CATEGORIES, unit_categories=UNIT_CATEGORIES, section_title=services.section_title,
-        problems=services.problems_of(row), hazards=services.hazard_count(row),
+        problems=services.problems_of(row), hazards=services.hazard_count(row), breakdown=services.breakdown(row),
         missing=services.unanswered(row) if editable else [], criteria=criteria_options() if editable else [],
         region_full_name=region_full_name), status
 
