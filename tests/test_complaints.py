@@ -19,11 +19,10 @@ from app.core.pii import phone_index
 from app.extensions import db
 from app.sms.models import SmsMessage
 
-from .conftest import JPEG, csrf_from, equipment_of, user
+from .conftest import JPEG, PNG, csrf_from, equipment_of, user
 from .test_openapi import check
 
 PHONE = "13907710001"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 
 @pytest.fixture

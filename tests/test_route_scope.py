@@ -29,7 +29,7 @@ from app.core.clock import today_local
 from app.core.models import Attachment
 from app.extensions import db
 
-from .conftest import JPEG, csrf_from, make_case, open_task, upload, user
+from .conftest import JPEG, PDF, csrf_from, make_case, open_task, upload, user
 
 # Users outside the scope of objects owned by 兴宁区 (450102) / unit_xn.
 XN_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "agency_gx", "op_wei", "sys_admin",
@@ -209,7 +209,7 @@ def _device_in_xn() -> dict:
     lift = db.session.scalar(select(Equipment).where(Equipment.use_org_id == user("unit_xn").org_id)
                              .order_by(Equipment.id))
     report = db.session.scalar(select(InspectionReport).where(InspectionReport.equipment_id == lift.id))
-    report.pdf_attachment_id = upload("agency_gx", b"%PDF-1.4\n%route\n", "报告.pdf")
+    report.pdf_attachment_id = upload("agency_gx", PDF, "报告.pdf")
     db.session.commit()
     return {"device": lift.id, "org": lift.use_org_id, "report": report.id}
 
@@ -432,6 +432,78 @@ def _clock_state(ids) -> tuple:
     return case.paused_at, case.pause_reason, _case_state(ids)
 
 
+def _unit_hazard_in_xn() -> dict:
+    """A major hazard unit_xn reported on its own lift (not yet accepted by 兴宁区)."""
+    from .conftest import hazard_of
+    case = make_case(reporter="unit_xn")
+    return {"hazard": hazard_of(case).id, "case": case.id}
+
+
+def _unit_hazard_state(ids) -> tuple:
+    from app.hazards.models import Hazard
+    db.session.expire_all()
+    h = db.session.get(Hazard, ids["hazard"])
+    return h.description, h.rectify_deadline, h.deleted_at, _case_state(ids)
+
+
+def _general_in_xn() -> dict:
+    from app.engine import runtime
+    from app.general_hazards.models import GeneralHazard
+    case = runtime.start_case("general_hazard", user("unit_xn"), {
+        "category": "other", "hazard_count": 1, "level": "low", "main_problem": "消防通道堆放杂物。",
+        "found_at": "地下车库", "found_on": today_local().isoformat(),
+        "deadline": (today_local() + timedelta(days=3)).isoformat(), "related_source": "self_check",
+        "inspector_name": "李检查", "inspecting_unit": "本单位", "check_kind": "daily"})
+    db.session.commit()
+    return {"general": db.session.scalar(select(GeneralHazard.id).where(GeneralHazard.case_id == case.id)),
+            "case": case.id}
+
+
+def _check_of_xn() -> dict:
+    from app.general_hazards import services
+    from app.general_hazards.models import GeneralHazardCheck
+    plan = services.create_plan(user("unit_xn"), {"name": "路由测试排查计划", "period": "monthly",
+                                                  "starts_on": today_local().replace(day=1).isoformat()})
+    db.session.commit()
+    return {"check": db.session.scalar(select(GeneralHazardCheck.id).where(GeneralHazardCheck.plan_id == plan.id))}
+
+
+def _check_state(ids) -> tuple:
+    from app.general_hazards.models import GeneralHazardCheck
+    db.session.expire_all()
+    c = db.session.get(GeneralHazardCheck, ids["check"])
+    return c.status, c.done_by_id
+
+
+def _criterion_state(_ids=None) -> tuple:
+    from app.hazards.models import HazardCriterion
+    db.session.expire_all()
+    c = db.session.get(HazardCriterion, "GB45067-4.6b")
+    return c.active, c.version, c.cause_class
+
+
+def _bulletin_of_nanning() -> dict:
+    """A bulletin nn_city generated for 南宁市, waiting for approval."""
+    from app.hazards import bulletins
+    row = bulletins.create_bulletin(user("nn_city"), {
+        "title": "路由测试通报", "kind": "adhoc", "scope_region": "450100",
+        "period_from": (today_local() - timedelta(days=30)).isoformat(), "period_to": today_local().isoformat()})
+    db.session.commit()
+    return {"bulletin": row.id}
+
+
+def _bulletin_state(ids) -> tuple:
+    from app.hazards.models import HazardBulletin
+    db.session.expire_all()
+    b = db.session.get(HazardBulletin, ids["bulletin"])
+    return b.status, b.approved_by_id, len(b.receipts)
+
+
+def _plan_count(_ids=None) -> int:
+    from app.general_hazards.models import GeneralHazardPlan
+    return db.session.scalar(select(func.count(GeneralHazardPlan.id)))
+
+
 # ------------------------------------------------------------------ the table
 
 @dataclass
@@ -520,6 +592,8 @@ ROUTES: dict[str, object] = {
     "api.create_case": LoginOnly("/api/v1/cases", "POST"),           # can_start per process: test_api
     "api.list_tasks": LoginOnly("/api/v1/tasks"),
     "api.equipment_search": LoginOnly("/api/v1/equipment"),
+    "api.list_lookups": LoginOnly("/api/v1/lookups"),
+    "api.get_lookup": LoginOnly("/api/v1/lookups/work_item"),
     "api.upload_attachment": LoginOnly("/api/v1/attachments", "POST"),
     "transfers_api.list_transfers": LoginOnly("/api/v1/transfers"),
     "transfers_api.batch": LoginOnly("/api/v1/transfers/batch", "POST"),
@@ -872,6 +946,81 @@ ROUTES: dict[str, object] = {
     "clock_api.api_pause": Obj(_case_in_xn, "/api/v1/cases/{case}/clock/pause", "xn_supervisor", XN_OUTSIDERS,
                                "POST", lambda ids: {"reason": "补正材料"}, _clock_state,
                                view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
+    # 隐患管理 (app/hazards/pages.py, api.py) and 一般隐患 (app/general_hazards): the reporter changes its
+    # hazard until accepted; regulators of the region see it but may not change it
+    "hazards.manage_page": Roles(CASE_WORKERS, "/hazards/manage"),
+    "hazards.edit": Obj(_unit_hazard_in_xn, "/hazards/{hazard}/edit", "unit_xn", XN_OUTSIDERS,
+                        also_refused=("xn_supervisor", "nn_city")),
+    "hazards.edit#POST": Obj(_unit_hazard_in_xn, "/hazards/{hazard}/edit", "unit_xn", XN_OUTSIDERS, "POST",
+                             lambda ids: {"description": "越权修改隐患描述文字内容", "criterion_id": "GB45067-4.6b",
+                                          "found_on": today_local().isoformat(),
+                                          "rectify_deadline": (today_local() + timedelta(days=9)).isoformat()},
+                             _unit_hazard_state, view="/hazards/{hazard}/edit", also_refused=("xn_supervisor", "nn_city")),
+    "hazards.delete": Obj(_unit_hazard_in_xn, "/hazards/{hazard}/delete", "unit_xn", XN_OUTSIDERS, "POST",
+                          lambda ids: {"reason": "越权删除"}, _unit_hazard_state, view="/hazards/{hazard}/edit"),
+    "hazards_api.list_hazards": LoginOnly("/api/v1/hazards"),
+    "hazards_api.get_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}", "unit_xn", XN_OUTSIDERS),
+    "hazards_api.edit_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}", "unit_xn", XN_OUTSIDERS, "PATCH",
+                                   lambda ids: {"description": "越权修改隐患描述文字内容"}, _unit_hazard_state,
+                                   view="/api/v1/hazards/{hazard}", also_refused=("xn_supervisor", "nn_city")),
+    "hazards_api.delete_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}?reason=越权删除", "unit_xn",
+                                     XN_OUTSIDERS, "DELETE", None, _unit_hazard_state, view="/api/v1/hazards/{hazard}",
+                                     also_refused=("xn_supervisor", "nn_city")),
+    "hazards.report_from_inspection": Obj(_device_in_xn, "/hazards/report-from/{report}", "xn_supervisor",
+                                          ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "unit_xn", "op_wei",
+                                           "sys_admin", "process_admin"), view="/registry/devices/{device}"),
+    "hazards.bulletins": Roles(REGULATORS, "/hazards/bulletins"),
+    "hazards.new_bulletin": Roles({"city_supervisor", "province_supervisor"}, "/hazards/bulletins/new"),
+    "hazards.new_bulletin#POST": Roles({"city_supervisor", "province_supervisor"}, "/hazards/bulletins/new", "POST",
+                                       {"title": "越权通报", "kind": "adhoc", "scope_region": "450102",
+                                        "period_from": "2026-01-01", "period_to": "2026-01-31"}),
+    "hazards.bulletin": Obj(_bulletin_of_nanning, "/hazards/bulletins/{bulletin}", "nn_city",
+                            ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin")),
+    "hazards.decide_bulletin": Obj(_bulletin_of_nanning, "/hazards/bulletins/{bulletin}/decide", "nn_city",
+                                   ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"),
+                                   "POST", lambda ids: {"decision": "approve", "opinion": "越权同意"}, _bulletin_state,
+                                   view="/hazards/bulletins/{bulletin}", also_refused=("nn_city",)),
+    "hazards.stats": Roles(REGULATORS, "/hazards/stats"),
+    "hazards.stats_xlsx": Roles(REGULATORS, "/hazards/stats/region.xlsx"),
+    "hazards.nonconforming": Roles(REGULATORS | {"inspection_agency"}, "/hazards/nonconforming"),
+    "hazards.nonconforming#POST": Roles(REGULATORS | {"inspection_agency"}, "/hazards/nonconforming", "POST",
+                                        {"ids": "1", "criterion_id": "GB45067-4.6b", "rectify_deadline": "2099-01-01"}),
+    "hazards_api.nonconforming_reports": Roles(REGULATORS | {"inspection_agency"},
+                                               "/api/v1/hazards/nonconforming-reports"),
+    "hazards_api.batch_report": Roles(REGULATORS | {"inspection_agency"}, "/api/v1/hazards/batch-report", "POST",
+                                      {"report_ids": [1], "criterion_id": "GB45067-4.6b",
+                                       "rectify_deadline": "2099-01-01"}),
+    "hazards_api.list_bulletins": LoginOnly("/api/v1/hazards/bulletins"),
+    "hazards_api.create_bulletin": Roles({"city_supervisor", "province_supervisor"}, "/api/v1/hazards/bulletins", "POST",
+                                         {"title": "越权通报", "kind": "adhoc", "scope_region": "450102",
+                                          "period_from": "2026-01-01", "period_to": "2026-01-31"}),
+    "hazards_api.get_bulletin": Obj(_bulletin_of_nanning, "/api/v1/hazards/bulletins/{bulletin}", "nn_city",
+                                    ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin")),
+    "hazards_api.decide_bulletin": Obj(_bulletin_of_nanning, "/api/v1/hazards/bulletins/{bulletin}/decide", "nn_city",
+                                       ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"),
+                                       "POST", lambda ids: {"decision": "approve", "opinion": "越权同意"}, _bulletin_state,
+                                       view="/api/v1/hazards/bulletins/{bulletin}", also_refused=("nn_city",)),
+    "hazards.criteria": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria"),
+    "hazards.criterion": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria/GB45067-4.6b"),
+    "hazards.criterion#POST": Roles({"province_supervisor", "process_admin"}, "/hazards/criteria/GB45067-4.6b", "POST",
+                                    {"active": "", "note": "越权停用"}, state=_criterion_state),
+    "hazards_api.list_criteria": LoginOnly("/api/v1/hazards/criteria"),
+    "general_hazards.new_plan": Roles({"use_unit"}, "/hazards/general/plans/new"),
+    "general_hazards.new_plan#POST": Roles({"use_unit"}, "/hazards/general/plans/new", "POST",
+                                           {"name": "越权计划", "period": "monthly", "starts_on": "2026-01-01"},
+                                           state=_plan_count),
+    "general_hazards.finish_check": Obj(_check_of_xn, "/hazards/general/checks/{check}/done", "unit_xn", XN_OUTSIDERS,
+                                        "POST", lambda ids: {"notes": "越权"}, _check_state,
+                                        view="/hazards/manage?tab=general", also_refused=("xn_supervisor",)),
+    "general_hazards_api.api_list": LoginOnly("/api/v1/general-hazards"),
+    "general_hazards_api.api_get": Obj(_general_in_xn, "/api/v1/general-hazards/{general}", "unit_xn", XN_OUTSIDERS),
+    "general_hazards_api.api_checks": LoginOnly("/api/v1/general-hazards/checks"),
+    "general_hazards_api.api_finish_check": Obj(_check_of_xn, "/api/v1/general-hazards/checks/{check}/done", "unit_xn",
+                                                XN_OUTSIDERS, "POST", lambda ids: {"notes": "越权"}, _check_state,
+                                                view="/api/v1/general-hazards/checks", also_refused=("xn_supervisor",)),
+    "general_hazards_api.api_create_plan": Roles({"use_unit"}, "/api/v1/general-hazards/plans", "POST",
+                                                 {"name": "越权计划", "period": "monthly", "starts_on": "2026-01-01"},
+                                                 state=_plan_count),
     "clock_api.api_resume": Obj(_paused_case_in_xn, "/api/v1/cases/{case}/clock/resume", "xn_supervisor",
                                 XN_OUTSIDERS, "POST", lambda ids: {}, _clock_state,
                                 view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
@@ -1052,6 +1201,9 @@ ROUTES: dict[str, object] = {
                                          view="/api/v1/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
 }
 
+from .cylinder_routes import routes as _cylinder_routes  # noqa: E402 - gas-cylinder traceability (app/cylinders)
+ROUTES.update(_cylinder_routes(Public, LoginOnly, Roles, Obj))
+
 
 def _any_template_code() -> str:
     from app.sms.models import SmsTemplate
@@ -1113,6 +1265,9 @@ class _Clients:
             if method == "DELETE":
                 with client.client.application.app_context():
                     return client.client.delete(url, headers=client.headers)
+            if method == "PATCH":
+                with client.client.application.app_context():
+                    return client.client.patch(url, headers=client.headers, json=data if data is not None else {})
             return client.post(url, json=data if data is not None else {})
         session = self.sessions.get(username) or self.sessions.setdefault(username, self._web(username))
         if method == "GET":
@@ -1238,6 +1393,8 @@ def test_anonymous_is_sent_to_login(key, client):
             resp = client.get(url)
         elif spec.method == "DELETE":
             resp = client.delete(url)
+        elif spec.method == "PATCH":
+            resp = client.patch(url, json={})
         elif _is_api(url):
             resp = client.post(url, json={})
         else:

@@ -41,7 +41,7 @@ def experts():
     items, total = paginate(campaigns.expert_query(current_user, q, kind, active), page, per_page)
     return render_template("supervision/experts.html", items=items, total=total, page=page,
                            pages=max(1, -(-total // per_page)), q=q, kind=kind, active=active, kinds=Expert.KINDS,
-                           may_edit=current_user.role in ("city_supervisor", "province_supervisor", "sys_admin"),
+                           may_edit=current_user.role in ("city_supervisor", "province_supervisor"),
                            region_full_name=region_full_name)
 
 

@@ -59,7 +59,7 @@ def _loads(text: str | None, default):
 # ---------------------------------------------------------------- the expert pool
 
 def _pool_admin(user: User) -> None:
-    if user.role not in ("city_supervisor", "province_supervisor", "sys_admin"):
+    if user.role not in ("city_supervisor", "province_supervisor"):
         raise Forbidden("评审专家库由市局、自治区局维护")
 
 

@@ -2,7 +2,7 @@
 sections and findings, the expert pool, campaigns with their draw, inspected units and declarations
 
 Revision ID: 0018_supervision
-Revises: 0018_complaints
+Revises: 0018_cylinders
 """
 from alembic import op
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0018_supervision"
-down_revision = "0018_complaints"
+down_revision = "0018_cylinders"
 branch_labels = None
 depends_on = None
 
