@@ -371,3 +371,28 @@ def test_a_draft_submitted_twice_starts_one_case(app):
         campaigns.submit(ServiceContext(case=other, actor=user("nn_city"), task_data={"campaign_id": str(c.id)}))
     db.session.rollback()
     assert db.session.get(Campaign, c.id).case_id == case.id
+
+
+def test_odd_json_gets_field_errors_not_500(app, api):
+    """Lists, objects, huge numbers where texts and ids belong: per-field 4xx answers, never a server error."""
+    from .test_openapi import check
+    huge = 10 ** 20
+    sup, city, province = api("xn_supervisor"), api("nn_city"), api("gx_province")
+    bodies = [
+        (sup, "/api/v1/supervision/inspections", {"org_id": huge, "category": ["x"], "unit_categories": [{}],
+                                                   "inspected_on": 5, "inspectors": {"a": 1}}),
+        (sup, "/api/v1/supervision/units", {"name": ["x"], "uscc": 1, "region_code": {}}),
+        (province, "/api/v1/supervision/templates", {"name": "x", "kind": ["unit"], "scope": {},
+                                                     "items": [{"text": "a", "options": 5, "photo_rule": []}]}),
+        (city, "/api/v1/supervision/experts", {"name": "x", "kind": ["inspector"], "org_id": huge}),
+        (city, "/api/v1/supervision/campaigns", {"name": ["x"], "undertaking_org_id": huge, "template_id": "1e9"}),
+    ]
+    for client, url, body in bodies:
+        resp = client.post(url, json=body)
+        assert resp.status_code in (403, 422), (url, resp.status_code, resp.get_data(as_text=True)[:300])
+        check(app, resp)
+    c = _draft()
+    for body in ({"count": "abc", "seed": 123}, {"count": huge}, {"count": 2, "region": ["450100"], "kind": {}}):
+        check(app, city.post(f"/api/v1/supervision/campaigns/{c.id}/draw", json=body), 422)
+    check(app, city.post(f"/api/v1/supervision/campaigns/{c.id}/supervisor", json={"seed": 12345}), 422)
+    check(app, city.post(f"/api/v1/supervision/campaigns/{c.id}/pick", json={"org_id": huge}), 422)

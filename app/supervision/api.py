@@ -264,7 +264,8 @@ def unit_rectify(unit_id: int):
     unit = campaigns.visible_unit(g.api_user, unit_id)
     body = _json_body()
     photos = body.get("photos") if isinstance(body.get("photos"), list) else []
-    campaigns.rectify(g.api_user, unit, body, [int(p) for p in photos if str(p).isdigit()])
+    ids = [services.as_id(p) for p in photos]
+    campaigns.rectify(g.api_user, unit, body, [i if i is not None else 0 for i in ids])
     db.session.commit()
     return jsonify(campaigns.unit_json(unit))
 
