@@ -34,7 +34,7 @@ from .policy import ADMIN_ROLES, set_password
 bp = Blueprint("security", __name__)
 
 # Roles the system administrator may give a new account; the rest are granted by the security admin.
-PROVISION_ROLES = [k for k in ROLES if k not in ADMIN_ROLES]
+PROVISION_ROLES = [k for k in ROLES if k not in ADMIN_ROLES and ROLES[k].side != "public"]   # the public intake account is a system account
 
 
 def _require(*roles: str) -> None:
