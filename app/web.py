@@ -73,6 +73,11 @@ NAV = [
 ]
 
 
+# Where each platform administrator lands: their own domain's first page, whatever business pages
+# (templates, vocabularies) the navigation also offers them.
+ADMIN_HOME = {"sys_admin": "security.users", "sec_admin": "security.users", "process_admin": "procadmin.index"}
+
+
 def nav_for(user) -> list:
     """Entries with roles=None are for everyone who works cases (regulators, enterprises)."""
     works_cases = user.is_regulator or user.is_enterprise
