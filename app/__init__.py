@@ -88,6 +88,10 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .elevators import models as _elevator_models  # noqa: F401
+    from .elevators import services as _elevator_services  # noqa: F401
+    from .elevators import profile as _elevator_profile  # noqa: F401
+    from .elevators import mobile as _elevator_mobile  # noqa: F401 - phone pages on the shared /m/ blueprint
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -163,6 +167,15 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .elevators.api import bp as elevators_api_bp
+    from .elevators.views import bp as elevators_bp
+    from .elevators.views import public_bp as elevators_public_bp
+    from .mobile.views import bp as mobile_bp
+    app.register_blueprint(elevators_bp)
+    app.register_blueprint(elevators_public_bp)   # /p/elevators: the 96111 QR page, no login
+    app.register_blueprint(mobile_bp)             # /m/: the phone app shell (PWA)
+    app.register_blueprint(elevators_api_bp)
+    csrf.exempt(elevators_api_bp)  # same authentication as api_bp
 
 
 def configure_templates(app: Flask) -> None:

@@ -118,6 +118,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     seed_registry(orgs, seq)           # registry facts, inspection reports, overdue / design-life demo devices
     from .operators.demo import seed_operators
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
+    from .elevators.demo import seed_elevators
+    seed_elevators(orgs, iterations)   # 电梯无纸化维保 (§4.6): items, elevator facts, contracts, plans, wb_*/wy_* accounts
     from .inbox.services import seed_examples
     seed_examples()                    # shared 常用筛选: 本辖区红色预警, 本周到期 (app/inbox)
     cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
@@ -201,4 +203,5 @@ def accounts() -> list[dict]:
                      "region": f"{user.region.name} ({user.region_code})",
                      "organization": user.org.name if user.org else None, "display_name": display})
     from .operators.demo import operator_accounts
-    return rows + operator_accounts()
+    from .elevators.demo import elevator_accounts
+    return rows + operator_accounts() + elevator_accounts()

@@ -44,6 +44,12 @@ NAV = [
     ("个人中心", "任职单位", "operators.employer", ("operator",)),
     ("个人中心", "我的待办", "cases.inbox", ("operator",)),
     ("个人中心", "发起事项", "cases.processes", ("operator",)),
+    ("电梯无纸化维保", "手机端", "mobile.home", ("elevator_maintainer", "property_manager", "maintenance_quality")),
+    ("电梯无纸化维保", "电梯档案", "elevators.index", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维保计划", "elevators.plans", ("elevator_maintainer", "maintenance_quality", "maintenance_unit", "property_manager", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维保记录", "elevators.records", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维修记录", "elevators.repairs", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维保项目", "elevators.items", ("sys_admin", "process_admin", "province_supervisor")),
 ]
 
 
