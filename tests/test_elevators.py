@@ -22,6 +22,20 @@ from app.extensions import db
 from .conftest import user
 
 
+@pytest.fixture(autouse=True)
+def _restore_plans(app):
+    """Finishing a visit marks a seeded plan done (a changed row the cleanup does not undo): put them back."""
+    saved = db.session.execute(select(MaintenancePlan.id, MaintenancePlan.status, MaintenancePlan.due_on,
+                                      MaintenancePlan.done_on, MaintenancePlan.work_order_id)).all()
+    db.session.rollback()
+    yield
+    db.session.rollback()
+    for row in saved:
+        db.session.execute(MaintenancePlan.__table__.update().where(MaintenancePlan.id == row.id).values(
+            status=row.status, due_on=row.due_on, done_on=row.done_on, work_order_id=row.work_order_id))
+    db.session.commit()
+
+
 def jpeg(color=(120, 160, 200), size=(640, 480)) -> bytes:
     from PIL import Image
     buf = io.BytesIO()

@@ -34,8 +34,8 @@ PEOPLE = [
 
 TYPE_BY_CATEGORY = {"31": "traction", "32": "hydraulic", "3310": "escalator", "3320": "moving_walk",
                     "3430": "dumbwaiter"}
-# Days before today each elevator's contract started (plans every 15 days from then): 0 → a visit today,
-# 3 → three days overdue, the others later this fortnight.
+# Days before today each elevator's contract started (visits every 15 days from then; the demo plans start
+# three days ago): 0 and 15 → a visit today, 3 → three days overdue, the others later this fortnight.
 START_OFFSETS = [0, 3, 15, 8, 10, 12]
 
 
@@ -91,7 +91,7 @@ def seed_elevators(orgs: dict[str, Organization], iterations: int) -> dict:
                                        quality_sign_required=(i % 2 == 1))
         db.session.add(contract)
         db.session.flush()
-        generate_plans(contract)
+        generate_plans(contract, from_day=today - timedelta(days=3))   # no fictitious history: from 3 days ago
         made += 1
     db.session.flush()
     return {"elevators": made}

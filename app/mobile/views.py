@@ -21,6 +21,17 @@ from ..errors import Forbidden
 
 bp = Blueprint("mobile", __name__, url_prefix="/m")
 
+# The phone pages take photos in the page and read the position: allow both for this origin only (the rest of
+# the site keeps camera=(), geolocation=() from app/security).
+PERMISSIONS = "camera=(self), microphone=(), geolocation=(self), payment=()"
+
+
+@bp.after_request
+def _allow_camera_and_position(response):
+    response.headers["Permissions-Policy"] = PERMISSIONS
+    return response
+
+
 _CARDS: list[tuple[tuple[str, ...], Callable]] = []
 
 

@@ -39,7 +39,7 @@
         resolve({ lat: p.coords.latitude, lng: p.coords.longitude, accuracy: p.coords.accuracy });
       }, function (err) {
         reject(new Error(err.code === 1 ? '未允许获取位置，请在浏览器设置中允许定位' : '获取定位失败，请到开阔处重试'));
-      }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 10000 });
+      }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 });
     });
   };
 }());

@@ -147,7 +147,9 @@
       }
       box.appendChild(div);
     });
-    (state.order && state.order.photos || []).forEach(function (p) { addThumb(p.purpose === 'item' ? p.item_id : 'repair', '/attachments/' + p.attachment_id); });
+    (state.order && state.order.photos || []).forEach(function (p) {
+      if (p.purpose !== 'face') { addThumb(p.purpose === 'item' ? p.item_id : 'repair', '/attachments/' + p.attachment_id); }
+    });
     progress();
   }
   function setResult(id, result, note) {
@@ -216,7 +218,9 @@
   }
   function photoCount(key) {
     var n = (state.photos[key] || []).length;
-    (state.order && state.order.photos || []).forEach(function (p) { if ((p.purpose === 'item' ? p.item_id : 'repair') === key) { n += 1; } });
+    (state.order && state.order.photos || []).forEach(function (p) {
+      if (p.purpose !== 'face' && String(p.purpose === 'item' ? p.item_id : 'repair') === String(key)) { n += 1; }
+    });
     return n;
   }
   $('[data-items-next]').addEventListener('click', function () {
