@@ -92,6 +92,9 @@ def configure_domains() -> None:
     from .elevators import services as _elevator_services  # noqa: F401
     from .elevators import profile as _elevator_profile  # noqa: F401
     from .elevators import mobile as _elevator_mobile  # noqa: F401 - phone pages on the shared /m/ blueprint
+    from .complaints import models as _complaint_models  # noqa: F401
+    from .complaints import services as _complaint_services  # noqa: F401
+    from .complaints import profile as _complaint_profile  # noqa: F401
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -176,6 +179,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(mobile_bp)             # /m/: the phone app shell (PWA)
     app.register_blueprint(elevators_api_bp)
     csrf.exempt(elevators_api_bp)  # same authentication as api_bp
+    from .complaints.api import bp as complaints_api_bp
+    from .complaints.views import bp as complaints_bp
+    from .complaints.views import public_bp as complaints_public_bp
+    app.register_blueprint(complaints_bp)
+    app.register_blueprint(complaints_public_bp)   # /public/complaints: no login
+    app.register_blueprint(complaints_api_bp)
+    csrf.exempt(complaints_api_bp)  # public calls carry no session; signed-in calls authenticate as api_bp
 
 
 def configure_templates(app: Flask) -> None:

@@ -100,14 +100,11 @@ def register_cli(app: Flask) -> None:
         """Check every case's timeline hash chain; name the first broken entry."""
         from sqlalchemy import select
 
-        from .cases.models import Case
-        from .engine.runtime import verify_case_chain
+        from .engine.runtime import verify_all_timelines
         broken = 0
-        for case_id, case_no in db.session.execute(select(Case.id, Case.case_no).order_by(Case.id)):
-            seq = verify_case_chain(case_id)
-            if seq is not None:
-                broken += 1
-                click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败")
+        for case_no, seq, reason in verify_all_timelines():
+            broken += 1
+            click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败：{reason}")
         click.echo("流转记录校验通过" if not broken else f"{broken} 个案件校验失败")
         if broken:
             raise SystemExit(1)

@@ -98,6 +98,16 @@ class Config:
         self.PASSWORD_HISTORY = int(env("PASSWORD_HISTORY", 5))
         self.LOGIN_MAX_FAILURES = int(env("LOGIN_MAX_FAILURES", 5))
         self.LOCKOUT_MINUTES = int(env("LOCKOUT_MINUTES", 30))
+        # Failures are counted per account *and* client address (security/throttle.py): from the
+        # LOGIN_DELAY_AFTER-th failure on, the next attempt waits LOGIN_DELAY_SECONDS, doubling each time;
+        # at LOGIN_MAX_FAILURES that address is locked out of that account. LOGIN_ACCOUNT_MAX_FAILURES
+        # failures from all addresses together lock the account itself (and end its sessions and tokens).
+        self.LOGIN_DELAY_AFTER = int(env("LOGIN_DELAY_AFTER", 2))
+        self.LOGIN_DELAY_SECONDS = float(env("LOGIN_DELAY_SECONDS", 1))
+        self.LOGIN_ACCOUNT_MAX_FAILURES = int(env("LOGIN_ACCOUNT_MAX_FAILURES", 20))
+        # Signed audit checkpoints are also appended to this file, outside the database they protect
+        # (security/anchor.py); put it on another host's mount or a WORM volume in production. "" = off.
+        self.AUDIT_ANCHOR_PATH = env("AUDIT_ANCHOR_PATH", os.path.join(self.INSTANCE_DIR, "audit_anchor.jsonl"))
         self.SESSION_IDLE_MINUTES = int(env("SESSION_IDLE_MINUTES", 30))
         self.ADMIN_SESSION_IDLE_MINUTES = int(env("ADMIN_SESSION_IDLE_MINUTES", 10))
         self.SESSION_ABSOLUTE_HOURS = float(env("SESSION_ABSOLUTE_HOURS", 8))

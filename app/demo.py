@@ -190,6 +190,8 @@ def _seed_cases() -> int:
             "equipment_codes": [forklift.code], "to_region": "450102",
             "reason": "叉车随项目调往南宁市兴宁区仓储基地作业，预计作业一年。"})
         created += 1
+    from .complaints.demo import seed_complaints
+    created += seed_complaints()       # 投诉举报: one from the public page, one from the hotline (accepted)
     return created
 
 

@@ -19,6 +19,7 @@ NAV = [
     ("待办中心", "消息提醒", "taskops.notifications", None),
     ("个人设置", "代理人设置", "taskops.deputies", None),
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
+    ("隐患治理", "投诉举报", "complaints.index", (*sorted(REGULATOR_ROLES),)),
     ("移动式设备交接", "设备迁移管理", "transfers.index", None),
     ("设备与单位", "设备档案", "registry.devices", None),
     ("设备与单位", "单位名录", "registry.units", (*sorted(REGULATOR_ROLES),)),

@@ -151,6 +151,24 @@ def _restore_audit_head(db) -> None:
     head = db.session.get(AuditChainHead, 1)
     head.last_id, head.last_hash = (last[0], last[1]) if last else (0, "0" * 64)
     head.count = last[0] if last else 0
+    _trim_audit_anchor(db, head.last_id)
+
+
+def _trim_audit_anchor(db, last_id: int) -> None:
+    """The anchor file outside the database forgets the checkpoints (and audit rows) a test deleted."""
+    import json
+
+    from flask import current_app
+
+    from app.security.models import AuditCheckpoint
+    path = current_app.config.get("AUDIT_ANCHOR_PATH")
+    if path and os.path.exists(path):
+        ids = set(db.session.scalars(select(AuditCheckpoint.id)))
+        with open(path, encoding="utf-8") as fh:
+            kept = [line for line in fh if line.strip() and json.loads(line)["upto_id"] <= last_id
+                    and json.loads(line)["checkpoint_id"] in ids]
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.writelines(kept)
 
 
 @pytest.fixture

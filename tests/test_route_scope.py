@@ -380,6 +380,17 @@ def _dispatch_form(_ids) -> dict:
             "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(), "opinion": "情况属实"}
 
 
+def _complaint_in_xn() -> dict:
+    """A complaint registered by xn_supervisor about a 兴宁区 address (waiting for 受理审查)."""
+    from app.complaints.models import Complaint
+    from app.engine import runtime
+    case = runtime.start_case("public_complaint", user("xn_supervisor"), {
+        "county_code": "450102", "address": "兴宁区某小区", "description": "电梯困人多次，维保不到位。",
+        "complainant_phone": "13907710123"})
+    db.session.commit()
+    return {"case": case.id, "complaint": db.session.scalar(select(Complaint.id).where(Complaint.case_id == case.id))}
+
+
 def _user_id(username):
     return lambda: {"uid": user(username).id}
 
@@ -407,6 +418,8 @@ ROUTES: dict[str, object] = {
     "transfers.export": LoginOnly("/transfers/export.xlsx"),
     "transfers.batch_action": LoginOnly("/transfers/batch", "POST"),   # only own-scope ids act: test_transfers
     "api.me": LoginOnly("/api/v1/me"),
+    "api.delete_session": LoginOnly("/api/v1/session", "DELETE"),      # test_security_hardening
+    "api.change_password": LoginOnly("/api/v1/me/password", "POST"),   # test_security_hardening
     "api.list_processes": LoginOnly("/api/v1/processes"),
     "api.get_process": LoginOnly("/api/v1/processes/major_hazard"),
     "api.create_case": LoginOnly("/api/v1/cases", "POST"),           # can_start per process: test_api
@@ -568,6 +581,22 @@ ROUTES: dict[str, object] = {
     "overdue_api.batch_start": Roles(REGULATORS, "/api/v1/overdue/batch-start", "POST", {"ids": [1]}),
     "overdue_api.correct": Roles(REGULATORS, "/api/v1/overdue/correct", "POST", {"ids": [1], "reason": "越权重新计算"}),
     "overdue_api.records": LoginOnly("/api/v1/overdue/records"),
+    "complaints_public.new": Public("/public/complaints/new"),
+    "complaints_public.done": Public("/public/complaints/done"),
+    "complaints_public.lookup": Public("/public/complaints/lookup"),
+    "complaints_public.captcha_image": Public("/public/complaints/captcha/NO-SUCH.png"),
+    "complaints_api.public_captcha": Public("/api/v1/public/complaints/captcha"),
+    "complaints_api.public_captcha_status": Public("/api/v1/public/complaints/captcha-status"),
+    "complaints_api.public_sms_code": Public("/api/v1/public/complaints/sms-code", "POST"),
+    "complaints_api.public_submit": Public("/api/v1/public/complaints", "POST"),
+    "complaints_api.public_lookup": Public("/api/v1/public/complaints/lookup", "POST"),
+    "complaints_api.region_lookup": Public("/api/v1/complaints/regions"),
+    "complaints_api.criteria_lookup": LoginOnly("/api/v1/complaints/criteria"),
+    "complaints_api.list_complaints": Roles(REGULATORS, "/api/v1/complaints"),
+    "complaints.index": Roles(REGULATORS, "/complaints"),
+    "complaints.export": Roles(REGULATORS, "/complaints/export.xlsx"),
+    "complaints.reveal_phone": Obj(_complaint_in_xn, "/complaints/{complaint}/phone", "xn_supervisor",
+                                   XN_OUTSIDERS + ("unit_xn",), "POST", view="/cases/{case}"),
     # -- objects in a region / an organisation / a person's scope
     "cases.case_page": Obj(_case_in_xn, "/cases/{case}", "xn_supervisor", XN_OUTSIDERS),
     "cases.case_diagram": Obj(_case_in_xn, "/cases/{case}/diagram.bpmn", "xn_supervisor", XN_OUTSIDERS),
@@ -1011,7 +1040,7 @@ def test_public_pages_open_without_login(key, client):
     url = ROUTES[key].url
     with client.application.app_context():
         resp = client.get(url)
-    expected = (404,) if key == "operators_public.public_detail" else (200, 302)
+    expected = (404,) if key in ("operators_public.public_detail", "complaints_public.captcha_image") else (200, 302)
     assert resp.status_code in expected, (key, resp.status_code)
     if resp.status_code == 302:       # /login/otp without a pending login goes back to /login
         assert "/login" in resp.location

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError as CSRFValidationError
 
 from ..cases import services as case_services
 from ..cases.models import Case, Task
-from ..core.auth import api_login, issue_token, user_from_token
+from ..core.auth import LoginFailed, api_login, issue_token, token_row
 from ..core.clock import to_local
 from ..core.regions import region_name
 from ..core.storage import save_upload
@@ -27,10 +27,24 @@ from ..taskops.services import copy_json
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
+# What a token of an account that must change its password may still do (browser sessions: the
+# same gate in security/__init__.py).
+PASSWORD_GATE_OPEN = {"api.change_password", "api.delete_session"}
+
+
 def api_user():
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        return user_from_token(header[7:].strip())
+        row = token_row(header[7:].strip())
+        g.api_token_id = row.id
+        if request.endpoint not in PASSWORD_GATE_OPEN:
+            from ..security.policy import must_change_password
+            why = must_change_password(row.user)
+            if why:
+                raise DomainError(why + "：此令牌只能用于修改密码（POST /api/v1/me/password）",
+                                  code="password_change_required", status=403)
+        return row.user
+    g.api_token_id = None
     if current_user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             try:
@@ -107,10 +121,85 @@ def create_session():
     missing = {k: "此项为必填项" for k in ("username", "password") if not body.get(k)}
     if missing:
         raise ValidationFailed(missing)
-    user = api_login(str(body["username"]), str(body["password"]), str(body.get("otp") or ""))
+    try:
+        user = api_login(str(body["username"]), str(body["password"]), str(body.get("otp") or ""))
+    except LoginFailed as err:
+        response = jsonify(err.to_dict())
+        response.status_code = err.status
+        if err.retry_after:
+            response.headers["Retry-After"] = str(err.retry_after)
+        return response
     token = issue_token(user)
+    from ..security.policy import must_change_password
+    why = must_change_password(user)
     db.session.commit()
-    return jsonify({"token": token, "user": user_json(user)}), 201
+    body = {"token": token, "user": user_json(user)}
+    if why:                      # the token may only change the password (api_user)
+        body["password_change_required"] = why
+    return jsonify(body), 201
+
+
+@bp.delete("/session")
+def delete_session():
+    """Log out: revoke the presented token (`?all=1`: every token and browser session of the account);
+    with the browser session, end that session (and, like the page's logout, the account's tokens)."""
+    from ..security import sessions
+    from ..security.audit import audit
+    everything = request.args.get("all") in ("1", "true")
+    user = api_user()
+    if getattr(g, "api_token_id", None) is not None:
+        ended = sessions.end_all_for(user.id, "logout") if everything else \
+            sessions.revoke_token(g.api_token_id, "logout")
+        audit("auth.logout", f"{user.username} 通过接口退出登录" + ("（全部会话与令牌）" if everything else ""),
+              object_type="user", object_id=user.id, actor=user, detail={"ended": ended, "all": everything})
+        db.session.commit()
+    else:
+        ended = sessions.end_all_for(user.id, "logout") if everything else sessions.revoke_tokens(user.id, "logout")
+        audit("auth.logout", f"{user.username} 退出登录（接口）", object_type="user", object_id=user.id,
+              detail={"tokens_revoked": ended, "all": everything})
+        sessions.end("logout")
+        db.session.commit()
+    return "", 204
+
+
+@bp.post("/me/password")
+@authenticated
+def change_password():
+    """Change the caller's password; every other session and token of the account ends, this one stays."""
+    from ..core.gm import verify_password
+    from ..security import sessions
+    from ..security.audit import audit
+    from ..security.policy import check_new_password, set_password
+    from ..security.ratelimit import limit
+    limit("login", current_app.config["RATELIMIT_LOGIN_PER_MINUTE"])    # the old password is a guess too
+    body = _json_body()
+    user = g.api_user
+    old, new = body.get("old_password"), body.get("new_password")
+    errors = {}
+    if not isinstance(old, str) or not old:
+        errors["old_password"] = "此项为必填项"
+    elif not verify_password(old, user.password_hash):
+        errors["old_password"] = "当前密码不正确"
+    if not isinstance(new, str) or not new:
+        errors["new_password"] = "此项为必填项"
+    else:
+        problem = check_new_password(user, new)
+        if problem:
+            errors["new_password"] = problem
+    if errors:
+        db.session.rollback()
+        audit("auth.password_change", f"{user.username} 通过接口修改密码失败", outcome="failure", object_type="user",
+              object_id=user.id, actor=user, detail={"fields": sorted(errors)})
+        db.session.commit()
+        raise ValidationFailed(errors)
+    set_password(user, new)
+    current = None if getattr(g, "api_token_id", None) is not None else sessions.current_row()
+    ended = sessions.end_all_for(user.id, "password", keep_token_id=getattr(g, "api_token_id", None),
+                                 keep_session_id=current.id if current else None)
+    audit("auth.password_change", f"{user.username} 通过接口修改密码", object_type="user", object_id=user.id,
+          actor=user, detail={"ended": ended})
+    db.session.commit()
+    return "", 204
 
 
 @bp.get("/me")

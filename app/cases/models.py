@@ -52,6 +52,12 @@ class Case(db.Model):
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(16))
     lock_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Head of the timeline chain, written with every entry (engine/runtime.append_event): the newest
+    # seq and hash, and timeline_mac = HMAC(K_timeline_head, case id | seq | hash) — deleting the
+    # newest entries leaves a head that no longer matches them, and a rewound head needs the key.
+    timeline_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    timeline_hash: Mapped[str | None] = mapped_column(String(64))
+    timeline_mac: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -16,8 +16,9 @@ from ..extensions import db, login_manager
 from ..security import sessions
 from ..security.audit import audit, audit_now
 from ..security.models import AuditLog
-from ..security.policy import (check_new_password, locked_minutes_left, must_change_password, needs_second_factor,
-                               password_expires_at, password_rule_text, record_failure, set_password)
+from ..security import throttle
+from ..security.policy import (check_new_password, must_change_password, needs_second_factor, password_expires_at,
+                               password_rule_text, set_password)
 from ..security.ratelimit import limit
 from .clock import as_utc, to_local, utcnow
 from .gm import (hash_password, new_totp_secret, password_iterations, sm3_hex, totp_verify, verify_password)
@@ -36,9 +37,9 @@ def load_user(user_id: str):
 
 
 class LoginRefused(Exception):
-    def __init__(self, message: str, code: str = "bad_credentials"):
+    def __init__(self, message: str, code: str = "bad_credentials", status: int = 401, retry_after: int | None = None):
         super().__init__(message)
-        self.message, self.code = message, code
+        self.message, self.code, self.status, self.retry_after = message, code, status, retry_after
 
 
 def _dummy_hash() -> str:
@@ -48,36 +49,58 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH[iterations]
 
 
-def check_password(username: str, password: str) -> User:
-    """The first factor with lockout. Raises LoginRefused with one generic message for an unknown
-    user or a wrong password (and spends the same time on both)."""
+def _take_attempt(name: str, user: User | None) -> throttle.Attempt:
+    """One attempt from this address, or LoginRefused — the same answer whether the name exists or not."""
+    taken = throttle.take_attempt(name, request.remote_addr)
+    if isinstance(taken, throttle.Refusal):
+        audit_now("auth.login_failed", f"{name or '（空）'} 的登录失败次数过多，拒绝本次尝试"
+                  f"（{'锁定中' if taken.locked else '延迟中'}）", outcome="denied", object_type="user",
+                  object_id=user.id if user else name, actor=user,
+                  detail={"reason": taken.code, "retry_after_seconds": taken.seconds})
+        raise LoginRefused(taken.message, code=taken.code, status=401 if taken.locked else 429,
+                           retry_after=taken.seconds)
+    return taken
+
+
+def _check_failed(name: str, user: User | None, attempt: throttle.Attempt, summary: str) -> LoginRefused:
+    """A failed password or second-factor check (already counted): audit it, apply what it locks, and
+    return the refusal to raise (the caller's transaction is rolled back first)."""
+    cfg = current_app.config
+    db.session.rollback()
+    audit("auth.login_failed", summary, outcome="failure", object_type="user",
+          object_id=user.id if user else name, actor=user)
+    locked = False
+    if attempt.pair_locks_on_failure:
+        locked = True
+        audit("auth.locked", f"{name} 在地址 {attempt.source} 连续 {cfg['LOGIN_MAX_FAILURES']} 次认证失败，"
+              f"该地址暂停登录此账号 {cfg['LOCKOUT_MINUTES']} 分钟", object_type="user",
+              object_id=user.id if user else name, actor=user, detail={"scope": "source", "source": attempt.source})
+    if attempt.account_locks_on_failure:
+        locked = True
+        detail = {"scope": "account"}
+        if user is not None:
+            user.locked_until = utcnow() + timedelta(minutes=cfg["LOCKOUT_MINUTES"])
+            detail["sessions_and_tokens_ended"] = sessions.end_all_for(user.id, "locked")
+        audit("auth.locked", f"{name} 累计 {cfg['LOGIN_ACCOUNT_MAX_FAILURES']} 次认证失败（多个地址），账号锁定 "
+              f"{cfg['LOCKOUT_MINUTES']} 分钟，会话与接口令牌全部失效", object_type="user",
+              object_id=user.id if user else name, actor=user, detail=detail)
+    db.session.commit()
+    if locked:
+        return LoginRefused(throttle.Refusal(locked=True, seconds=cfg["LOCKOUT_MINUTES"] * 60).message,
+                            code="account_locked", retry_after=cfg["LOCKOUT_MINUTES"] * 60)
+    return LoginRefused("用户名或密码错误")
+
+
+def check_password(username: str, password: str) -> tuple[User, throttle.Attempt]:
+    """The first factor. Raises LoginRefused with one generic message for an unknown user or a wrong
+    password (and spends the same time on both); throttling answers the same for both as well."""
     limit("login", current_app.config["RATELIMIT_LOGIN_PER_MINUTE"])
     name = (username or "").strip()[:64]
     user = db.session.scalar(select(User).where(User.username == name)) if name else None
-    if user is None:
-        verify_password(password or "", _dummy_hash())
-        audit_now("auth.login_failed", f"登录失败：用户名 {name or '（空）'} 不存在", outcome="failure",
-                  object_type="user", object_id=name)
-        raise LoginRefused("用户名或密码错误")
-    left = locked_minutes_left(user)
-    if left:
-        audit_now("auth.login_failed", f"账号 {user.username} 处于锁定期，拒绝登录", outcome="denied",
-                  object_type="user", object_id=user.id, actor=user)
-        raise LoginRefused(f"账号已锁定，请 {left} 分钟后再试，或联系安全管理员解锁", code="account_locked")
-    if not verify_password(password or "", user.password_hash):
-        db.session.rollback()
-        locked = record_failure(user)
-        audit("auth.login_failed", f"账号 {user.username} 密码错误", outcome="failure", object_type="user",
-              object_id=user.id, actor=user)
-        if locked:
-            audit("auth.locked", f"账号 {user.username} 连续 {current_app.config['LOGIN_MAX_FAILURES']} 次登录失败，"
-                  f"锁定 {current_app.config['LOCKOUT_MINUTES']} 分钟", outcome="success", object_type="user",
-                  object_id=user.id, actor=user)
-        db.session.commit()
-        if locked:
-            raise LoginRefused(f"连续 {current_app.config['LOGIN_MAX_FAILURES']} 次密码错误，账号已锁定 "
-                               f"{current_app.config['LOCKOUT_MINUTES']} 分钟", code="account_locked")
-        raise LoginRefused("用户名或密码错误")
+    attempt = _take_attempt(name, user)
+    if not verify_password(password or "", user.password_hash if user else _dummy_hash()) or user is None:
+        raise _check_failed(name, user, attempt, f"账号 {user.username} 密码错误" if user else
+                            f"登录失败：用户名 {name or '（空）'} 不存在")
     if not user.is_active:
         audit_now("auth.login_failed", f"账号 {user.username} 已停用", outcome="denied", object_type="user",
                   object_id=user.id, actor=user)
@@ -85,7 +108,7 @@ def check_password(username: str, password: str) -> User:
     wanted = current_app.config.get("PASSWORD_ITERATIONS", 600_000)
     if password_iterations(user.password_hash) != wanted:
         user.password_hash = hash_password(password, wanted)   # rehash when parameters change
-    return user
+    return user, attempt
 
 
 def _previous_login_text(user: User) -> str:
@@ -103,7 +126,8 @@ def _previous_login_text(user: User) -> str:
 def finish_login(user: User, factor: str) -> str:
     """Both factors passed: record, start the server-side session, return the last-login notice."""
     notice = _previous_login_text(user)
-    user.failed_logins, user.locked_until = 0, None
+    throttle.succeeded(user.username, request.remote_addr)
+    user.failed_logins = 0
     user.last_login_at, user.last_login_ip = utcnow(), request.remote_addr
     sessions.start(user)
     audit("auth.login", f"{user.username} 登录成功（{factor}）", object_type="user", object_id=user.id, actor=user,
@@ -120,37 +144,49 @@ def issue_token(user: User) -> str:
     return token
 
 
-def user_from_token(token: str) -> User:
+def token_row(token: str) -> ApiToken:
+    """The live token row with its user, in one statement (every API call): unknown, revoked, expired
+    tokens and tokens of a deactivated account are refused. Revocation is final (sessions.end_all_for)."""
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_sm3 == sm3_hex(token.encode()))
-                            .options(joinedload(ApiToken.user)))     # one statement on every API call
+                            .options(joinedload(ApiToken.user)))
     if row is None:
         raise Unauthorized("令牌无效，请重新登录")
-    expires = as_utc(row.expires_at)
-    if expires < utcnow() or not row.user.is_active:
+    if row.revoked_at is not None:
+        raise Unauthorized("令牌已失效（已退出登录、修改或重置密码、账号停用或锁定、会话被终止），请重新登录")
+    if as_utc(row.expires_at) < utcnow() or not row.user.is_active:
         raise Unauthorized("令牌已过期，请重新登录")
-    return row.user
+    return row
+
+
+def user_from_token(token: str) -> User:
+    return token_row(token).user
 
 
 def api_login(username: str, password: str, otp: str | None) -> User:
-    """POST /api/v1/session: the same controls as the login page."""
+    """POST /api/v1/session: the same controls as the login page. An account that must change its
+    password gets a token that may only change it (api/__init__.py)."""
     try:
-        user = check_password(username, password)
+        user, _attempt = check_password(username, password)
+        if needs_second_factor(user):
+            if user.totp_secret_enc is None:
+                db.session.commit()
+                raise DomainError("管理员账号须先在网页登录并绑定动态口令", code="otp_enrolment_required", status=401)
+            _accept_otp(user, otp or "")
     except LoginRefused as err:
-        raise DomainError(err.message, code=err.code, status=401) from None
-    if needs_second_factor(user):
-        if user.totp_secret_enc is None:
-            db.session.commit()
-            raise DomainError("管理员账号须先在网页登录并绑定动态口令", code="otp_enrolment_required", status=401)
-        if not _accept_otp(user, otp or ""):
-            raise DomainError("动态口令错误或已使用", code="otp_invalid", status=401)
-    reason = must_change_password(user)
-    if reason:
-        db.session.commit()
-        raise DomainError(reason + "（请在网页修改）", code="password_change_required", status=403)
-    user.failed_logins, user.locked_until = 0, None
+        raise LoginFailed(err) from None
+    throttle.succeeded(user.username, request.remote_addr)
+    user.failed_logins = 0
     user.last_login_at, user.last_login_ip = utcnow(), request.remote_addr
     audit("auth.api_token", f"{user.username} 通过接口登录", object_type="user", object_id=user.id, actor=user)
     return user
+
+
+class LoginFailed(DomainError):
+    """A refused API login; a delay carries Retry-After (api/__init__.py)."""
+
+    def __init__(self, err: LoginRefused):
+        super().__init__(err.message, code=err.code, status=err.status)
+        self.retry_after = err.retry_after
 
 
 # ---------------------------------------------------------------- second factor
@@ -161,20 +197,17 @@ def totp_secret(user: User) -> str | None:
     return decrypt(user.totp_secret_enc, table="user_account", column="totp_secret", ref=user.totp_ref)
 
 
-def _accept_otp(user: User, code: str) -> bool:
+def _accept_otp(user: User, code: str) -> throttle.Attempt:
+    """The second factor: a code not used before, counted like a password attempt; LoginRefused otherwise."""
+    attempt = _take_attempt(user.username, user)
     step = totp_verify(totp_secret(user), code)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
-        db.session.rollback()
-        locked = record_failure(user)
-        audit("auth.otp", f"{user.username} 动态口令错误", outcome="failure", object_type="user", object_id=user.id,
-              actor=user)
-        if locked:
-            audit("auth.locked", f"账号 {user.username} 连续多次认证失败，已锁定", object_type="user",
-                  object_id=user.id, actor=user)
-        db.session.commit()
-        return False
+        refusal = _check_failed(user.username, user, attempt, f"{user.username} 动态口令错误")
+        if refusal.code == "bad_credentials":
+            refusal = LoginRefused("动态口令错误或已使用", code="otp_invalid")
+        raise refusal
     user.totp_last_step = step
-    return True
+    return attempt
 
 
 def _pre_auth_user() -> User | None:
@@ -201,12 +234,12 @@ def _after_login(user: User, factor: str):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         try:
-            user = check_password(request.form.get("username", ""), request.form.get("password", ""))
+            user, _attempt = check_password(request.form.get("username", ""), request.form.get("password", ""))
         except LoginRefused as err:
-            error = err.message
+            error, status = err.message, err.status
         else:
             if needs_second_factor(user):
                 db.session.commit()
@@ -215,7 +248,7 @@ def login():
                 session.update(pre_uid=user.id, pre_at=time.time(), login_next=next_url)
                 return redirect(url_for("auth.otp"))
             return _after_login(user, "口令")
-    return render_template("auth/login.html", error=error), (401 if error else 200)
+    return render_template("auth/login.html", error=error), status
 
 
 @bp.route("/login/otp", methods=["GET", "POST"])
@@ -245,15 +278,18 @@ def otp():
                       actor=user)
                 session.pop("pending_totp", None)
                 return _after_login(user, "口令+动态口令")
-        elif _accept_otp(user, code):
-            return _after_login(user, "口令+动态口令")
         else:
-            user = _pre_auth_user()
-            error = "动态口令错误或已使用" if user and not locked_minutes_left(user) else "认证失败次数过多，账号已锁定"
-            if user is None or locked_minutes_left(user):
-                session.clear()
-                flash(error, "error")
-                return redirect(url_for("auth.login"))
+            try:
+                _accept_otp(user, code)
+            except LoginRefused as err:
+                error = err.message
+                user = _pre_auth_user()
+                if user is None or err.code == "account_locked":
+                    session.clear()
+                    flash(error, "error")
+                    return redirect(url_for("auth.login"))
+            else:
+                return _after_login(user, "口令+动态口令")
     uri = None
     if enrolling:
         from urllib.parse import quote
@@ -284,17 +320,11 @@ def change_password():
             errors["new_password2"] = "两次输入的新密码不一致"
         if not errors:
             set_password(user, new)
-            current_id = sessions.current_row().id if sessions.current_row() else None
-            from sqlalchemy import update
-
-            from ..security.models import UserSession
-            db.session.execute(update(UserSession).where(UserSession.user_id == user.id,
-                                                         UserSession.ended_at.is_(None),
-                                                         UserSession.id != current_id)
-                               .values(ended_at=utcnow(), end_reason="password"))
+            current = sessions.current_row()
+            sessions.end_all_for(user.id, "password", keep_session_id=current.id if current else None)
             audit("auth.password_change", f"{user.username} 修改密码", object_type="user", object_id=user.id)
             db.session.commit()
-            flash("密码已修改；其他设备上的登录已失效", "success")
+            flash("密码已修改；其他设备上的登录与接口令牌已失效", "success")
             return redirect(url_for("cases.home"))
         audit("auth.password_change", f"{user.username} 修改密码失败", outcome="failure", object_type="user",
               object_id=user.id, detail={"fields": sorted(errors)})
@@ -306,7 +336,11 @@ def change_password():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    audit("auth.logout", f"{current_user.username} 退出登录", object_type="user", object_id=current_user.id)
+    # Logging out ends this browser session and every API token of the account (a token is the same
+    # person's credential); other browser sessions end with "end sessions" or a password change.
+    revoked = sessions.revoke_tokens(current_user.id, "logout")
+    audit("auth.logout", f"{current_user.username} 退出登录", object_type="user", object_id=current_user.id,
+          detail={"tokens_revoked": revoked} if revoked else None)
     sessions.end("logout")
     db.session.commit()
     flash("已安全退出")

@@ -135,6 +135,10 @@ class ApiToken(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set by API logout, HTML logout, password change/reset, deactivation, lockout and the security
+    # administrator ending the account's sessions; a revoked token never comes back (security/sessions.py).
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoke_reason: Mapped[str | None] = mapped_column(String(20))
 
     user: Mapped[User] = relationship()
 

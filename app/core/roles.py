@@ -32,6 +32,8 @@ ROLES: dict[str, Role] = {r.key: r for r in [
     Role("sys_admin", "系统管理员", "platform", None),
     Role("sec_admin", "安全管理员", "platform", None),
     Role("audit_admin", "审计管理员", "platform", None),
+    # The system account that files complaints submitted on the public page (no login; sees no data).
+    Role("public", "社会公众（网上投诉举报）", "public", None),
 ]}
 
 REGULATOR_ROLES = frozenset(k for k, r in ROLES.items() if r.side == "regulator")

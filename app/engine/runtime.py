@@ -83,30 +83,54 @@ def warning_for(due_at: datetime | None) -> str:
 # rollback (savepoints too).
 _CHAIN_HEADS = "timeline_heads"
 _OPEN_TASKS = "open_tasks"
+_UNSYNCED_HEADS = "timeline_heads_unsynced"   # cases whose row does not carry their newest head yet
 
 
 @sa_event.listens_for(Session, "after_commit")
 @sa_event.listens_for(Session, "after_soft_rollback")
 def _forget_chain_heads(session, *_args) -> None:
-    for key in (_CHAIN_HEADS, _OPEN_TASKS):
+    for key in (_CHAIN_HEADS, _OPEN_TASKS, _UNSYNCED_HEADS):
         session.info.pop(key, None)
 
 
+def _write_heads(session, only_dirty: bool) -> None:
+    """Put each case's newest timeline head on its row. Within a transaction only into flushes that
+    update the case row anyway (engine state, lock_version: no statement of its own on the hot path);
+    whatever is left goes into the commit's flush, so the head always commits with its entries."""
+    pending = session.info.get(_UNSYNCED_HEADS)
+    if not pending:
+        return
+    heads = session.info.get(_CHAIN_HEADS, {})
+    dirty = session.dirty if only_dirty else None
+    for case_id, case in list(pending.items()):
+        if dirty is not None and case not in dirty:
+            continue
+        seq, head = heads[case_id]
+        case.timeline_seq, case.timeline_hash = seq, head
+        case.timeline_mac = timeline_head_mac(case_id, seq, head)
+        del pending[case_id]
+
+
+@sa_event.listens_for(Session, "before_flush")
+def _heads_into_case_updates(session, _context, _instances) -> None:
+    _write_heads(session, only_dirty=True)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _heads_before_commit(session) -> None:
+    _write_heads(session, only_dirty=False)
+
+
 EMPTY_HEAD = (0, GENESIS)   # (seq, hash) before a case's first timeline entry
-
-
-def _newest_event(case_id):
-    """The newest timeline entry of a case (`case_id`: a value, or Case.id to correlate)."""
-    return select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq.desc()).limit(1)
 
 
 def append_event(case: Case, actor: User | None, kind: str, summary: str, *, task_def: str | None = None,
                  step_name: str | None = None, comment: str | None = None, data: dict | None = None,
                  attachment_ids: list[int] | None = None) -> CaseEvent:
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
-    if case.id not in heads:   # not read with the case lock (_locked_case)
-        heads[case.id] = db.session.execute(
-            _newest_event(case.id).with_only_columns(CaseEvent.seq, CaseEvent.hash)).first() or EMPTY_HEAD
+    if case.id not in heads:   # not read with the case lock (_locked_case): the head as committed now
+        seq, head = db.session.execute(select(Case.timeline_seq, Case.timeline_hash).where(Case.id == case.id)).one()
+        heads[case.id] = (seq, head) if seq else EMPTY_HEAD
     seq, prev_hash = heads[case.id][0] + 1, heads[case.id][1]
     at = utcnow()
     data_text = json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None
@@ -120,7 +144,14 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
                       hash=chain_mac("timeline", prev_hash, canonical))
     db.session.add(event)
     heads[case.id] = (seq, event.hash)
+    db.session.info.setdefault(_UNSYNCED_HEADS, {})[case.id] = case     # written by _write_heads
     return event
+
+
+def timeline_head_mac(case_id: int, seq: int, last_hash: str | None) -> str:
+    """The MAC over a case's timeline head: without the key, a head rewound past deleted entries
+    cannot be made to match them."""
+    return chain_mac("timeline_head", last_hash or GENESIS, f"{case_id}|{seq}")
 
 
 TIMELINE_FIELDS = ("case_id", "seq", "at", "actor_id", "kind", "task_def", "step_name", "summary", "comment",
@@ -141,12 +172,47 @@ def event_canonical(event: CaseEvent) -> str:
 
 def verify_case_chain(case_id: int) -> int | None:
     """Return the seq of the first broken timeline entry, or None when the chain holds."""
-    prev = GENESIS
+    problem = verify_case_timeline(case_id)
+    return problem[0] if problem else None
+
+
+def verify_all_timelines(batch: int = 1000):
+    """Yield (case_no, seq, reason) for every case whose timeline fails verify_case_timeline."""
+    last_id = 0
+    while True:
+        rows = db.session.execute(select(Case.id, Case.case_no, Case.timeline_seq, Case.timeline_hash,
+                                         Case.timeline_mac).where(Case.id > last_id)
+                                  .order_by(Case.id).limit(batch)).all()
+        if not rows:
+            return
+        for case_id, case_no, *head in rows:
+            problem = verify_case_timeline(case_id, tuple(head))
+            if problem:
+                yield case_no, *problem
+        last_id = rows[-1][0]
+
+
+def verify_case_timeline(case_id: int, head: tuple | None = None) -> tuple[int, str] | None:
+    """(seq, reason) of the first problem in a case's timeline, or None: every entry's MAC and link,
+    consecutive seqs, and the head on the case row (`head`: its (seq, hash, mac), when already read),
+    which catches the deletion of the newest entries."""
+    prev, last_seq = GENESIS, 0
     for event in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                     .order_by(CaseEvent.seq)):
+        if event.seq != last_seq + 1:
+            return last_seq + 1, f"第 {last_seq + 1} 条至第 {event.seq - 1} 条缺失（被删除）"
         if event.prev_hash != prev or chain_mac("timeline", event.prev_hash, event_canonical(event)) != event.hash:
-            return event.seq
-        prev = event.hash
+            return event.seq, f"第 {event.seq} 条内容被修改，或与前一条的链接断开"
+        prev, last_seq = event.hash, event.seq
+    if head is None:
+        head = db.session.execute(select(Case.timeline_seq, Case.timeline_hash, Case.timeline_mac)
+                                  .where(Case.id == case_id)).one()
+    seq, head_hash, mac = head
+    seq = seq or 0
+    if mac != timeline_head_mac(case_id, seq, head_hash):
+        return max(seq, last_seq), "链头（案件记录上的序号与校验值）被改写或回退"
+    if seq != last_seq or (head_hash or GENESIS) != prev:
+        return last_seq + 1, f"末尾记录缺失：链头为第 {seq} 条，实际最后一条为第 {last_seq} 条"
     return None
 
 
@@ -300,18 +366,14 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
 
 def _locked_case(where) -> Case | None:
     """Lock one case row. The process version (big text columns deferred; every action needs it for
-    the spec and forms) and the head of the case's timeline chain ride on the same statement."""
-    newest = _newest_event(Case.id)
-    row = db.session.execute(
-        select(Case, newest.with_only_columns(CaseEvent.seq).scalar_subquery(),
-               newest.with_only_columns(CaseEvent.hash).scalar_subquery())
-        .where(where).options(joinedload(Case.process_version))
-        .with_for_update(of=Case).execution_options(populate_existing=True)).first()
-    if row is None:
+    the spec and forms) rides on the same statement; the head of the case's timeline chain is on the row."""
+    case = db.session.execute(
+        select(Case).where(where).options(joinedload(Case.process_version))
+        .with_for_update(of=Case).execution_options(populate_existing=True)).scalar()
+    if case is None:
         return None
-    case, seq, head = row
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
-    heads.setdefault(case.id, (seq, head) if seq is not None else EMPTY_HEAD)
+    heads.setdefault(case.id, (case.timeline_seq, case.timeline_hash) if case.timeline_seq else EMPTY_HEAD)
     return case
 
 

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from ..core.clock import as_utc
-from ..engine.runtime import timeline_canonical
+from ..engine.runtime import timeline_canonical, timeline_head_mac
 from ..extensions import db
 from ..security.audit import GENESIS, chain_mac
 
@@ -337,6 +337,9 @@ def build_rows(tpl: CaseTemplate, spec: CloneSpec) -> dict[str, list[dict]]:
         if template.get("notice_no"):
             hazard["notice_no"] = values[f"noticeno:{template['notice_no']}"]
     chain(out["case_event"])
+    head = out["case_event"][-1] if out["case_event"] else None
+    case["timeline_seq"], case["timeline_hash"] = (head["seq"], head["hash"]) if head else (0, None)
+    case["timeline_mac"] = timeline_head_mac(case["id"], case["timeline_seq"], case["timeline_hash"])
     return out
 
 

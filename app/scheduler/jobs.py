@@ -216,6 +216,10 @@ def housekeeping() -> JobResult:
     sessions = db.session.execute(delete(UserSession).where(UserSession.ended_at < now - SESSION_RETENTION)
                                   .execution_options(synchronize_session=False))
     windows = purge_old()
+    from ..security.throttle import purge_stale
+    windows += purge_stale(now)
+    from ..complaints.services import purge_old_checks
+    windows += purge_old_checks(now)      # 投诉举报: expired captchas and SMS codes, old attempts
     db.session.commit()
     return JobResult(items=(result.rowcount or 0) + (sessions.rowcount or 0) + windows)
 

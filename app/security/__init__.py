@@ -13,12 +13,14 @@ from flask_login import current_user
 from ..extensions import db
 
 # Endpoints a signed-in user may reach while a password change is pending.
-_PASSWORD_GATE_OPEN = {"auth.change_password", "auth.logout", "static", "core.healthz"}
+_PASSWORD_GATE_OPEN = {"auth.change_password", "auth.logout", "static", "core.healthz", "api.change_password",
+                       "api.delete_session"}
 
 SESSION_END_MESSAGES = {
     "idle": "长时间未操作，会话已超时，请重新登录", "absolute": "会话已超过最长时限，请重新登录",
     "terminated": "您的会话已被管理员终止，请重新登录", "disabled": "账号已停用", "password": "密码已在其他设备修改，请重新登录",
     "logout": "已退出登录，请重新登录", "missing": "请重新登录", "ended": "请重新登录",
+    "locked": "账号因登录失败次数过多已被锁定，请稍后重新登录或联系安全管理员",
 }
 
 

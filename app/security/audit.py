@@ -130,12 +130,28 @@ def _clean(text, limit: int) -> str | None:
     return "".join(ch if ch.isprintable() else " " for ch in str(text))[:limit]
 
 
+def _locked_head() -> AuditChainHead:
+    """The chain head, held until the transaction ends. PostgreSQL: the row lock (FOR UPDATE).
+    SQLite has no row locks and its driver begins a transaction only at the first write, so two
+    processes could read the same head: unless this transaction already writes (it then holds the
+    database's write lock), it is begun as BEGIN IMMEDIATE — the write lock before the read."""
+    if db.engine.dialect.name == "sqlite":
+        conn = db.session.connection()
+        raw = conn.connection.dbapi_connection
+        if not raw.in_transaction and (db.session.new or db.session.dirty or db.session.deleted):
+            db.session.flush()                       # pending changes begin the write transaction
+        if not raw.in_transaction:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return db.session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
 def audit(event_type: str, summary: str, *, outcome: str = "success", object_type: str | None = None,
           object_id=None, detail: dict | None = None, actor=None) -> AuditLog:
     """Append one entry in the current transaction (the caller commits with its own change)."""
     if actor is None and has_request_context() and current_user and current_user.is_authenticated:
         actor = current_user._get_current_object()
-    head = db.session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
+    head = _locked_head()
     sid = session.get("sid") if has_request_context() else None
     entry = AuditLog(
         id=head.last_id + 1, at=utcnow(), event_type=event_type,
@@ -168,7 +184,7 @@ def make_checkpoint() -> AuditCheckpoint | None:
     key = signing_key()
     if key is None:
         return None
-    head = db.session.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()).scalar_one()
+    head = _locked_head()
     last = db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
     if head.last_id == 0 or (last is not None and last.upto_id == head.last_id):
         return None
@@ -176,6 +192,11 @@ def make_checkpoint() -> AuditCheckpoint | None:
                          at=utcnow().replace(microsecond=0), signer_public_key=key.public_key().hex(), signature="")
     cp.signature = key.sign(cp.signed_text().encode()).hex()
     db.session.add(cp)
+    db.session.flush()
+    from . import anchor
+    anchor.queue(db.session, {"checkpoint_id": cp.id, "upto_id": cp.upto_id, "upto_hash": cp.upto_hash,
+                              "count": cp.count, "at": as_utc(cp.at).isoformat(), "signature": cp.signature,
+                              "public_key": cp.signer_public_key})
     return cp
 
 
@@ -185,7 +206,9 @@ def make_checkpoint() -> AuditCheckpoint | None:
 class Verification:
     checked: int = 0
     checkpoints: int = 0
+    anchored: int = 0                       # checkpoints found in the anchor file outside the database
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     first_bad_id: int | None = None
 
     @property
@@ -197,7 +220,10 @@ def verify_chain(batch: int = 5000) -> Verification:
     result = Verification()
     expected_id, prev = 1, GENESIS
     hashes_at: dict[int, str] = {}
-    checkpoint_ids = set(db.session.scalars(select(AuditCheckpoint.upto_id)))
+    from . import anchor
+    anchored = anchor.read()
+    checkpoint_ids = set(db.session.scalars(select(AuditCheckpoint.upto_id))) | \
+        {line["upto_id"] for line in anchored.lines}
     last_id = db.session.scalar(select(func.max(AuditLog.id))) or 0
     lo = 0
     while lo < last_id:
@@ -246,7 +272,37 @@ def verify_chain(batch: int = 5000) -> Verification:
             result.first_bad_id = cp.upto_id
             return result
         result.checkpoints += 1
+    _check_anchor(result, anchored, hashes_at, head, trusted)
     return result
+
+
+def _check_anchor(result: Verification, anchored, hashes_at: dict[int, str], head, trusted: str | None) -> None:
+    """The log must still reach every checkpoint anchored outside the database, with the same values,
+    and every anchored checkpoint must still be in the database."""
+    if anchored.missing:
+        from . import anchor
+        if anchor.anchor_path():
+            result.notes.append(f"未找到审计锚定文件 {anchor.anchor_path()}：无法核对日志末尾是否被截断")
+        return
+    if anchored.problems:
+        result.problems.extend(anchored.problems)
+        return
+    in_db = {cp.id: cp.signature for cp in db.session.scalars(select(AuditCheckpoint))}
+    for line in anchored.lines:
+        upto = line["upto_id"]
+        if trusted and line["public_key"] != trusted:
+            result.problems.append(f"锚定的检查点（截至第 {upto} 条）的签名公钥不是本系统配置的审计签名密钥")
+        elif upto > head.last_id:
+            result.problems.append(f"审计日志被截断或回退：锚定文件记录的检查点截至第 {upto} 条，"
+                                   f"数据库中的日志只到第 {head.last_id} 条")
+        elif hashes_at.get(upto) != line["upto_hash"]:
+            result.problems.append(f"第 {upto} 条审计记录与锚定文件中的检查点不符（日志被改写）")
+        elif in_db.get(line["checkpoint_id"]) != line["signature"]:
+            result.problems.append(f"检查点 {line['checkpoint_id']}（截至第 {upto} 条）已从数据库中删除或被替换")
+        if result.problems:
+            result.first_bad_id = min(upto, head.last_id + 1)
+            return
+        result.anchored += 1
 
 
 def _fmt(value: datetime) -> str:

@@ -71,22 +71,24 @@ def register(app: Flask) -> None:
         result = verify_chain()
         for problem in result.problems:
             click.echo(problem, err=True)
-        click.echo(f"审计日志：校验 {result.checked} 条、{result.checkpoints} 个 SM2 检查点，"
+        for note in result.notes:
+            click.echo("注意：" + note, err=True)
+        click.echo(f"审计日志：校验 {result.checked} 条、{result.checkpoints} 个 SM2 检查点、"
+                   f"{result.anchored} 个库外锚定检查点，"
                    + ("通过" if result.ok else f"失败（首个异常：第 {result.first_bad_id} 条）"))
         broken_cases = 0
         if timelines:
             from ..cases.models import Case
-            from ..engine.runtime import verify_case_chain
-            for case_id, case_no in db.session.execute(select(Case.id, Case.case_no).order_by(Case.id)):
-                seq = verify_case_chain(case_id)
-                if seq is not None:
-                    broken_cases += 1
-                    click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败", err=True)
+            from ..engine.runtime import verify_all_timelines
+            for case_no, seq, reason in verify_all_timelines():
+                broken_cases += 1
+                click.echo(f"案件 {case_no} 的流转记录第 {seq} 条校验失败：{reason}", err=True)
             total = db.session.scalar(select(func.count(Case.id)))
             click.echo(f"流转记录：{total} 个案件，" + ("全部通过" if not broken_cases else f"{broken_cases} 个失败"))
         ok = result.ok and not broken_cases
         audit("audit.verify", "命令行校验审计链" + ("通过" if ok else "失败"), outcome="success" if ok else "failure",
-              detail={"checked": result.checked, "first_bad_id": result.first_bad_id, "broken_cases": broken_cases,
+              detail={"checked": result.checked, "anchored": result.anchored, "first_bad_id": result.first_bad_id,
+                      "broken_cases": broken_cases,
                       "seconds": round(time.perf_counter() - started, 2)})
         db.session.commit()
         if not ok:

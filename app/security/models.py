@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.clock import utcnow
@@ -84,7 +84,7 @@ class UserSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(200))
 
     END_LABELS = {"logout": "退出登录", "idle": "空闲超时", "absolute": "超过最长会话时间", "terminated": "被管理员终止",
-                  "disabled": "账号停用", "password": "修改密码"}
+                  "disabled": "账号停用", "password": "修改密码", "locked": "账号锁定"}
 
 
 class PasswordHistory(db.Model):
@@ -102,3 +102,18 @@ class RateLimitHit(db.Model):
     key: Mapped[str] = mapped_column(String(120), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginThrottle(db.Model):
+    """Failed-login counters (security/throttle.py): one row per (account name, client address) and one
+    per account name with source "*". Keyed by the SM3 of the normalised user name, so an unknown name
+    is counted exactly like a real one. `version` makes each update a compare-and-swap."""
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("account_key", "source"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(45))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -76,20 +76,3 @@ def must_change_password(user) -> str | None:
     if expires is not None and expires <= utcnow():
         return f"密码已超过 {current_app.config['PASSWORD_MAX_AGE_DAYS']} 天未修改，请先修改密码"
     return None
-
-
-def locked_minutes_left(user) -> int:
-    if user.locked_until is None:
-        return 0
-    left = (as_utc(user.locked_until) - utcnow()).total_seconds()
-    return int(left // 60) + 1 if left > 0 else 0
-
-
-def record_failure(user) -> bool:
-    """Count a failed attempt; True when this attempt locks the account."""
-    user.failed_logins = (user.failed_logins or 0) + 1
-    if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-        user.locked_until = utcnow() + timedelta(minutes=current_app.config["LOCKOUT_MINUTES"])
-        user.failed_logins = 0
-        return True
-    return False

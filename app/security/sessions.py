@@ -77,9 +77,38 @@ def end(reason: str) -> None:
     session.clear()
 
 
-def end_all_for(user_id: int, reason: str) -> int:
-    """Terminate every open session of an account (disable, role change, password reset, admin)."""
-    result = db.session.execute(update(UserSession).where(UserSession.user_id == user_id,
-                                                          UserSession.ended_at.is_(None))
-                                .values(ended_at=utcnow(), end_reason=reason))
+def end_all_for(user_id: int, reason: str, *, keep_session_id: int | None = None,
+                keep_token_id: int | None = None) -> int:
+    """End every open session and revoke every live API token of an account (disable, role change,
+    password change or reset, lockout, the security administrator) — but the caller's own, when kept.
+    Returns how many sessions and tokens ended."""
+    now = utcnow()
+    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    if keep_session_id is not None:
+        query = query.where(UserSession.id != keep_session_id)
+    ended = db.session.execute(query.values(ended_at=now, end_reason=reason)).rowcount or 0
+    return ended + revoke_tokens(user_id, reason, keep_id=keep_token_id)
+
+
+def revoke_tokens(user_id: int, reason: str, *, keep_id: int | None = None) -> int:
+    """Revoke the account's live API tokens for good: a revoked token stays dead even if the account is
+    enabled again. One UPDATE on the indexed user_id; the per-request check reads the same row it
+    already reads for the token (core/auth.token_row)."""
+    from ..core.models import ApiToken
+    now = utcnow()
+    query = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None),
+                                   ApiToken.expires_at > now)
+    if keep_id is not None:
+        query = query.where(ApiToken.id != keep_id)
+    result = db.session.execute(query.values(revoked_at=now, revoke_reason=reason[:20])
+                                .execution_options(synchronize_session=False))
+    return result.rowcount or 0
+
+
+def revoke_token(token_id: int, reason: str) -> int:
+    """Revoke one API token (API logout)."""
+    from ..core.models import ApiToken
+    result = db.session.execute(update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+                                .values(revoked_at=utcnow(), revoke_reason=reason[:20])
+                                .execution_options(synchronize_session=False))
     return result.rowcount or 0

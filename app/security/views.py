@@ -26,7 +26,7 @@ from ..core.params import contains, date_arg, int_arg, text_arg
 from ..core.roles import ROLES, role_label
 from ..errors import Forbidden, NotFound
 from ..extensions import db
-from . import sessions
+from . import sessions, throttle
 from .audit import EVENT_LABELS, audit, event_label, verify_chain
 from .models import AuditLog, UserSession
 from .policy import ADMIN_ROLES, set_password
@@ -229,6 +229,7 @@ def user_reset_password(user_id: int):
     temp = _temp_password()
     set_password(user, temp, must_change=True)
     user.failed_logins, user.locked_until = 0, None
+    throttle.clear_account(user.username)
     sessions.end_all_for(user.id, "password")
     audit("auth.password_reset", f"重置账号 {user.username} 的密码", object_type="user", object_id=user.id)
     db.session.commit()
@@ -277,8 +278,17 @@ def user_edit(user_id: int):
             return redirect(url_for("security.users"))
     org = user.org
     return render_template("security/user_edit.html", target=user, errors=errors, roles=ROLES, regions=_regions(),
-                           org_uscc=org.uscc if org else "", open_sessions=_open_sessions(user.id)), \
+                           org_uscc=org.uscc if org else "", open_sessions=_open_sessions(user.id),
+                           live_tokens=_live_tokens(user.id), blocked=throttle.blocked_sources(user.username)), \
         (422 if errors else 200)
+
+
+def _live_tokens(user_id: int) -> int:
+    from sqlalchemy import func
+
+    from ..core.models import ApiToken
+    return db.session.scalar(select(func.count(ApiToken.id)).where(
+        ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())) or 0
 
 
 def _open_sessions(user_id: int):
@@ -292,6 +302,7 @@ def _open_sessions(user_id: int):
 def user_unlock(user_id: int):
     user = _account_for("sec_admin", user_id)
     user.failed_logins, user.locked_until = 0, None
+    throttle.clear_account(user.username)          # the account-wide lock and every address's
     return _account_done(user, "user.unlock", f"解除账号 {user.username} 的登录锁定", f"账号 {user.username} 已解除锁定")
 
 
@@ -300,8 +311,8 @@ def user_unlock(user_id: int):
 def user_end_sessions(user_id: int):
     user = _account_for("sec_admin", user_id)
     ended = sessions.end_all_for(user.id, "terminated")
-    return _account_done(user, "user.sessions_end", f"终止账号 {user.username} 的 {ended} 个会话",
-                         f"已终止 {user.username} 的 {ended} 个会话")
+    return _account_done(user, "user.sessions_end", f"终止账号 {user.username} 的 {ended} 个会话与接口令牌",
+                         f"已终止 {user.username} 的 {ended} 个会话与接口令牌")
 
 
 # ---------------------------------------------------------------- audit log (audit_admin; sec_admin: auditors only)
@@ -403,7 +414,8 @@ def audit_verify():
           detail={"checked": result.checked, "checkpoints": result.checkpoints, "first_bad_id": result.first_bad_id})
     db.session.commit()
     if result.ok:
-        flash(f"审计链校验通过：{result.checked} 条记录、{result.checkpoints} 个 SM2 签名检查点", "success")
+        flash(f"审计链校验通过：{result.checked} 条记录、{result.checkpoints} 个 SM2 签名检查点、"
+              f"{result.anchored} 个库外锚定检查点" + "".join("；注意：" + n for n in result.notes), "success")
     else:
         flash("审计链校验失败：" + result.problems[0], "error")
     return redirect(url_for("security.audit_log"))

@@ -46,9 +46,10 @@ CATEGORIES: dict[str, str] = {
     "inspector_cert_expiry": "检验员证书超期提醒",
     "operator_cert_expiry": "作业人员证书超期提醒",
     "design_life": "超设计使用年限预警",          # §4.5.8, §4.5.14.1
+    "complaint": "投诉举报办理通知",              # §4.3.4, §4.3.8: to the complainant
 }
 
-AUDIENCES: dict[str, str] = {"enterprise": "企业", "regulator": "监察"}
+AUDIENCES: dict[str, str] = {"enterprise": "企业", "regulator": "监察", "public": "公众"}
 # A template may be meant for either side (待办事项提醒); a message always has one audience.
 TEMPLATE_AUDIENCES: dict[str, str] = {**AUDIENCES, "all": "企业/监察"}
 

@@ -2,13 +2,13 @@
 maintenance items (TSG T5002 Annex A–D, editable), plans, work orders, item results and photos
 
 Revision ID: 0018_elevators
-Revises: 0017_registry_ledger_index
+Revises: 0018_complaints
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_elevators"
-down_revision = "0017_registry_ledger_index"
+down_revision = "0018_complaints"
 branch_labels = None
 depends_on = None
 
