@@ -438,3 +438,28 @@ def test_api_responses_match_the_document(app, api):
     result = check(app, a.post("/api/v1/elevators/sync", json={"records": [visit_record(e, "doc-check-0001", 150)]}), 200)
     assert result["results"][0]["status"] == "refused"
     check(app, api("wy_xn").post("/api/v1/elevators/sync", json={"records": [{}]}), 403)
+
+
+def test_a_repair_needs_a_fault_description_and_a_photo_and_lists_under_repairs(app, api, web):
+    e, _f = first_lift()
+    a = api("wb_qin")
+    order = a.post("/api/v1/elevators/work-orders", json=checkin_body(e, 20, kind="repair")).get_json()
+    assert order["kind"] == "repair" and order["order_no"].startswith("WX")
+    refused = a.post(f"/api/v1/elevators/work-orders/{order['id']}/finish", json=finish_body(e)).get_json()
+    assert set(refused["error"]["fields"]) >= {"fault_description", "photos"}
+    resp = a.post(f"/api/v1/elevators/work-orders/{order['id']}/photos",
+                  data={"file": (io.BytesIO(jpeg()), "p.jpg"), "purpose": "repair", "client_id": "repair-photo-01",
+                        "taken_at": utcnow().isoformat(), **{k: str(v) for k, v in at_distance(e, 20).items()}},
+                  content_type="multipart/form-data")
+    assert resp.status_code == 201, resp.get_json()
+    done = a.post(f"/api/v1/elevators/work-orders/{order['id']}/finish",
+                  json=finish_body(e, fault_description="3层层门门锁触点接触不良，电梯停梯", parts="层门门锁触点 1 套"))
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["status"] == "submitted"
+    plan = db.session.scalar(select(MaintenancePlan).where(MaintenancePlan.equipment_id == e.id,
+                                                           MaintenancePlan.due_on == today_local()))
+    assert plan.status == "planned"                      # a repair does not count as the planned maintenance
+    page = web("xn_supervisor").get("/elevators/repairs").get_data(as_text=True)
+    assert order["order_no"] in page
+    assert order["order_no"] not in web("xn_supervisor").get("/elevators/records").get_data(as_text=True)
+    assert order["order_no"] not in web("qx_supervisor").get("/elevators/repairs").get_data(as_text=True)
