@@ -16,6 +16,9 @@ from ..review.dossier import _on_white
 from .models import KEY_POSITIONS, RESULTS, WorkOrder
 
 
+PRINT_PX = 640
+
+
 def _when(value) -> str:
     return f"{to_local(value):%Y-%m-%d %H:%M:%S}" if value else "—"
 
@@ -28,10 +31,20 @@ def _image(att_id: int | None, width_mm: float, max_h_mm: float, flatten: bool =
         return None
     with open_attachment(att) as fh:
         data = fh.read()
-    src = _on_white(data) if flatten else io.BytesIO(data)
     from PIL import Image as PILImage
-    with PILImage.open(io.BytesIO(data)) as probe:
-        w, h = probe.size
+    if flatten:
+        src = _on_white(data)
+        with PILImage.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+    else:       # a print-size copy (about 150 dpi at the width shown): a small, fast PDF
+        with PILImage.open(io.BytesIO(data)) as probe:
+            probe.draft("RGB", (PRINT_PX, PRINT_PX))
+            copy = probe.convert("RGB")
+        copy.thumbnail((PRINT_PX, PRINT_PX))
+        w, h = copy.size
+        src = io.BytesIO()
+        copy.save(src, "JPEG", quality=80)
+        src.seek(0)
     width = width_mm * mm
     height = width * h / w
     if height > max_h_mm * mm:

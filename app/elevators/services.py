@@ -169,10 +169,14 @@ def lookup(user: User, raw: str) -> tuple[Equipment, ElevatorFacts]:
         code = m.group(1)
     if not code:
         raise ValidationFailed({"code": "请扫描或输入电梯的识别码"})
-    row = db.session.execute(
-        select(Equipment, ElevatorFacts).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
-        .where(or_(ElevatorFacts.rescue_code == code, Equipment.code == code, Equipment.reg_code == code,
-                   Equipment.registration_no == code, ElevatorFacts.chip_id == code), elevator_scope(user))).first()
+    base = (select(Equipment, ElevatorFacts).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
+            .where(elevator_scope(user)))
+    row = None
+    for cond in (ElevatorFacts.rescue_code == code, Equipment.code == code, Equipment.reg_code == code,
+                 Equipment.registration_no == code, ElevatorFacts.chip_id == code):
+        row = db.session.execute(base.where(cond)).first()
+        if row is not None:
+            break
     if row is None:
         raise NotFound(f"未找到识别码为 {code[:40]} 的电梯，或该电梯不由本单位维保")
     return row[0], row[1]
@@ -884,7 +888,9 @@ def record_scope(user: User):
 
 
 def records_query(user: User, f: RecordFilter):
-    stmt = select(WorkOrder).where(record_scope(user), WorkOrder.kind == f.kind)
+    from sqlalchemy.orm import joinedload
+    stmt = (select(WorkOrder).where(record_scope(user), WorkOrder.kind == f.kind)
+            .options(joinedload(WorkOrder.equipment), joinedload(WorkOrder.maintainer)))
     if f.equipment_id:
         stmt = stmt.where(WorkOrder.equipment_id == f.equipment_id)
     if f.status:
@@ -965,7 +971,9 @@ def types_json() -> dict:
 
 
 def last_archived(equipment_id: int, kind: str = "maintenance") -> WorkOrder | None:
-    return db.session.scalar(select(WorkOrder).where(WorkOrder.equipment_id == equipment_id, WorkOrder.kind == kind,
+    from sqlalchemy.orm import joinedload, selectinload
+    return db.session.scalar(select(WorkOrder).options(joinedload(WorkOrder.maintainer), joinedload(WorkOrder.coworker),
+                                                       selectinload(WorkOrder.photos).joinedload(WorkPhoto.item)).where(WorkOrder.equipment_id == equipment_id, WorkOrder.kind == kind,
                                                      WorkOrder.status == "archived")
                              .order_by(WorkOrder.checkin_at.desc()).limit(1))
 

@@ -8,12 +8,11 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ..cases.services import paginate
 from ..core.clock import to_local, today_local
 from ..core.excel import stream_xlsx
-from ..core.models import Organization
 from ..core.params import text_arg
 from ..core.storage import open_attachment
 from ..errors import DomainError, Forbidden, NotFound
@@ -184,12 +183,16 @@ def label(equipment_id: int):
 # ---------------------------------------------------------------- public (no login)
 
 def _public_facts(code: str):
+    """By 96111 rescue code (the label), else by 设备代码 — two indexed lookups, not an OR across the join."""
+    from sqlalchemy.orm import joinedload
+
     from ..core.models import Equipment
     from .models import ElevatorFacts
-    row = db.session.execute(select(Equipment, ElevatorFacts).join(ElevatorFacts, ElevatorFacts.equipment_id ==
-                                                                     Equipment.id)
-                             .where(or_(ElevatorFacts.rescue_code == (code or "")[:20],
-                                        Equipment.code == (code or "")[:32]))).first()
+    base = (select(Equipment, ElevatorFacts).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
+            .options(joinedload(Equipment.use_org), joinedload(Equipment.maintenance_org)))
+    row = db.session.execute(base.where(ElevatorFacts.rescue_code == (code or "")[:20])).first()
+    if row is None:
+        row = db.session.execute(base.where(Equipment.code == (code or "")[:32])).first()
     if row is None:
         raise NotFound("未找到该救援识别码对应的电梯")
     return row
@@ -210,7 +213,5 @@ def elevator(code: str):
         with open_attachment(p.attachment) as fh:
             data = fh.read()
         return Response(data, mimetype="image/jpeg", headers={"Cache-Control": "public, max-age=3600"})
-    maint_org = db.session.get(Organization, e.maintenance_org_id) if e.maintenance_org_id else None
-    return render_template("elevators/public.html", e=e, f=f, last=last, maint_org=maint_org, photos=photos,
-                           plan=services.next_plan(e.id), mask=services.mask_name,
-                           last_repair=services.last_archived(e.id, "repair"))
+    return render_template("elevators/public.html", e=e, f=f, last=last, maint_org=e.maintenance_org, photos=photos,
+                           plan=services.next_plan(e.id), mask=services.mask_name)
