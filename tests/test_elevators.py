@@ -463,3 +463,17 @@ def test_a_repair_needs_a_fault_description_and_a_photo_and_lists_under_repairs(
     assert order["order_no"] in page
     assert order["order_no"] not in web("xn_supervisor").get("/elevators/records").get_data(as_text=True)
     assert order["order_no"] not in web("qx_supervisor").get("/elevators/repairs").get_data(as_text=True)
+
+
+def test_the_maintenance_unit_binds_a_safety_chip_and_a_scan_of_it_finds_the_elevator(app, api):
+    e, f = first_lift()
+    e2, _f2 = first_lift(1)
+    a = api("wb_qin")
+    bound = a.post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": "04:a2:3b:1c:5d:80:00"})
+    assert bound.status_code == 200 and bound.get_json()["chip_id"] == "04A23B1C5D8000"
+    assert a.get("/api/v1/elevators/lookup?code=04A23B1C5D8000").get_json()["id"] == e.id
+    taken = a.post(f"/api/v1/elevators/{e2.id}/chip", json={"chip_id": "04A23B1C5D8000"})
+    assert taken.status_code == 422 and "另一台电梯" in taken.get_json()["error"]["fields"]["chip_id"]
+    assert a.post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": "xyz"}).status_code == 422
+    assert api("unit_xn").post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": "04A23B1C5D8001"}).status_code == 403
+    assert a.post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": ""}).get_json()["chip_id"] is None

@@ -814,6 +814,9 @@ ROUTES: dict[str, object] = {
     "elevators_api.list_orders": LoginOnly("/api/v1/elevators/work-orders"),
     "elevators_api.check_in": LoginOnly("/api/v1/elevators/work-orders", "POST"),   # refusals: test_elevators
     "elevators_api.sync": LoginOnly("/api/v1/elevators/sync", "POST"),              # maintainers only: test_elevators
+    "elevators_api.bind_chip": Obj(_elevator_order, "/api/v1/elevators/{device}/chip", "wb_qin", DEVICE_OUTSIDERS,
+                                   "POST", lambda ids: {"chip_id": "04A23B1C5D8001"}, _elevator_state,
+                                   view="/api/v1/elevators/{device}", also_refused=("unit_xn", "xn_supervisor")),
     "elevators_api.get_elevator": Obj(_elevator_order, "/api/v1/elevators/{device}", "xn_supervisor", DEVICE_OUTSIDERS),
     "elevators_api.move_plan": Obj(_elevator_order, "/api/v1/elevators/plans/{plan}/move", "wb_qin",
                                    ELEVATOR_OUTSIDERS, "POST", lambda ids: {"due_on": ids["due"]}, _elevator_state,

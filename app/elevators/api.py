@@ -47,6 +47,16 @@ def get_elevator(equipment_id: int):
     return jsonify(body)
 
 
+@bp.post("/<int:equipment_id>/chip")
+@authenticated
+def bind_chip(equipment_id: int):
+    e, f = services.visible_elevator(g.api_user, equipment_id)
+    services.bind_chip(g.api_user, e, f, str(_json_body().get("chip_id") or ""))
+    body = services.elevator_json(e, f)
+    db.session.commit()
+    return jsonify(body)
+
+
 @bp.get("/lookup")
 @authenticated
 def lookup():

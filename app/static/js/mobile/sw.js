@@ -6,7 +6,7 @@ var CACHE = 'gx-mobile-__SHELL_VERSION__';
 var SHELL = ['/m/', '/m/visit', '/m/scan', '/m/queue', '/m/offline', '/m/manifest.webmanifest',
   '/static/vendor/bootstrap/5.3.9/bootstrap.min.css', '/static/css/mobile.css', '/static/js/signature.js',
   '/static/js/mobile/queue.js', '/static/js/mobile/shell.js', '/static/js/mobile/camera.js',
-  '/static/js/mobile/visit.js', '/static/js/mobile/scan.js', '/static/vendor/jsqr/1.4.0/jsQR.js',
+  '/static/js/mobile/visit.js', '/static/js/mobile/scan.js', '/static/js/mobile/chip.js', '/static/vendor/jsqr/1.4.0/jsQR.js',
   '/static/img/app-icon-192.png'];
 self.addEventListener('install', function (ev) {
   ev.waitUntil(caches.open(CACHE).then(function (c) { return c.addAll(SHELL).catch(function () {}); }).then(function () { return self.skipWaiting(); }));
