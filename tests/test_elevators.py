@@ -281,7 +281,7 @@ def _task(case_id: int, task_def: str):
     return db.session.scalar(select(Task).where(Task.case_id == case_id, Task.status == "open", Task.task_def == task_def))
 
 
-def test_sign_off_loop_return_rework_confirm_quality_archive_and_public_page(app, api, client):
+def test_sign_off_loop_return_rework_confirm_quality_archive_and_public_page(app, api, client, web):
     e, f = next((e, f) for e, f in [first_lift(i) for i in range(6)]
                 if services.active_contract(e.id).quality_sign_required)
     a = api("wb_qin")
@@ -326,6 +326,10 @@ def test_sign_off_loop_return_rework_confirm_quality_archive_and_public_page(app
     with open_attachment(db.session.get(Attachment, order.pdf_attachment_id)) as fh:
         pdf = fh.read()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Subtype /Image") >= 4     # 3 photos, the (identical) signatures
+    sup = web("xn_supervisor" if e.region_code == "450102" else "qx_supervisor")
+    detail = sup.get(f"/elevators/orders/{order.id}")
+    assert detail.status_code == 200 and "电子工单 PDF" in detail.get_data(as_text=True)
+    assert sup.get(f"/cases/{order.case_id}").status_code == 200
     page = client.get(f"/p/elevators/{f.rescue_code}").get_data(as_text=True)
     assert "覃*" in page and "覃维保" not in page                            # masked maintainer name
     assert today_local().isoformat() in page and "关键部位照片" in page

@@ -192,3 +192,49 @@ def test_maintenance_visit_on_a_phone(server, camera_browser, app):
     assert overflow(page) <= 0
     shot(page, "elevator-6-public-phone")
     context.close()
+
+
+def test_supervisor_reads_the_records_on_a_desktop(server, browser, app):
+    """1440 px: a supervisor finds an archived work order in 维保记录, opens it (items, photos, signatures), the
+    device page shows it, and the Excel export downloads."""
+    from ..test_elevators import checkin_body, fill_items, finish_body, signature_png
+    from ..conftest import ApiClient
+    from .conftest import DESKTOP, login
+    base = server
+    with app.app_context():
+        maint = user("wb_qin").org_id
+        lift = db.session.scalar(select(Equipment).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
+                                 .where(Equipment.maintenance_org_id == maint).order_by(Equipment.id))
+        a = ApiClient(app.test_client(), "wb_qin")
+        order_id = a.post("/api/v1/elevators/work-orders", json=checkin_body(lift, 25)).get_json()["id"]
+        fill_items(a, order_id, lift)
+        assert a.post(f"/api/v1/elevators/work-orders/{order_id}/finish", json=finish_body(lift)).status_code == 200
+        order = db.session.get(WorkOrder, order_id)
+        from app.cases.models import Task
+        task = db.session.scalar(select(Task).where(Task.case_id == order.case_id, Task.status == "open"))
+        manager = ApiClient(app.test_client(), "wy_xn")
+        resp = manager.post(f"/api/v1/tasks/{task.id}/complete", json={"data": {"confirm_decision": "confirm"},
+                                                                       "signature": signature_png()})
+        assert resp.status_code == 200, resp.get_json()
+        order_no, lift_id = order.order_no, lift.id
+    page, errors = login(browser, base, "xn_supervisor", DESKTOP)
+    page.goto(f"{base}/elevators/records")
+    page.fill("input[name=q]", order_no)
+    page.click("#list-results button[type=submit]")
+    page.wait_for_selector(f"[data-testid=record-table] td:has-text('{order_no}')")
+    assert "已归档" in page.locator("[data-testid=record-table] tbody tr").first.inner_text()
+    assert overflow(page) <= 0
+    shot(page, "elevator-records-desktop")
+    href = page.locator("[data-testid=record-table] a:has-text('查看')").first.get_attribute("href")
+    page.goto(f"{base}{href}")
+    page.wait_for_selector("[data-testid=elevator-order]")
+    assert page.locator("[data-testid=order-items] img.ev-thumb").count() == 3
+    assert page.locator("img.sig-thumb").count() == 3                  # maintainer, co-worker, use unit
+    shot(page, "elevator-order-desktop")
+    page.goto(f"{base}/registry/devices/{lift_id}")
+    assert order_no in page.locator("[data-testid=section-elevator_maintenance]").inner_text()
+    page.goto(f"{base}/elevators/records")
+    with page.expect_download() as download:
+        page.click("[data-testid=export]")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    assert errors == []
