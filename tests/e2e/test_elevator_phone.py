@@ -65,6 +65,7 @@ def near(e: Equipment, metres: float) -> dict:
 
 
 def sign(page, selector):
+    page.locator(selector).scroll_into_view_if_needed()
     box = page.locator(selector).bounding_box()
     page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2)
     page.mouse.down()
@@ -171,7 +172,11 @@ def test_maintenance_visit_on_a_phone(server, camera_browser, app):
     sign(page, "[data-testid=signature-pad]")
     shot(page, "elevator-5-signoff-phone")
     page.click("[data-testid=submit-task]")
-    page.wait_for_load_state("networkidle")
+    try:
+        page.wait_for_url(f"{base}/inbox", timeout=10000)
+    except Exception:
+        shot(page, "elevator-signoff-failed")
+        raise AssertionError(page.locator("main").inner_text()[:800])
     with app.app_context():
         order = db.session.get(WorkOrder, order_id)
         assert order.status == "archived" and order.pdf_attachment_id and order.safety_signature_id
