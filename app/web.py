@@ -50,6 +50,7 @@ NAV = [
     ("电梯无纸化维保", "维保计划", "elevators.plans", ("elevator_maintainer", "maintenance_quality", "maintenance_unit", "property_manager", "use_unit", *sorted(REGULATOR_ROLES))),
     ("电梯无纸化维保", "维保记录", "elevators.records", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
     ("电梯无纸化维保", "维修记录", "elevators.repairs", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "录入电梯与合同", "elevators.setup", ("maintenance_unit", "maintenance_quality")),
     ("电梯无纸化维保", "维保项目", "elevators.items", ("sys_admin", "process_admin", "province_supervisor")),
 ]
 

@@ -481,3 +481,31 @@ def test_the_maintenance_unit_binds_a_safety_chip_and_a_scan_of_it_finds_the_ele
     assert a.post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": "xyz"}).status_code == 422
     assert api("unit_xn").post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": "04A23B1C5D8001"}).status_code == 403
     assert a.post(f"/api/v1/elevators/{e.id}/chip", json={"chip_id": ""}).get_json()["chip_id"] is None
+
+
+def test_the_maintenance_unit_records_an_elevator_and_its_contract(app, web):
+    model, _f = first_lift()
+    lift = Equipment(code="311045001202699999", name="新接电梯 1号（测试）", category_code="3110", kind_code="3000",
+                     class_code="3100", use_org_id=model.use_org_id, maintenance_org_id=model.maintenance_org_id,
+                     region_code=model.region_code, address=model.address, lat=model.lat, lng=model.lng)
+    db.session.add(lift)
+    db.session.commit()
+    s = web("wb_quality")
+    form = {"code": lift.code, "elevator_type": "traction", "floors": "18", "speed": "x", "rated_load": "1000",
+            "rescue_code": "45019999", "starts_on": today_local().isoformat(),
+            "ends_on": (today_local() + timedelta(days=364)).isoformat(), "cycle_days": "16"}
+    bad = s.post("/elevators/setup", data=form)
+    assert bad.status_code == 422
+    page = bad.get_data(as_text=True)
+    assert "额定速度须为数字" in page and "维保周期应在 1–15 之间" in page
+    resp = s.post("/elevators/setup", data={**form, "speed": "1.75", "cycle_days": "14"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+    db.session.expire_all()
+    facts = services.facts_of(lift.id)
+    assert facts.rescue_code == "45019999" and facts.floors == 18
+    plans = db.session.scalars(select(MaintenancePlan).where(MaintenancePlan.equipment_id == lift.id,
+                                                             MaintenancePlan.status == "planned",
+                                                             MaintenancePlan.due_on >= today_local())
+                               .order_by(MaintenancePlan.due_on)).all()
+    assert plans[0].due_on == today_local() and {(b.due_on - a.due_on).days for a, b in zip(plans, plans[1:])} == {14}
+    assert web("unit_xn").get("/elevators/setup").status_code == 403

@@ -182,6 +182,88 @@ def lookup(user: User, raw: str) -> tuple[Equipment, ElevatorFacts]:
     return row[0], row[1]
 
 
+SETUP_ROLES = ("maintenance_unit", "maintenance_quality", "elevator_maintainer")
+
+
+def setup_elevator(user: User, equipment: Equipment, values: dict) -> MaintenanceContract:
+    """The maintenance unit records an elevator it maintains (facts) and its contract; the contract's plans
+    are generated from the later of its start and today. Per-field Chinese errors; nothing saved on error."""
+    from ..security.audit import audit
+    if user.role not in SETUP_ROLES or not user.org_id or equipment.maintenance_org_id != user.org_id:
+        raise Forbidden("只有该电梯登记的维保单位可以录入电梯参数与维保合同")
+    if equipment.kind_code != "3000":
+        raise ValidationFailed({"code": "该设备不是电梯"})
+    errors: dict[str, str] = {}
+
+    def number(name, label, kind, lo, hi, required=False):
+        raw = str(values.get(name) or "").strip()
+        if not raw:
+            if required:
+                errors[name] = f"请填写{label}"
+            return None
+        try:
+            v = kind(raw)
+        except ValueError:
+            errors[name] = f"{label}须为数字"
+            return None
+        if not lo <= v <= hi:
+            errors[name] = f"{label}应在 {lo}–{hi} 之间"
+        return v
+
+    def day(name, label):
+        try:
+            return date.fromisoformat(str(values.get(name) or ""))
+        except ValueError:
+            errors[name] = f"{label}格式应为 YYYY-MM-DD"
+            return None
+    kind = values.get("elevator_type")
+    if kind not in ELEVATOR_TYPES:
+        errors["elevator_type"] = "请选择电梯类型"
+    moving = kind in ("escalator", "moving_walk")
+    floors = number("floors", "层站数", int, 2, 200, required=not moving)
+    speed = number("speed", "额定速度", float, 0.1, 20, required=True)
+    load = number("rated_load", "额定载重", int, 50, 50000, required=not moving)
+    rescue = str(values.get("rescue_code") or "").strip()
+    if not re.fullmatch(r"[0-9A-Za-z-]{4,20}", rescue):
+        errors["rescue_code"] = "请填写 96111 救援识别码（4–20 位字母或数字）"
+    facts = facts_of(equipment.id)
+    if rescue and db.session.scalar(select(ElevatorFacts.id).where(ElevatorFacts.rescue_code == rescue,
+                                                                   ElevatorFacts.equipment_id != equipment.id)):
+        errors["rescue_code"] = "该救援识别码已用于另一台电梯"
+    starts, ends = day("starts_on", "合同开始日期"), day("ends_on", "合同结束日期")
+    if starts and ends and ends <= starts:
+        errors["ends_on"] = "合同结束日期须晚于开始日期"
+    if ends and ends < today_local():
+        errors["ends_on"] = "合同已到期"
+    cycle = number("cycle_days", "维保周期", int, 1, MAX_CYCLE_DAYS, required=True)
+    if equipment.lat is None or equipment.lng is None:
+        errors["position"] = "设备档案中没有位置坐标，无法现场签到；请先在设备登记中补录经纬度"
+    if errors:
+        raise ValidationFailed(errors)
+    if facts is None:
+        facts = ElevatorFacts(equipment_id=equipment.id, elevator_type=kind, rescue_code=rescue)
+        db.session.add(facts)
+    facts.elevator_type, facts.floors, facts.speed, facts.rated_load = kind, floors, speed, load
+    facts.rescue_code, facts.updated_at = rescue, utcnow()
+    facts.site = (str(values.get("site") or "").strip() or None)
+    for old in db.session.scalars(select(MaintenanceContract).where(MaintenanceContract.equipment_id == equipment.id,
+                                                                    MaintenanceContract.ends_on >= today_local())):
+        old.ends_on = max(old.starts_on, today_local() - timedelta(days=1))    # superseded by the new contract
+        db.session.execute(MaintenancePlan.__table__.delete().where(MaintenancePlan.contract_id == old.id,
+                                                                    MaintenancePlan.status == "planned"))
+    contract = MaintenanceContract(equipment_id=equipment.id, maintenance_org_id=user.org_id,
+                                   use_org_id=equipment.use_org_id, contract_no=(str(values.get("contract_no") or "").strip()
+                                                                                 or None),
+                                   starts_on=starts, ends_on=ends, cycle_days=cycle,
+                                   quality_sign_required=bool(values.get("quality_sign_required")))
+    db.session.add(contract)
+    db.session.flush()
+    made = generate_plans(contract, from_day=max(starts, today_local()))
+    audit("record.change", f"录入电梯 {equipment.code} 参数与维保合同（{starts}–{ends}，每 {cycle} 天，生成计划 {made} 次）",
+          object_type="elevator", object_id=equipment.id, actor=user)
+    return contract
+
+
 CHIP_ID = re.compile(r"^[0-9A-F]{8,32}$")
 
 

@@ -169,6 +169,41 @@ def edit_item(item_id: int):
     return redirect(url_for("elevators.items", annex=item.annex) + f"#item-{item.id}")
 
 
+@bp.route("/setup", methods=["GET", "POST"])
+@login_required
+def setup():
+    """The maintenance unit records an elevator's facts and its maintenance contract (plans follow)."""
+    from ..registry.services import find_device
+    if current_user.role not in services.SETUP_ROLES:
+        raise Forbidden("只有维保单位可以录入电梯参数与维保合同")
+    values = request.form.to_dict() if request.method == "POST" else dict(request.args)
+    errors, device = {}, None
+    code = (values.get("code") or "").strip()
+    if code:
+        device = find_device(current_user, code)
+        if device is None or device.maintenance_org_id != current_user.org_id:
+            errors["code"] = "设备代码不存在，或该设备登记的维保单位不是本单位"
+            device = None
+    if device is not None and request.method == "GET":
+        facts = services.facts_of(device.id)
+        if facts:
+            values.update({"elevator_type": facts.elevator_type, "floors": facts.floors or "", "speed": facts.speed or "",
+                           "rated_load": facts.rated_load or "", "rescue_code": facts.rescue_code, "site": facts.site or ""})
+    if request.method == "POST" and device is not None:
+        try:
+            contract = services.setup_elevator(current_user, device, values)
+            db.session.commit()
+            flash(f"已保存 {device.name}（{device.code}）的电梯参数与维保合同，维保计划已生成", "success")
+            return redirect(url_for("elevators.plans", q=device.code))
+        except DomainError as err:
+            db.session.rollback()
+            errors = err.fields or {"_form": err.message}
+    elif request.method == "POST" and not code:
+        errors["code"] = "请填写设备代码"
+    return render_template("elevators/setup.html", values=values, errors=errors, device=device,
+                           types=ELEVATOR_TYPES, today=today_local()), (422 if errors and request.method == "POST" else 200)
+
+
 @bp.route("/<int:equipment_id>/label")
 @login_required
 def label(equipment_id: int):
