@@ -15,6 +15,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_crypto_self_test(app)
     configure_extensions(app)
     configure_domains()
+    configure_request_guard(app)
     configure_blueprints(app)
     configure_templates(app)
     configure_security_headers(app)
@@ -92,9 +93,21 @@ def configure_domains() -> None:
     from .elevators import services as _elevator_services  # noqa: F401
     from .elevators import profile as _elevator_profile  # noqa: F401
     from .elevators import mobile as _elevator_mobile  # noqa: F401 - phone pages on the shared /m/ blueprint
+    from .general_hazards import models as _general_hazard_models  # noqa: F401
+    from .general_hazards import services as _general_hazard_services  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
     from .complaints import services as _complaint_services  # noqa: F401
     from .complaints import profile as _complaint_profile  # noqa: F401
+    from .cylinders import models as _cylinder_models  # noqa: F401
+    from .cylinders import registration as _cylinder_registration  # noqa: F401
+    from .cylinders import documents as _cylinder_documents  # noqa: F401
+    from .cylinders import imports as _cylinder_imports  # noqa: F401
+    from .supervision import register as _supervision  # noqa: F401 - models, services, documents
+
+
+def configure_request_guard(app: Flask) -> None:
+    from .api.guard import init_app
+    init_app(app)     # before the blueprints: it replaces the `int` URL converter their routes use
 
 
 def configure_blueprints(app: Flask) -> None:
@@ -179,6 +192,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(mobile_bp)             # /m/: the phone app shell (PWA)
     app.register_blueprint(elevators_api_bp)
     csrf.exempt(elevators_api_bp)  # same authentication as api_bp
+    from .general_hazards.views import api_bp as general_hazards_api_bp
+    from .general_hazards.views import bp as general_hazards_bp
+    from .hazards.api import bp as hazards_api_bp
+    app.register_blueprint(general_hazards_bp)
+    for blueprint in (hazards_api_bp, general_hazards_api_bp):
+        app.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # same authentication as api_bp
     from .complaints.api import bp as complaints_api_bp
     from .complaints.views import bp as complaints_bp
     from .complaints.views import public_bp as complaints_public_bp
@@ -186,6 +206,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(complaints_public_bp)   # /public/complaints: no login
     app.register_blueprint(complaints_api_bp)
     csrf.exempt(complaints_api_bp)  # public calls carry no session; signed-in calls authenticate as api_bp
+    from .cylinders.api import bp as cylinders_api_bp
+    from .cylinders.views import bp as cylinders_bp
+    app.register_blueprint(cylinders_bp)
+    app.register_blueprint(cylinders_api_bp)
+    csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
+    from .supervision import blueprints as supervision_blueprints
+    supervision_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:

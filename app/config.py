@@ -46,6 +46,8 @@ class Config:
         self.MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
         # Whole request may carry several attachments.
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024))
+        # A JSON (or any non-multipart) request body: far below the upload limit (app/api/guard.py).
+        self.JSON_MAX_BYTES = int(os.environ.get("JSON_MAX_BYTES", 1024 * 1024))
         self.WORKFLOWS_DIR = os.environ.get("WORKFLOWS_DIR", str(BASE_DIR / "workflows"))
         self.FORMS_DIR = os.environ.get("FORMS_DIR", str(BASE_DIR / "forms"))
         self.RULES_DIR = os.environ.get("RULES_DIR", str(BASE_DIR / "rules"))

@@ -283,7 +283,20 @@ def api(app):
 
 # ------------------------------------------------------------------ builders
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
+def _real_files() -> tuple[bytes, bytes, bytes]:
+    """A small JPEG, PNG and one-page PDF that decode (uploads are checked by decoding: core/filecheck.py)."""
+    from PIL import Image
+    from pypdf import PdfWriter
+    jpeg, png, pdf = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (16, 12), (200, 80, 40)).save(jpeg, "JPEG")
+    Image.new("RGB", (16, 12), (40, 80, 200)).save(png, "PNG")
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(pdf)
+    return jpeg.getvalue(), png.getvalue(), pdf.getvalue()
+
+
+JPEG, PNG, PDF = _real_files()
 
 
 def equipment_of(username: str, index: int = 0):

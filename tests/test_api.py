@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from app.core.clock import today_local
 
-from .conftest import JPEG, equipment_of, report_data
+from .conftest import JPEG, PDF, equipment_of, report_data
 
 
 def test_session_login_and_errors(client):
@@ -55,7 +55,7 @@ def test_full_loop_through_the_api(api):
     unit_todo = unit.get("/api/v1/tasks").get_json()
     assert unit_todo["total"] == 1 and unit_todo["items"][0]["warning_level"] == "orange"
     rid = unit_todo["items"][0]["id"]
-    evidence = unit.post("/api/v1/attachments", data={"file": (io.BytesIO(b"%PDF-1.4 test"), "整改报告.pdf")},
+    evidence = unit.post("/api/v1/attachments", data={"file": (io.BytesIO(PDF), "整改报告.pdf")},
                          content_type="multipart/form-data").get_json()["id"]
     resp = unit.post(f"/api/v1/tasks/{rid}/complete", json={"data": {
         "feedback_type": "feedback", "measures": "更换门锁部件", "completed_on": today_local().isoformat(),

@@ -11,7 +11,7 @@ from app.inspections import conclusions, services
 from app.inspections.models import InspectionReport
 from app.sms.models import SmsMessage
 
-from .conftest import user
+from .conftest import PDF, user
 from .registry_helpers import agency, days, make_device
 from .test_openapi import check
 
@@ -75,7 +75,7 @@ def test_recompute_from_history_corrects_a_stale_device():
 def test_record_on_the_page_with_a_pdf_and_through_the_api(app, web, api):
     lift = make_device(variety="3110", org=user("unit_xn").org, next_due=days(-3))
     db.session.commit()
-    pdf = ("报告.pdf", b"%PDF-1.4\n%report\n")
+    pdf = ("报告.pdf", PDF)
     page = web("agency_gx")
     form = {"equipment_code": lift.code, "report_no": "WEB-1", "inspection_type": "periodic",
             "inspected_on": days(-1).isoformat(), "conclusion": "符合要求", "next_due_date": days(360).isoformat()}

@@ -23,9 +23,8 @@ from app.operators.demo import OPERATORS, id_number
 from app.operators.masking import mask_cert_no, mask_id_number, mask_name, public_id_mask
 from app.operators.models import Employment, EmploymentRequest, Operator, OperatorCertificate, id_number_index
 
-from .conftest import JPEG, complete, open_task, upload, user
+from .conftest import JPEG, PDF, complete, open_task, upload, user
 
-PDF = b"%PDF-1.4 social insurance proof\n"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -18,11 +18,10 @@ from app.overdue.models import Announcement, AuthorityMessage, OverdueAction, Ov
 from app.scheduler.jobs import run_job
 from app.sms.models import SmsMessage
 
-from .conftest import upload, user
+from .conftest import PDF, upload, user
 from .registry_helpers import agency, days, make_device
 from .test_scheduler import local, open_tasks
 
-PDF = b"%PDF-1.4\n%overdue\n"
 
 
 def overdue_device(late: int = 20, **facts) -> Equipment:

@@ -449,7 +449,7 @@ def test_api_bodies_are_checked_before_anything_is_written(api):
     for body, message in (({}, "xml 必填：请提交流程图的 BPMN XML 文本"),
                           ({"xml": None}, "xml 必填：请提交流程图的 BPMN XML 文本"),
                           ({"xml": "  "}, "流程图内容不能为空"),
-                          ({"xml": 5}, "xml 必须是 BPMN XML 文本（字符串）")):
+                          ({"xml": 5}, "应为文本")):
         r = a.post(bpmn, json=body)
         assert r.status_code == 422, (body, r.get_json())
         assert r.get_json()["error"]["code"] == "validation_failed"

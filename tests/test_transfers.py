@@ -20,7 +20,7 @@ from app.hazards.services import find_equipment_for_report
 from app.sms.models import SmsMessage
 from app.transfers.models import EquipmentTransfer, TransferItem
 
-from .conftest import assert_todo_counts_match_their_definition, complete, open_task, user
+from .conftest import PDF, assert_todo_counts_match_their_definition, complete, open_task, user
 
 REASON = "叉车随项目调往南宁仓储基地作业，预计一年。"
 
@@ -644,7 +644,7 @@ def test_list_filters_and_export(web, api):
 def test_api_start_claim_and_complete(api, web):
     device = forklifts()[0]
     unit, xn = api("unit_lz"), api("xn_supervisor")
-    photo = unit.post("/api/v1/attachments", data={"file": (io.BytesIO(b"%PDF-1.4 contract"), "租赁合同.pdf")},
+    photo = unit.post("/api/v1/attachments", data={"file": (io.BytesIO(PDF), "租赁合同.pdf")},
                       content_type="multipart/form-data").get_json()["id"]
     bad = unit.post("/api/v1/cases", json={"process_key": "equipment_transfer",
                                            "data": {"equipment_codes": [lz_devices("4110")[0].code],

@@ -16,6 +16,7 @@ from ..cases import services as case_services
 from ..cases.models import Case, Task
 from ..core.auth import LoginFailed, api_login, issue_token, token_row
 from ..core.clock import to_local
+from ..core.lookups import annotate as annotate_form
 from ..core.regions import region_name
 from ..core.storage import save_upload
 from ..engine import runtime
@@ -224,7 +225,7 @@ def get_process(key: str):
     info = version_info(version)
     return jsonify({"key": key, "name": version.name, "version": version.version,
                     "can_start": runtime.can_start(g.api_user, version), "start_roles": info.start_roles,
-                    "start_form": runtime.start_form_schema(version),
+                    "start_form": annotate_form(runtime.start_form_schema(version), g.api_user),
                     "forms": sorted(version_forms(version))})
 
 
@@ -269,7 +270,7 @@ def list_tasks():
 def get_task(task_id: int):
     task = case_services.visible_task(g.api_user, task_id)
     body = task_json(task)
-    body["form"] = runtime.task_form_schema(task)
+    body["form"] = annotate_form(runtime.task_form_schema(task), g.api_user)
     body["data"] = runtime.task_data(task) if task.status == "open" else {}
     return jsonify(body)
 
@@ -326,6 +327,27 @@ def equipment_search():
     return jsonify({"items": [{"id": e.id, "code": e.code, "name": e.name, "use_org": e.use_org.name,
                                "region_code": e.region_code, "registered_region_code": e.registered_region_code,
                                "movable": e.movable} for e in items]})
+
+
+@bp.get("/lookups")
+@authenticated
+def list_lookups():
+    from ..core import lookups
+    return jsonify({"items": lookups.names()})
+
+
+@bp.get("/lookups/<name>")
+@authenticated
+def get_lookup(name: str):
+    """The choices of a form field's widget for the caller, searched by q (x-lookup of the forms)."""
+    from ..core import lookups
+    from ..core.params import int_arg
+    if not lookups.exists(name):
+        raise NotFound("没有这个取值列表")
+    page, per_page = int_arg(request.args, "page", 1, 1, 1000), int_arg(request.args, "per_page", 20, 1, 100)
+    body = lookups.search(name, g.api_user, (request.args.get("q") or "")[:50], limit=per_page,
+                          offset=(page - 1) * per_page)
+    return jsonify({**body, "page": page, "per_page": per_page})
 
 
 @bp.get("/openapi.json")

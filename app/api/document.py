@@ -40,12 +40,65 @@ def build_document(docs_dir: pathlib.Path = DOCS) -> dict:
     if fragments.is_dir():
         for path in sorted(fragments.glob("*.json")):
             merge_fragment(doc, json.loads(path.read_text(encoding="utf-8")), path.name)
+    return complete_document(doc)
+
+
+# The responses every operation may give because of the request guard (app/api/guard.py) and the
+# security hooks (app/security): added where an operation does not list them already.
+_GUARD_EXAMPLES = {
+    "bad_request": ("400", "请求中含有 NUL 控制字符", "请求中含有不允许的控制字符（NUL），请检查输入内容"),
+    "bad_json": ("400", "请求体不是合法 JSON、嵌套过深或含无效字符", "JSON 嵌套层数超过 32 层"),
+    "payload_too_large": ("413", "请求体超过上限（JSON 默认 1 MB）", "请求体超过 1024 KB 上限（上传文件请使用 multipart/form-data）"),
+    "validation_failed": ("422", "参数或字段类型不合格（逐字段中文提示）", "提交的数据有误，请按提示修改"),
+}
+_GUARD_DESCRIPTIONS = {"400": "请求格式不正确", "413": "请求体过大", "422": "参数不合格"}
+
+
+def _add_example(op: dict, code: str) -> None:
+    status, summary, message = _GUARD_EXAMPLES[code]
+    response = op.setdefault("responses", {}).setdefault(status, {"description": _GUARD_DESCRIPTIONS[status]})
+    media = response.setdefault("content", {}).setdefault(
+        "application/json", {"schema": {"$ref": "#/components/schemas/Error"}})
+    examples = media.setdefault("examples", {})
+    if "example" in media:          # a single example becomes one of several
+        examples.setdefault("example", {"value": media.pop("example")})
+    if any(isinstance(ex, dict) and ex.get("value", {}).get("error", {}).get("code") == code
+           for ex in examples.values()):
+        return
+    value = {"error": {"code": code, "message": message}}
+    if code == "validation_failed":
+        value["error"]["fields"] = {"state": "取值无效，可选：unread"}
+    examples[f"guard_{code}"] = {"summary": summary, "value": value}
+
+
+def complete_document(doc: dict) -> dict:
+    """List on every /api/v1 operation the statuses the request guard gives (see _GUARD_EXAMPLES)."""
+    from .guard import body_properties, checked_query_parameters
+    for path, item in doc.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for method, op in item.items():
+            if method not in ("get", "put", "post", "delete", "patch") or not isinstance(op, dict):
+                continue
+            if path == "/api/v1/openapi.json":
+                continue      # the document itself: nothing a caller sends
+            _add_example(op, "bad_request")
+            if method != "get":
+                _add_example(op, "payload_too_large")
+                _add_example(op, "bad_json")
+            if checked_query_parameters(doc, path, method) or body_properties(doc, path, method):
+                _add_example(op, "validation_failed")
     return doc
 
 
 @lru_cache(maxsize=1)
 def _cached() -> dict:
     return build_document()
+
+
+def served_document() -> dict:
+    """The merged, completed document; shared — never alter it (api_document() gives a copy)."""
+    return _cached()
 
 
 def api_document() -> dict:

@@ -201,7 +201,9 @@ def unclaim(task_id: int):
 @login_required
 def download(attachment_id: int):
     att = services.visible_attachment(current_user, attachment_id)
-    inline = att.mime.startswith("image/") or att.mime == "application/pdf"
+    # Images were re-encoded on upload (core/filecheck.py) and may show in the page; a PDF is kept as
+    # uploaded, so it is always a download, never rendered inline by the browser's viewer.
+    inline = att.mime.startswith("image/")
     return send_file(open_attachment(att), mimetype=att.mime, as_attachment=not inline,
                      download_name=att.filename)
 

@@ -1,4 +1,4 @@
-"""Attachment storage: checked by content (not name), digested with SM3, stored by digest."""
+"""Attachment storage: checked by decoding (app/core/filecheck.py), digested with SM3, stored by digest."""
 from __future__ import annotations
 
 import os
@@ -11,37 +11,19 @@ from ..extensions import db
 from .gm import SM3Stream
 from .models import Attachment, User
 
-# Allowed types, recognised by their first bytes.
-SIGNATURES = [
-    (b"\xff\xd8\xff", "image/jpeg", (".jpg", ".jpeg")),
-    (b"\x89PNG\r\n\x1a\n", "image/png", (".png",)),
-    (b"%PDF-", "application/pdf", (".pdf",)),
-]
-ALLOWED_TEXT = "JPG、PNG 图片或 PDF 文件"
+# The allowed types and how they are recognised: app/core/filecheck.py (decoded, not sniffed).
+from .filecheck import ALLOWED_TEXT, SIGNATURES, inspect_file, sniff  # noqa: E402,F401 - re-exported
 
 
-def sniff(head: bytes) -> tuple[str, tuple[str, ...]] | None:
-    for magic, mime, exts in SIGNATURES:
-        if head.startswith(magic):
-            return mime, exts
-    return None
-
-
-def save_upload(upload: FileStorage, user: User, field: str = "file") -> Attachment:
+def save_upload(upload: FileStorage, user: User, field: str = "file",
+                allowed: tuple[str, ...] = ("image/jpeg", "image/png", "application/pdf")) -> Attachment:
+    """Read, decode (filecheck.inspect_file: images re-encoded without EXIF, PDFs without active
+    content), digest with SM3 and store by digest. Raises ValidationFailed({field: 中文提示})."""
     filename = os.path.basename((upload.filename or "").replace("\\", "/"))[:200] or "附件"
     max_bytes = current_app.config["MAX_UPLOAD_BYTES"]
     stream = upload.stream
-    head = stream.read(16)
-    kind = sniff(head)
-    if kind is None:
-        raise ValidationFailed({field: f"文件 {filename} 类型不允许，只能上传 {ALLOWED_TEXT}"})
-    mime, exts = kind
-    if not filename.lower().endswith(exts):
-        raise ValidationFailed({field: f"文件 {filename} 的扩展名与内容不符"})
-    digest = SM3Stream()
-    digest.update(head)
-    chunks = [head]
-    size = len(head)
+    chunks = []
+    size = 0
     while True:
         chunk = stream.read(1024 * 1024)
         if not chunk:
@@ -49,10 +31,13 @@ def save_upload(upload: FileStorage, user: User, field: str = "file") -> Attachm
         size += len(chunk)
         if size > max_bytes:
             raise ValidationFailed({field: f"文件 {filename} 超过 {max_bytes // (1024 * 1024)}MB 上限"})
-        digest.update(chunk)
         chunks.append(chunk)
     if size == 0:
         raise ValidationFailed({field: "文件为空"})
+    checked = inspect_file(b"".join(chunks), filename, field, allowed)
+    data = checked.data
+    digest = SM3Stream()
+    digest.update(data)
     sm3 = digest.hexdigest()
     key = f"{sm3[:2]}/{sm3}"
     path = os.path.join(current_app.config["UPLOAD_DIR"], key)
@@ -60,10 +45,10 @@ def save_upload(upload: FileStorage, user: User, field: str = "file") -> Attachm
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
+            fh.write(data)
         os.replace(tmp, path)
-    att = Attachment(filename=filename, mime=mime, size=size, sm3=sm3, storage_key=key, uploaded_by_id=user.id)
+    att = Attachment(filename=filename, mime=checked.mime, size=len(data), sm3=sm3, storage_key=key,
+                     uploaded_by_id=user.id)
     db.session.add(att)
     db.session.flush()
     return att

@@ -15,6 +15,8 @@ Stages (each recorded in `demo_generation`; a stopped run continues where it sto
   finish     counters for case and notice numbers;
   escalate   one pass of the scheduler's timer job: cases whose rectification deadline has passed
              escalate to their city bureau through the engine (督办 tasks, timeline, SMS outbox);
+  cylinders  gas cylinders: makers, fillers, cylinders and a year of fillings (app/cylinders/generate.py;
+             city 500 k / 5 M, province 5 M / 60 M; PostgreSQL only);
   vacuum     VACUUM ANALYZE (PostgreSQL): statistics and the visibility map for index-only scans.
 
 Everything is fictitious and marked （演示）; regions, equipment categories and GB 45067 criteria
@@ -51,7 +53,7 @@ PRESETS = {
     # benchmarks (bench/registry.py) need no case load.
     "registry": {"orgs": 50_000, "devices": 500_000, "cases": 2_000, "reports": 2_000_000, "chunk": 2_000},
 }
-STAGES = ("base", "orgs", "equipment", "templates", "cases", "elevators", "finish", "escalate", "vacuum")
+STAGES = ("base", "orgs", "equipment", "templates", "cases", "elevators", "finish", "escalate", "cylinders", "vacuum")
 
 # Share of each city in organisations and devices (rough economic weight; synthetic).
 CITY_WEIGHT = {"450100": 20, "450200": 12, "450300": 11, "450400": 5, "450500": 5, "450600": 3,
@@ -301,6 +303,20 @@ def load_regions() -> Regions:
 
 
 # ---------------------------------------------------------------- stages
+
+# Gas cylinders and a year of fillings per scale (the procurement's Guangxi figures at province scale).
+CYLINDER_SIZES = {"city": (500_000, 5_000_000), "province": (5_000_000, 60_000_000)}
+
+
+def _stage_cylinders(scale, preset, out) -> None:
+    size = CYLINDER_SIZES.get(scale)
+    if size is None or db.engine.dialect.name != "postgresql":
+        out.write("cylinders: 该规模或 SQLite 不生成气瓶\n")
+        return
+    from ..cylinders.generate import generate
+    result = generate(*size, out=lambda message: out.write(message + "\n"))
+    row = _stage("cylinders", scale)
+    row.done = row.target = result["cylinders"]
 
 def run(scale: str, out=None, workers: int = 2) -> dict:
     """Run (or continue) every stage; returns the final counts. `workers` processes clone cases
@@ -734,7 +750,17 @@ URGE_NOTES = {"urge": "整改期限临近，请按期提交整改反馈。",
               "urge_progress": "请加快整改进度，确实无法按期完成的请及时申请延期。",
               "urge_extended": "延期期间请严格落实停用措施，按批准的期限提交整改反馈。",
               "urge_rework": "复核未通过，请抓紧重新整改并按期提交整改反馈。"}
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) * 4 + b"\xff\xd9"
+
+
+def _photo_jpeg() -> bytes:
+    """A small real JPEG (uploads are decoded: app/core/filecheck.py)."""
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (120, 140, 160)).save(out, "JPEG")
+    return out.getvalue()
+
+
+JPEG = _photo_jpeg()
 
 
 def _stage_templates(scale, preset, out) -> None:

@@ -2,13 +2,13 @@
 maintenance items (TSG T5002 Annex A–D, editable), plans, work orders, item results and photos
 
 Revision ID: 0018_elevators
-Revises: 0018_complaints
+Revises: 0018_supervision
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_elevators"
-down_revision = "0018_complaints"
+down_revision = "0018_supervision"
 branch_labels = None
 depends_on = None
 

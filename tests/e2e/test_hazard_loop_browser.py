@@ -9,7 +9,7 @@ import pytest
 
 from app.core.clock import today_local
 
-from ..conftest import equipment_of
+from ..conftest import JPEG, PDF, PNG, equipment_of
 from .conftest import login as _login
 from .conftest import open_first_task as _open_first_task
 from .conftest import shot as _shot
@@ -36,7 +36,7 @@ def test_hazard_closed_loop_in_the_browser(server, browser, app):
     agency.fill("#i-found_on", today.isoformat())
     agency.fill("#i-rectify_deadline", (today + timedelta(days=20)).isoformat())
     agency.set_input_files("#i-photos", files=[{"name": "现场.jpg", "mimeType": "image/jpeg",
-                                                  "buffer": b"\xff\xd8\xff\xe0" + b"\x00" * 400}])
+                                                  "buffer": JPEG}])
     agency.click("[data-testid=submit-start]")
     agency.wait_for_selector("#hazard-facts")
     case_url = agency.url
@@ -68,7 +68,7 @@ def test_hazard_closed_loop_in_the_browser(server, browser, app):
     unit.fill("#i-measures", "已更换层门门锁并恢复安全回路，经自检合格。")
     unit.fill("#i-completed_on", today.isoformat())
     unit.set_input_files("#i-evidence", files=[{"name": "整改报告.pdf", "mimeType": "application/pdf",
-                                                  "buffer": b"%PDF-1.4\n%test\n"}])
+                                                  "buffer": PDF}])
     unit.click("[data-testid=submit-task]")
     unit.wait_for_url(f"{base}/inbox")
 
@@ -84,7 +84,7 @@ def test_hazard_closed_loop_in_the_browser(server, browser, app):
     unit.check("input[name=feedback_type][value=feedback]")
     unit.fill("#i-measures", "拆除短接线，更换门锁触点，复测合格。")
     unit.set_input_files("#i-evidence", files=[{"name": "复测.png", "mimeType": "image/png",
-                                                  "buffer": b"\x89PNG\r\n\x1a\n" + b"\x00" * 100}])
+                                                  "buffer": PNG}])
     unit.click("[data-testid=submit-task]")
     unit.wait_for_url(f"{base}/inbox")
     _open_first_task(agency, base)

@@ -13,7 +13,7 @@ from .conftest import login
 from .conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+from ..conftest import PDF  # noqa: E402 - a PDF that parses (uploads are decoded)
 
 
 def _login(browser, base, username):

@@ -13,7 +13,7 @@ from .conftest import PHONE, login, overflow, shot
 
 pytestmark = pytest.mark.e2e
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
+from ..conftest import JPEG  # noqa: E402 - a JPEG that decodes (uploads are decoded)
 
 
 def _task_id(app, case_id: int) -> int:
