@@ -967,7 +967,8 @@ def load_templates(info: dict) -> list[TemplateContext]:
         if copied:
             texts["、".join(name for _id, name in copied)] = "copy_people"
         tpl = load_template(key, case.id, item["offsets"], item["marks"], list(texts),
-                            group=tuple(user_id for user_id, _name in copied))
+                            group=tuple(user_id for user_id, _name in copied),
+                            people=frozenset((supervisor.id, unit.id, agency_user.id)))
         uuids = sorted(k[5:] for k in tpl.slot_keys if k.startswith("uuid:"))
         dates = sorted(k[5:] for k in tpl.slot_keys if k.startswith("date:"))
         out.append(TemplateContext(tpl=tpl, family=family, weight=TEMPLATE_PLANS[name][0],
