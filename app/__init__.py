@@ -89,6 +89,10 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .elevators import models as _elevator_models  # noqa: F401
+    from .elevators import services as _elevator_services  # noqa: F401
+    from .elevators import profile as _elevator_profile  # noqa: F401
+    from .elevators import mobile as _elevator_mobile  # noqa: F401 - phone pages on the shared /m/ blueprint
     from .general_hazards import models as _general_hazard_models  # noqa: F401
     from .general_hazards import services as _general_hazard_services  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
@@ -179,6 +183,15 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .elevators.api import bp as elevators_api_bp
+    from .elevators.views import bp as elevators_bp
+    from .elevators.views import public_bp as elevators_public_bp
+    from .mobile.views import bp as mobile_bp
+    app.register_blueprint(elevators_bp)
+    app.register_blueprint(elevators_public_bp)   # /p/elevators: the 96111 QR page, no login
+    app.register_blueprint(mobile_bp)             # /m/: the phone app shell (PWA)
+    app.register_blueprint(elevators_api_bp)
+    csrf.exempt(elevators_api_bp)  # same authentication as api_bp
     from .general_hazards.views import api_bp as general_hazards_api_bp
     from .general_hazards.views import bp as general_hazards_bp
     from .hazards.api import bp as hazards_api_bp

@@ -118,6 +118,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     seed_registry(orgs, seq)           # registry facts, inspection reports, overdue / design-life demo devices
     from .operators.demo import seed_operators
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
+    from .elevators.demo import seed_elevators
+    seed_elevators(orgs, iterations)   # 电梯无纸化维保 (§4.6): items, elevator facts, contracts, plans, wb_*/wy_* accounts
     from .cylinders.demo import seed_cylinders
     seed_cylinders(iterations, DEMO_PASSWORD)   # 气瓶 (§4.4): a maker, two fillers, batch, cylinders, fillings
     from .supervision.demo import seed_supervision
@@ -209,7 +211,8 @@ def accounts() -> list[dict]:
                      "region": f"{user.region.name} ({user.region_code})",
                      "organization": user.org.name if user.org else None, "display_name": display})
     from .operators.demo import operator_accounts
+    from .elevators.demo import elevator_accounts
     from .cylinders.demo import demo_accounts as cylinder_accounts
     from .supervision.demo import supervision_accounts
     return (rows + operator_accounts() + [{**row, "password": DEMO_PASSWORD} for row in cylinder_accounts()]
-            + supervision_accounts())
+            + supervision_accounts() + elevator_accounts())

@@ -20,7 +20,7 @@ NAV = [
     ("个人设置", "代理人设置", "taskops.deputies", None),
     ("隐患治理", "重大事故隐患台账", "hazards.ledger", None),
     ("隐患治理", "隐患管理", "hazards.manage_page", ("use_unit", "inspection_agency", "maintenance_unit")),
-    ("隐患治理", "判定标准配置", "hazards.criteria", (*sorted(REGULATOR_ROLES), "process_admin")),
+    ("隐患治理", "判定标准配置", "hazards.criteria", (*sorted(REGULATOR_ROLES),)),
     ("隐患治理", "隐患通报", "hazards.bulletins", (*sorted(REGULATOR_ROLES),)),
     ("隐患治理", "隐患统计分析", "hazards.stats", (*sorted(REGULATOR_ROLES),)),
     ("隐患治理", "检验不合格报告", "hazards.nonconforming", ("inspection_agency", *sorted(REGULATOR_ROLES))),
@@ -48,6 +48,7 @@ NAV = [
     ("系统运维", "调度任务", "scheduler.jobs", ("sys_admin",)),
     ("流程管理", "流程与版本", "procadmin.index", ("process_admin",)),
     ("流程管理", "变更记录", "procadmin.changes", ("process_admin",)),
+    ("流程管理", "隐患判定标准配置", "hazards.criteria", ("process_admin",)),
     ("短信预警", "短信预警记录", "sms.records", (*sorted(REGULATOR_ROLES), "sys_admin")),
     ("短信预警", "短信模板", "sms.templates", ("sys_admin",)),
     ("作业人员", "本单位作业人员", "operators.staff", ("use_unit",)),
@@ -55,6 +56,13 @@ NAV = [
     ("个人中心", "任职单位", "operators.employer", ("operator",)),
     ("个人中心", "我的待办", "cases.inbox", ("operator",)),
     ("个人中心", "发起事项", "cases.processes", ("operator",)),
+    ("电梯无纸化维保", "手机端", "mobile.home", ("elevator_maintainer", "property_manager", "maintenance_quality")),
+    ("电梯无纸化维保", "电梯档案", "elevators.index", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维保计划", "elevators.plans", ("elevator_maintainer", "maintenance_quality", "maintenance_unit", "property_manager", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维保记录", "elevators.records", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "维修记录", "elevators.repairs", ("elevator_maintainer", "property_manager", "maintenance_quality", "maintenance_unit", "use_unit", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "录入电梯与合同", "elevators.setup", ("maintenance_unit", "maintenance_quality")),
+    ("电梯无纸化维保", "维保项目", "elevators.items", ("sys_admin", "process_admin", "province_supervisor")),
     ("气瓶充装", "工作桌面", "cylinders.desk", ("filling_unit",)),
     ("气瓶充装", "气瓶管理", "cylinders.archive", ("filling_unit",)),
     ("气瓶充装", "充装记录", "cylinders.fillings", ("filling_unit",)),
@@ -70,6 +78,11 @@ NAV = [
     ("气瓶安全监管", "气瓶充装", "cylinders.fillings", (*sorted(REGULATOR_ROLES),)),
     ("气瓶安全监管", "充装秤管理", "cylinders.scales", (*sorted(REGULATOR_ROLES),)),
 ]
+
+
+# Where each platform administrator lands: their own domain's first page, whatever business pages
+# (templates, vocabularies) the navigation also offers them.
+ADMIN_HOME = {"sys_admin": "security.users", "sec_admin": "security.users", "process_admin": "procadmin.index"}
 
 
 def nav_for(user) -> list:

@@ -128,6 +128,13 @@ def main() -> None:
     print(f"同上（接口，每页 100 条）：中位 {med:.0f} ms，P95 {p95:.0f} ms")
     med, p95 = _timed(lambda: county.get("/cylinders"), 10)
     print(f"区县局气瓶档案首页（兴宁区）：中位 {med:.0f} ms，P95 {p95:.0f} ms")
+    for label, url in (("自治区局气瓶档案首页（全区，总数计到 10 万）", "/cylinders"),
+                       ("自治区局充装记录首页（全区，总数计到 10 万）", "/cylinders/fillings"),
+                       (f"自治区局一个月的充装记录（{month}）", f"/cylinders/fillings?month={month}"),
+                       ("自治区局按溯源码查询气瓶档案（登记验证）", f"/cylinders?q={codes[0]}")):
+        province.get(url)
+        med, p95 = _timed(lambda: province.get(url), 8)
+        print(f"{label}：中位 {med:.0f} ms，P95 {p95:.0f} ms")
     if args.import_rows:
         _import(app, args.import_rows)
 

@@ -570,6 +570,8 @@ def test_maintenance_unit_reports_on_a_device_it_maintains():
             "description": "维保中发现制动器闸瓦磨损超标，仍在运行。", "found_on": today_local().isoformat(),
             "rectify_deadline": (today_local() + timedelta(days=5)).isoformat(), "rectify_requirements": "立即更换闸瓦"})
         db.session.commit()
+        from app.cases.services import equipment_suggestions
+        assert [e.code for e in equipment_suggestions(user("maint_test"), "")] == [device.code]
         hazard = hazard_of(case)
         assert hazard.source == "maintenance" and hazard.reporter_org_id == org.id
         assert db.session.scalar(select(func.count(Notification.id)).where(
@@ -617,3 +619,42 @@ def test_scheduler_job_makes_the_new_periods_checks():
     notes = db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == user("unit_xn").id,
                                                                         Notification.title.contains("季度锅炉房排查")))
     assert notes == 2
+
+
+def test_general_hazard_through_the_api_alone(api, app):
+    client = api("unit_xn")
+    process = check(app, client.get("/api/v1/processes/general_hazard"), 200)
+    props = process["start_form"]["properties"]
+    assert props["check_kind"]["ui:enumNames"][-1] == "隐患排查计划" and "x-lookup" in props["check_id"]
+    bad = check(app, client.post("/api/v1/cases", json={"process_key": "general_hazard",
+                                                         "data": general_data(level="severe")}), 422)
+    assert "level" in bad["error"]["fields"]
+    case = check(app, client.post("/api/v1/cases", json={"process_key": "general_hazard", "data": general_data()}), 201)
+    task_id = case["open_tasks"][0]["id"]
+    form = check(app, client.get(f"/api/v1/tasks/{task_id}"), 200)["form"]
+    assert form["title"] == "隐患整改"
+    done = check(app, client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": {
+        "rectified_on": today_local().isoformat(), "handler": "王整改", "rectify_result": "更换灭火器两具。"}}), 200)
+    accept = done["open_tasks"][0]
+    assert accept["task_def"] == "accept"
+    closed = check(app, client.post(f"/api/v1/tasks/{accept['id']}/complete", json={"data": {
+        "accept_result": "pass", "opinion": "复查合格"}}), 200)
+    assert closed["status"] == "closed" and closed["outcome"] == "已验收销号"
+
+
+def test_hazard_filed_by_the_complaint_loop_has_complaint_as_source(web):
+    """A hazard started from inside the public-complaint loop's service task (转重大事故隐患) is sourced 投诉举报."""
+    from types import SimpleNamespace
+
+    from app.engine.services import CURRENT, ServiceContext
+    outer = ServiceContext(SimpleNamespace(process_key="public_complaint", id=0), user("xn_supervisor"), {})
+    token = CURRENT.set(outer)
+    try:
+        case = make_case()
+    finally:
+        CURRENT.reset(token)
+    hazard = hazard_of(case)
+    assert hazard.source == "complaint" and hazard.source_label == "投诉举报核查"
+    assert open_task(case).task_def == "dispatch"              # the county bureau still dispatches and verifies
+    word = _docx_text(web("xn_supervisor").get(f"/documents/hazard_reminder/{hazard.id}.docx").data)
+    assert "投诉举报" in word

@@ -432,6 +432,30 @@ def _clock_state(ids) -> tuple:
     return case.paused_at, case.pause_reason, _case_state(ids)
 
 
+def _elevator_order() -> dict:
+    """wb_qin checked in at unit_xn's first lift (a work order in progress) and the lift's next plan."""
+    from app.core.models import Equipment
+    from app.elevators import services as elevators
+    from app.elevators.models import ElevatorFacts, MaintenancePlan
+    from .test_elevators import checkin_body
+    lift = db.session.scalar(select(Equipment).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
+                             .where(Equipment.use_org_id == user("unit_xn").org_id).order_by(Equipment.id))
+    order = elevators.check_in(user("wb_qin"), checkin_body(lift, 10, client_id="route-scope-0001")).order
+    db.session.commit()
+    plan = db.session.scalar(select(MaintenancePlan).where(MaintenancePlan.equipment_id == lift.id,
+                                                           MaintenancePlan.status == "planned")
+                             .order_by(MaintenancePlan.due_on.desc()))
+    return {"device": lift.id, "order": order.id, "plan": plan.id, "due": plan.due_on.isoformat()}
+
+
+def _elevator_state(ids) -> tuple:
+    from app.elevators.models import MaintenancePlan, WorkOrder
+    db.session.expire_all()
+    o = db.session.get(WorkOrder, ids["order"])
+    return o.status, len(o.results), len(o.photos), o.checkout_at, db.session.get(MaintenancePlan, ids["plan"]).due_on
+
+
+ELEVATOR_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "op_wei", "sys_admin", "wy_qx")
 def _unit_hazard_in_xn() -> dict:
     """A major hazard unit_xn reported on its own lift (not yet accepted by 兴宁区)."""
     from .conftest import hazard_of
@@ -1024,6 +1048,69 @@ ROUTES: dict[str, object] = {
     "clock_api.api_resume": Obj(_paused_case_in_xn, "/api/v1/cases/{case}/clock/resume", "xn_supervisor",
                                 XN_OUTSIDERS, "POST", lambda ids: {}, _clock_state,
                                 view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
+    "elevators_public.elevator": Public("/p/elevators/311045001201600001"),
+    "mobile.manifest": Public("/m/manifest.webmanifest"),
+    "mobile.service_worker": Public("/m/sw.js"),
+    "mobile.offline": Public("/m/offline"),
+    "mobile.home": LoginOnly("/m/"),
+    "mobile.queue": LoginOnly("/m/queue"),
+    "mobile.elevators": Roles({"elevator_maintainer", "property_manager", "maintenance_quality"}, "/m/elevators",
+                              insider=False),
+    "mobile.scan": Roles({"elevator_maintainer"}, "/m/scan", insider=False),
+    "mobile.visit": Roles({"elevator_maintainer"}, "/m/visit", insider=False),
+    "mobile.orders": Roles({"elevator_maintainer"}, "/m/orders", insider=False),
+    "mobile.elevator": Obj(_elevator_order, "/m/elevators/{device}", "wb_qin", ELEVATOR_OUTSIDERS + ("unit_xn",)),
+    "elevators.index": LoginOnly("/elevators"),
+    "elevators.records": LoginOnly("/elevators/records"),
+    "elevators.repairs": LoginOnly("/elevators/repairs"),
+    "elevators.export": LoginOnly("/elevators/records/export.xlsx"),
+    "elevators.plans": LoginOnly("/elevators/plans"),
+    "elevators.setup": Roles({"maintenance_unit", "maintenance_quality", "elevator_maintainer"}, "/elevators/setup",
+                             insider=False),
+    "elevators.setup#POST": Roles({"maintenance_unit", "maintenance_quality", "elevator_maintainer"}, "/elevators/setup",
+                                  "POST", {"code": "311045001201600001", "elevator_type": "traction"}),
+    "elevators.items": Roles({"sys_admin", "process_admin", "province_supervisor"}, "/elevators/items"),
+    "elevators.edit_item": Roles({"sys_admin", "process_admin", "province_supervisor"}, "/elevators/items/1", "POST",
+                                 {"item": "越权修改", "requirement": "越权修改"}),
+    "elevators.order": Obj(_elevator_order, "/elevators/orders/{order}", "xn_supervisor", ELEVATOR_OUTSIDERS),
+    "elevators.label": Obj(_elevator_order, "/elevators/{device}/label", "xn_supervisor", DEVICE_OUTSIDERS),
+    "elevators.move_plan": Obj(_elevator_order, "/elevators/plans/{plan}/move", "wb_qin", ELEVATOR_OUTSIDERS,
+                               "POST", lambda ids: {"due_on": ids["due"]}, _elevator_state, view="/elevators/plans",
+                               also_refused=("unit_xn", "xn_supervisor")),
+    "elevators_api.list_elevators": LoginOnly("/api/v1/elevators"),
+    "elevators_api.lookup": LoginOnly("/api/v1/elevators/lookup?code=X"),
+    "elevators_api.list_items": LoginOnly("/api/v1/elevators/items"),
+    "elevators_api.item_catalogue": LoginOnly("/api/v1/elevators/item-catalogue"),
+    "elevators_api.list_plans": LoginOnly("/api/v1/elevators/plans"),
+    "elevators_api.today_pack": LoginOnly("/api/v1/elevators/today"),
+    "elevators_api.list_orders": LoginOnly("/api/v1/elevators/work-orders"),
+    "elevators_api.check_in": LoginOnly("/api/v1/elevators/work-orders", "POST"),   # refusals: test_elevators
+    "elevators_api.sync": LoginOnly("/api/v1/elevators/sync", "POST"),              # maintainers only: test_elevators
+    "elevators_api.bind_chip": Obj(_elevator_order, "/api/v1/elevators/{device}/chip", "wb_qin", DEVICE_OUTSIDERS,
+                                   "POST", lambda ids: {"chip_id": "04A23B1C5D8001"}, _elevator_state,
+                                   view="/api/v1/elevators/{device}", also_refused=("unit_xn", "xn_supervisor")),
+    "elevators_api.get_elevator": Obj(_elevator_order, "/api/v1/elevators/{device}", "xn_supervisor", DEVICE_OUTSIDERS),
+    "elevators_api.move_plan": Obj(_elevator_order, "/api/v1/elevators/plans/{plan}/move", "wb_qin",
+                                   ELEVATOR_OUTSIDERS, "POST", lambda ids: {"due_on": ids["due"]}, _elevator_state,
+                                   view="/api/v1/elevators/plans", also_refused=("unit_xn", "xn_supervisor")),
+    "elevators_api.get_order": Obj(_elevator_order, "/api/v1/elevators/work-orders/{order}", "wb_qin",
+                                   ELEVATOR_OUTSIDERS),
+    "elevators_api.save_results": Obj(_elevator_order, "/api/v1/elevators/work-orders/{order}/results", "wb_qin",
+                                      ELEVATOR_OUTSIDERS, "POST", lambda ids: {"results": []}, _elevator_state,
+                                      view="/api/v1/elevators/work-orders/{order}",
+                                      also_refused=("unit_xn", "xn_supervisor", "wb_lu")),
+    "elevators_api.add_photo": Obj(_elevator_order, "/api/v1/elevators/work-orders/{order}/photos", "wb_qin",
+                                   ELEVATOR_OUTSIDERS, "POST", None, _elevator_state,
+                                   view="/api/v1/elevators/work-orders/{order}",
+                                   also_refused=("unit_xn", "xn_supervisor", "wb_lu")),
+    "elevators_api.finish": Obj(_elevator_order, "/api/v1/elevators/work-orders/{order}/finish", "wb_qin",
+                                ELEVATOR_OUTSIDERS, "POST", None, _elevator_state,
+                                view="/api/v1/elevators/work-orders/{order}",
+                                also_refused=("unit_xn", "xn_supervisor", "wb_lu")),
+    "elevators_api.resubmit": Obj(_elevator_order, "/api/v1/elevators/work-orders/{order}/resubmit", "wb_qin",
+                                  ELEVATOR_OUTSIDERS, "POST", None, _elevator_state,
+                                  view="/api/v1/elevators/work-orders/{order}",
+                                  also_refused=("unit_xn", "xn_supervisor", "wb_lu")),
     # -- 监督检查 (app/supervision)
     "supervision.inspections": Roles(REGULATORS | {"use_unit", "inspection_agency"}, "/supervision/inspections"),
     "supervision.new_inspection": Roles(REGULATORS, "/supervision/inspections/new"),
@@ -1091,8 +1178,8 @@ ROUTES: dict[str, object] = {
                                         also_refused=SV_REFUSED),
     # -- 证后监督检查 (app/supervision)
     "supervision.experts": Roles(REGULATORS | {"sys_admin", "undertaking_unit"}, "/supervision/experts"),
-    "supervision.new_expert": Roles({"city_supervisor", "province_supervisor", "sys_admin"}, "/supervision/experts/new"),
-    "supervision.new_expert#POST": Roles({"city_supervisor", "province_supervisor", "sys_admin"},
+    "supervision.new_expert": Roles({"city_supervisor", "province_supervisor"}, "/supervision/experts/new"),
+    "supervision.new_expert#POST": Roles({"city_supervisor", "province_supervisor"},
                                          "/supervision/experts/new", "POST", {"name": ""}),
     "supervision.edit_expert": Obj(_pl_expert, "/supervision/experts/{expert}", "nn_city",
                                    ("lz_supervisor", "unit_xn", "agency_gx", "op_wei", "process_admin")),
@@ -1159,7 +1246,7 @@ ROUTES: dict[str, object] = {
                                         PL_FORWARD_OUTSIDERS, "POST", lambda ids: {"criterion_id": "GB45067-4.6b"},
                                         _pl_state, view="/supervision/forwarded"),
     "supervision_api.experts": Roles(REGULATORS | {"sys_admin", "undertaking_unit"}, "/api/v1/supervision/experts"),
-    "supervision_api.create_expert": Roles({"city_supervisor", "province_supervisor", "sys_admin"},
+    "supervision_api.create_expert": Roles({"city_supervisor", "province_supervisor"},
                                            "/api/v1/supervision/experts", "POST", {"name": ""}),
     "supervision_api.campaign_list": LoginOnly("/api/v1/supervision/campaigns"),
     "supervision_api.create_campaign": Roles({"city_supervisor"}, "/api/v1/supervision/campaigns", "POST", {}),

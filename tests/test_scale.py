@@ -220,3 +220,18 @@ def test_generated_urges_and_copies(generated, app):
     mine = next(c for c in copies[case.id] if c.user_id == supervisor.id)
     assert case.case_no in page and ('data-testid="unread-tag"' in page) == (mine.read_at is None)
     assert f'data-count="copies">{unread}<' in page
+
+
+def test_generated_elevators_have_contracts_plans_and_a_year_of_records(generated, app, client):
+    from app.elevators.models import ElevatorFacts, MaintenancePlan, WorkOrder
+    lifts = db.session.scalar(select(func.count(Equipment.id)).where(Equipment.kind_code == "3000",
+                                                                      Equipment.maintenance_org_id.isnot(None)))
+    assert db.session.scalar(select(func.count(ElevatorFacts.id))) == lifts > 100
+    per_lift = db.session.execute(select(WorkOrder.equipment_id, func.count()).group_by(WorkOrder.equipment_id)).all()
+    assert len(per_lift) > 100 and 20 <= sorted(n for _e, n in per_lift)[len(per_lift) // 2] <= 26
+    generated_lift = per_lift[-1][0]
+    days = db.session.scalars(select(MaintenancePlan.due_on).where(MaintenancePlan.equipment_id == generated_lift)
+                              .order_by(MaintenancePlan.due_on)).all()
+    assert {(b - a).days for a, b in zip(days, days[1:])} == {15}
+    code = db.session.scalar(select(ElevatorFacts.rescue_code).where(ElevatorFacts.equipment_id == generated_lift))
+    assert "最近维保" in client.get(f"/p/elevators/{code}").get_data(as_text=True)

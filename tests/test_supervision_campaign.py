@@ -191,6 +191,9 @@ def test_campaign_through_review_assignment_declaration_entry_rectification_eval
     blocked = expert.post(f"/supervision/campaign-units/{unit_xn.id}/submit",
                           {"inspected_on": today_local().isoformat(), "summary": "现场检查了安全管理与设备档案。"})
     assert blocked.status_code == 422 and "尚未拉取到处理结果" in blocked.get_data(as_text=True)
+    from app.taskops.models import Notification
+    assert db.session.scalar(select(Notification).where(Notification.user_id == user("nn_city").id,
+                                                        Notification.title.contains("上报监察")))
     # the department (nn_city) raises a major hazard from it; the outcome is pulled back
     city = web("nn_city")
     assert "对检验发现的严重事故隐患未整改" in city.get("/supervision/forwarded?pending=1").get_data(as_text=True)
@@ -203,6 +206,7 @@ def test_campaign_through_review_assignment_declaration_entry_rectification_eval
     finding = db.session.get(type(finding), finding.id)
     assert finding.hazard_case.process_key == "major_hazard" and "已认定为重大事故隐患" in finding.forward_outcome
     assert services.hazard_count(_fresh(CampaignUnit, unit_xn.id)) == 1
+    assert "1 项 / 1 项" in city.get(f"/supervision/campaigns/{c.id}").get_data(as_text=True)    # summed
     page = expert.get(f"/supervision/campaign-units/{unit_xn.id}").get_data(as_text=True)
     assert finding.hazard_case.case_no in page and "处理结果" in page
     ok = expert.post(f"/supervision/campaign-units/{unit_xn.id}/submit",
@@ -367,3 +371,28 @@ def test_a_draft_submitted_twice_starts_one_case(app):
         campaigns.submit(ServiceContext(case=other, actor=user("nn_city"), task_data={"campaign_id": str(c.id)}))
     db.session.rollback()
     assert db.session.get(Campaign, c.id).case_id == case.id
+
+
+def test_odd_json_gets_field_errors_not_500(app, api):
+    """Lists, objects, huge numbers where texts and ids belong: per-field 4xx answers, never a server error."""
+    from .test_openapi import check
+    huge = 10 ** 20
+    sup, city, province = api("xn_supervisor"), api("nn_city"), api("gx_province")
+    bodies = [
+        (sup, "/api/v1/supervision/inspections", {"org_id": huge, "category": ["x"], "unit_categories": [{}],
+                                                   "inspected_on": 5, "inspectors": {"a": 1}}),
+        (sup, "/api/v1/supervision/units", {"name": ["x"], "uscc": 1, "region_code": {}}),
+        (province, "/api/v1/supervision/templates", {"name": "x", "kind": ["unit"], "scope": {},
+                                                     "items": [{"text": "a", "options": 5, "photo_rule": []}]}),
+        (city, "/api/v1/supervision/experts", {"name": "x", "kind": ["inspector"], "org_id": huge}),
+        (city, "/api/v1/supervision/campaigns", {"name": ["x"], "undertaking_org_id": huge, "template_id": "1e9"}),
+    ]
+    for client, url, body in bodies:
+        resp = client.post(url, json=body)
+        assert resp.status_code in (403, 422), (url, resp.status_code, resp.get_data(as_text=True)[:300])
+        check(app, resp)
+    c = _draft()
+    for body in ({"count": "abc", "seed": 123}, {"count": huge}, {"count": 2, "region": ["450100"], "kind": {}}):
+        check(app, city.post(f"/api/v1/supervision/campaigns/{c.id}/draw", json=body), 422)
+    check(app, city.post(f"/api/v1/supervision/campaigns/{c.id}/supervisor", json={"seed": 12345}), 422)
+    check(app, city.post(f"/api/v1/supervision/campaigns/{c.id}/pick", json={"org_id": huge}), 422)

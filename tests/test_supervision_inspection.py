@@ -7,7 +7,7 @@ import io
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.cases.models import Case, CaseEvent, Task
 from app.core.clock import today_local
@@ -146,6 +146,7 @@ def test_inspection_through_letter_phone_rectification_return_and_close(app, web
     assert "由监督检查的检查项上报" in events
     page = supervisor.get(f"/supervision/inspections/{row.id}?step=equipment").get_data(as_text=True)
     assert hazard_case.case_no in page and "1 项 / 1 项" in page
+    assert "严重事故隐患 1 项；已上报重大事故隐患 1 项" in page          # counts by kind (操作指引)
     # submitting without the letter's fields fails per field, nothing written
     start = supervisor.post("/processes/supervision_inspection/start", {"inspection_id": str(row.id), "review_by": "inspecting"})
     assert start.status_code == 422
@@ -365,3 +366,42 @@ def test_inspection_list_exports(app, web):
     from openpyxl import load_workbook
     rows = list(load_workbook(io.BytesIO(resp.data)).active.values)
     assert rows[0][0] == "检查编号" and rows[1][1].startswith("南宁市兴宁区演示商业广场") and rows[1][7] == 1
+
+
+def test_business_registry_lookup(app, web, api, monkeypatch):
+    """The inspected unit found in the business registry (our contract, signed requests, a fake server),
+    adopted into the unit registry from the registry's own record; a failing registry leaves ours."""
+    from app.core.external import ExternalCall
+    from app.core.models import Organization
+    from app.core.validators import uscc_check_char
+    from .fakes import FakeServer
+    first17 = "91450102MA5BXY001"
+    uscc = first17 + uscc_check_char(first17)
+    record = {"uscc": uscc, "name": "南宁市兴宁区工商库演示企业（测试）", "region_code": "450102",
+              "address": "兴宁区演示路9号", "legal_representative": "覃法人"}
+    routes = {("GET", "/v1/enterprises"): lambda req: (200, {"items": [record, {"uscc": "BAD", "name": "x",
+                                                                                 "region_code": "450102"}]}),
+              ("GET", "/v1/enterprises/*"): lambda req: (200, record) if req.path.endswith(uscc) else (404, {})}
+    with FakeServer(routes) as fake:
+        for key, value in {"PROVIDER": "http", "URL": fake.url, "APP_KEY": "gx", "SECRET": "s3cret"}.items():
+            monkeypatch.setitem(app.config, f"EXTERNAL_BUSINESS_REGISTRY_{key}", value)
+        s = web("xn_supervisor")
+        page = s.get("/supervision/inspections/new?q=工商库演示").get_data(as_text=True)
+        assert "工商库演示企业" in page and f"ext:{uscc}" in page and "BAD" not in page
+        sent = fake.received[0]
+        assert sent.path.startswith("/v1/enterprises?") and "region=450102" in sent.path
+        assert sent.headers.get("X-Signature-Method") == "HMAC-SM3" and sent.headers.get("X-Signature")
+        resp = s.post("/supervision/inspections/new", {
+            "org_id": f"ext:{uscc}", "name": "浏览器改的名字", "category": "常规监督检查", "unit_categories": "使用",
+            "inspected_on": today_local().isoformat(), "inspectors": "黄兴宁、陆兴宁"})
+        assert resp.status_code == 302, resp.get_data(as_text=True)[:500]
+        org = db.session.scalar(select(Organization).where(Organization.uscc == uscc))
+        assert org.name == record["name"] and org.contact_name == "覃法人"
+        assert fake.received[-1].path == f"/v1/enterprises/{uscc}"
+        assert db.session.scalar(select(func.count(ExternalCall.id)).where(ExternalCall.system == "business_registry")) >= 2
+        # through the API the adopted unit is now in the registry (found once, not twice)
+        items = check(app, api("xn_supervisor").get("/api/v1/supervision/units?q=工商库演示"), 200)["items"]
+        assert [i["id"] for i in items] == [org.id]
+        fake.routes[("GET", "/v1/enterprises")] = lambda req: (503, {"message": "维护中"})
+        body = check(app, api("xn_supervisor").get("/api/v1/supervision/units?q=兴宁区演示"), 200)
+        assert "企业工商库暂时无法查询" in body["warning"] and body["items"]

@@ -29,9 +29,10 @@ def home():
     if current_user.role == "operator":
         from ..operators.services import has_employer
         return redirect(url_for("operators.employer" if has_employer(current_user) else "operators.me"))
-    from ..web import nav_for
-    entries = nav_for(current_user)
-    return redirect(url_for(entries[0][2]) if entries else url_for("cases.inbox"))
+    from ..web import ADMIN_HOME, nav_for
+    endpoints = [entry[2] for entry in nav_for(current_user)]
+    home = ADMIN_HOME.get(current_user.role)
+    return redirect(url_for(home if home in endpoints else endpoints[0]) if endpoints else url_for("cases.inbox"))
 
 
 @bp.route("/inbox")

@@ -21,6 +21,8 @@ ROLES: dict[str, Role] = {r.key: r for r in [
     Role("use_unit", "使用单位安全管理员", "enterprise", None),
     Role("property_manager", "物业/使用单位安全管理员(电梯)", "enterprise", None),
     Role("maintenance_unit", "维保单位", "enterprise", None),
+    Role("elevator_maintainer", "电梯维保人员", "enterprise", None),
+    Role("maintenance_quality", "维保单位质量负责人", "enterprise", None),
     Role("inspection_agency", "检验检测机构", "enterprise", None),
     Role("cylinder_maker", "气瓶制造单位", "enterprise", None),
     Role("filling_unit", "气瓶充装单位", "enterprise", None),

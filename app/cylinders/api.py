@@ -23,11 +23,17 @@ def _page(query, f_page: int, per_page: int, convert):
     return jsonify({"items": [convert(i) for i in items], "total": total, "page": f_page, "per_page": per_page})
 
 
+def _capped(query, page: int, per_page: int, convert):
+    items, total, capped = services.capped_page(query, page, per_page)
+    return jsonify({"items": [convert(i) for i in items], "total": total, "total_capped": capped, "page": page,
+                    "per_page": per_page})
+
+
 @bp.get("")
 @authenticated
 def list_cylinders():
     f = services.CylinderFilter.from_args(request.args)
-    return _page(services.cylinder_query(g.api_user, f), f.page, f.per_page, services.cylinder_json)
+    return _capped(services.cylinder_query(g.api_user, f), f.page, f.per_page, services.cylinder_json)
 
 
 @bp.post("")
@@ -167,7 +173,7 @@ def remove_application_items(application_id: int):
 @authenticated
 def list_fillings():
     f = services.FillingFilter.from_args(request.args)
-    return _page(services.filling_query(g.api_user, f), f.page, f.per_page, services.filling_json)
+    return _capped(services.filling_query(g.api_user, f), f.page, f.per_page, services.filling_json)
 
 
 @bp.post("/fillings")

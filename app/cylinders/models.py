@@ -62,6 +62,7 @@ class Cylinder(db.Model):
         Index("ix_cylinder_owner_state", "owner_org_id", "reg_state", "status"),
         Index("ix_cylinder_region", "region_code", "id", postgresql_ops={"region_code": "varchar_pattern_ops"}),
         Index("ix_cylinder_owner_next", "owner_org_id", "next_inspection_date"),
+        Index("ix_cylinder_batch_no", "batch_no"),
     )
 
     @property
@@ -146,6 +147,7 @@ class CylinderFilling(db.Model):
         Index("ix_cylinder_filling_cylinder_time", "cylinder_id", "filled_at"),
         Index("ix_cylinder_filling_region_time", "region_code", "filled_at",
               postgresql_ops={"region_code": "varchar_pattern_ops"}),
+        Index("ix_cylinder_filling_time", "filled_at"),
     )
 
     CHECK_LABELS = {"pass": "合格", "fail": "不合格"}

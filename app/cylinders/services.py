@@ -148,6 +148,18 @@ def holds_filling_licence(org_id: int | None, on: date | None = None) -> bool:
 
 # ---------------------------------------------------------------- archive queries
 
+COUNT_CAP = 100_000       # list totals count up to here: the province's 5 M cylinders are not counted per page
+
+
+def capped_page(query, page: int, per_page: int, cap: int = COUNT_CAP) -> tuple[list, int, bool]:
+    """(items, total, capped): a page and a total counted only up to `cap` (capped: there are more)."""
+    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
+    if 0 < len(items) < per_page or (page == 1 and not items):
+        return items, (page - 1) * per_page + len(items), False
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).limit(cap + 1).subquery()))
+    return items, min(total, cap), total > cap
+
+
 @dataclass
 class CylinderFilter:
     q: str | None = None            # trace code or factory number (exact), or batch number

@@ -36,6 +36,11 @@ def _pages(total: int, per_page: int) -> int:
     return max(1, -(-total // per_page))
 
 
+def _total(total: int, capped: bool):
+    """The pager's total: counted up to services.COUNT_CAP (a province list says "100000+")."""
+    return f"{total}+" if capped else total
+
+
 def _need(ok: bool, message: str = "无权访问该页面") -> None:
     if not ok:
         raise Forbidden(message)
@@ -65,7 +70,7 @@ def desk():
 @login_required
 def archive():
     f = services.CylinderFilter.from_args(request.args)
-    items, total = paginate(services.cylinder_query(current_user, f), f.page, f.per_page)
+    items, total, capped = services.capped_page(services.cylinder_query(current_user, f), f.page, f.per_page)
     owners = []
     if current_user.is_regulator:
         owners = [(u.org_id, u.org.name) for u in db.session.scalars(
@@ -73,7 +78,8 @@ def archive():
     verified = None          # 登记验证: an exact trace code or factory number names one cylinder
     if f.q and total == 1 and f.q in (items[0].trace_code, items[0].factory_no):
         verified = {"cylinder": items[0], "refusal": services.refusal_reason(items[0])}
-    return render_template("cylinders/archive.html", f=f, items=items, total=total, pages=_pages(total, f.per_page),
+    return render_template("cylinders/archive.html", f=f, items=items, total=_total(total, capped),
+                           pages=_pages(total, f.per_page),
                            owners=sorted(set(owners), key=lambda o: o[1]), verified=verified, **_common())
 
 
@@ -177,14 +183,15 @@ def delete_cylinder(cylinder_id: int):
 @login_required
 def fillings():
     f = services.FillingFilter.from_args(request.args)
-    items, total = paginate(services.filling_query(current_user, f), f.page, f.per_page)
+    items, total, capped = services.capped_page(services.filling_query(current_user, f), f.page, f.per_page)
     orgs = {o.id: o.name for o in db.session.scalars(
         select(Organization).where(Organization.id.in_({r.filler_org_id for r in items})))} if items else {}
     owners = []
     if current_user.is_regulator:
         owners = sorted({(u.org_id, u.org.name) for u in db.session.scalars(
             services.tagged_units_query(current_user, None)) if u.tag != "maker"}, key=lambda o: o[1])
-    return render_template("cylinders/fillings.html", f=f, items=items, total=total, pages=_pages(total, f.per_page),
+    return render_template("cylinders/fillings.html", f=f, items=items, total=_total(total, capped),
+                           pages=_pages(total, f.per_page),
                            orgs=orgs, owners=owners, results=CylinderFilling.RESULT_LABELS,
                            checks=CylinderFilling.CHECK_LABELS, **_common())
 

@@ -51,10 +51,7 @@ REMINDER_SOURCES = {"supervisor": "监督检查", "agency": "检验检测", "mai
 
 
 def reminder_source(hazard: Hazard) -> str:
-    """The hazard's source for the 提醒单: a hazard the complaint loop confirmed (app/complaints) is 投诉举报."""
-    from ..complaints.models import Complaint
-    if db.session.scalar(select(Complaint.id).where(Complaint.hazard_case_id == hazard.case_id).limit(1)):
-        return REMINDER_SOURCES["complaint"]
+    """The hazard's source in the 提醒单's words (a hazard the complaint loop confirmed is 投诉举报)."""
     return REMINDER_SOURCES.get(hazard.source, hazard.source_label)
 
 

@@ -115,7 +115,7 @@ class Hazard(db.Model):
         "verifying": "待复核", "closed": "已销号", "rejected": "不予认定",
     }
     SOURCE_LABELS = {"supervisor": "监管部门检查", "agency": "检验检测机构上报", "maintenance": "维保单位上报",
-                     "use_unit": "使用单位自报"}
+                     "use_unit": "使用单位自报", "complaint": "投诉举报核查"}
     # Warning colours apply while the use unit still owes its rectification (§4.3.2).
     WARNING_STATUSES = ("rectifying", "extension_pending")
 

@@ -24,6 +24,9 @@ PROCESS_KEY = "major_hazard"
 SOURCE_BY_ROLE = {"county_supervisor": "supervisor", "city_supervisor": "supervisor",
                   "province_supervisor": "supervisor", "inspection_agency": "agency",
                   "maintenance_unit": "maintenance", "use_unit": "use_unit"}
+# A hazard started from inside another process's service task takes that process as its source: the
+# complaint loop's 转重大事故隐患 (app/complaints) files hazards found on checking a public complaint.
+SOURCE_BY_PROCESS = {"public_complaint": "complaint"}
 # Technical units (§4.3.7): they set the rectification requirements and deadline themselves, and the
 # use unit and the device's local bureau hear of the report at once.
 TECHNICAL_SOURCES = ("agency", "maintenance")
@@ -60,7 +63,7 @@ def prepare_report(user: User, data: dict) -> StartContext:
             errors["inspection_report_no"] = "该设备没有这份检验报告"
     if errors:
         raise ValidationFailed(errors)
-    source = SOURCE_BY_ROLE[user.role]
+    source = _calling_process_source() or SOURCE_BY_ROLE[user.role]
     parties = [(user.org_id, "reporter")] if user.org_id else []
     return StartContext(
         title=f"{equipment.use_org.name} {equipment.name}（{equipment.code}）重大事故隐患",
@@ -70,6 +73,12 @@ def prepare_report(user: User, data: dict) -> StartContext:
                     "reporter_kind": source, "reporter_org_id": user.org_id,
                     "criterion_citation": criterion.citation,
                     "inspection_report_id": report.id if report is not None else None})
+
+
+def _calling_process_source() -> str | None:
+    from ..engine.services import CURRENT
+    outer = CURRENT.get()
+    return SOURCE_BY_PROCESS.get(outer.case.process_key) if outer is not None and outer.case is not None else None
 
 
 def _report_of(equipment: Equipment, report_no: str):

@@ -10,6 +10,12 @@ of kind `registration_authority` (app/core/external.py; EXTERNAL_REGISTRATION_AU
     back-off (1, 2, 4 … minutes, at most an hour, 8 attempts). Every call is logged in external_call.
 - `local` (development only, the default): calls nothing; appends the message to
   <INSTANCE_DIR>/authority_outbox.log and answers with a receipt marked LOCAL.
+
+The same adapters file gas-cylinder use registrations (app/cylinders/registration.py; contract in
+docs/气瓶追溯.md §5): `submit_registration` — POST /v1/cylinder-registrations (Idempotency-Key
+"cylinder-application-{id}-{n}") answered registered / rejected / accepted — and `registration_status`
+— GET /v1/cylinder-registrations/{receipt_no}. The local adapter records the request and answers
+"accepted" only: it never registers anything.
 """
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ Stages (each recorded in `demo_generation`; a stopped run continues where it sto
              rectification task and the BPMN 抄送 of 派单督办 to the city bureau);
   cases      clones of those templates (app.scale.clone) spread over devices, units and two years,
              urges and copies (timeline, case_copy, notification) naming the clone's own task and people;
+  elevators  elevator facts, contracts, a year of plans and archived maintenance work orders
+             (app/elevators/scale.py);
   finish     counters for case and notice numbers;
   escalate   one pass of the scheduler's timer job: cases whose rectification deadline has passed
              escalate to their city bureau through the engine (督办 tasks, timeline, SMS outbox);
@@ -51,7 +53,7 @@ PRESETS = {
     # benchmarks (bench/registry.py) need no case load.
     "registry": {"orgs": 50_000, "devices": 500_000, "cases": 2_000, "reports": 2_000_000, "chunk": 2_000},
 }
-STAGES = ("base", "orgs", "equipment", "templates", "cases", "finish", "escalate", "cylinders", "vacuum")
+STAGES = ("base", "orgs", "equipment", "templates", "cases", "elevators", "finish", "escalate", "cylinders", "vacuum")
 
 # Share of each city in organisations and devices (rough economic weight; synthetic).
 CITY_WEIGHT = {"450100": 20, "450200": 12, "450300": 11, "450400": 5, "450500": 5, "450600": 3,
@@ -965,7 +967,8 @@ def load_templates(info: dict) -> list[TemplateContext]:
         if copied:
             texts["、".join(name for _id, name in copied)] = "copy_people"
         tpl = load_template(key, case.id, item["offsets"], item["marks"], list(texts),
-                            group=tuple(user_id for user_id, _name in copied))
+                            group=tuple(user_id for user_id, _name in copied),
+                            people=frozenset((supervisor.id, unit.id, agency_user.id)))
         uuids = sorted(k[5:] for k in tpl.slot_keys if k.startswith("uuid:"))
         dates = sorted(k[5:] for k in tpl.slot_keys if k.startswith("date:"))
         out.append(TemplateContext(tpl=tpl, family=family, weight=TEMPLATE_PLANS[name][0],
@@ -1256,6 +1259,17 @@ REFERENCES = [("case_record", "org_id", "organization"), ("case_record", "equipm
               ("equipment", "use_org_id", "organization"), ("inspection_report", "equipment_id", "equipment"),
               ("inspection_report", "agency_org_id", "organization"), ("org_contact", "org_id", "organization"),
               ("user_account", "org_id", "organization")]
+
+
+def _stage_elevators(scale, preset, out) -> None:
+    from ..elevators.scale import stage_elevators
+    stage_elevators(scale, preset, out)
+
+
+REFERENCES += [("elevator", "equipment_id", "equipment"), ("elevator_plan", "equipment_id", "equipment"),
+               ("elevator_work_order", "equipment_id", "equipment"), ("elevator_work_order", "plan_id", "elevator_plan"),
+               ("elevator_work_order", "maintainer_id", "user_account")]
+COUNTED += ("elevator", "elevator_plan", "elevator_work_order")
 
 
 def _stage_finish(scale, preset, out) -> None:

@@ -26,7 +26,9 @@ def _regulator():
 def units():
     _regulator()
     q = text_arg(request.args, "q") or ""
-    return jsonify({"items": services.unit_lookup().search(g.api_user, q, int_arg(request.args, "limit", 20, 1, 50))})
+    items, warning = services.search_units(g.api_user, q, int_arg(request.args, "limit", 20, 1, 50))
+    db.session.commit()             # the business-registry calls' log (external_call)
+    return jsonify({"items": items, "warning": warning})
 
 
 @bp.post("/units")
@@ -262,7 +264,8 @@ def unit_rectify(unit_id: int):
     unit = campaigns.visible_unit(g.api_user, unit_id)
     body = _json_body()
     photos = body.get("photos") if isinstance(body.get("photos"), list) else []
-    campaigns.rectify(g.api_user, unit, body, [int(p) for p in photos if str(p).isdigit()])
+    ids = [services.as_id(p) for p in photos]
+    campaigns.rectify(g.api_user, unit, body, [i if i is not None else 0 for i in ids])
     db.session.commit()
     return jsonify(campaigns.unit_json(unit))
 

@@ -180,6 +180,7 @@ def _campaign_page(c: Campaign, errors: dict, status: int = 200):
         summary=campaigns.draw_summary(c), verified=campaigns.verify_draw(c) if c.draw_seed else None,
         filters=campaigns._loads(c.draw_filters, {}), candidates=campaigns._loads(c.draw_candidates, []),
         progress=campaigns.progress(c), inspectors=campaigns.inspectors(),
+        totals=(sum(len(services.problems_of(u)) for u in c.units), sum(services.hazard_count(u) for u in c.units)),
         may_assign=current_user.role == "undertaking_unit" and c.status in ("assigning", "inspecting"),
         experts_by_ids=campaigns.experts_by_ids, problems_of=services.problems_of, hazard_count=services.hazard_count,
         region_full_name=region_full_name), status

@@ -27,6 +27,7 @@ from ..extensions import db
 from ..security.audit import audit
 from ..taskops.services import notify_org
 from . import checklists, services
+from .services import as_id, as_text
 from .models import Campaign, CampaignUnit, ChecklistTemplate, Declaration, Expert, Finding, InspectionSection
 
 PROCESS_KEY = "post_license_inspection"
@@ -95,39 +96,36 @@ def visible_expert(user: User, expert_id: int) -> Expert:
 def save_expert(user: User, values: dict, expert: Expert | None = None) -> Expert:
     _pool_admin(user)
     errors = {}
-    name = str(values.get("name") or "").strip()
-    kind = values.get("kind") or (expert.kind if expert else None)
+    name = as_text(values.get("name")).strip()
+    kind = as_text(values.get("kind")) or (expert.kind if expert else None)
     if not name:
         errors["name"] = "此项为必填项"
     elif len(name) > 64:
         errors["name"] = "姓名不超过64字"
     if kind not in Expert.KINDS:
         errors["kind"] = "请选择人员类别"
-    region = str(values.get("region_code") or user.region_code).strip()
+    region = as_text(values.get("region_code")).strip() or user.region_code
     if not region.startswith(user.scope_prefix):
         errors["region_code"] = "属地不在您的管辖范围内"
-    cert_no = str(values.get("cert_no") or "").strip() or None
+    cert_no = as_text(values.get("cert_no")).strip()[:40] or None
     cert_expiry = None
     if kind == "supervisor":
         if not cert_no:
             errors["cert_no"] = "监察人员须填写证书编号"
         try:
-            cert_expiry = date.fromisoformat(str(values.get("cert_expiry") or ""))
+            cert_expiry = date.fromisoformat(as_text(values.get("cert_expiry")))
         except ValueError:
             errors["cert_expiry"] = "监察人员须填写证书有效期（YYYY-MM-DD）"
     else:
         cert_no = None              # 证书信息仅收录监察人员 (§4.5.1.1)
     org_id = values.get("org_id") or None
     if org_id not in (None, ""):
-        try:
-            org_id = int(org_id)
-            if db.session.get(Organization, org_id) is None:
-                raise ValueError
-        except (TypeError, ValueError):
+        org_id = as_id(org_id)
+        if org_id is None or db.session.get(Organization, org_id) is None:
             errors["org_id"] = "所在单位无效"
             org_id = None
     account = None
-    username = str(values.get("username") or "").strip()
+    username = as_text(values.get("username")).strip()[:64]
     if username:
         account = db.session.scalar(select(User).where(User.username == username))
         if account is None or account.role != "expert":
@@ -142,8 +140,8 @@ def save_expert(user: User, values: dict, expert: Expert | None = None) -> Exper
         expert = Expert(kind=kind, active=True)
         db.session.add(expert)
     expert.name, expert.kind, expert.region_code, expert.org_id = name, kind, region, org_id
-    expert.specialty = str(values.get("specialty") or "").strip()[:100] or None
-    expert.title = str(values.get("title") or "").strip()[:64] or None
+    expert.specialty = as_text(values.get("specialty")).strip()[:100] or None
+    expert.title = as_text(values.get("title")).strip()[:64] or None
     expert.cert_no, expert.cert_expiry = cert_no, cert_expiry
     if username:
         expert.user_id = account.id
@@ -280,20 +278,17 @@ def editable_campaign(user: User, campaign_id: int) -> Campaign:
 def create_campaign(user: User, values: dict) -> Campaign:
     _creator(user)
     errors = {}
-    name = str(values.get("name") or "").strip()
+    name = as_text(values.get("name")).strip()
     if len(name) < 4:
         errors["name"] = "请填写任务名称（至少4个字）"
     elif len(name) > 200:
         errors["name"] = "任务名称不超过200字"
     org = None
-    try:
-        org = db.session.scalar(select(Organization).where(Organization.id == int(values.get("undertaking_org_id") or 0),
-                                                           Organization.kind == "undertaking_unit"))
-    except (TypeError, ValueError):
-        pass
+    org = db.session.scalar(select(Organization).where(Organization.id == (as_id(values.get("undertaking_org_id")) or 0),
+                                                       Organization.kind == "undertaking_unit"))
     if org is None:
         errors["undertaking_org_id"] = "请选择项目承担单位"
-    licence = values.get("licence_kind") or None
+    licence = as_text(values.get("licence_kind")) or None
     if licence not in (None, *LICENCE_LABELS):
         errors["licence_kind"] = "请选择有效的许可类别"
     template = _campaign_template(values.get("template_id"))
@@ -310,10 +305,7 @@ def create_campaign(user: User, values: dict) -> Campaign:
 
 
 def _campaign_template(value) -> ChecklistTemplate | None:
-    try:
-        template = db.session.get(ChecklistTemplate, int(value))
-    except (TypeError, ValueError):
-        return None
+    template = db.session.get(ChecklistTemplate, as_id(value)) if as_id(value) else None
     if template is None or not template.is_current or not template.items or template.kind not in ("unit", "post_license"):
         return None
     return template
@@ -325,22 +317,22 @@ def campaign_templates() -> list[ChecklistTemplate]:
 
 def draw_filters(values: dict, user: User) -> tuple[dict, dict]:
     errors, f = {}, {}
-    region = str(values.get("region") or "").strip()
+    region = as_text(values.get("region")).strip()
     if region:
         if not region.startswith(user.scope_prefix):
             errors["region"] = "抽查地市/区县不在您的管辖范围内"
         f["region"] = region
-    kind = values.get("kind") or ""
+    kind = as_text(values.get("kind"))
     if kind:
         if kind not in Organization.KIND_LABELS:
             errors["kind"] = "请选择有效的单位类型"
         f["kind"] = kind
-    licence = values.get("licence") or ""
+    licence = as_text(values.get("licence"))
     if licence:
         if licence not in LICENCE_KINDS:
             errors["licence"] = "请选择有效的许可类别"
         f["licence"] = licence
-    q = str(values.get("q") or "").strip()[:50]
+    q = as_text(values.get("q")).strip()[:50]
     if q:
         f["q"] = q
     return f, errors
@@ -369,13 +361,10 @@ def draw_sample(seed: str, pool: list[int], count: int) -> list[int]:
 
 def random_draw(user: User, campaign: Campaign, values: dict) -> list[int]:
     f, errors = draw_filters(values, user)
-    try:
-        count = int(values.get("count") or 0)
-    except (TypeError, ValueError):
-        count = 0
+    count = as_id(values.get("count")) or 0
     if not 1 <= count <= MAX_DRAW:
         errors["count"] = f"抽取数量应为1–{MAX_DRAW}"
-    seed = str(values.get("seed") or "").strip() or secrets.token_hex(8)
+    seed = as_text(values.get("seed")).strip() or secrets.token_hex(8)
     if len(seed) > 40:
         errors["seed"] = "随机种子不超过40个字符"
     manual = {u.org_id for u in campaign.units if u.picked == "manual"}
@@ -409,11 +398,8 @@ def verify_draw(campaign: Campaign) -> bool:
 
 
 def pick_unit(user: User, campaign: Campaign, org_id) -> CampaignUnit:
-    try:
-        org = db.session.scalar(select(Organization).where(Organization.id == int(org_id),
-                                                           in_region(Organization.region_code, user.scope_prefix)))
-    except (TypeError, ValueError):
-        org = None
+    org = db.session.scalar(select(Organization).where(Organization.id == (as_id(org_id) or 0),
+                                                       in_region(Organization.region_code, user.scope_prefix)))
     if org is None:
         raise ValidationFailed({"org_id": "请选择本辖区的单位"})
     existing = next((u for u in campaign.units if u.org_id == org.id), None)
@@ -442,7 +428,7 @@ def draw_supervisor(user: User, campaign: Campaign, seed: str | None = None) -> 
         in_region(Expert.region_code, user.scope_prefix)).order_by(Expert.id)))
     if not pool:
         raise ValidationFailed({"supervisor": "专家库中没有证书有效的监察人员"})
-    seed = (seed or "").strip()[:40] or secrets.token_hex(8)
+    seed = as_text(seed).strip()[:40] or secrets.token_hex(8)
     chosen = random.Random(seed).choice(pool)
     campaign.supervisor_expert_id = chosen
     campaign.supervisor_seed, campaign.supervisor_candidates = seed, json.dumps(pool)
@@ -477,9 +463,8 @@ def draw_summary(c: Campaign) -> str:
 # ---------------------------------------------------------------- process
 
 def _own_campaign(user: User, value) -> Campaign | None:
-    try:
-        campaign_id = int(value)
-    except (TypeError, ValueError):
+    campaign_id = as_id(value)
+    if campaign_id is None:
         return None
     return db.session.scalar(select(Campaign).where(Campaign.id == campaign_id, Campaign.creator_id == user.id,
                                                     Campaign.status == "draft"))
@@ -618,11 +603,10 @@ def assign(user: User, campaign: Campaign, unit_id: int, expert_ids: list) -> Ca
     if unit.status not in ("pending", "assigned"):
         raise ValidationFailed({"experts": "该单位已开始检查，不能再调整检查人员"})
     ids = []
-    for value in expert_ids or []:
-        try:
-            ids.append(int(value))
-        except (TypeError, ValueError):
-            raise ValidationFailed({"experts": "检查人员无效"}) from None
+    for value in expert_ids if isinstance(expert_ids, list) else []:
+        if as_id(value) is None:
+            raise ValidationFailed({"experts": "检查人员无效"})
+        ids.append(as_id(value))
     if not ids:
         raise ValidationFailed({"experts": "请至少选择一名检查人员"})
     valid = set(db.session.scalars(select(Expert.id).where(Expert.id.in_(ids), Expert.active.is_(True),
@@ -765,6 +749,13 @@ def forward_finding(user: User, unit: CampaignUnit, finding_id: int) -> Finding:
         raise ValidationFailed({"finding": "该问题已上报监察"})
     finding.forwarded_region = unit.campaign.region_code
     _log(unit, user, f"{unit.org.name}：问题上报监察部门处理", finding.item.text if finding.item else None)
+    from ..taskops.services import notify
+    department = db.session.scalars(select(User.id).where(User.role == "city_supervisor",
+                                                          User.region_code == unit.campaign.region_code,
+                                                          User.is_active_flag.is_(True)))
+    for user_id in department:      # 消息提醒 in the department's task centre
+        notify(user_id, "notice", f"证后监督检查上报监察：{unit.org.name}（{unit.campaign.name}），请处理并填写处理结果",
+               case=unit.campaign.case, body=finding.item.text if finding.item else None, sender=user)
     audit("record.change", f"证后监督检查问题上报监察（{unit.org.name}）", object_type="sv_finding", object_id=finding.id)
     return finding
 
@@ -806,12 +797,12 @@ def pending_forwards(unit: CampaignUnit) -> list[Finding]:
 def submit_entry(user: User, unit: CampaignUnit, values: dict) -> None:
     errors = {}
     try:
-        day = date.fromisoformat(str(values.get("inspected_on") or ""))
+        day = date.fromisoformat(as_text(values.get("inspected_on")))
         if day > today_local():
             errors["inspected_on"] = "检查日期不能晚于今天"
     except ValueError:
         errors["inspected_on"] = "日期格式应为 YYYY-MM-DD"
-    summary = str(values.get("summary") or "").strip()
+    summary = as_text(values.get("summary")).strip()
     if len(summary) < 5:
         errors["summary"] = "请填写检查情况（至少5个字）"
     missing = services.unanswered(unit)
@@ -842,7 +833,7 @@ def rectify(user: User, unit: CampaignUnit, values: dict, photo_ids: list[int]) 
     if unit.status != "rectifying":
         raise ValidationFailed({"status": "当前不在整改阶段"})
     errors = {}
-    measures = str(values.get("measures") or "").strip()
+    measures = as_text(values.get("measures")).strip()
     if len(measures) < 5:
         errors["measures"] = "请填写整改措施及结果（至少5个字）"
     photos = []
@@ -915,21 +906,18 @@ def evaluate(user: User, unit: CampaignUnit, values: dict) -> None:
     if unit.evaluated_at:
         raise ValidationFailed({"score": "已提交评价"})
     errors = {}
-    try:
-        score = int(values.get("score") or 0)
-    except (TypeError, ValueError):
-        score = 0
+    score = as_id(values.get("score")) or 0
     if not 1 <= score <= 5:
         errors["score"] = "请选择1–5分"
     for key, label in (("punctual", "检查人员守时守纪"), ("conduct", "检查人员廉洁自律")):
-        if values.get(key) not in EVAL_LEVELS:
+        if as_text(values.get(key)) not in EVAL_LEVELS:
             errors[key] = f"请评价{label}"
-    comment = str(values.get("comment") or "").strip()
+    comment = as_text(values.get("comment")).strip()
     if len(comment) > 1000:
         errors["comment"] = "不超过1000字"
     if errors:
         raise ValidationFailed(errors)
-    unit.eval_score, unit.eval_punctual, unit.eval_conduct = score, values["punctual"], values["conduct"]
+    unit.eval_score, unit.eval_punctual, unit.eval_conduct = score, as_text(values["punctual"]), as_text(values["conduct"])
     unit.eval_comment, unit.evaluated_at = comment or None, utcnow()
     _log(unit, user, f"{unit.org.name}：提交检查评价（{score}分）", comment or None)
     audit("record.change", f"证后监督检查评价（{unit.org.name}）", object_type="sv_campaign_unit", object_id=unit.id)

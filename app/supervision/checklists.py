@@ -107,6 +107,17 @@ def item_json(i: ChecklistItem) -> dict:
             "note_rule": i.note_rule, "hazard_hint": i.hazard_hint}
 
 
+def _choices(value, default: list[str]) -> list[str]:
+    """Result options from the editor ("符合,不符合") or the API (a list of texts)."""
+    if not value:
+        value = default
+    if isinstance(value, str):
+        value = value.replace("，", ",").split(",")
+    if not isinstance(value, list):
+        return []
+    return [o.strip() for o in value if isinstance(o, str) and o.strip() and "," not in o]
+
+
 def parse_items(rows: list[dict]) -> tuple[list[dict], dict]:
     """Items from the editor (or the API): every item needs its text, options and a legal basis field
     (which may be left empty only by saying so — never invented)."""
@@ -117,31 +128,30 @@ def parse_items(rows: list[dict]) -> tuple[list[dict], dict]:
         if not isinstance(row, dict):
             errors[f"items.{n}"] = "检查项目格式不正确"
             continue
-        text = str(row.get("text") or "").strip()
+        text = row.get("text").strip() if isinstance(row.get("text"), str) else ""
         if not text:
             continue
-        options = row.get("options") or ["符合", "不符合", "不适用"]
-        if isinstance(options, str):
-            options = [o.strip() for o in options.replace("，", ",").split(",")]
-        options = [str(o).strip() for o in options if str(o).strip()]
-        problems = row.get("problem_options") or ["不符合"]
-        if isinstance(problems, str):
-            problems = [o.strip() for o in problems.replace("，", ",").split(",")]
-        problems = [str(o).strip() for o in problems if str(o).strip()]
+        options = _choices(row.get("options"), ["符合", "不符合", "不适用"])
+        problems = _choices(row.get("problem_options"), ["不符合"])
         if len(options) < 2:
             errors[f"items.{n}.options"] = f"第{n + 1}项：结果选项至少两个，用逗号分隔"
+        elif len(",".join(options)) > 200 or len(",".join(problems)) > 200:
+            errors[f"items.{n}.options"] = f"第{n + 1}项：结果选项合计不超过200字"
         elif not set(problems) <= set(options):
             errors[f"items.{n}.problem_options"] = f"第{n + 1}项：“有问题”的结果必须是结果选项之一"
         if len(text) > 2000:
             errors[f"items.{n}.text"] = f"第{n + 1}项：检查内容不超过2000字"
-        photo_rule = row.get("photo_rule") or "optional"
-        note_rule = row.get("note_rule") or "on_problem"
+        photo_rule = row.get("photo_rule") if isinstance(row.get("photo_rule"), str) else "optional"
+        note_rule = row.get("note_rule") if isinstance(row.get("note_rule"), str) else "on_problem"
+        photo_rule, note_rule = photo_rule or "optional", note_rule or "on_problem"
         if photo_rule not in PHOTO_RULES:
             errors[f"items.{n}.photo_rule"] = f"第{n + 1}项：照片要求无效"
         if note_rule not in NOTE_RULES:
             errors[f"items.{n}.note_rule"] = f"第{n + 1}项：说明要求无效"
-        items.append({"group": (str(row.get("group") or "").strip() or None), "text": text,
-                      "basis": (str(row.get("basis") or "").strip() or None), "options": ",".join(options),
+        group = row.get("group") if isinstance(row.get("group"), str) else ""
+        basis = row.get("basis") if isinstance(row.get("basis"), str) else ""
+        items.append({"group": group.strip()[:100] or None, "text": text,
+                      "basis": basis.strip()[:1000] or None, "options": ",".join(options),
                       "problems": ",".join(problems), "photo_rule": photo_rule, "note_rule": note_rule,
                       "hazard": bool(row.get("hazard_hint"))})
     return items, errors
@@ -154,12 +164,13 @@ def save_version(user, code: str | None, values: dict) -> ChecklistTemplate:
         from ..errors import Forbidden
         raise Forbidden("只有系统管理员或自治区局可以维护检查项目表")
     errors = {}
-    name = str(values.get("name") or "").strip()
+    name = values.get("name") if isinstance(values.get("name"), str) else ""
+    name = name.strip()
     if not name:
         errors["name"] = "此项为必填项"
     elif len(name) > 120:
         errors["name"] = "名称不超过120字"
-    kind = values.get("kind")
+    kind = values.get("kind") if isinstance(values.get("kind"), str) else None
     previous = None
     if code:
         previous = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.code == code,
@@ -173,7 +184,7 @@ def save_version(user, code: str | None, values: dict) -> ChecklistTemplate:
     errors.update(item_errors)
     if not items and not errors:
         errors["items"] = "至少填写一个检查项目"
-    note = str(values.get("note") or "").strip()[:500] or None
+    note = (values.get("note") if isinstance(values.get("note"), str) else "").strip()[:500] or None
     if errors:
         raise ValidationFailed(errors)
     if previous is not None:
@@ -183,7 +194,8 @@ def save_version(user, code: str | None, values: dict) -> ChecklistTemplate:
         code = f"custom_{db.session.scalar(select(db.func.count(ChecklistTemplate.id))) + 1}"
         version = 1
     template = ChecklistTemplate(code=code, version=version, name=name, kind=kind,
-                                 scope=(values.get("scope") or (previous.scope if previous else None)),
+                                 scope=((values.get("scope") if isinstance(values.get("scope"), str) else None)
+                                        or (previous.scope if previous else None)),
                                  source=(previous.source if previous else "管理员录入"), note=note, is_current=True,
                                  created_by_id=user.id)
     db.session.add(template)

@@ -22,18 +22,38 @@ from ..core.sequences import next_value
 from ..core.validators import is_valid_uscc
 from ..engine import runtime
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
+from ..core.external import ExternalError
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..registry.catalogue import lineage
 from ..registry.services import unit_scope
 from ..security.audit import audit
 from ..taskops.services import notify_org
-from . import checklists
+from . import business_registry, checklists
 from .models import (INSPECTION_CATEGORIES, UNIT_CATEGORIES, ChecklistItem, ChecklistTemplate, Finding,
                      InspectionSection, SupervisionInspection)
 
 PROCESS_KEY = "supervision_inspection"
 REVIEWERS = {"inspecting": "检查单位（属地区县局）复核", "supervising": "督办单位（市局）复核"}
+
+
+MAX_ID = 2 ** 31 - 1
+
+
+def as_id(value) -> int | None:
+    """A row id from user input: a whole number within the column's range, else None (never a DB error)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(str(value).strip()) if isinstance(value, (int, str)) else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 < number <= MAX_ID else None
+
+
+def as_text(value) -> str:
+    """A text field from user input: JSON lists, objects and numbers become '' / their text, never raise."""
+    return value if isinstance(value, str) else (str(value) if isinstance(value, (int, float)) else "")
 
 
 # ---------------------------------------------------------------- the inspected unit
@@ -61,15 +81,55 @@ def unit_lookup() -> UnitLookup:
     return LOOKUPS[current_app.config.get("SUPERVISION_UNIT_LOOKUP", "registry")]()
 
 
+def search_units(user: User, q: str, limit: int = 20) -> tuple[list[dict], str | None]:
+    """Units for the inspection: the platform's registry first, then (when configured) the business registry's
+    enterprises of the user's jurisdiction that the registry does not hold yet (id "ext:<USCC>"; choosing one
+    adds it to the registry). A business-registry failure leaves the registry's answer and says why."""
+    found = unit_lookup().search(user, q, limit)
+    if not q or not business_registry.configured():
+        return found, None
+    known = {u["uscc"] for u in found}
+    try:
+        extra = business_registry.registry().search(q, user.scope_prefix, limit)
+    except ExternalError as err:
+        return found, f"企业工商库暂时无法查询（{err.message}），以下仅为本平台单位库的结果"
+    for e in extra:
+        if e["uscc"] in known or not e["region_code"].startswith(user.scope_prefix):
+            continue
+        found.append({"id": f"ext:{e['uscc']}", "name": e["name"], "uscc": e["uscc"], "region_code": e["region_code"],
+                      "region": region_full_name(e["region_code"]), "address": e["address"],
+                      "kind": "企业工商库（选择后加入单位库）", "source": "business_registry"})
+    return found, None
+
+
+def adopt_unit(user: User, uscc: str) -> Organization:
+    """A business-registry enterprise chosen as the inspected unit joins the unit registry (read again from
+    the business registry, never from what the browser sent)."""
+    uscc = (uscc or "").strip().upper()
+    existing = db.session.scalar(select(Organization).where(Organization.uscc == uscc, unit_scope(user)))
+    if existing is not None:
+        return existing
+    if not business_registry.configured():
+        raise ValidationFailed({"org_id": "未接入企业工商库，请从单位库中选择或新增单位"})
+    try:
+        record = business_registry.registry().get(uscc)
+    except ExternalError as err:
+        raise ValidationFailed({"org_id": f"企业工商库暂时无法查询：{err.message}"}) from None
+    if record is None:
+        raise ValidationFailed({"org_id": "企业工商库中没有该单位"})
+    return add_unit(user, {"name": record["name"], "uscc": record["uscc"], "region_code": record["region_code"],
+                           "address": record["address"], "contact_name": record["legal_representative"]})
+
+
 def add_unit(user: User, values: dict) -> Organization:
     """新增单位: a unit not in the registry, entered by a regulator within their region."""
     if not user.is_regulator:
         raise Forbidden("只有监察人员可以新增被检查单位")
     errors = {}
-    name = str(values.get("name") or "").strip()
-    uscc = str(values.get("uscc") or "").strip().upper()
-    region = str(values.get("region_code") or "").strip()
-    address = str(values.get("address") or "").strip()
+    name = as_text(values.get("name")).strip()
+    uscc = as_text(values.get("uscc")).strip().upper()
+    region = as_text(values.get("region_code")).strip()
+    address = as_text(values.get("address")).strip()
     if not name:
         errors["name"] = "此项为必填项"
     elif len(name) > 200:
@@ -85,7 +145,7 @@ def add_unit(user: User, values: dict) -> Organization:
     if errors:
         raise ValidationFailed(errors)
     org = Organization(uscc=uscc, name=name, kind="use_unit", region_code=region, address=address or None,
-                       contact_name=(str(values.get("contact_name") or "").strip()[:64] or None))
+                       contact_name=(as_text(values.get("contact_name")).strip()[:64] or None))
     db.session.add(org)
     db.session.flush()
     audit("record.change", f"监督检查新增被检查单位 {name}（{uscc}）", object_type="organization", object_id=org.id)
@@ -133,32 +193,32 @@ def inspection_query(user: User, q: str | None = None, status: str | None = None
 
 def _basic(user: User, values: dict, errors: dict) -> dict:
     out = {}
-    category = values.get("category")
+    category = as_text(values.get("category"))
     if category not in INSPECTION_CATEGORIES:
         errors["category"] = "请选择检查类别"
     out["category"] = category
     cats = values.get("unit_categories") or []
     if isinstance(cats, str):
         cats = [c for c in cats.split(",") if c]
-    if not isinstance(cats, list) or not cats or not set(cats) <= set(UNIT_CATEGORIES):
+    if not isinstance(cats, list) or not cats or not all(isinstance(c, str) and c in UNIT_CATEGORIES for c in cats):
         errors["unit_categories"] = "请至少选择一个单位类别"
     else:
         out["unit_categories"] = ",".join(c for c in UNIT_CATEGORIES if c in cats)
     try:
-        day = date.fromisoformat(str(values.get("inspected_on") or ""))
+        day = date.fromisoformat(as_text(values.get("inspected_on")))
         if day > today_local():
             errors["inspected_on"] = "检查日期不能晚于今天"
         out["inspected_on"] = day
     except ValueError:
         errors["inspected_on"] = "日期格式应为 YYYY-MM-DD"
-    inspectors = str(values.get("inspectors") or "").strip()
+    inspectors = as_text(values.get("inspectors")).strip()
     if len(inspectors) < 2:
         errors["inspectors"] = "请填写检查人员（至少两名执法人员的姓名）"
     elif len(inspectors) > 200:
         errors["inspectors"] = "不超过200字"
     out["inspectors"] = inspectors
-    out["recorder"] = str(values.get("recorder") or "").strip()[:64] or None
-    out["unit_contact"] = str(values.get("unit_contact") or "").strip()[:64] or None
+    out["recorder"] = as_text(values.get("recorder")).strip()[:64] or None
+    out["unit_contact"] = as_text(values.get("unit_contact")).strip()[:64] or None
     return out
 
 
@@ -167,11 +227,14 @@ def create_draft(user: User, values: dict) -> SupervisionInspection:
         raise Forbidden("监督检查由市场监管部门录入")
     errors = {}
     org = None
-    try:
-        org = db.session.scalar(select(Organization).where(Organization.id == int(values.get("org_id") or 0),
-                                                           unit_scope(user)))
-    except (TypeError, ValueError):
-        org = None
+    chosen = as_text(values.get("org_id"))
+    if chosen.startswith("ext:"):
+        org = adopt_unit(user, chosen[4:])
+    else:
+        try:
+            org = db.session.scalar(select(Organization).where(Organization.id == (as_id(chosen) or 0), unit_scope(user)))
+        except (TypeError, ValueError):
+            org = None
     if org is None:
         errors["org_id"] = "请从单位库中检索并选择被检查单位（库中没有时先新增单位）"
     basic = _basic(user, values, errors)
@@ -198,14 +261,14 @@ def update_basic(user: User, row: SupervisionInspection, values: dict) -> None:
 def add_section(user: User, owner, template_id, equipment_id=None, *, campaign: bool = False) -> InspectionSection:
     """Put a checklist on the sheet: a unit check once per template, an equipment check once per device."""
     errors = {}
-    template = db.session.get(ChecklistTemplate, int(template_id)) if str(template_id or "").isdigit() else None
+    template = db.session.get(ChecklistTemplate, as_id(template_id)) if as_id(template_id) else None
     if template is None or not template.is_current or not template.active:
         raise ValidationFailed({"template_id": "请选择有效的检查项目表"})
     if not template.items:
         raise ValidationFailed({"template_id": "该检查项目表尚无检查项目（参考资料未收录），请先由管理员录入"})
     equipment = None
     if template.kind == "equipment":
-        equipment = db.session.get(Equipment, int(equipment_id)) if str(equipment_id or "").isdigit() else None
+        equipment = db.session.get(Equipment, as_id(equipment_id)) if as_id(equipment_id) else None
         if equipment is None or equipment.use_org_id != owner.org_id:
             errors["equipment_id"] = "请选择被检查单位的设备"
         elif template.scope and lineage(equipment.category_code)[0] != template.scope:
@@ -242,12 +305,13 @@ def _photo_ids(user: User, raw) -> list[int]:
         return []
     if isinstance(raw, (str, int)):
         raw = [raw]
+    if not isinstance(raw, list):
+        raise ValidationFailed({"photos": "照片编号无效"})
     ids = []
     for v in raw:
-        try:
-            ids.append(int(v))
-        except (TypeError, ValueError):
-            raise ValidationFailed({"photos": "照片编号无效"}) from None
+        if as_id(v) is None:
+            raise ValidationFailed({"photos": "照片编号无效"})
+        ids.append(as_id(v))
     for att_id in ids:
         att = db.session.get(Attachment, att_id)
         if att is None or att.uploaded_by_id != user.id or att.mime not in ("image/jpeg", "image/png"):
@@ -264,19 +328,19 @@ def save_findings(user: User, section: InspectionSection, results: dict) -> list
     if not isinstance(results, dict):
         raise ValidationFailed({"results": "检查结果格式不正确"})
     for key, value in results.items():
-        item = items.get(int(key)) if str(key).isdigit() else None
+        item = items.get(as_id(key))
         if item is None:
             errors[f"item_{key}"] = "检查项目不属于该检查表"
             continue
         value = value if isinstance(value, dict) else {"result": value}
-        result = str(value.get("result") or "").strip()
+        result = as_text(value.get("result")).strip()
         if not result:
             continue
         if result not in item.option_list:
             errors[f"item_{item.id}"] = f"第{item.seq}项：请选择有效的检查结果"
             continue
         problem = result in item.problem_list
-        note = str(value.get("note") or "").strip()
+        note = as_text(value.get("note")).strip()
         try:
             photos = _photo_ids(user, value.get("photos"))
         except ValidationFailed:
@@ -335,6 +399,20 @@ def refresh_counts(owner) -> None:
         owner.n_hazards = hazard_count(owner)
 
 
+def breakdown(owner) -> list[tuple[str, int]]:
+    """The problems of an inspection by kind (the checklist item's group: 严重事故隐患, 重大违法行为 …),
+    其他问题, and the major hazards raised — the 操作指引's 各类隐患数量."""
+    counts: dict[str, int] = {}
+    for f in problems_of(owner):
+        label = (f.item.group_name if f.item and f.item.group_name else "其他检查项目")
+        counts[label] = counts.get(label, 0) + 1
+    rows = sorted(counts.items())
+    if getattr(owner, "other_problems", None):
+        rows.append(("其他问题", 1))
+    rows.append(("已上报重大事故隐患", hazard_count(owner)))
+    return rows
+
+
 def problems_of(owner) -> list[Finding]:
     return [f for s in owner.sections for f in s.findings if f.is_problem]
 
@@ -373,8 +451,8 @@ def raise_hazard(user: User, finding: Finding, values: dict, *, label: str) -> C
     if not finding.is_problem:
         raise ValidationFailed({"finding": "只有结果为“不符合”的检查项可以上报重大事故隐患"})
     section = finding.section
-    equipment_code = values.get("equipment_code") or (section.equipment.code if section.equipment else "")
-    description = str(values.get("description") or "").strip() or \
+    equipment_code = as_text(values.get("equipment_code")) or (section.equipment.code if section.equipment else "")
+    description = as_text(values.get("description")).strip() or \
         f"{label}发现：{finding.item.text if finding.item else ''}{finding.note or ''}"
     data = {"equipment_code": equipment_code, "criterion_id": values.get("criterion_id") or "",
             "description": description, "found_on": values.get("found_on") or today_local().isoformat(),
@@ -395,9 +473,8 @@ def raise_hazard(user: User, finding: Finding, values: dict, *, label: str) -> C
 # ---------------------------------------------------------------- the process
 
 def _own_draft(user: User, value) -> SupervisionInspection | None:
-    try:
-        inspection_id = int(value)
-    except (TypeError, ValueError):
+    inspection_id = as_id(value)
+    if inspection_id is None:
         return None
     return db.session.scalar(select(SupervisionInspection).where(
         SupervisionInspection.id == inspection_id, SupervisionInspection.inspector_id == user.id,
@@ -512,7 +589,7 @@ def inspection_for_case(case: Case) -> SupervisionInspection | None:
 @case_panel(PROCESS_KEY)
 def inspection_panel(case: Case) -> dict:
     row = inspection_for_case(case)
-    return {"template": "supervision/_case_panel.html", "inspection": row,
+    return {"template": "supervision/_case_panel.html", "inspection": row, "breakdown": breakdown(row) if row else [],
             "problems": problems_of(row) if row else [], "hazards": hazard_count(row) if row else 0,
             "section_title": section_title}
 

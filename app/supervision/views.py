@@ -65,8 +65,9 @@ def inspections_export():
 
 def _new_page(values: dict, errors: dict, status: int = 200):
     q = (request.args.get("q") or values.get("q") or "").strip()[:100]
-    found = services.unit_lookup().search(current_user, q) if q else []
-    return render_template("supervision/new.html", values=values, errors=errors, q=q, found=found,
+    found, warning = services.search_units(current_user, q) if q else ([], None)
+    db.session.commit()             # the business-registry calls' log (external_call)
+    return render_template("supervision/new.html", values=values, errors=errors, q=q, found=found, warning=warning,
                            categories=INSPECTION_CATEGORIES, unit_categories=UNIT_CATEGORIES,
                            regions=_county_options(), steps=STEPS), status
 
@@ -120,7 +121,7 @@ def _inspection_page(row: SupervisionInspection, errors: dict, status: int = 200
         unit_templates=[t for t in checklists.current_templates() if t.kind in ("unit", "exam_institution")],
         equipment_templates=checklists.current_templates("equipment"), devices=devices,
         categories=INSPECTION_CATEGORIES, unit_categories=UNIT_CATEGORIES, section_title=services.section_title,
-        problems=services.problems_of(row), hazards=services.hazard_count(row),
+        problems=services.problems_of(row), hazards=services.hazard_count(row), breakdown=services.breakdown(row),
         missing=services.unanswered(row) if editable else [], criteria=criteria_options() if editable else [],
         region_full_name=region_full_name), status
 

@@ -122,6 +122,7 @@ def upgrade():
     op.create_index("ix_cylinder_owner_next", "cylinder", ["owner_org_id", "next_inspection_date"])
     op.create_index("ix_cylinder_region", "cylinder", ["region_code", "id"],
                     postgresql_ops={"region_code": "varchar_pattern_ops"})
+    op.create_index("ix_cylinder_batch_no", "cylinder", ["batch_no"])
 
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:
@@ -137,6 +138,8 @@ def upgrade():
     op.create_index("ix_cylinder_filling_cylinder_time", "cylinder_filling", ["cylinder_id", "filled_at"])
     op.create_index("ix_cylinder_filling_region_time", "cylinder_filling", ["region_code", "filled_at"],
                     postgresql_ops={"region_code": "varchar_pattern_ops"})
+    # the newest fillings of a city or the province: partitions merged in time order, no sort
+    op.create_index("ix_cylinder_filling_time", "cylinder_filling", ["filled_at"])
     if postgres:
         op.execute(ADD_MONTH)
         op.execute("SELECT cylinder_filling_add_month((date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') "

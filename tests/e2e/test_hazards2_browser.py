@@ -86,6 +86,8 @@ def test_use_unit_works_both_tabs(server, browser, app):
     unit.click("[data-testid=submit-start]")
     unit.wait_for_selector("#general-hazard-facts")
     general_no = unit.locator("#general-hazard-facts .mono").first.inner_text().strip()
+    unit.wait_for_selector(".bpmn-active")                       # the loop's diagram, current step highlighted
+    _shot(unit, "hazards2-general-case")
     unit.goto(f"{base}/inbox")
     unit.locator("[data-testid=inbox-table] tr", has_text=general_no).locator("a:has-text('办理')").first.click()
     unit.fill("#i-rectified_on", today.isoformat())

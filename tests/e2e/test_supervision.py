@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from ..conftest import JPEG as JPEG_BYTES     # a JPEG that decodes (uploads are checked by decoding)
 from .conftest import PHONE, login, overflow, shot
 
 pytestmark = pytest.mark.e2e
 
-JPEG = {"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xe0" + b"\x00" * 400}
+JPEG = {"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": JPEG_BYTES}
 
 
 def _open_task(app, case_id: int) -> int:
