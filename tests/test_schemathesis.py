@@ -15,6 +15,7 @@ import time
 
 import pytest
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from .conftest import ApiClient
@@ -25,6 +26,9 @@ from .test_openapi import DOC, check
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "2"))
 SEED = os.environ.get("SCHEMATHESIS_SEED")
+# SCHEMATHESIS_MODE=negative: requests that break the document (wrong types, missing fields, values out of
+# range) — every one must still get a documented 4xx, never a 5xx.
+MODE = GenerationMode.NEGATIVE if os.environ.get("SCHEMATHESIS_MODE") == "negative" else GenerationMode.POSITIVE
 ROLES = ("xn_supervisor", "unit_xn", "process_admin")
 # Operations whose generated calls would act on the callers' own session instead of testing input.
 SKIP = {("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}
@@ -60,7 +64,7 @@ def _run(app, operation, headers: dict, failures: list, counter: list, known: di
 
     @settings(max_examples=EXAMPLES if known is not None else max(1, EXAMPLES // 2), deadline=None, database=None, derandomize=SEED is None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(path_parameters=fixed))
+    @given(case=operation.as_strategy(path_parameters=fixed, generation_mode=MODE))
     @(seed(int(SEED)) if SEED is not None else (lambda fn: fn))
     def one(case):
         kwargs = case.as_transport_kwargs(headers=headers)
