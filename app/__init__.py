@@ -89,9 +89,16 @@ def configure_domains() -> None:
     from .inspections import imports as _inspection_imports  # noqa: F401
     from .hazards import documents as _hazard_documents  # noqa: F401
     from .hazards import profile as _hazard_profile  # noqa: F401
+    from .general_hazards import models as _general_hazard_models  # noqa: F401
+    from .general_hazards import services as _general_hazard_services  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
     from .complaints import services as _complaint_services  # noqa: F401
     from .complaints import profile as _complaint_profile  # noqa: F401
+    from .cylinders import models as _cylinder_models  # noqa: F401
+    from .cylinders import registration as _cylinder_registration  # noqa: F401
+    from .cylinders import documents as _cylinder_documents  # noqa: F401
+    from .cylinders import imports as _cylinder_imports  # noqa: F401
+    from .supervision import register as _supervision  # noqa: F401 - models, services, documents
 
 
 def configure_request_guard(app: Flask) -> None:
@@ -172,6 +179,13 @@ def configure_blueprints(app: Flask) -> None:
     for blueprint in (imports_api_bp, inspections_api_bp, registry_api_bp, overdue_api_bp):
         app.register_blueprint(blueprint)
         csrf.exempt(blueprint)  # same authentication as api_bp
+    from .general_hazards.views import api_bp as general_hazards_api_bp
+    from .general_hazards.views import bp as general_hazards_bp
+    from .hazards.api import bp as hazards_api_bp
+    app.register_blueprint(general_hazards_bp)
+    for blueprint in (hazards_api_bp, general_hazards_api_bp):
+        app.register_blueprint(blueprint)
+        csrf.exempt(blueprint)  # same authentication as api_bp
     from .complaints.api import bp as complaints_api_bp
     from .complaints.views import bp as complaints_bp
     from .complaints.views import public_bp as complaints_public_bp
@@ -179,6 +193,13 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(complaints_public_bp)   # /public/complaints: no login
     app.register_blueprint(complaints_api_bp)
     csrf.exempt(complaints_api_bp)  # public calls carry no session; signed-in calls authenticate as api_bp
+    from .cylinders.api import bp as cylinders_api_bp
+    from .cylinders.views import bp as cylinders_bp
+    app.register_blueprint(cylinders_bp)
+    app.register_blueprint(cylinders_api_bp)
+    csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
+    from .supervision import blueprints as supervision_blueprints
+    supervision_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:

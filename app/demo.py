@@ -118,6 +118,10 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     seed_registry(orgs, seq)           # registry facts, inspection reports, overdue / design-life demo devices
     from .operators.demo import seed_operators
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
+    from .cylinders.demo import seed_cylinders
+    seed_cylinders(iterations, DEMO_PASSWORD)   # 气瓶 (§4.4): a maker, two fillers, batch, cylinders, fillings
+    from .supervision.demo import seed_supervision
+    seed_supervision(iterations, orgs)  # 监督检查 checklists; 证后监督检查 expert pool, units, accounts
     from .inbox.services import seed_examples
     seed_examples()                    # shared 常用筛选: 本辖区红色预警, 本周到期 (app/inbox)
     cases = _seed_cases() if with_cases and not db.session.scalar(select(func.count(Case.id))) else 0
@@ -190,6 +194,8 @@ def _seed_cases() -> int:
         created += 1
     from .complaints.demo import seed_complaints
     created += seed_complaints()       # 投诉举报: one from the public page, one from the hotline (accepted)
+    from .general_hazards.demo import seed_hazards2
+    created += seed_hazards2()         # 隐患管理: a checking plan, a general hazard to accept, a published 通报
     return created
 
 
@@ -203,4 +209,7 @@ def accounts() -> list[dict]:
                      "region": f"{user.region.name} ({user.region_code})",
                      "organization": user.org.name if user.org else None, "display_name": display})
     from .operators.demo import operator_accounts
-    return rows + operator_accounts()
+    from .cylinders.demo import demo_accounts as cylinder_accounts
+    from .supervision.demo import supervision_accounts
+    return (rows + operator_accounts() + [{**row, "password": DEMO_PASSWORD} for row in cylinder_accounts()]
+            + supervision_accounts())

@@ -327,8 +327,14 @@ def test_every_deployed_process_is_walked(app):
 
 
 @pytest.mark.parametrize("key", PROCESS_KEYS)
-def test_a_schema_only_client_runs_the_process_to_its_end(app, clients, key):
-    result = _walk(app, clients, key)
+def test_a_schema_only_client_runs_the_process_to_its_end(app, clients, key, monkeypatch):
+    if key.startswith("cylinder_"):   # registration waits for the 准入一体化平台: its fake answers at once
+        from .cylinder_helpers import authority
+        server, _fake = authority(app, monkeypatch)
+        with server:
+            result = _walk(app, clients, key)
+    else:
+        result = _walk(app, clients, key)
     assert len(result["steps"]) >= 2, result
     # Fields a business rule requires that the schema does not say are required (it should, in
     # allOf/if/then). Known gap, left to its owner: the complaint form requires 区县 and 地址 when no

@@ -359,8 +359,12 @@ def test_scope_list_filters_and_export(app, web):
     other = submit(Public(app, "10.4.0.2"), "", county_code="450103", address="青秀区某大厦扶梯",
                    complainant_phone="13907710002")
     xn, qx, city = web("xn_supervisor"), web("qx_supervisor"), web("nn_city")
+    again = submit(Public(app, "10.4.0.3"), device.code, complainant_phone="13907710003")
+    html = xn.get(f"/cases/{again.case_id}").get_data(as_text=True)
+    assert "同一设备的其他投诉举报" in html and mine.complaint_no in html
     html = xn.get("/complaints").get_data(as_text=True)
     assert mine.complaint_no in html and other.complaint_no not in html
+    assert re.search(r"<b>2</b><span>待受理</span>", html)          # counts by status, in scope
     html = qx.get("/complaints").get_data(as_text=True)
     assert other.complaint_no in html and mine.complaint_no not in html
     assert qx.get(f"/cases/{mine.case_id}").status_code == 404       # another county cannot open it
@@ -529,3 +533,121 @@ def test_a_device_found_by_its_registration_number_is_recorded_by_its_code(app):
     device = equipment_of("unit_xn", 1)
     complaint = submit(Public(app, "10.8.0.1"), device.registration_no)
     assert complaint.equipment_id == device.id and complaint.device_code == device.code
+
+
+def test_the_complainant_is_told_when_the_hazard_is_closed(app):
+    from app.engine import runtime
+    device = equipment_of("unit_xn")
+    complaint = submit(Public(app, "10.9.0.1"), device.code)
+    complete(complaint.case_id, "xn_supervisor", {"review_decision": "accept"})
+    complete(complaint.case_id, "xn_supervisor", check_form(device))
+    db.session.expire_all()
+    hazard_case_id = db.session.get(Complaint, complaint.id).hazard_case_id
+    complete(hazard_case_id, "xn_supervisor", {
+        "dispatch_decision": "dispatch", "requirements": "立即停用并整改门锁回路。",
+        "rectify_deadline": (today_local() + timedelta(days=10)).isoformat(), "opinion": "情况属实"})
+    from .conftest import upload
+    complete(hazard_case_id, "unit_xn", {"feedback_type": "feedback", "measures": "更换门锁并恢复安全回路。",
+                                         "completed_on": today_local().isoformat(), "evidence": [upload("unit_xn")]})
+    assert messages("COMPLAINT_HAZARD_CLOSED") == []
+    lookup = Public(app, "10.9.0.2")
+    lookup.get("/public/complaints/lookup")
+    html = lookup.post("/public/complaints/lookup", {"complaint_no": complaint.complaint_no, "phone": PHONE}).get_data(as_text=True)
+    assert "○ 隐患整改销号" in html
+    complete(hazard_case_id, "xn_supervisor", {"verify_result": "pass", "opinion": "现场复核整改到位"})
+    [msg] = messages("COMPLAINT_HAZARD_CLOSED")
+    assert complaint.complaint_no in msg.content and "销号" in msg.content
+    html = lookup.post("/public/complaints/lookup", {"complaint_no": complaint.complaint_no, "phone": PHONE}).get_data(as_text=True)
+    assert "● 隐患整改销号" in html
+    assert runtime.verify_case_chain(hazard_case_id) is None
+
+
+def test_public_api_odd_input_gets_json_errors_never_a_500(app):
+    call = _public_api(app, "10.10.0.1")
+    for body in ({"phone": 13907710001, "captcha_token": 5, "captcha": 1234}, {"phone": None}, {"phone": ["x"]}):
+        resp = call("post", "/api/v1/public/complaints/sms-code", json=body)
+        assert resp.status_code in (202, 422, 429) and resp.get_json()["error" if resp.status_code != 202 else "sent"]
+    resp = call("post", "/api/v1/public/complaints/sms-code", data="[1,2]", content_type="application/json")
+    assert check(app, resp, 400)["error"]["code"] == "bad_json"
+    resp = call("post", "/api/v1/public/complaints/lookup", json={"complaint_no": 123, "phone": 139})
+    assert check(app, resp, 422)["error"]["fields"]
+    resp = call("post", "/api/v1/public/complaints", json={"description": ["x"], "complainant_phone": 1, "sms_code": 5,
+                                                          "captcha": 7, "captcha_token": 8})
+    assert check(app, resp, 422)["error"]["fields"]
+    resp = call("get", "/public/complaints/new?device=" + "9" * 2000)
+    assert resp.status_code == 200
+
+
+def test_a_switched_off_code_template_is_reported_not_pretended(app):
+    from app.sms.models import SmsTemplate
+    from app.sms.templates import forget_snapshots as invalidate_cache
+    template = db.session.get(SmsTemplate, "COMPLAINT_VERIFY_CODE")
+    template.enabled = False
+    db.session.commit()
+    invalidate_cache()
+    try:
+        call = _public_api(app, "10.11.0.1")
+        body = check(app, call("post", "/api/v1/public/complaints/sms-code", json={"phone": PHONE}), 503)
+        assert body["error"]["code"] == "sms_unavailable"
+        assert db.session.query(ComplaintAttempt).count() == 0
+    finally:
+        template = db.session.get(SmsTemplate, "COMPLAINT_VERIFY_CODE")
+        template.enabled = True
+        db.session.commit()
+        invalidate_cache()
+
+
+def test_fixing_other_fields_spends_no_try_of_the_right_code(app):
+    from app.complaints.models import ComplaintCode
+    page = Public(app, "10.12.0.1")
+    page.get("/public/complaints/new")
+    page.post("/public/complaints/new", {**form(), "action": "send_code"})
+    code = sms_code()
+    for _ in range(6):      # more resubmissions than a code has tries
+        resp = page.post("/public/complaints/new", {**form(description="太短"), "action": "submit", "sms_code": code})
+        assert resp.status_code == 422 and "短信验证码" not in resp.get_data(as_text=True).split("error-summary")[1][:400]
+    db.session.expire_all()
+    assert db.session.scalar(select(ComplaintCode.tries)) == 0
+    resp = page.post("/public/complaints/new", {**form(county_code="450102", address="兴宁区某路1号"),
+                                                "action": "submit", "sms_code": code})
+    assert resp.status_code == 302
+
+
+def test_two_submissions_racing_with_one_code_file_one_complaint(app):
+    import threading
+
+    from app.complaints import services
+    from app.errors import DomainError
+    page = Public(app, "10.13.0.1")
+    page.get("/public/complaints/new")
+    page.post("/public/complaints/new", {**form(), "action": "send_code"})
+    raw = {**form(county_code="450102", address="兴宁区某路2号"), "sms_code": sms_code(), "photos": []}
+    services.public_account()
+    db.session.commit()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            try:
+                services.submit_public(dict(raw), "10.13.0.1")
+                db.session.commit()
+                outcomes.append("won")
+            except DomainError as err:
+                db.session.rollback()
+                outcomes.append(f"refused:{err.fields or err.message}")
+            except Exception as err:   # noqa: BLE001 - e.g. a lock error must not happen
+                db.session.rollback()
+                outcomes.append(f"error:{type(err).__name__}:{err}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(o.split(":")[0] for o in outcomes) == ["refused", "won"], outcomes
+    db.session.expire_all()
+    assert db.session.query(Complaint).count() == 1

@@ -236,6 +236,127 @@ def _import_of_xn() -> dict:
     return {"job": job.id}
 
 
+
+def _sv_draft_in_xn() -> dict:
+    """xn_supervisor's supervision-inspection draft on unit_xn: an equipment check whose first item failed."""
+    from app.supervision import services as sv
+    from app.supervision.models import ChecklistTemplate
+    from .conftest import equipment_of
+    tpl = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.code == "equipment_check",
+                                                            ChecklistTemplate.is_current.is_(True)))
+    row = sv.create_draft(user("xn_supervisor"), {"org_id": user("unit_xn").org_id, "category": "常规监督检查",
+                                                  "unit_categories": ["使用"], "inspected_on": today_local().isoformat(),
+                                                  "inspectors": "黄兴宁、陆兴宁"})
+    section = sv.add_section(user("xn_supervisor"), row, tpl.id, equipment_of("unit_xn").id)
+    first = tpl.items[0]
+    sv.save_findings(user("xn_supervisor"), section, {str(first.id): {"result": "不符合", "note": "已报废仍使用",
+                                                                      "photos": [upload("xn_supervisor")]}})
+    db.session.commit()
+    return {"insp": row.id, "section": section.id, "finding": section.findings[0].id, "tpl": tpl.id,
+            "item": first.id}
+
+
+def _sv_state(ids) -> tuple:
+    from app.supervision.models import Finding, InspectionSection, SupervisionInspection
+    db.session.expire_all()
+    row = db.session.get(SupervisionInspection, ids["insp"])
+    sections = db.session.scalar(select(func.count(InspectionSection.id)).where(InspectionSection.inspection_id == row.id))
+    findings = [(f.result, f.note, f.hazard_case_id) for f in db.session.scalars(
+        select(Finding).join(InspectionSection).where(InspectionSection.inspection_id == row.id).order_by(Finding.id))]
+    return row.category, row.inspectors, row.other_problems, sections, findings
+
+
+def _pl_expert() -> dict:
+    from app.supervision import campaigns as pl
+    e = pl.save_expert(user("nn_city"), {"name": "范围测试专家", "kind": "inspector", "region_code": "450100"})
+    db.session.commit()
+    return {"expert": e.id}
+
+
+def _pl_expert_state(ids) -> tuple:
+    from app.supervision.models import Expert
+    db.session.expire_all()
+    e = db.session.get(Expert, ids["expert"])
+    return e.name, e.kind, e.active, e.region_code
+
+
+def _pl_draft() -> dict:
+    """nn_city's campaign draft: 2 units drawn in 南宁市 and a supervisor drawn."""
+    from app.supervision import campaigns as pl
+    from app.supervision.models import ChecklistTemplate
+    from app.core.models import Organization
+    tpl = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.code == "unit_check",
+                                                            ChecklistTemplate.is_current.is_(True)))
+    org = db.session.scalar(select(Organization).where(Organization.kind == "undertaking_unit"))
+    c = pl.create_campaign(user("nn_city"), {"name": "范围测试任务", "undertaking_org_id": org.id, "template_id": tpl.id})
+    pl.random_draw(user("nn_city"), c, {"count": 2, "region": "450100", "seed": "scope"})
+    pl.draw_supervisor(user("nn_city"), c, "scope")
+    db.session.commit()
+    return {"campaign": c.id, "unit": c.units[0].id, "org": user("unit_qx").org_id}
+
+
+def _pl_state(ids) -> tuple:
+    from app.supervision.models import Campaign, CampaignUnit
+    db.session.expire_all()
+    c = db.session.get(Campaign, ids["campaign"])
+    units = [(u.org_id, u.expert_ids, u.status, u.summary, u.rectify_measures, u.eval_score, u.review_note)
+             for u in db.session.scalars(select(CampaignUnit).where(CampaignUnit.campaign_id == c.id)
+                                         .order_by(CampaignUnit.id))]
+    from app.supervision.models import Finding, InspectionSection
+    findings = [(f.result, f.forwarded_region, f.forward_outcome, f.hazard_case_id) for f in db.session.scalars(
+        select(Finding).join(InspectionSection).join(CampaignUnit).where(CampaignUnit.campaign_id == c.id))]
+    return c.status, c.draw_seed, c.draw_result, c.supervisor_expert_id, units, findings
+
+
+def _pl_approved() -> dict:
+    """The draft submitted and approved by nn_head: the undertaking unit assigns."""
+    from app.engine import runtime
+    ids = _pl_draft()
+    case = runtime.start_case("post_license_inspection", user("nn_city"), {"campaign_id": str(ids["campaign"])})
+    db.session.commit()
+    runtime.complete_task(open_task(case).id, user("nn_head"), {"review_decision": "approve", "opinion": "同意"})
+    db.session.commit()
+    from app.supervision.models import Expert
+    li = db.session.scalar(select(Expert).where(Expert.user_id == user("expert_li").id))
+    return {**ids, "case": case.id, "expert": li.id}
+
+
+def _pl_inspecting() -> dict:
+    """Units assigned to expert_li, the inspection under way; the first unit has a problem finding."""
+    from app.engine import runtime
+    from app.supervision import campaigns as pl
+    from app.supervision import services as sv
+    from app.supervision.models import Campaign
+    ids = _pl_approved()
+    c = db.session.get(Campaign, ids["campaign"])
+    for u in c.units:
+        pl.assign(user("undertaker_gx"), c, u.id, [ids["expert"]])
+    runtime.complete_task(open_task(db.session.get(Case, ids["case"])).id, user("undertaker_gx"), {"opinion": "已分配"})
+    unit = c.units[0]
+    section = pl.ensure_section(user("undertaker_gx"), unit)
+    item = section.template.items[0]
+    sv.save_findings(user("undertaker_gx"), section, {str(item.id): {"result": "不符合", "note": "无证生产"}})
+    db.session.commit()
+    return {**ids, "unit": unit.id, "finding": section.findings[0].id, "item": item.id}
+
+
+def _pl_forwarded() -> dict:
+    from app.supervision import campaigns as pl
+    from app.supervision.models import CampaignUnit
+    ids = _pl_inspecting()
+    pl.forward_finding(user("undertaker_gx"), db.session.get(CampaignUnit, ids["unit"]), ids["finding"])
+    db.session.commit()
+    return ids
+
+
+PL_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "xn_supervisor", "unit_xn", "unit_lz", "agency_gx", "op_wei",
+                "sys_admin", "undertaker_gx")
+PL_UNIT_OUTSIDERS = ("lz_supervisor", "xn_supervisor", "unit_lz", "agency_gx", "op_wei", "sys_admin")
+PL_FORWARD_OUTSIDERS = ("lz_supervisor", "xn_supervisor", "unit_xn", "undertaker_gx", "agency_gx", "op_wei", "sys_admin")
+
+
+SV_REFUSED = ("xn_colleague", "nn_city")    # see the draft, may not change it
+
 # ------------------------------------------------------------------ state snapshots (must not change)
 
 def _case_state(ids) -> tuple:
@@ -309,6 +430,78 @@ def _clock_state(ids) -> tuple:
     db.session.expire_all()
     case = db.session.get(Case, ids["case"])
     return case.paused_at, case.pause_reason, _case_state(ids)
+
+
+def _unit_hazard_in_xn() -> dict:
+    """A major hazard unit_xn reported on its own lift (not yet accepted by 兴宁区)."""
+    from .conftest import hazard_of
+    case = make_case(reporter="unit_xn")
+    return {"hazard": hazard_of(case).id, "case": case.id}
+
+
+def _unit_hazard_state(ids) -> tuple:
+    from app.hazards.models import Hazard
+    db.session.expire_all()
+    h = db.session.get(Hazard, ids["hazard"])
+    return h.description, h.rectify_deadline, h.deleted_at, _case_state(ids)
+
+
+def _general_in_xn() -> dict:
+    from app.engine import runtime
+    from app.general_hazards.models import GeneralHazard
+    case = runtime.start_case("general_hazard", user("unit_xn"), {
+        "category": "other", "hazard_count": 1, "level": "low", "main_problem": "消防通道堆放杂物。",
+        "found_at": "地下车库", "found_on": today_local().isoformat(),
+        "deadline": (today_local() + timedelta(days=3)).isoformat(), "related_source": "self_check",
+        "inspector_name": "李检查", "inspecting_unit": "本单位", "check_kind": "daily"})
+    db.session.commit()
+    return {"general": db.session.scalar(select(GeneralHazard.id).where(GeneralHazard.case_id == case.id)),
+            "case": case.id}
+
+
+def _check_of_xn() -> dict:
+    from app.general_hazards import services
+    from app.general_hazards.models import GeneralHazardCheck
+    plan = services.create_plan(user("unit_xn"), {"name": "路由测试排查计划", "period": "monthly",
+                                                  "starts_on": today_local().replace(day=1).isoformat()})
+    db.session.commit()
+    return {"check": db.session.scalar(select(GeneralHazardCheck.id).where(GeneralHazardCheck.plan_id == plan.id))}
+
+
+def _check_state(ids) -> tuple:
+    from app.general_hazards.models import GeneralHazardCheck
+    db.session.expire_all()
+    c = db.session.get(GeneralHazardCheck, ids["check"])
+    return c.status, c.done_by_id
+
+
+def _criterion_state(_ids=None) -> tuple:
+    from app.hazards.models import HazardCriterion
+    db.session.expire_all()
+    c = db.session.get(HazardCriterion, "GB45067-4.6b")
+    return c.active, c.version, c.cause_class
+
+
+def _bulletin_of_nanning() -> dict:
+    """A bulletin nn_city generated for 南宁市, waiting for approval."""
+    from app.hazards import bulletins
+    row = bulletins.create_bulletin(user("nn_city"), {
+        "title": "路由测试通报", "kind": "adhoc", "scope_region": "450100",
+        "period_from": (today_local() - timedelta(days=30)).isoformat(), "period_to": today_local().isoformat()})
+    db.session.commit()
+    return {"bulletin": row.id}
+
+
+def _bulletin_state(ids) -> tuple:
+    from app.hazards.models import HazardBulletin
+    db.session.expire_all()
+    b = db.session.get(HazardBulletin, ids["bulletin"])
+    return b.status, b.approved_by_id, len(b.receipts)
+
+
+def _plan_count(_ids=None) -> int:
+    from app.general_hazards.models import GeneralHazardPlan
+    return db.session.scalar(select(func.count(GeneralHazardPlan.id)))
 
 
 # ------------------------------------------------------------------ the table
@@ -753,10 +946,263 @@ ROUTES: dict[str, object] = {
     "clock_api.api_pause": Obj(_case_in_xn, "/api/v1/cases/{case}/clock/pause", "xn_supervisor", XN_OUTSIDERS,
                                "POST", lambda ids: {"reason": "补正材料"}, _clock_state,
                                view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
+    # 隐患管理 (app/hazards/pages.py, api.py) and 一般隐患 (app/general_hazards): the reporter changes its
+    # hazard until accepted; regulators of the region see it but may not change it
+    "hazards.manage_page": Roles(CASE_WORKERS, "/hazards/manage"),
+    "hazards.edit": Obj(_unit_hazard_in_xn, "/hazards/{hazard}/edit", "unit_xn", XN_OUTSIDERS,
+                        also_refused=("xn_supervisor", "nn_city")),
+    "hazards.edit#POST": Obj(_unit_hazard_in_xn, "/hazards/{hazard}/edit", "unit_xn", XN_OUTSIDERS, "POST",
+                             lambda ids: {"description": "越权修改隐患描述文字内容", "criterion_id": "GB45067-4.6b",
+                                          "found_on": today_local().isoformat(),
+                                          "rectify_deadline": (today_local() + timedelta(days=9)).isoformat()},
+                             _unit_hazard_state, view="/hazards/{hazard}/edit", also_refused=("xn_supervisor", "nn_city")),
+    "hazards.delete": Obj(_unit_hazard_in_xn, "/hazards/{hazard}/delete", "unit_xn", XN_OUTSIDERS, "POST",
+                          lambda ids: {"reason": "越权删除"}, _unit_hazard_state, view="/hazards/{hazard}/edit"),
+    "hazards_api.list_hazards": LoginOnly("/api/v1/hazards"),
+    "hazards_api.get_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}", "unit_xn", XN_OUTSIDERS),
+    "hazards_api.edit_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}", "unit_xn", XN_OUTSIDERS, "PATCH",
+                                   lambda ids: {"description": "越权修改隐患描述文字内容"}, _unit_hazard_state,
+                                   view="/api/v1/hazards/{hazard}", also_refused=("xn_supervisor", "nn_city")),
+    "hazards_api.delete_hazard": Obj(_unit_hazard_in_xn, "/api/v1/hazards/{hazard}?reason=越权删除", "unit_xn",
+                                     XN_OUTSIDERS, "DELETE", None, _unit_hazard_state, view="/api/v1/hazards/{hazard}",
+                                     also_refused=("xn_supervisor", "nn_city")),
+    "hazards.report_from_inspection": Obj(_device_in_xn, "/hazards/report-from/{report}", "xn_supervisor",
+                                          ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "unit_xn", "op_wei",
+                                           "sys_admin", "process_admin"), view="/registry/devices/{device}"),
+    "hazards.bulletins": Roles(REGULATORS, "/hazards/bulletins"),
+    "hazards.new_bulletin": Roles({"city_supervisor", "province_supervisor"}, "/hazards/bulletins/new"),
+    "hazards.new_bulletin#POST": Roles({"city_supervisor", "province_supervisor"}, "/hazards/bulletins/new", "POST",
+                                       {"title": "越权通报", "kind": "adhoc", "scope_region": "450102",
+                                        "period_from": "2026-01-01", "period_to": "2026-01-31"}),
+    "hazards.bulletin": Obj(_bulletin_of_nanning, "/hazards/bulletins/{bulletin}", "nn_city",
+                            ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin")),
+    "hazards.decide_bulletin": Obj(_bulletin_of_nanning, "/hazards/bulletins/{bulletin}/decide", "nn_city",
+                                   ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"),
+                                   "POST", lambda ids: {"decision": "approve", "opinion": "越权同意"}, _bulletin_state,
+                                   view="/hazards/bulletins/{bulletin}", also_refused=("nn_city",)),
+    "hazards.stats": Roles(REGULATORS, "/hazards/stats"),
+    "hazards.stats_xlsx": Roles(REGULATORS, "/hazards/stats/region.xlsx"),
+    "hazards.nonconforming": Roles(REGULATORS | {"inspection_agency"}, "/hazards/nonconforming"),
+    "hazards.nonconforming#POST": Roles(REGULATORS | {"inspection_agency"}, "/hazards/nonconforming", "POST",
+                                        {"ids": "1", "criterion_id": "GB45067-4.6b", "rectify_deadline": "2099-01-01"}),
+    "hazards_api.nonconforming_reports": Roles(REGULATORS | {"inspection_agency"},
+                                               "/api/v1/hazards/nonconforming-reports"),
+    "hazards_api.batch_report": Roles(REGULATORS | {"inspection_agency"}, "/api/v1/hazards/batch-report", "POST",
+                                      {"report_ids": [1], "criterion_id": "GB45067-4.6b",
+                                       "rectify_deadline": "2099-01-01"}),
+    "hazards_api.list_bulletins": LoginOnly("/api/v1/hazards/bulletins"),
+    "hazards_api.create_bulletin": Roles({"city_supervisor", "province_supervisor"}, "/api/v1/hazards/bulletins", "POST",
+                                         {"title": "越权通报", "kind": "adhoc", "scope_region": "450102",
+                                          "period_from": "2026-01-01", "period_to": "2026-01-31"}),
+    "hazards_api.get_bulletin": Obj(_bulletin_of_nanning, "/api/v1/hazards/bulletins/{bulletin}", "nn_city",
+                                    ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin")),
+    "hazards_api.decide_bulletin": Obj(_bulletin_of_nanning, "/api/v1/hazards/bulletins/{bulletin}/decide", "nn_city",
+                                       ("xn_supervisor", "lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"),
+                                       "POST", lambda ids: {"decision": "approve", "opinion": "越权同意"}, _bulletin_state,
+                                       view="/api/v1/hazards/bulletins/{bulletin}", also_refused=("nn_city",)),
+    "hazards.criteria": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria"),
+    "hazards.criterion": Roles(REGULATORS | {"process_admin"}, "/hazards/criteria/GB45067-4.6b"),
+    "hazards.criterion#POST": Roles({"province_supervisor", "process_admin"}, "/hazards/criteria/GB45067-4.6b", "POST",
+                                    {"active": "", "note": "越权停用"}, state=_criterion_state),
+    "hazards_api.list_criteria": LoginOnly("/api/v1/hazards/criteria"),
+    "general_hazards.new_plan": Roles({"use_unit"}, "/hazards/general/plans/new"),
+    "general_hazards.new_plan#POST": Roles({"use_unit"}, "/hazards/general/plans/new", "POST",
+                                           {"name": "越权计划", "period": "monthly", "starts_on": "2026-01-01"},
+                                           state=_plan_count),
+    "general_hazards.finish_check": Obj(_check_of_xn, "/hazards/general/checks/{check}/done", "unit_xn", XN_OUTSIDERS,
+                                        "POST", lambda ids: {"notes": "越权"}, _check_state,
+                                        view="/hazards/manage?tab=general", also_refused=("xn_supervisor",)),
+    "general_hazards_api.api_list": LoginOnly("/api/v1/general-hazards"),
+    "general_hazards_api.api_get": Obj(_general_in_xn, "/api/v1/general-hazards/{general}", "unit_xn", XN_OUTSIDERS),
+    "general_hazards_api.api_checks": LoginOnly("/api/v1/general-hazards/checks"),
+    "general_hazards_api.api_finish_check": Obj(_check_of_xn, "/api/v1/general-hazards/checks/{check}/done", "unit_xn",
+                                                XN_OUTSIDERS, "POST", lambda ids: {"notes": "越权"}, _check_state,
+                                                view="/api/v1/general-hazards/checks", also_refused=("xn_supervisor",)),
+    "general_hazards_api.api_create_plan": Roles({"use_unit"}, "/api/v1/general-hazards/plans", "POST",
+                                                 {"name": "越权计划", "period": "monthly", "starts_on": "2026-01-01"},
+                                                 state=_plan_count),
     "clock_api.api_resume": Obj(_paused_case_in_xn, "/api/v1/cases/{case}/clock/resume", "xn_supervisor",
                                 XN_OUTSIDERS, "POST", lambda ids: {}, _clock_state,
                                 view="/api/v1/cases/{case}/clock", also_refused=("unit_xn", "nn_city")),
+    # -- 监督检查 (app/supervision)
+    "supervision.inspections": Roles(REGULATORS | {"use_unit", "inspection_agency"}, "/supervision/inspections"),
+    "supervision.new_inspection": Roles(REGULATORS, "/supervision/inspections/new"),
+    "supervision.inspections_export": Roles(REGULATORS | {"use_unit", "inspection_agency"},
+                                            "/supervision/inspections/export.xlsx"),
+    "supervision.campaigns_export": Roles(REGULATORS | {"undertaking_unit", "expert"}, "/supervision/campaigns/export.xlsx"),
+    "supervision.new_inspection#POST": Roles(REGULATORS, "/supervision/inspections/new", "POST", {"category": "x"}),
+    "supervision.templates": Roles(REGULATORS | {"sys_admin"}, "/supervision/templates"),
+    "supervision.template_new": Roles({"sys_admin", "province_supervisor"}, "/supervision/templates/new"),
+    "supervision.template_new#POST": Roles({"sys_admin", "province_supervisor"}, "/supervision/templates/new", "POST",
+                                           {"name": ""}),
+    "supervision.template_edit": Roles(REGULATORS | {"sys_admin"}, "/supervision/templates/unit_check"),
+    "supervision.template_edit#POST": Roles({"sys_admin", "province_supervisor"}, "/supervision/templates/unit_check",
+                                            "POST", {"name": "", "count": "0"}),
+    "supervision.inspection": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}", "xn_supervisor", XN_OUTSIDERS),
+    "supervision.save_basic": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/basic", "xn_supervisor",
+                                  XN_OUTSIDERS, "POST", lambda ids: {"category": "其他情形", "unit_categories": "使用",
+                                                                     "inspected_on": today_local().isoformat(),
+                                                                     "inspectors": "越权修改、某某"},
+                                  _sv_state, view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.add_section": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/sections", "xn_supervisor",
+                                   XN_OUTSIDERS, "POST", lambda ids: {"template_id": "1"}, _sv_state,
+                                   view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.save_section": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/sections/{section}",
+                                    "xn_supervisor", XN_OUTSIDERS, "POST",
+                                    lambda ids: {f"result_{ids['item']}": "不符合", f"note_{ids['item']}": "越权改写"},
+                                    _sv_state, view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.delete_section": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/sections/{section}/delete",
+                                      "xn_supervisor", XN_OUTSIDERS, "POST", None, _sv_state,
+                                      view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.save_other": Obj(_sv_draft_in_xn, "/supervision/inspections/{insp}/other", "xn_supervisor",
+                                  XN_OUTSIDERS, "POST", lambda ids: {"other_problems": "越权写入"}, _sv_state,
+                                  view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision.raise_hazard": Obj(_sv_draft_in_xn, "/supervision/findings/{finding}/hazard", "xn_supervisor",
+                                    XN_OUTSIDERS, "POST", lambda ids: {"criterion_id": "GB45067-4.6b",
+                                                                       "rectify_deadline": "2099-01-01"},
+                                    _sv_state, view="/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.units": Roles(REGULATORS, "/api/v1/supervision/units"),
+    "supervision_api.add_unit": Roles(REGULATORS, "/api/v1/supervision/units", "POST", {"name": ""}),
+    "supervision_api.templates": Roles(REGULATORS | {"sys_admin", "expert", "undertaking_unit"},
+                                       "/api/v1/supervision/templates"),
+    "supervision_api.template": Roles(REGULATORS | {"sys_admin", "expert", "undertaking_unit"},
+                                      "/api/v1/supervision/templates/1"),
+    "supervision_api.save_template": Roles({"sys_admin", "province_supervisor"}, "/api/v1/supervision/templates",
+                                           "POST", {"name": ""}),
+    "supervision_api.inspections": LoginOnly("/api/v1/supervision/inspections"),
+    "supervision_api.create_inspection": Roles(REGULATORS, "/api/v1/supervision/inspections", "POST", {}),
+    "supervision_api.get_inspection": Obj(_sv_draft_in_xn, "/api/v1/supervision/inspections/{insp}", "xn_supervisor",
+                                          XN_OUTSIDERS),
+    "supervision_api.add_section": Obj(_sv_draft_in_xn, "/api/v1/supervision/inspections/{insp}/sections",
+                                       "xn_supervisor", XN_OUTSIDERS, "POST", lambda ids: {"template_id": 1},
+                                       _sv_state, view="/api/v1/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.save_findings": Obj(_sv_draft_in_xn,
+                                         "/api/v1/supervision/inspections/{insp}/sections/{section}/findings",
+                                         "xn_supervisor", XN_OUTSIDERS, "POST",
+                                         lambda ids: {"results": {str(ids["item"]): {"result": "符合"}}}, _sv_state,
+                                         view="/api/v1/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.save_other": Obj(_sv_draft_in_xn, "/api/v1/supervision/inspections/{insp}/other",
+                                      "xn_supervisor", XN_OUTSIDERS, "POST", lambda ids: {"other_problems": "越权"},
+                                      _sv_state, view="/api/v1/supervision/inspections/{insp}", also_refused=SV_REFUSED),
+    "supervision_api.raise_hazard": Obj(_sv_draft_in_xn, "/api/v1/supervision/findings/{finding}/hazard",
+                                        "xn_supervisor", XN_OUTSIDERS, "POST",
+                                        lambda ids: {"criterion_id": "GB45067-4.6b", "rectify_deadline": "2099-01-01"},
+                                        _sv_state, view="/api/v1/supervision/inspections/{insp}",
+                                        also_refused=SV_REFUSED),
+    # -- 证后监督检查 (app/supervision)
+    "supervision.experts": Roles(REGULATORS | {"sys_admin", "undertaking_unit"}, "/supervision/experts"),
+    "supervision.new_expert": Roles({"city_supervisor", "province_supervisor"}, "/supervision/experts/new"),
+    "supervision.new_expert#POST": Roles({"city_supervisor", "province_supervisor"},
+                                         "/supervision/experts/new", "POST", {"name": ""}),
+    "supervision.edit_expert": Obj(_pl_expert, "/supervision/experts/{expert}", "nn_city",
+                                   ("lz_supervisor", "unit_xn", "agency_gx", "op_wei", "process_admin")),
+    "supervision.edit_expert#POST": Obj(_pl_expert, "/supervision/experts/{expert}", "nn_city",
+                                        ("lz_supervisor", "unit_xn", "agency_gx", "op_wei", "process_admin"), "POST",
+                                        lambda ids: {"name": "越权改名", "kind": "inspector", "region_code": "450100"},
+                                        _pl_expert_state, view="/supervision/experts/{expert}",
+                                        also_refused=("xn_supervisor",)),
+    "supervision.toggle_expert": Obj(_pl_expert, "/supervision/experts/{expert}/active", "nn_city",
+                                     ("lz_supervisor", "unit_xn", "agency_gx", "op_wei", "process_admin"), "POST",
+                                     lambda ids: {"active": "0"}, _pl_expert_state, view="/supervision/experts/{expert}",
+                                     also_refused=("xn_supervisor",)),
+    "supervision.campaign_list": Roles(REGULATORS | {"undertaking_unit", "expert"}, "/supervision/campaigns"),
+    "supervision.new_campaign": Roles({"city_supervisor"}, "/supervision/campaigns/new"),
+    "supervision.new_campaign#POST": Roles({"city_supervisor"}, "/supervision/campaigns/new", "POST", {"name": ""}),
+    "supervision.campaign": Obj(_pl_draft, "/supervision/campaigns/{campaign}", "nn_city", PL_OUTSIDERS),
+    "supervision.draw": Obj(_pl_draft, "/supervision/campaigns/{campaign}/draw", "nn_city", PL_OUTSIDERS, "POST",
+                            lambda ids: {"count": "1", "seed": "越权"}, _pl_state, view="/supervision/campaigns/{campaign}",
+                            also_refused=("gx_province",)),
+    "supervision.pick": Obj(_pl_draft, "/supervision/campaigns/{campaign}/pick", "nn_city", PL_OUTSIDERS, "POST",
+                            lambda ids: {"org_id": str(ids["org"])}, _pl_state, view="/supervision/campaigns/{campaign}",
+                            also_refused=("gx_province",)),
+    "supervision.remove_unit": Obj(_pl_draft, "/supervision/campaigns/{campaign}/units/{unit}/remove", "nn_city",
+                                   PL_OUTSIDERS, "POST", None, _pl_state, view="/supervision/campaigns/{campaign}",
+                                   also_refused=("gx_province",)),
+    "supervision.supervisor": Obj(_pl_draft, "/supervision/campaigns/{campaign}/supervisor", "nn_city", PL_OUTSIDERS,
+                                  "POST", lambda ids: {"seed": "越权"}, _pl_state,
+                                  view="/supervision/campaigns/{campaign}", also_refused=("gx_province",)),
+    "supervision.assign": Obj(_pl_approved, "/supervision/campaigns/{campaign}/units/{unit}/assign", "undertaker_gx",
+                              ("lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"), "POST",
+                              lambda ids: {"experts": str(ids["expert"])}, _pl_state,
+                              view="/supervision/campaigns/{campaign}", also_refused=("nn_city",)),
+    "supervision.campaign_unit": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}", "undertaker_gx",
+                                     PL_UNIT_OUTSIDERS),
+    "supervision.unit_results": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}/results", "undertaker_gx",
+                                    PL_UNIT_OUTSIDERS, "POST", lambda ids: {f"result_{ids['item']}": "符合"}, _pl_state,
+                                    view="/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision.unit_forward": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}/findings/{finding}/forward",
+                                    "undertaker_gx", PL_UNIT_OUTSIDERS, "POST", None, _pl_state,
+                                    view="/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision.unit_submit": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}/submit", "undertaker_gx",
+                                   PL_UNIT_OUTSIDERS, "POST", lambda ids: {"inspected_on": "2026-01-01", "summary": "越权提交检查"},
+                                   _pl_state, view="/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision.unit_rectify": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}/rectify", "undertaker_gx",
+                                    PL_UNIT_OUTSIDERS, "POST", lambda ids: {"measures": "越权整改反馈"}, _pl_state,
+                                    view="/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision.unit_review": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}/review", "undertaker_gx",
+                                   PL_UNIT_OUTSIDERS, "POST", lambda ids: {"decision": "pass", "note": "越权"}, _pl_state,
+                                   view="/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision.unit_evaluate": Obj(_pl_inspecting, "/supervision/campaign-units/{unit}/evaluate", "undertaker_gx",
+                                     PL_UNIT_OUTSIDERS, "POST", lambda ids: {"score": "1", "punctual": "poor",
+                                                                            "conduct": "poor"}, _pl_state,
+                                     view="/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision.declaration": Roles({"expert"}, "/supervision/declaration", insider=False),   # test_supervision_campaign
+    "supervision.declaration#POST": Roles({"expert"}, "/supervision/declaration", "POST", {"agree": "1"}),
+    "supervision.declaration_print": Roles({"expert"}, "/supervision/declaration/print", insider=False),
+    "supervision.my_units": Roles({"expert", "use_unit", "inspection_agency", "undertaking_unit", "property_manager",
+                                   "maintenance_unit", "cylinder_maker", "filling_unit"}, "/supervision/my"),
+    "supervision.forwarded": Roles(REGULATORS, "/supervision/forwarded"),
+    "supervision.forwarded_outcome": Obj(_pl_forwarded, "/supervision/forwarded/{finding}/outcome", "nn_city",
+                                         PL_FORWARD_OUTSIDERS, "POST", lambda ids: {"outcome": "越权写入处理结果"},
+                                         _pl_state, view="/supervision/forwarded"),
+    "supervision.forwarded_hazard": Obj(_pl_forwarded, "/supervision/forwarded/{finding}/hazard", "nn_city",
+                                        PL_FORWARD_OUTSIDERS, "POST", lambda ids: {"criterion_id": "GB45067-4.6b"},
+                                        _pl_state, view="/supervision/forwarded"),
+    "supervision_api.experts": Roles(REGULATORS | {"sys_admin", "undertaking_unit"}, "/api/v1/supervision/experts"),
+    "supervision_api.create_expert": Roles({"city_supervisor", "province_supervisor"},
+                                           "/api/v1/supervision/experts", "POST", {"name": ""}),
+    "supervision_api.campaign_list": LoginOnly("/api/v1/supervision/campaigns"),
+    "supervision_api.create_campaign": Roles({"city_supervisor"}, "/api/v1/supervision/campaigns", "POST", {}),
+    "supervision_api.get_campaign": Obj(_pl_draft, "/api/v1/supervision/campaigns/{campaign}", "nn_city", PL_OUTSIDERS),
+    "supervision_api.draw": Obj(_pl_draft, "/api/v1/supervision/campaigns/{campaign}/draw", "nn_city", PL_OUTSIDERS,
+                                "POST", lambda ids: {"count": 1, "seed": "越权"}, _pl_state,
+                                view="/api/v1/supervision/campaigns/{campaign}", also_refused=("gx_province",)),
+    "supervision_api.pick": Obj(_pl_draft, "/api/v1/supervision/campaigns/{campaign}/pick", "nn_city", PL_OUTSIDERS,
+                                "POST", lambda ids: {"org_id": ids["org"]}, _pl_state,
+                                view="/api/v1/supervision/campaigns/{campaign}", also_refused=("gx_province",)),
+    "supervision_api.draw_supervisor": Obj(_pl_draft, "/api/v1/supervision/campaigns/{campaign}/supervisor", "nn_city",
+                                           PL_OUTSIDERS, "POST", lambda ids: {"seed": "越权"}, _pl_state,
+                                           view="/api/v1/supervision/campaigns/{campaign}", also_refused=("gx_province",)),
+    "supervision_api.assign": Obj(_pl_approved, "/api/v1/supervision/campaigns/{campaign}/units/{unit}/assign",
+                                  "undertaker_gx", ("lz_supervisor", "unit_xn", "agency_gx", "op_wei", "sys_admin"),
+                                  "POST", lambda ids: {"experts": [ids["expert"]]}, _pl_state,
+                                  view="/api/v1/supervision/campaigns/{campaign}", also_refused=("nn_city",)),
+    "supervision_api.get_unit": Obj(_pl_inspecting, "/api/v1/supervision/campaign-units/{unit}", "undertaker_gx",
+                                    PL_UNIT_OUTSIDERS),
+    "supervision_api.unit_results": Obj(_pl_inspecting, "/api/v1/supervision/campaign-units/{unit}/results",
+                                        "undertaker_gx", PL_UNIT_OUTSIDERS, "POST",
+                                        lambda ids: {"results": {str(ids["item"]): {"result": "符合"}}}, _pl_state,
+                                        view="/api/v1/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision_api.unit_submit": Obj(_pl_inspecting, "/api/v1/supervision/campaign-units/{unit}/submit",
+                                       "undertaker_gx", PL_UNIT_OUTSIDERS, "POST",
+                                       lambda ids: {"inspected_on": "2026-01-01", "summary": "越权提交检查"}, _pl_state,
+                                       view="/api/v1/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision_api.unit_rectify": Obj(_pl_inspecting, "/api/v1/supervision/campaign-units/{unit}/rectify",
+                                        "undertaker_gx", PL_UNIT_OUTSIDERS, "POST",
+                                        lambda ids: {"measures": "越权整改", "photos": []}, _pl_state,
+                                        view="/api/v1/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision_api.unit_review": Obj(_pl_inspecting, "/api/v1/supervision/campaign-units/{unit}/review",
+                                       "undertaker_gx", PL_UNIT_OUTSIDERS, "POST",
+                                       lambda ids: {"decision": "pass", "note": "越权"}, _pl_state,
+                                       view="/api/v1/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
+    "supervision_api.unit_evaluate": Obj(_pl_inspecting, "/api/v1/supervision/campaign-units/{unit}/evaluate",
+                                         "undertaker_gx", PL_UNIT_OUTSIDERS, "POST",
+                                         lambda ids: {"score": 1, "punctual": "poor", "conduct": "poor"}, _pl_state,
+                                         view="/api/v1/supervision/campaign-units/{unit}", also_refused=("nn_city",)),
 }
+
+from .cylinder_routes import routes as _cylinder_routes  # noqa: E402 - gas-cylinder traceability (app/cylinders)
+ROUTES.update(_cylinder_routes(Public, LoginOnly, Roles, Obj))
 
 
 def _any_template_code() -> str:
@@ -819,6 +1265,9 @@ class _Clients:
             if method == "DELETE":
                 with client.client.application.app_context():
                     return client.client.delete(url, headers=client.headers)
+            if method == "PATCH":
+                with client.client.application.app_context():
+                    return client.client.patch(url, headers=client.headers, json=data if data is not None else {})
             return client.post(url, json=data if data is not None else {})
         session = self.sessions.get(username) or self.sessions.setdefault(username, self._web(username))
         if method == "GET":
@@ -944,6 +1393,8 @@ def test_anonymous_is_sent_to_login(key, client):
             resp = client.get(url)
         elif spec.method == "DELETE":
             resp = client.delete(url)
+        elif spec.method == "PATCH":
+            resp = client.patch(url, json={})
         elif _is_api(url):
             resp = client.post(url, json={})
         else:

@@ -415,3 +415,131 @@ def test_a_line_dropped_from_the_middle_of_the_anchor_file_is_reported(app, web)
         with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(lines)
     assert verify_chain().ok
+
+
+def test_the_head_holds_within_the_transaction_that_wrote_the_entries(app):
+    from app.engine import runtime
+
+    from .conftest import open_task
+    case = make_case()
+    runtime.claim_task(open_task(case).id, user("xn_supervisor"))      # not committed yet
+    assert runtime.verify_case_timeline(case.id) is None
+    db.session.commit()
+    assert runtime.verify_case_timeline(case.id) is None
+
+
+def test_migration_0018_seals_the_heads_of_existing_cases(app):
+    import importlib.util
+    import pathlib
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from app.engine.runtime import verify_all_timelines
+    path = pathlib.Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0018_security.py"
+    spec = importlib.util.spec_from_file_location("migration_0018", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    made = [make_case() for _ in range(3)]
+    _walk_hazard(made[0])
+    ids = [c.id for c in made]
+    db.session.execute(text("UPDATE case_record SET timeline_seq = 0, timeline_hash = NULL, timeline_mac = NULL "
+                            "WHERE id >= :lo"), {"lo": min(ids)})
+    db.session.commit()
+    assert {no for no, *_ in verify_all_timelines()} >= {c.case_no for c in made}     # as before the upgrade
+    with db.engine.begin() as conn:
+        with Operations.context(MigrationContext.configure(conn)):
+            migration._seal_timeline_heads(batch=2)
+    db.session.expire_all()
+    assert list(verify_all_timelines()) == []
+
+
+def test_a_bearer_header_does_not_carry_a_replayed_cookie_past_the_session_check(app, client):
+    from .conftest import WebSession
+    token = _token(client)["token"]
+    s = WebSession(app.test_client(), "unit_xn")
+    cookie = s.client.get_cookie("session").value
+    s.post("/logout")
+    s.client.set_cookie("session", cookie)                # the old cookie, replayed
+    headers = {"Authorization": "Bearer not-a-token"}
+    resp = s.get("/inbox", headers=headers)
+    assert resp.status_code == 302 and "/login" in resp.location
+    assert _get(client, "/api/v1/tasks", token).status_code == 401        # logout revoked the token too
+
+
+_WORKER_SCRIPT = """
+import sys
+from app import create_app
+from app.config import Config
+from app.extensions import db
+from app.security.audit import audit_now
+app = create_app(Config(TESTING=True, PASSWORD_ITERATIONS=1000, RATELIMIT_ENABLED=False))
+with app.app_context():
+    for i in range(int(sys.argv[2])):
+        audit_now("security.denied", f"多进程测试 {sys.argv[1]}-{i}", outcome="denied")
+    db.session.remove()
+"""
+
+
+def test_several_worker_processes_append_to_one_chain(app):
+    """As gunicorn's workers do: separate processes, each with its own connections."""
+    import os
+    import subprocess
+    import sys
+
+    from app.security.audit import verify_chain
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    procs, each = 3, 12
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "INSTANCE_DIR": app.config["INSTANCE_DIR"]}
+    runs = [subprocess.Popen([sys.executable, "-c", _WORKER_SCRIPT, str(n), str(each)], cwd=root, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in range(procs)]
+    failures = []
+    for run in runs:
+        _out, err = run.communicate(timeout=300)
+        if run.returncode != 0:
+            failures.append(err.decode()[-800:])
+    assert failures == []
+    db.session.expire_all()
+    written = db.session.scalars(select(AuditLog.summary).where(AuditLog.summary.like("多进程测试%"))).all()
+    assert len(written) == len(set(written)) == procs * each
+    assert verify_chain().ok
+
+
+def test_a_case_rolled_back_from_an_old_copy_of_its_row_is_caught_by_the_anchored_totals(app, web):
+    """The case's own chain cannot tell: the old head was genuine. The anchored totals can."""
+    from app.cases.models import Case
+    from app.engine.runtime import verify_case_timeline
+    from app.security.audit import verify_chain
+    web("xn_supervisor")
+    assert _cli(app, "audit", "checkpoint").exit_code == 0              # the audit log stops growing here
+    case = make_case()
+    db.session.expire_all()
+    old = db.session.execute(select(Case.timeline_seq, Case.timeline_hash, Case.timeline_mac)
+                             .where(Case.id == case.id)).one()              # the attacker's old backup
+    _walk_hazard(case)
+    assert _cli(app, "audit", "checkpoint").exit_code == 0
+    assert verify_chain().ok
+    _as_dba()
+    db.session.execute(text("DELETE FROM case_event WHERE case_id = :c AND seq > :s"), {"c": case.id, "s": old[0]})
+    db.session.execute(text("UPDATE case_record SET timeline_seq = :s, timeline_hash = :h, timeline_mac = :m "
+                            "WHERE id = :c"), {"s": old[0], "h": old[1], "m": old[2], "c": case.id})
+    db.session.commit()
+    assert verify_case_timeline(case.id) is None                 # the limit documented in 安全设计 §5.4
+    problems = verify_chain().problems
+    assert problems and "回退了链头" in problems[0], problems
+
+
+def test_a_rolled_back_savepoint_does_not_lose_the_head_of_earlier_entries(app):
+    from app.engine import runtime
+
+    from .conftest import open_task
+    case = make_case()
+    task_id = open_task(case).id
+    runtime.claim_task(task_id, user("xn_supervisor"))          # an entry; the case row itself is unchanged
+    db.session.flush()
+    savepoint = db.session.begin_nested()
+    savepoint.rollback()                                        # e.g. one case of a timer batch failing
+    runtime.unclaim_task(task_id, user("xn_supervisor"))        # the next entry continues the chain
+    db.session.commit()
+    assert runtime.verify_case_timeline(case.id) is None

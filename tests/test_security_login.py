@@ -67,6 +67,7 @@ def test_sixth_attempt_is_locked_even_with_the_right_password_and_security_admin
         api = client.post("/api/v1/session", json={"username": "unit_qx", "password": "Demo@2026"})
     assert api.status_code == 401 and api.get_json()["error"]["code"] == "account_locked"
     sec = web("sec_admin")
+    assert 'data-testid="blocked-unit_qx"' in sec.get("/admin/users?status=locked").get_data(as_text=True)
     page = sec.get(f"/security/users/{account.id}").get_data(as_text=True)
     assert "来自 127.0.0.1" in page and "解除全部登录限制" in page
     assert sec.post(f"/security/users/{account.id}/unlock").status_code == 302

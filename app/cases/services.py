@@ -363,7 +363,9 @@ def last_submission(case: Case, task_def: str) -> dict:
 
 def equipment_suggestions(user: User, q: str, limit: int = 20) -> list[Equipment]:
     query = select(Equipment).options(joinedload(Equipment.use_org))
-    if user.role != "inspection_agency":
+    if user.role == "maintenance_unit" and user.org_id:      # reports hazards on the devices it maintains
+        query = query.where(or_(Equipment.maintenance_org_id == user.org_id, Equipment.use_org_id == user.org_id))
+    elif user.role != "inspection_agency":
         query = query.where(equipment_scope(user))
     if q:
         query = query.outerjoin(Organization, Equipment.use_org_id == Organization.id).where(

@@ -12,6 +12,7 @@ from ..api import authenticated
 from ..cases.services import paginate
 from ..core.clock import to_local
 from ..core.params import text_arg
+from ..core.pii import PiiError
 from ..core.regions import region_name
 from ..core.storage import save_upload
 from ..errors import DomainError, Forbidden, ValidationFailed
@@ -56,7 +57,7 @@ def public_captcha_status():
     if phone:
         try:
             bidx = services.phone_index(phone)
-        except Exception:   # noqa: BLE001 - an invalid phone has no history
+        except PiiError:     # an invalid phone has no history
             bidx = None
     return jsonify({"captcha_required": services.captcha_required(services.ip_key(request.remote_addr), bidx)})
 

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import utcnow
@@ -21,6 +21,7 @@ from ..core.gm import hmac_sm3_hex
 from ..core.models import Equipment, Region, User
 from ..core.pii import PiiError, blind_index, mask_phone, normalize_phone, phone_index
 from ..core.regions import office_name, region_full_name
+from ..engine import hooks
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import DomainError, ValidationFailed
 from ..extensions import db
@@ -71,7 +72,7 @@ def public_account() -> User:
 
 def find_device(code: str | None) -> Equipment | None:
     """A registered device by its code or use-registration number (the public may report any device)."""
-    code = (code or "").strip()
+    code = str(code if code is not None else "").strip()[:40]
     if not code:
         return None
     return db.session.scalar(select(Equipment).where(or_(Equipment.code == code, Equipment.registration_no == code))
@@ -240,7 +241,15 @@ def reply(ctx: ServiceContext) -> dict:
 @case_panel(PROCESS_KEY)
 def complaint_panel(case):
     complaint = db.session.scalar(select(Complaint).where(Complaint.case_id == case.id))
-    return {"template": "complaints/_case_panel.html", "complaint": complaint} if complaint else None
+    if complaint is None:
+        return None
+    same_device = []
+    if complaint.equipment_id:    # other complaints about the same device in the last 90 days (duplicates)
+        same_device = list(db.session.scalars(
+            select(Complaint).where(Complaint.equipment_id == complaint.equipment_id, Complaint.id != complaint.id,
+                                    Complaint.created_at >= complaint.created_at - timedelta(days=90))
+            .order_by(Complaint.created_at.desc()).limit(10)))
+    return {"template": "complaints/_case_panel.html", "complaint": complaint, "same_device": same_device}
 
 
 @case_facts(PROCESS_KEY)
@@ -248,6 +257,19 @@ def complaint_facts(case) -> dict:
     complaint = db.session.scalar(select(Complaint).where(Complaint.case_id == case.id))
     return {"complaintNo": case.case_no, "officeName": office_name(case.region_code),
             "status": complaint.status_label if complaint else ""}
+
+
+@hooks.after_sync
+def _tell_when_the_hazard_is_closed(case, wf) -> None:
+    """The hazard case a complaint started ends with 销号: the complainant is told (once)."""
+    if case.process_key != "major_hazard" or case.status != "running" or not wf.is_completed():
+        return
+    complaint = complaint_for_hazard_case(case.id)
+    if complaint is None:
+        return
+    from ..hazards.models import Hazard
+    if db.session.scalar(select(Hazard.status).where(Hazard.case_id == case.id)) == "closed":
+        _tell_complainant(complaint, "COMPLAINT_HAZARD_CLOSED", {}, "hazard-closed")
 
 
 def complaint_scope(user):
@@ -324,7 +346,7 @@ def new_captcha() -> tuple[str, bytes]:
 
 def captcha_error(token: str | None, answer: str | None) -> str | None:
     """None when the captcha was solved; the Chinese message otherwise. A captcha is good for one try."""
-    answer = (answer or "").strip()
+    answer = str(answer if answer is not None else "").strip()[:16]
     if not token or not answer:
         return "请输入图片中的字符"
     row = db.session.scalar(select(ComplaintCaptcha).where(ComplaintCaptcha.token == str(token)[:32]))
@@ -383,8 +405,11 @@ def send_code(raw_phone: str | None, client_ip: str | None, captcha_token: str |
     db.session.add(ComplaintCode(phone_bidx=bidx, code_mac=_mac("sms-code", f"{bidx}:{code}"), created_at=now,
                                  expires_at=now + timedelta(minutes=minutes), tries=0))
     record_attempt("code_sent", ip, bidx)
-    sms.enqueue("COMPLAINT_VERIFY_CODE", {"code": code, "minutes": str(minutes)},
-                [sms.Recipient(name="投诉举报人", phone=phone, audience="public")], region_code=None)
+    queued = sms.enqueue("COMPLAINT_VERIFY_CODE", {"code": code, "minutes": str(minutes)},
+                         [sms.Recipient(name="投诉举报人", phone=phone, audience="public")], region_code=None)
+    if not queued:     # the template was switched off by the administrator
+        db.session.rollback()
+        raise DomainError("短信验证码暂时无法发送，请稍后再试", code="sms_unavailable", status=503)
     db.session.commit()
     return {"sent": True, "phone_masked": mask_phone(phone), "expires_in_minutes": minutes,
             "retry_after_seconds": interval}
@@ -396,17 +421,28 @@ def code_error(phone: str, code: str | None) -> tuple[str | None, ComplaintCode 
     bidx = phone_index(phone)
     row = db.session.scalar(select(ComplaintCode).where(ComplaintCode.phone_bidx == bidx)
                             .order_by(ComplaintCode.created_at.desc(), ComplaintCode.id.desc()).limit(1))
-    code = (code or "").strip()
+    code = str(code if code is not None else "").strip()[:12]
     if not code:
         return "请输入短信验证码", None
     if row is None or row.used_at is not None or _aware(row.expires_at) < utcnow():
         return "短信验证码已失效，请重新获取", None
-    if row.tries >= setting("COMPLAINT_CODE_TRIES"):
+    # Every entry takes one of the code's tries first, atomically (the row stays locked to the end of
+    # the transaction on PostgreSQL): parallel guesses cannot together exceed COMPLAINT_CODE_TRIES.
+    taken = db.session.execute(update(ComplaintCode).where(
+        ComplaintCode.id == row.id, ComplaintCode.used_at.is_(None),
+        ComplaintCode.tries < setting("COMPLAINT_CODE_TRIES")).values(tries=ComplaintCode.tries + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if taken != 1:
         return "短信验证码错误次数过多，请重新获取", None
     if row.code_mac != _mac("sms-code", f"{bidx}:{code}"):
-        row.tries += 1
         return "短信验证码不正确", None
     return None, row
+
+
+def use_code(row: ComplaintCode) -> bool:
+    """Mark a verified code used, once: a second submission racing with the same code loses."""
+    return db.session.execute(update(ComplaintCode).where(ComplaintCode.id == row.id, ComplaintCode.used_at.is_(None))
+                              .values(used_at=utcnow()).execution_options(synchronize_session=False)).rowcount == 1
 
 
 # ---------------------------------------------------------------- public submission and lookup
@@ -446,19 +482,23 @@ def submit_public(raw: dict, client_ip: str | None, captcha_token: str | None = 
             errors["captcha"] = problem
             failures.append("captcha_failed")
     code_row = None
-    if phone:
+    if phone and "captcha" not in errors:     # the captcha guards the code: no try is spent without it
         problem, code_row = code_error(phone, raw.get("sms_code"))
         if problem:
             errors["sms_code"] = problem
             if problem == "短信验证码不正确":
                 failures.append("code_failed")
     if errors:
+        if code_row is not None:    # the right code, other fields wrong: its try is given back
+            db.session.execute(update(ComplaintCode).where(ComplaintCode.id == code_row.id)
+                               .values(tries=ComplaintCode.tries - 1).execution_options(synchronize_session=False))
         for kind in failures:
             record_attempt(kind, ip, bidx)
         db.session.commit()
         error = CaptchaRequired(errors) if "captcha" in errors else ValidationFailed(errors)
         raise error
-    code_row.used_at = utcnow()
+    if not use_code(code_row):
+        raise ValidationFailed({"sms_code": "短信验证码已失效，请重新获取"})
     case = runtime.start_case(PROCESS_KEY, account, {k: v for k, v in raw.items() if k != "sms_code"})
     return db.session.scalar(select(Complaint).where(Complaint.case_id == case.id))
 
@@ -470,7 +510,7 @@ def lookup(complaint_no: str | None, raw_phone: str | None, client_ip: str | Non
     ip = ip_key(client_ip)
     refuse_when_failing_too_often(ip)
     errors = {}
-    number = (complaint_no or "").strip().upper()[:32]
+    number = str(complaint_no if complaint_no is not None else "").strip().upper()[:32]
     if not number:
         errors["complaint_no"] = "请输入投诉举报编号"
     try:
@@ -511,6 +551,11 @@ def progress(complaint: Complaint) -> dict:
                       "at": complaint.checked_on.isoformat() if complaint.checked_on else None})
         steps.append({"step": "办结", "done": complaint.status == "closed",
                       "at": to_local(complaint.closed_at).strftime("%Y-%m-%d %H:%M") if complaint.closed_at else None})
+        hazard = complaint.hazard_case
+        if hazard is not None:    # the major hazard it revealed: rectified and closed (销号) yet?
+            done = hazard.status == "closed" and hazard.outcome == "已销号"
+            steps.append({"step": "隐患整改销号", "done": done,
+                          "at": to_local(hazard.closed_at).strftime("%Y-%m-%d %H:%M") if done else None})
     name = complaint.complainant_name or ""
     return {"complaint_no": complaint.complaint_no, "status": complaint.status, "status_label": complaint.status_label,
             "office": office_name(complaint.region_code),

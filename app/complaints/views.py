@@ -17,10 +17,11 @@ from ..core.clock import DISPLAY_TZ, to_local
 from ..core.excel import stream_xlsx
 from ..core.models import Attachment, Equipment
 from ..core.params import contains, date_arg, int_arg, region_arg, text_arg
+from ..core.pii import PiiError
 from ..core.regions import office_name, region_name, region_prefix
 from ..core.scope import in_region
 from ..core.storage import save_upload
-from ..errors import ValidationFailed
+from ..errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..security.ratelimit import RateLimited
 from . import services
@@ -107,7 +108,7 @@ def _render_new(values: dict, errors: dict, photos: list[Attachment], *, sent: d
     if values.get("complainant_phone"):
         try:
             phone_bidx = services.phone_index(values["complainant_phone"])
-        except Exception:   # noqa: BLE001 - an invalid phone simply has no history
+        except PiiError:     # an invalid phone simply has no history
             phone_bidx = None
     need_captcha = services.captcha_required(ip, phone_bidx)
     captcha = None
@@ -139,10 +140,10 @@ def new():
         try:
             sent = services.send_code(values["complainant_phone"], request.remote_addr, captcha_token,
                                       captcha_answer, field="complainant_phone")
-        except (ValidationFailed, RateLimited) as err:
+        except DomainError as err:      # field errors, limits (429), SMS unavailable (503)
             db.session.rollback()
             errors.update(err.fields or {"complainant_phone": err.message})
-            return _render_new(values, errors, photos, status=422 if isinstance(err, ValidationFailed) else 429)
+            return _render_new(values, errors, photos, status=err.status)
         return _render_new(values, errors, photos, sent=sent)
     raw = {k: v for k, v in values.items() if v}
     raw["photos"] = [a.id for a in photos]
@@ -264,7 +265,10 @@ def index():
         abort(403)
     f = ComplaintFilter.from_args(request.args)
     items, total = paginate(complaint_query(current_user, f), f.page, f.per_page)
-    return render_template("complaints/list.html", f=f, items=items, total=total,
+    from sqlalchemy import func
+    by_status = dict(db.session.execute(select(Complaint.status, func.count()).where(complaint_scope(current_user))
+                                        .group_by(Complaint.status)).all())
+    return render_template("complaints/list.html", f=f, items=items, total=total, by_status=by_status,
                            pages=max(1, -(-total // f.per_page)), statuses=Complaint.STATUS_LABELS,
                            conclusions=Complaint.CONCLUSION_LABELS, channels=Complaint.CHANNEL_LABELS)
 

@@ -51,7 +51,7 @@ def _dummy_hash() -> str:
 
 def _take_attempt(name: str, user: User | None) -> throttle.Attempt:
     """One attempt from this address, or LoginRefused — the same answer whether the name exists or not."""
-    taken = throttle.take_attempt(name, request.remote_addr)
+    taken = throttle.take_attempt(name, request.remote_addr, user.id if user else None)
     if isinstance(taken, throttle.Refusal):
         audit_now("auth.login_failed", f"{name or '（空）'} 的登录失败次数过多，拒绝本次尝试"
                   f"（{'锁定中' if taken.locked else '延迟中'}）", outcome="denied", object_type="user",

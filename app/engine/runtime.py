@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -88,9 +88,17 @@ _UNSYNCED_HEADS = "timeline_heads_unsynced"   # cases whose row does not carry t
 
 @sa_event.listens_for(Session, "after_commit")
 @sa_event.listens_for(Session, "after_soft_rollback")
-def _forget_chain_heads(session, *_args) -> None:
-    for key in (_CHAIN_HEADS, _OPEN_TASKS, _UNSYNCED_HEADS):
+def _forget_chain_heads(session, previous=None) -> None:
+    for key in (_CHAIN_HEADS, _OPEN_TASKS):
         session.info.pop(key, None)
+    if previous is None or getattr(previous, "parent", None) is None:
+        session.info.pop(_UNSYNCED_HEADS, None)      # a savepoint's rollback: the outer entries still count
+
+
+def _newest_event(case_id: int):
+    """(seq, hash) of a case's newest timeline entry as flushed in this transaction."""
+    return db.session.execute(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case_id)
+                              .order_by(CaseEvent.seq.desc()).limit(1)).first() or EMPTY_HEAD
 
 
 def _write_heads(session, only_dirty: bool) -> None:
@@ -105,7 +113,8 @@ def _write_heads(session, only_dirty: bool) -> None:
     for case_id, case in list(pending.items()):
         if dirty is not None and case not in dirty:
             continue
-        seq, head = heads[case_id]
+        # Not in heads: a savepoint rolled back since; its entries are all flushed (or gone) by now.
+        seq, head = heads[case_id] if case_id in heads else _newest_event(case_id)
         case.timeline_seq, case.timeline_hash = seq, head
         case.timeline_mac = timeline_head_mac(case_id, seq, head)
         del pending[case_id]
@@ -128,9 +137,8 @@ def append_event(case: Case, actor: User | None, kind: str, summary: str, *, tas
                  step_name: str | None = None, comment: str | None = None, data: dict | None = None,
                  attachment_ids: list[int] | None = None) -> CaseEvent:
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
-    if case.id not in heads:   # not read with the case lock (_locked_case): the head as committed now
-        seq, head = db.session.execute(select(Case.timeline_seq, Case.timeline_hash).where(Case.id == case.id)).one()
-        heads[case.id] = (seq, head) if seq else EMPTY_HEAD
+    if case.id not in heads:   # not read with the case lock (_locked_case)
+        heads[case.id] = tuple(_newest_event(case.id))
     seq, prev_hash = heads[case.id][0] + 1, heads[case.id][1]
     at = utcnow()
     data_text = json.dumps(data, ensure_ascii=False, sort_keys=True) if data else None
@@ -196,6 +204,8 @@ def verify_case_timeline(case_id: int, head: tuple | None = None) -> tuple[int, 
     """(seq, reason) of the first problem in a case's timeline, or None: every entry's MAC and link,
     consecutive seqs, and the head on the case row (`head`: its (seq, hash, mac), when already read),
     which catches the deletion of the newest entries."""
+    if case_id in db.session.info.get(_UNSYNCED_HEADS, {}):
+        _write_heads(db.session, only_dirty=False)     # entries of this transaction: their head first
     prev, last_seq = GENESIS, 0
     for event in db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
                                     .order_by(CaseEvent.seq)):
@@ -373,7 +383,11 @@ def _locked_case(where) -> Case | None:
     if case is None:
         return None
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
-    heads.setdefault(case.id, (case.timeline_seq, case.timeline_hash) if case.timeline_seq else EMPTY_HEAD)
+    if case.id not in heads:
+        if case.id in db.session.info.get(_UNSYNCED_HEADS, {}):     # entries of this transaction not on the row
+            heads[case.id] = tuple(_newest_event(case.id))
+        else:
+            heads[case.id] = (case.timeline_seq, case.timeline_hash) if case.timeline_seq else EMPTY_HEAD
     return case
 
 
@@ -622,15 +636,21 @@ def _due_timer_names(wf: BpmnWorkflow, now: datetime) -> list[str]:
     return names
 
 
-def fire_timers(case: Case) -> list[str]:
+def fire_timers(case: Case, wake: tuple[str, ...] = ()) -> list[str]:
     """Fire the case's timers that are due; the caller holds the case row lock (SELECT … FOR
-    UPDATE on PostgreSQL) and commits.
+    UPDATE on PostgreSQL) and commits. `wake`: BPMN ids of waiting timers to fire now although not
+    yet due — a step that polls an external system on a timer, whose answer has just arrived.
     Returns the names of the timers that fired (empty when nothing was due)."""
     if case.paused_at is not None:      # the clock is paused: its timers wait for the resume
         case.next_timer_at = None
         return []
     now = utcnow()
     wf = _load(case)
+    if wake:
+        for task in wf.get_tasks(state=TaskState.WAITING):
+            if task.task_spec.bpmn_id in wake and isinstance(getattr(task.task_spec, "event_definition", None),
+                                                             TimerEventDefinition):
+                task._set_internal_data(event_value=(now - timedelta(seconds=1)).isoformat())
     names = _due_timer_names(wf, now)
     if not names:
         case.next_timer_at = _next_timer(wf)

@@ -43,3 +43,98 @@ def notice_document(user, hazard_id: int) -> OfficialDocument:
     return OfficialDocument(title="特种设备重大事故隐患整改通知书", issuer=ctx["issuer_name"], doc_no=h.notice_no,
                             salutation=f"{ctx['org'].name}：", paragraphs=notice_paragraphs(ctx),
                             issued_on=ctx["issued_on"], filename=f"整改通知书-{h.hazard_no}")
+
+
+# The 提醒单 names the hazard's source in the vocabulary of §4.3.1 (检验、投诉、自查、监督检查).
+REMINDER_SOURCES = {"supervisor": "监督检查", "agency": "检验检测", "maintenance": "维保检查", "use_unit": "企业自查",
+                    "complaint": "投诉举报"}
+
+
+def reminder_source(hazard: Hazard) -> str:
+    """The hazard's source in the 提醒单's words (a hazard the complaint loop confirmed is 投诉举报)."""
+    return REMINDER_SOURCES.get(hazard.source, hazard.source_label)
+
+
+def _visible(user, hazard_id: int) -> Hazard:
+    from .services import hazard_scope
+    hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, hazard_scope(user)))
+    if hazard is None:
+        raise NotFound("隐患记录不存在或不在您的查看范围内")
+    return hazard
+
+
+def _issuer(user, hazard: Hazard) -> str:
+    """Each level's supervisors issue their own: a regulator's office, otherwise the device's county bureau."""
+    from ..core.regions import office_name
+    return office_name(user.region_code if user.is_regulator else hazard.region_code)
+
+
+@document_type("hazard_reminder", "事故隐患提醒单")
+def reminder_document(user, hazard_id: int) -> OfficialDocument:
+    from ..core.clock import today_local
+    from ..core.regions import office_name
+    h = _visible(user, hazard_id)
+    source = reminder_source(h)
+    facts = [("隐患来源", source + (f"（{h.reporter_org.name}）" if h.reporter_org else "")),
+             ("隐患类型", f"重大事故隐患 · {h.criterion.equipment_type} · {h.criterion.citation}"),
+             ("设备", f"{h.equipment.name}（设备代码 {h.equipment.code}）"), ("隐患描述", h.description),
+             ("发现日期", h.found_on.isoformat()), ("处理时限", f"{h.rectify_deadline.isoformat()} 前完成整改"),
+             ("使用单位", h.use_org.name), ("管理单位", office_name(h.region_code)),
+             ("当前状态", h.status_label)]
+    paragraphs = [f"你单位{h.equipment.name}经{source}发现存在上述事故隐患。请立即采取措施，在处理时限前完成整改，"
+                  f"并通过系统报送整改情况；整改期间应确保安全，不具备安全使用条件的应停止使用。"]
+    if h.reporter_requirements or h.notice_requirements:
+        paragraphs.append(f"整改要求：{h.notice_requirements or h.reporter_requirements}")
+    return OfficialDocument(title=f"特种设备事故隐患提醒单（{source}）", issuer=_issuer(user, h),
+                            doc_no=f"特隐提〔{today_local().year}〕{h.hazard_no}号", salutation=f"{h.use_org.name}：",
+                            facts=facts, paragraphs=paragraphs, issued_on=today_local(),
+                            filename=f"隐患提醒单-{h.hazard_no}")
+
+
+def escalation_of(hazard: Hazard):
+    """The latest 超期督办 of the hazard's case: its (task, event) or None when never escalated."""
+    from ..cases.models import CaseEvent, Task
+    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == hazard.case_id,
+                                                      CaseEvent.kind == "escalated").order_by(CaseEvent.seq.desc())
+                              .limit(1))
+    if event is None:
+        return None
+    task = db.session.scalar(select(Task).where(Task.case_id == hazard.case_id, Task.task_def.like("supervise%"))
+                             .order_by(Task.id.desc()).limit(1))
+    return task, event
+
+
+@document_type("hazard_supervision_letter", "重大事故隐患整改督办函")
+def supervision_letter(user, hazard_id: int) -> OfficialDocument:
+    """整改督处函: produced by the 超期督办 step — the escalated office urges the use unit (copied to the
+    county bureau) once the rectification deadline passed unmet."""
+    import json as _json
+
+    from ..core.clock import to_local, today_local
+    from ..core.regions import office_name
+    h = _visible(user, hazard_id)
+    found = escalation_of(h)
+    if found is None:
+        raise NotFound("该隐患尚未超期升级督办，没有整改督办函")
+    task, event = found
+    office_region = task.candidate_region if task is not None and task.candidate_region else h.region_code
+    data = _json.loads(task.data or "{}") if task is not None and task.status == "completed" else {}
+    methods = {"phone": "电话督促", "interview": "约谈使用单位", "onsite": "现场督办", "investigate": "立案调查"}
+    issued = to_local(task.completed_at).date() if task is not None and task.completed_at else \
+        to_local(event.at).date()
+    facts = [("隐患编号", h.hazard_no), ("设备", f"{h.equipment.name}（设备代码 {h.equipment.code}）"),
+             ("判定依据", f"{h.criterion.citation}：{h.criterion.text}"), ("整改通知书", h.notice_no or "—"),
+             ("原整改期限", h.rectify_deadline.isoformat()), ("属地监管部门", office_name(h.region_code))]
+    if data.get("supervise_method"):
+        facts.append(("督办方式", methods.get(data["supervise_method"], data["supervise_method"])))
+    paragraphs = [f"你单位{h.equipment.name}存在的重大事故隐患（{h.criterion.citation}），"
+                  f"{office_name(h.region_code)}已于{(h.notice_issued_at and to_local(h.notice_issued_at).date().isoformat()) or '—'}"
+                  f"下达整改通知书，要求于{h.rectify_deadline.isoformat()}前完成整改。截至督办之日，你单位未按期完成整改。",
+                  "现依法对该隐患挂牌督办，请你单位立即停止使用存在隐患的设备，落实整改责任、措施、资金、时限和预案，"
+                  "整改完成后通过系统报送整改情况及证明材料，由属地监管部门复核销号。"]
+    if data.get("opinion"):
+        paragraphs.append(f"督办意见：{data['opinion']}")
+    return OfficialDocument(title="特种设备重大事故隐患整改督办函", issuer=office_name(office_region),
+                            doc_no=f"特隐督〔{issued.year}〕{h.hazard_no}号", salutation=f"{h.use_org.name}：",
+                            facts=facts, paragraphs=paragraphs, issued_on=issued or today_local(),
+                            closing=[f"抄送：{office_name(h.region_code)}"], filename=f"整改督办函-{h.hazard_no}")

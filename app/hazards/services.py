@@ -22,14 +22,23 @@ from .models import Hazard, HazardCriterion
 
 PROCESS_KEY = "major_hazard"
 SOURCE_BY_ROLE = {"county_supervisor": "supervisor", "city_supervisor": "supervisor",
-                  "province_supervisor": "supervisor", "inspection_agency": "agency", "use_unit": "use_unit"}
+                  "province_supervisor": "supervisor", "inspection_agency": "agency",
+                  "maintenance_unit": "maintenance", "use_unit": "use_unit"}
+# A hazard started from inside another process's service task takes that process as its source: the
+# complaint loop's 转重大事故隐患 (app/complaints) files hazards found on checking a public complaint.
+SOURCE_BY_PROCESS = {"public_complaint": "complaint"}
+# Technical units (§4.3.7): they set the rectification requirements and deadline themselves, and the
+# use unit and the device's local bureau hear of the report at once.
+TECHNICAL_SOURCES = ("agency", "maintenance")
 
 
 def find_equipment_for_report(user: User, code: str) -> Equipment | None:
     """Equipment a user may report on: regulators in their region, use units their own,
     inspection agencies any registered equipment in Guangxi (they inspect across units)."""
     query = select(Equipment).where(Equipment.code == code.strip())
-    if user.role != "inspection_agency":
+    if user.role == "maintenance_unit" and user.org_id:
+        query = query.where(or_(Equipment.maintenance_org_id == user.org_id, Equipment.use_org_id == user.org_id))
+    elif user.role != "inspection_agency":
         query = query.where(equipment_scope(user))
     return db.session.scalar(query)
 
@@ -47,9 +56,14 @@ def prepare_report(user: User, data: dict) -> StartContext:
         errors["criterion_id"] = f"该判定项适用于{criterion.equipment_type}，与所选设备的类别不符"
     if data.get("found_on") and data.get("rectify_deadline") and data["rectify_deadline"] < data["found_on"]:
         errors["rectify_deadline"] = "整改期限不能早于发现日期"
+    report = None
+    if data.get("inspection_report_no") and equipment is not None:
+        report = _report_of(equipment, data["inspection_report_no"])
+        if report is None:
+            errors["inspection_report_no"] = "该设备没有这份检验报告"
     if errors:
         raise ValidationFailed(errors)
-    source = SOURCE_BY_ROLE[user.role]
+    source = _calling_process_source() or SOURCE_BY_ROLE[user.role]
     parties = [(user.org_id, "reporter")] if user.org_id else []
     return StartContext(
         title=f"{equipment.use_org.name} {equipment.name}（{equipment.code}）重大事故隐患",
@@ -57,7 +71,20 @@ def prepare_report(user: User, data: dict) -> StartContext:
         parties=parties,
         extra_data={"equipment_id": equipment.id, "use_org_id": equipment.use_org_id,
                     "reporter_kind": source, "reporter_org_id": user.org_id,
-                    "criterion_citation": criterion.citation})
+                    "criterion_citation": criterion.citation,
+                    "inspection_report_id": report.id if report is not None else None})
+
+
+def _calling_process_source() -> str | None:
+    from ..engine.services import CURRENT
+    outer = CURRENT.get()
+    return SOURCE_BY_PROCESS.get(outer.case.process_key) if outer is not None and outer.case is not None else None
+
+
+def _report_of(equipment: Equipment, report_no: str):
+    from ..inspections.models import InspectionReport
+    return db.session.scalar(select(InspectionReport).where(InspectionReport.report_no == report_no.strip(),
+                                                            InspectionReport.equipment_id == equipment.id))
 
 
 def _hazard(ctx: ServiceContext) -> Hazard:
@@ -72,10 +99,44 @@ def register(ctx: ServiceContext) -> dict:
                     source=data["reporter_kind"], reporter_id=data["initiator_id"],
                     reporter_org_id=data.get("reporter_org_id"), criterion_id=data["criterion_id"],
                     description=data["description"], found_on=date.fromisoformat(data["found_on"]),
-                    rectify_deadline=date.fromisoformat(data["rectify_deadline"]), status="reported")
+                    rectify_deadline=date.fromisoformat(data["rectify_deadline"]), status="reported",
+                    reporter_requirements=data.get("rectify_requirements"),
+                    inspection_report_id=data.get("inspection_report_id"))
     db.session.add(hazard)
     db.session.flush()
+    if hazard.source in TECHNICAL_SOURCES:
+        _announce_technical_report(ctx, hazard)
     return {"hazard_id": hazard.id}
+
+
+def _announce_technical_report(ctx: ServiceContext, hazard: Hazard) -> None:
+    """A technical unit's report reaches the use unit (message + SMS to its contacts) and the device's
+    local bureau (message + SMS to the county supervisors of the device's region)."""
+    equipment, reporter = hazard.equipment, hazard.reporter_org
+    reporter_name = reporter.name if reporter else "技术机构"
+    clause = f"{hazard.criterion.clause} {hazard.criterion.item})"
+    deadline = hazard.rectify_deadline.isoformat()
+    notify_org(hazard.use_org_id, "use_unit", "notice",
+               f"{reporter_name}上报您单位{equipment.name}存在重大事故隐患，要求于{deadline}前整改（{ctx.case.case_no}）",
+               case=ctx.case, body=hazard.reporter_requirements, sender=ctx.actor)
+    common = {"reporter": reporter_name, "equipName": equipment.name, "deviceCode": equipment.code,
+              "clause": clause, "hazardNo": hazard.hazard_no, "deadline": deadline}
+    sms_services.enqueue("HAZARD_REPORTED_UNIT", {"unitName": hazard.use_org.name, **common},
+                         sms_services.recipients_for_org(hazard.use_org_id), region_code=hazard.region_code,
+                         case_id=ctx.case.id, dedup_key=f"hz-reported-unit:{hazard.id}")
+    from ..taskops.services import notify
+    bureau = list(db.session.scalars(select(User).where(User.role == "county_supervisor",
+                                                        User.region_code == hazard.region_code,
+                                                        User.is_active_flag.is_(True))))
+    for person in bureau:
+        notify(person.id, "notice", f"{reporter_name}上报辖区{hazard.use_org.name}{equipment.name}重大事故隐患"
+               f"（{ctx.case.case_no}），请派单督办", case=ctx.case, body=hazard.reporter_requirements,
+               sender=ctx.actor)
+    for recipient in sms_services.recipients_for_users(bureau):
+        sms_services.enqueue("HAZARD_REPORTED_BUREAU", {"name": recipient.name, "unitName": hazard.use_org.name,
+                                                        **common},
+                             [recipient], region_code=hazard.region_code, case_id=ctx.case.id,
+                             dedup_key=f"hz-reported-bureau:{hazard.id}:{recipient.user_id}")
 
 
 @service("hazard.issue_notice")
@@ -197,12 +258,16 @@ def refresh_hazard_warnings() -> int:
     return changed
 
 
-def hazard_scope(user: User):
+def hazard_scope(user: User, include_deleted: bool = False):
+    """Hazards `user` may see; a hazard its reporter deleted before acceptance is in no list
+    (`include_deleted`: for counts that cannot include them anyway, so they read an index alone)."""
     if user.is_regulator:
-        return in_region(Hazard.region_code, user.scope_prefix)
-    if user.is_enterprise and user.org_id:
-        return or_(Hazard.use_org_id == user.org_id, Hazard.reporter_org_id == user.org_id)
-    return false()
+        cond = in_region(Hazard.region_code, user.scope_prefix)
+    elif user.is_enterprise and user.org_id:
+        cond = or_(Hazard.use_org_id == user.org_id, Hazard.reporter_org_id == user.org_id)
+    else:
+        return false()
+    return cond if include_deleted else cond & Hazard.deleted_at.is_(None)
 
 
 # GB 45067-2024 groups its items by equipment type; the type's first digit in the 特种设备目录
@@ -272,4 +337,7 @@ def hazard_facts(case: Case) -> dict:
 
 @case_panel(PROCESS_KEY)
 def hazard_panel(case: Case) -> dict:
-    return {"template": "hazards/_case_panel.html", "hazard": hazard_for_case(case)}
+    from .documents import escalation_of
+    hazard = hazard_for_case(case)
+    return {"template": "hazards/_case_panel.html", "hazard": hazard,
+            "escalated": hazard is not None and escalation_of(hazard) is not None}

@@ -99,6 +99,8 @@ def new_report():
             errors = err.fields
         else:
             flash(f"检验报告 {report.report_no} 已录入，设备下次检验日期与到期状态已更新")
+            if request.form.get("report_hazard"):          # 发现重大事故隐患: on to the hazard report, prefilled
+                return redirect(url_for("hazards.report_from_inspection", report_id=report.id))
             return redirect(url_for("registry.device", device_id=report.equipment_id))
     return render_template("inspections/new.html", values=values, errors=errors, agencies=agency_options(),
                            types=InspectionReport.TYPE_LABELS, conclusions=conclusions.ALL,

@@ -10,6 +10,12 @@ of kind `registration_authority` (app/core/external.py; EXTERNAL_REGISTRATION_AU
     back-off (1, 2, 4 … minutes, at most an hour, 8 attempts). Every call is logged in external_call.
 - `local` (development only, the default): calls nothing; appends the message to
   <INSTANCE_DIR>/authority_outbox.log and answers with a receipt marked LOCAL.
+
+The same adapters file gas-cylinder use registrations (app/cylinders/registration.py; contract in
+docs/气瓶追溯.md §5): `submit_registration` — POST /v1/cylinder-registrations (Idempotency-Key
+"cylinder-application-{id}-{n}") answered registered / rejected / accepted — and `registration_status`
+— GET /v1/cylinder-registrations/{receipt_no}. The local adapter records the request and answers
+"accepted" only: it never registers anything.
 """
 from __future__ import annotations
 
@@ -40,6 +46,15 @@ class RegistrationAuthority:
     def record_cancellation(self, message: AuthorityMessage, payload: dict) -> str:
         raise NotImplementedError
 
+    # Gas-cylinder use registration (app/cylinders/authority.py; contract in docs/气瓶追溯.md §5).
+    def submit_registration(self, payload: dict, idempotency_key: str) -> dict:
+        """File one application; the answer's `result` is registered / rejected (decided at once) or
+        accepted (decided later: a signed callback, or `registration_status`)."""
+        raise NotImplementedError
+
+    def registration_status(self, receipt_no: str) -> dict:
+        raise NotImplementedError
+
 
 @register_adapter(KIND, "http")
 class HttpRegistrationAuthority(RegistrationAuthority):
@@ -56,6 +71,27 @@ class HttpRegistrationAuthority(RegistrationAuthority):
         return lambda method, path, body: {**sign(method, path, body),
                                            "Idempotency-Key": f"authority-message-{message.id}"}
 
+    def submit_registration(self, payload, idempotency_key):
+        sign = self.settings.signer()
+        client = JsonHttpClient(KIND, "http", self.settings.url, self.settings.timeout,
+                                signer=lambda method, path, body: {**sign(method, path, body),
+                                                                   "Idempotency-Key": idempotency_key})
+        answer = client.call("POST", "/v1/cylinder-registrations", payload, reference=payload.get("application_no"))
+        return _answer_body(answer.body)
+
+    def registration_status(self, receipt_no):
+        client = JsonHttpClient(KIND, "http", self.settings.url, self.settings.timeout, signer=self.settings.signer())
+        answer = client.call("GET", f"/v1/cylinder-registrations/{receipt_no}", reference=receipt_no)
+        return _answer_body(answer.body)
+
+
+def _answer_body(body) -> dict:
+    if not isinstance(body, dict) or body.get("result") not in ("accepted", "registered", "rejected") \
+            or not body.get("receipt_no"):
+        raise ExternalError("准入一体化平台的应答不符合接口约定（缺少 result 或 receipt_no）", system=KIND,
+                            retryable=True)
+    return body
+
 
 @register_adapter(KIND, "local")
 class LocalRegistrationAuthority(RegistrationAuthority):
@@ -67,6 +103,18 @@ class LocalRegistrationAuthority(RegistrationAuthority):
             fh.write(json.dumps({"at": utcnow().isoformat(timespec="seconds"), "id": message.id, "body": payload},
                                 ensure_ascii=False) + "\n")
         return f"LOCAL-{message.id}"
+
+    def submit_registration(self, payload, idempotency_key):
+        """Nothing is decided here: the application stays 待办理 until a (simulated) callback arrives
+        (`flask cylinders authority-callback`, development only)."""
+        path = os.path.join(current_app.config["INSTANCE_DIR"], "authority_outbox.log")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"at": utcnow().isoformat(timespec="seconds"), "key": idempotency_key,
+                                 "body": payload}, ensure_ascii=False) + "\n")
+        return {"result": "accepted", "receipt_no": f"LOCAL-{payload.get('application_no')}"}
+
+    def registration_status(self, receipt_no):
+        return {"result": "accepted", "receipt_no": receipt_no}
 
 
 def backoff(attempts: int) -> timedelta:

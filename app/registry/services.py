@@ -464,3 +464,24 @@ def change_json(c: EquipmentChange) -> dict:
     return {"id": c.id, "at": _iso(c.at), "field": c.field, "old_value": c.old_value, "new_value": c.new_value,
             "reason": c.reason, "source": c.source, "actor": c.actor.display_name if c.actor else None,
             "case_id": c.case_id}
+
+
+# ---------------------------------------------------------------- licences
+
+def valid_licences(org_id: int, kind: str, on: date) -> list:
+    """The unit's licences of `kind` (UnitLicence.KIND_LABELS) valid on `on` (expiry on or after it)."""
+    from .models import UnitLicence
+    return list(db.session.scalars(select(UnitLicence).where(UnitLicence.org_id == org_id, UnitLicence.kind == kind,
+                                                             UnitLicence.expiry_date >= on)
+                                   .order_by(UnitLicence.expiry_date.desc())))
+
+
+def licences_of(org_ids: list[int]) -> dict[int, list]:
+    """Every licence of the given units, by unit (list pages show them beside each unit)."""
+    from .models import UnitLicence
+    found: dict[int, list] = {}
+    if org_ids:
+        for row in db.session.scalars(select(UnitLicence).where(UnitLicence.org_id.in_(org_ids))
+                                      .order_by(UnitLicence.org_id, UnitLicence.expiry_date)):
+            found.setdefault(row.org_id, []).append(row)
+    return found

@@ -153,6 +153,15 @@ def build_dossier(case: Case) -> bytes:
     story += [Spacer(1, 6), p(f"流转记录链末值（HMAC-SM3）：{last}", small),
               p("链校验：" + ("完整" if broken is None else f"第 {broken} 条起不一致"), small)]
 
+    logs = [e for e in events if e.kind == "log"]
+    story.append(p("五、监察日志", h2))
+    if logs:
+        story.append(table([["时间", "监察人员", "内容"]] + [
+            [_when(e.at), e.actor.display_name if e.actor else "系统", e.comment or e.summary] for e in logs],
+            [30 * mm, 30 * mm, 110 * mm]))
+    else:
+        story.append(p("（无监察日志）"))
+
     buf = io.BytesIO()
 
     def footer(canvas, doc):

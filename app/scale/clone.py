@@ -195,10 +195,12 @@ TEXT_COLUMNS = {
 
 
 def load_template(name: str, case_id: int, offsets: list[float], marks: list[float], names: list[str],
-                  group: tuple[int, ...] = ()) -> CaseTemplate:
+                  group: tuple[int, ...] = (), people: frozenset[int] | None = None) -> CaseTemplate:
     """Read a committed engine-made case and compile it for cloning. `names` are the literal
     texts (organisation, region, people, device names) its texts may mention; `group` the user ids
-    (in order) the case was copied to, replaced whole by each clone's (slot ``group:copy``)."""
+    (in order) the case was copied to, replaced whole by each clone's (slot ``group:copy``). `people`: the
+    users a clone maps (its supervisor, unit user, agency user); a notification to anyone else (e.g. every
+    account of a bureau told of a report) has no counterpart in a clone and is left out."""
     tables = {t: db.metadata.tables[t] for t in ("case_record",) + CHILD_TABLES}
     tpl = CaseTemplate(name=name, case_id=case_id, offsets=offsets, marks=marks)
     case_t = tables["case_record"]
@@ -208,6 +210,10 @@ def load_template(name: str, case_id: int, offsets: list[float], marks: list[flo
         order = table.c.seq if t == "case_event" else table.c.id
         tpl.rows[t] = [dict(r) for r in db.session.execute(select(table).where(table.c.case_id == case_id)
                                                           .order_by(order)).mappings()]
+    if people is not None:
+        known = set(people) | set(group)
+        tpl.rows["notification"] = [r for r in tpl.rows["notification"]
+                                    if r["user_id"] in known and r.get("sender_id") in known | {None}]
     tpl.group = tuple(group)
     if group:
         members = set(group)

@@ -13,6 +13,8 @@ Stages (each recorded in `demo_generation`; a stopped run continues where it sto
   finish     counters for case and notice numbers;
   escalate   one pass of the scheduler's timer job: cases whose rectification deadline has passed
              escalate to their city bureau through the engine (督办 tasks, timeline, SMS outbox);
+  cylinders  gas cylinders: makers, fillers, cylinders and a year of fillings (app/cylinders/generate.py;
+             city 500 k / 5 M, province 5 M / 60 M; PostgreSQL only);
   vacuum     VACUUM ANALYZE (PostgreSQL): statistics and the visibility map for index-only scans.
 
 Everything is fictitious and marked （演示）; regions, equipment categories and GB 45067 criteria
@@ -49,7 +51,7 @@ PRESETS = {
     # benchmarks (bench/registry.py) need no case load.
     "registry": {"orgs": 50_000, "devices": 500_000, "cases": 2_000, "reports": 2_000_000, "chunk": 2_000},
 }
-STAGES = ("base", "orgs", "equipment", "templates", "cases", "finish", "escalate", "vacuum")
+STAGES = ("base", "orgs", "equipment", "templates", "cases", "finish", "escalate", "cylinders", "vacuum")
 
 # Share of each city in organisations and devices (rough economic weight; synthetic).
 CITY_WEIGHT = {"450100": 20, "450200": 12, "450300": 11, "450400": 5, "450500": 5, "450600": 3,
@@ -299,6 +301,20 @@ def load_regions() -> Regions:
 
 
 # ---------------------------------------------------------------- stages
+
+# Gas cylinders and a year of fillings per scale (the procurement's Guangxi figures at province scale).
+CYLINDER_SIZES = {"city": (500_000, 5_000_000), "province": (5_000_000, 60_000_000)}
+
+
+def _stage_cylinders(scale, preset, out) -> None:
+    size = CYLINDER_SIZES.get(scale)
+    if size is None or db.engine.dialect.name != "postgresql":
+        out.write("cylinders: 该规模或 SQLite 不生成气瓶\n")
+        return
+    from ..cylinders.generate import generate
+    result = generate(*size, out=lambda message: out.write(message + "\n"))
+    row = _stage("cylinders", scale)
+    row.done = row.target = result["cylinders"]
 
 def run(scale: str, out=None, workers: int = 2) -> dict:
     """Run (or continue) every stage; returns the final counts. `workers` processes clone cases
@@ -949,7 +965,8 @@ def load_templates(info: dict) -> list[TemplateContext]:
         if copied:
             texts["、".join(name for _id, name in copied)] = "copy_people"
         tpl = load_template(key, case.id, item["offsets"], item["marks"], list(texts),
-                            group=tuple(user_id for user_id, _name in copied))
+                            group=tuple(user_id for user_id, _name in copied),
+                            people=frozenset((supervisor.id, unit.id, agency_user.id)))
         uuids = sorted(k[5:] for k in tpl.slot_keys if k.startswith("uuid:"))
         dates = sorted(k[5:] for k in tpl.slot_keys if k.startswith("date:"))
         out.append(TemplateContext(tpl=tpl, family=family, weight=TEMPLATE_PLANS[name][0],

@@ -195,6 +195,20 @@ def resume_imports() -> JobResult:
     return JobResult(items=resume_stale())
 
 
+def hazard_checks() -> JobResult:
+    """The current period's check task of every active hazard-checking plan (one per plan and period)."""
+    from ..general_hazards.services import generate_checks
+    made = generate_checks()
+    db.session.commit()
+    return JobResult(items=made)
+
+
+def cylinder_partitions() -> JobResult:
+    """Monthly partitions of the cylinder filling records, this month and three ahead (PostgreSQL)."""
+    from ..cylinders.partitions import add_months
+    return JobResult(items=len(add_months(3)))
+
+
 RUN_RETENTION = timedelta(days=30)          # successful runs
 ERROR_RETENTION = timedelta(days=180)       # runs that failed: kept for the audit of incidents
 
@@ -266,6 +280,10 @@ JOBS: dict[str, Job] = {job.name: job for job in [
     Job("audit", "审计检查点与校验", "审计日志有新增时以 SM2 签署检查点（每 10 分钟）；每日校验整条 HMAC-SM3 审计链", 600,
         audit_job),
     Job("sms", "短信发送", "发送短信发件箱中到期的短信：限频、去重、失败重试（指数退避）", 30, dispatch_sms),
+    Job("hazard_checks", "隐患排查任务生成", "按使用单位的隐患排查计划（年度/季度/月度）生成本周期的排查任务并提醒单位，每个计划每个周期一条",
+        3600, hazard_checks),
+    Job("cylinder_partitions", "气瓶充装记录分区", "按月建立气瓶充装记录的分区（本月及之后3个月，已有的跳过；PostgreSQL）",
+        24 * 3600, cylinder_partitions),
 ]}
 
 

@@ -53,8 +53,9 @@ def init_app(app: Flask) -> None:
     def _enforce_session():
         if request.endpoint == "static" or not current_user.is_authenticated:
             return None
-        if request.headers.get("Authorization", "").startswith("Bearer "):
-            return None   # token callers: see api/__init__.py
+        # A signed-in cookie is checked whatever else the request carries: an "Authorization: Bearer"
+        # header must not let a replayed cookie of an ended session past this check. Token-only
+        # callers have no cookie user and are checked in api/__init__.py.
         from . import sessions
         from .audit import audit
         from .policy import must_change_password

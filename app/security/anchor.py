@@ -27,6 +27,11 @@ PENDING = "audit_anchor_pending"
 FIRST_PREV = "0" * 64
 
 
+def totals_text(line: dict, cases: int, entries: int) -> str:
+    """What the second SM2 signature of an anchor line covers: the checkpoint and the timeline totals."""
+    return f"{line['upto_id']}|{line['upto_hash']}|cases:{cases}|timeline:{entries}"
+
+
 def anchor_path() -> str:
     return current_app.config.get("AUDIT_ANCHOR_PATH") or ""
 
@@ -77,6 +82,22 @@ def _last_line_digest(fd: int) -> str:
     return sm3_hex(tail)
 
 
+def last_line(path: str | None = None) -> dict | None:
+    """The newest anchored line (its tail only is read), or None."""
+    path = path if path is not None else anchor_path()
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 64 * 1024))
+        tail = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    try:
+        return json.loads(tail) if tail else None
+    except ValueError:
+        return None
+
+
 @dataclass
 class AnchorReading:
     lines: list[dict] = field(default_factory=list)
@@ -100,8 +121,11 @@ def read(path: str | None = None) -> AnchorReading:
             try:
                 line = json.loads(raw)
                 text = f"{line['upto_id']}|{line['upto_hash']}|{line['count']}|{line['at']}"
-                signature_ok = SM2PublicKey.from_hex(line["public_key"]).verify(bytes.fromhex(line["signature"]),
-                                                                               text.encode())
+                public = SM2PublicKey.from_hex(line["public_key"])
+                signature_ok = public.verify(bytes.fromhex(line["signature"]), text.encode())
+                if signature_ok and "timeline_entries" in line:
+                    signature_ok = public.verify(bytes.fromhex(line["totals_signature"]), totals_text(
+                        line, line["cases"], line["timeline_entries"]).encode())
             except (ValueError, KeyError, TypeError):
                 reading.problems.append(f"锚定文件第 {number} 行无法解析")
                 return reading

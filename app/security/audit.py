@@ -187,17 +187,44 @@ def make_checkpoint() -> AuditCheckpoint | None:
     head = _locked_head()
     last = db.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
     if head.last_id == 0 or (last is not None and last.upto_id == head.last_id):
+        if last is not None:
+            _anchor_line(key, last, only_if_totals_changed=True)
         return None
     cp = AuditCheckpoint(upto_id=head.last_id, upto_hash=head.last_hash, count=head.count,
                          at=utcnow().replace(microsecond=0), signer_public_key=key.public_key().hex(), signature="")
     cp.signature = key.sign(cp.signed_text().encode()).hex()
     db.session.add(cp)
     db.session.flush()
-    from . import anchor
-    anchor.queue(db.session, {"checkpoint_id": cp.id, "upto_id": cp.upto_id, "upto_hash": cp.upto_hash,
-                              "count": cp.count, "at": as_utc(cp.at).isoformat(), "signature": cp.signature,
-                              "public_key": cp.signer_public_key})
+    _anchor_line(key, cp)
     return cp
+
+
+def _anchor_line(key: SM2PrivateKey, cp: AuditCheckpoint, only_if_totals_changed: bool = False) -> None:
+    """Queue the checkpoint for the anchor file with the timeline totals. Case timelines only grow:
+    the number of cases and of timeline entries, signed into the anchor, reveal a case rolled back
+    from an old copy of its row (its own head then matches again). When the audit log did not grow
+    but the timelines did, the newest checkpoint is anchored again with the new totals."""
+    from . import anchor
+    if not anchor.anchor_path():
+        return
+    cases, entries = timeline_totals()
+    if only_if_totals_changed:
+        previous = anchor.last_line()
+        if previous is None or (previous.get("cases"), previous.get("timeline_entries")) == (cases, entries):
+            return
+    line = {"checkpoint_id": cp.id, "upto_id": cp.upto_id, "upto_hash": cp.upto_hash, "count": cp.count,
+            "at": as_utc(cp.at).isoformat(), "signature": cp.signature, "public_key": cp.signer_public_key,
+            "cases": cases, "timeline_entries": entries}
+    line["totals_signature"] = key.sign(anchor.totals_text(line, cases, entries).encode()).hex()
+    anchor.queue(db.session, line)
+
+
+def timeline_totals() -> tuple[int, int]:
+    """(cases, timeline entries of all cases) from the heads on the case rows: one aggregate."""
+    from ..cases.models import Case
+    cases, entries = db.session.execute(select(func.count(Case.id),
+                                               func.coalesce(func.sum(Case.timeline_seq), 0))).one()
+    return int(cases), int(entries)
 
 
 # ---------------------------------------------------------------- verification
@@ -288,6 +315,7 @@ def _check_anchor(result: Verification, anchored, hashes_at: dict[int, str], hea
         result.problems.extend(anchored.problems)
         return
     in_db = {cp.id: cp.signature for cp in db.session.scalars(select(AuditCheckpoint))}
+    totals = None
     for line in anchored.lines:
         upto = line["upto_id"]
         if trusted and line["public_key"] != trusted:
@@ -303,6 +331,16 @@ def _check_anchor(result: Verification, anchored, hashes_at: dict[int, str], hea
             result.first_bad_id = min(upto, head.last_id + 1)
             return
         result.anchored += 1
+        if "timeline_entries" in line:
+            totals = line
+    if totals is not None:
+        cases, entries = timeline_totals()
+        if cases < totals["cases"]:
+            result.problems.append(f"案件被删除：截至第 {totals['upto_id']} 条审计记录的锚定检查点时有 {totals['cases']} 件，"
+                                   f"现在只有 {cases} 件")
+        elif entries < totals["timeline_entries"]:
+            result.problems.append(f"流转记录被删除并回退了链头（例如用旧备份覆盖案件记录）：锚定检查点时共有 "
+                                   f"{totals['timeline_entries']} 条，现在各案件链头合计只有 {entries} 条")
 
 
 def _fmt(value: datetime) -> str:

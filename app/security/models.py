@@ -113,6 +113,7 @@ class LoginThrottle(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_key: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(45))
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)   # for the administrators' lists only
     failures: Mapped[int] = mapped_column(Integer, default=0)
     blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=0)

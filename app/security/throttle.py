@@ -2,7 +2,8 @@
 
 Every password or second-factor check first *takes an attempt* here, before the costly PBKDF2 work:
 the attempt counts as a failure until a successful login clears the counters. Taking an attempt is
-a compare-and-swap on the counter row, committed at once (whatever the request does later), so parallel guesses cannot pass more checks than the policy allows.
+a compare-and-swap on the counter row, committed at once (whatever the request does later), so
+parallel guesses cannot pass more checks than the policy allows.
 
 - (account, address): from the LOGIN_DELAY_AFTER-th failure the next attempt waits LOGIN_DELAY_SECONDS,
   doubling with every further failure; at LOGIN_MAX_FAILURES the address is locked out of the account
@@ -95,15 +96,15 @@ def _insert_new(conn, values: dict) -> bool:
     return done
 
 
-def _take(conn, key: str, source: str, limit: int, wait, now: datetime) -> Refusal | int:
+def _take(conn, key: str, source: str, limit: int, wait, now: datetime, user_id: int | None) -> Refusal | int:
     """Count one attempt on a counter row by compare-and-swap, or say why it may not be made."""
     table = LoginThrottle.__table__
     where = (table.c.account_key == key, table.c.source == source)
     for _ in range(50):
         row = conn.execute(select(table.c.failures, table.c.blocked_until, table.c.version).where(*where)).first()
         if row is None:
-            if _insert_new(conn, {"account_key": key, "source": source, "failures": 1, "version": 1,
-                                  "blocked_until": _until(now, wait(1)), "updated_at": now}):
+            if _insert_new(conn, {"account_key": key, "source": source, "user_id": user_id, "failures": 1,
+                                  "version": 1, "blocked_until": _until(now, wait(1)), "updated_at": now}):
                 return 1
             continue                                      # another attempt created it: read again
         failures, blocked, version = row
@@ -125,18 +126,18 @@ def _until(now: datetime, wait: timedelta) -> datetime | None:
     return now + wait if wait else None
 
 
-def take_attempt(username: str, source: str | None) -> Attempt | Refusal:
+def take_attempt(username: str, source: str | None, user_id: int | None = None) -> Attempt | Refusal:
     """Take one login attempt for `username` from `source`, or say why not (nothing is checked then)."""
     cfg = current_app.config
     key, source = account_key(username), (source or "-")[:45]
     now = utcnow()
     conn = db.session          # each step commits at once: the request has written nothing yet
     # The address first: attempts refused there must not count against the account as a whole.
-    taken = _take(conn, key, source, cfg["LOGIN_MAX_FAILURES"], _pair_wait, now)
+    taken = _take(conn, key, source, cfg["LOGIN_MAX_FAILURES"], _pair_wait, now, user_id)
     if isinstance(taken, Refusal):
         return taken
     pair_failures = taken
-    taken = _take(conn, key, ALL_SOURCES, cfg["LOGIN_ACCOUNT_MAX_FAILURES"], _account_wait, now)
+    taken = _take(conn, key, ALL_SOURCES, cfg["LOGIN_ACCOUNT_MAX_FAILURES"], _account_wait, now, user_id)
     if isinstance(taken, Refusal):
         return taken
     return Attempt(key, source, pair_failures=pair_failures,
@@ -153,6 +154,22 @@ def clear_account(username: str) -> int:
     """The security administrator's unlock: every counter of the account, from every address."""
     result = db.session.execute(delete(LoginThrottle).where(LoginThrottle.account_key == account_key(username)))
     return result.rowcount or 0
+
+
+def blocked_user_ids(user_ids) -> set[int]:
+    """Which of these accounts some address (or every address) may not log in to right now."""
+    ids = [i for i in user_ids if i is not None]
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(LoginThrottle.user_id).where(LoginThrottle.user_id.in_(ids),
+                                                                      LoginThrottle.blocked_until > utcnow())))
+
+
+def blocked_condition():
+    """SQL: the account is blocked for some address (the administrators' "locked" filter)."""
+    from ..core.models import User
+    return User.id.in_(select(LoginThrottle.user_id).where(LoginThrottle.blocked_until > utcnow(),
+                                                           LoginThrottle.user_id.isnot(None)))
 
 
 def blocked_sources(username: str) -> list[LoginThrottle]:

@@ -34,7 +34,7 @@ from .policy import ADMIN_ROLES, set_password
 bp = Blueprint("security", __name__)
 
 # Roles the system administrator may give a new account; the rest are granted by the security admin.
-PROVISION_ROLES = [k for k in ROLES if k not in ADMIN_ROLES]
+PROVISION_ROLES = [k for k in ROLES if k not in ADMIN_ROLES and ROLES[k].side != "public"]   # the public intake account is a system account
 
 
 def _require(*roles: str) -> None:
@@ -86,7 +86,7 @@ def users_query(f: UserFilter):
     elif f.status == "disabled":
         query = query.where(User.is_active_flag.is_(False))
     elif f.status == "locked":
-        query = query.where(User.locked_until > utcnow())
+        query = query.where(or_(User.locked_until > utcnow(), throttle.blocked_condition()))
     elif f.status == "2fa_missing":
         query = query.where(User.role.in_(ADMIN_ROLES), User.totp_secret_enc.is_(None))
     return query.order_by(User.id)
@@ -99,6 +99,7 @@ def users():
     f = UserFilter.from_args(request.args)
     items, total = paginate(users_query(f), f.page, f.per_page)
     return render_template("security/users.html", f=f, items=items, total=total, roles=ROLES, now=utcnow(),
+                           blocked=throttle.blocked_user_ids([u.id for u in items]),
                            pages=max(1, -(-total // f.per_page)), admin_roles=ADMIN_ROLES)
 
 

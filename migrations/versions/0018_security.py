@@ -27,6 +27,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("account_key", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=45), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -34,32 +35,38 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_throttle")),
         sa.UniqueConstraint("account_key", "source", name=op.f("uq_login_throttle_account_key")),
     )
+    op.create_index(op.f("ix_login_throttle_user_id"), "login_throttle", ["user_id"], unique=False)
     _seal_timeline_heads()
 
 
-def _seal_timeline_heads():
+def _seal_timeline_heads(batch: int = 5000):
     """Give every existing case the head of its timeline as it stands (newest seq and hash, and the MAC
-    over them with the audit key's timeline-head purpose key)."""
+    over them with the audit key's timeline-head purpose key), a batch of cases at a time."""
     from app.security.audit import GENESIS, chain_mac
     bind = op.get_bind()
     ev = sa.table("case_event", sa.column("case_id", sa.Integer), sa.column("seq", sa.Integer),
                   sa.column("hash", sa.String))
     cases = sa.table("case_record", sa.column("id", sa.Integer), sa.column("timeline_seq", sa.Integer),
                      sa.column("timeline_hash", sa.String), sa.column("timeline_mac", sa.String))
-    newest = sa.select(ev.c.case_id, sa.func.max(ev.c.seq).label("seq")).group_by(ev.c.case_id).subquery()
-    heads = {case_id: (seq, hash_) for case_id, seq, hash_ in bind.execute(
-        sa.select(ev.c.case_id, ev.c.seq, ev.c.hash).join(newest, sa.and_(newest.c.case_id == ev.c.case_id,
-                                                                          newest.c.seq == ev.c.seq)))}
-    updates = []
-    for (case_id,) in bind.execute(sa.select(cases.c.id)):
-        seq, last = heads.get(case_id, (0, None))
-        updates.append({"cid": case_id, "s": seq, "h": last,
-                        "m": chain_mac("timeline_head", last or GENESIS, f"{case_id}|{seq}")})
-        if len(updates) >= 5000:
-            _apply(bind, cases, updates)
-            updates = []
-    if updates:
+    last_id = 0
+    while True:
+        ids = list(bind.execute(sa.select(cases.c.id).where(cases.c.id > last_id).order_by(cases.c.id)
+                                .limit(batch)).scalars())
+        if not ids:
+            return
+        in_range = sa.and_(ev.c.case_id >= ids[0], ev.c.case_id <= ids[-1])
+        newest = sa.select(ev.c.case_id, sa.func.max(ev.c.seq).label("seq")).where(in_range) \
+            .group_by(ev.c.case_id).subquery()
+        heads = {case_id: (seq, hash_) for case_id, seq, hash_ in bind.execute(
+            sa.select(ev.c.case_id, ev.c.seq, ev.c.hash).join(
+                newest, sa.and_(newest.c.case_id == ev.c.case_id, newest.c.seq == ev.c.seq)))}
+        updates = []
+        for case_id in ids:
+            seq, last = heads.get(case_id, (0, None))
+            updates.append({"cid": case_id, "s": seq, "h": last,
+                            "m": chain_mac("timeline_head", last or GENESIS, f"{case_id}|{seq}")})
         _apply(bind, cases, updates)
+        last_id = ids[-1]
 
 
 def _apply(bind, cases, updates):
