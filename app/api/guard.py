@@ -204,6 +204,19 @@ def _operation_key():
     return _template(rule.rule), request.method.lower()
 
 
+_CHECKS: dict[tuple[str, str], tuple[dict, dict]] = {}
+
+
+def _checks_for(key: tuple[str, str]) -> tuple[dict, dict]:
+    """The query parameters and body fields the guard checks for an operation (the served document
+    does not change while the process runs)."""
+    if key not in _CHECKS:
+        from .document import served_document
+        doc = served_document()
+        _CHECKS[key] = (checked_query_parameters(doc, *key), body_properties(doc, *key))
+    return _CHECKS[key]
+
+
 def check_request() -> None:
     """The before-request hook: body size, JSON depth, and for /api/v1 the document's parameter types."""
     limit = current_app.config["JSON_MAX_BYTES"]
@@ -229,10 +242,9 @@ def check_request() -> None:
     key = _operation_key()
     if key is None:
         return
-    from .document import served_document
-    doc = served_document()
+    query_params, body_props = _checks_for(key)
     errors = {}
-    for name, schema in checked_query_parameters(doc, *key).items():
+    for name, schema in query_params.items():
         for value in request.args.getlist(name):
             message = query_error(schema, value)
             if message:
@@ -240,7 +252,7 @@ def check_request() -> None:
     if request.is_json and request.content_length:
         body = request.get_json(silent=True)
         if isinstance(body, dict):
-            for name, schema in body_properties(doc, *key).items():
+            for name, schema in body_props.items():
                 if name in body:
                     message = type_error(schema, body[name])
                     if message:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..core.regions import region_name, region_prefix
-from ..core.storage import open_attachment
+from ..core.storage import attachment_response
 from ..engine import runtime
 from ..engine.registry import latest_version, latest_versions, version_info
 from ..errors import ValidationFailed
@@ -202,11 +202,7 @@ def unclaim(task_id: int):
 @login_required
 def download(attachment_id: int):
     att = services.visible_attachment(current_user, attachment_id)
-    # Images were re-encoded on upload (core/filecheck.py) and may show in the page; a PDF is kept as
-    # uploaded, so it is always a download, never rendered inline by the browser's viewer.
-    inline = att.mime.startswith("image/")
-    return send_file(open_attachment(att), mimetype=att.mime, as_attachment=not inline,
-                     download_name=att.filename)
+    return attachment_response(att)
 
 
 @bp.app_template_global()

@@ -56,3 +56,12 @@ def save_upload(upload: FileStorage, user: User, field: str = "file",
 
 def open_attachment(att: Attachment):
     return open(os.path.join(current_app.config["UPLOAD_DIR"], att.storage_key), "rb")
+
+
+def attachment_response(att: Attachment):
+    """Serve a stored file by the upload policy (docs/安全设计.md 上传文件策略): images — re-encoded on
+    upload — may show in the page; anything else, PDFs included (kept as uploaded), is a download."""
+    from flask import send_file
+    inline = att.mime in ("image/jpeg", "image/png")
+    return send_file(open_attachment(att), mimetype=att.mime, as_attachment=not inline, download_name=att.filename)
+

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..core.clock import today_local
 from ..core.models import Organization
-from ..core.storage import open_attachment, save_upload
+from ..core.storage import attachment_response, save_upload
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..registry.services import device_scope, find_device
@@ -115,5 +115,4 @@ def report_pdf(report_id: int):
                                .where(InspectionReport.id == report_id, device_scope(current_user)))
     if report is None or report.pdf is None:
         raise NotFound("检验报告 PDF 不存在或不在您的查看范围内")
-    return send_file(open_attachment(report.pdf), mimetype="application/pdf", as_attachment=True,
-                     download_name=report.pdf.filename)
+    return attachment_response(report.pdf)

@@ -5,12 +5,12 @@ The three employment processes themselves run through the generic start page, in
 task page and JSON API; these pages only link into them."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..cases.forms_web import field_views, read_submission
 from ..core.params import int_arg, text_arg
-from ..core.storage import open_attachment
+from ..core.storage import attachment_response
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from . import services
@@ -157,7 +157,7 @@ def certificate_photo(cert_id: int):
             allowed = services.related_to_org(cert.operator_id, current_user.org_id)
     if not allowed:
         raise NotFound("证书照片不存在或无权查看")
-    return send_file(open_attachment(cert.photo), mimetype=cert.photo.mime, download_name=cert.photo.filename)
+    return attachment_response(cert.photo)
 
 
 # ---------------------------------------------------------------- unit side
