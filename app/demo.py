@@ -2,7 +2,6 @@
 marked （演示）; regions, equipment categories and GB 45067 criteria are the real reference data."""
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from flask import current_app
@@ -14,7 +13,7 @@ from .core.gm import hash_password
 from .security.policy import ADMIN_ROLES
 from .core.movable import is_movable_category
 from .core.models import Equipment, OrgContact, Organization, User
-from .core.validators import uscc_check_char
+from .core.validators import synthetic_uscc
 from .engine import runtime
 from .extensions import db
 
@@ -61,10 +60,7 @@ EQUIPMENT = [
 ]
 
 
-def _uscc(key: str, region: str) -> str:
-    body = "".join(str(int(c, 16) % 10) for c in hashlib.sha256(key.encode()).hexdigest()[:9])
-    first17 = "91" + region + body
-    return first17 + uscc_check_char(first17)
+_uscc = synthetic_uscc
 
 
 def seed(iterations: int | None = None, with_cases: bool = True) -> dict:

@@ -15,6 +15,15 @@ def uscc_check_char(first17: str) -> str:
     return USCC_CHARSET[0 if value == 31 else value]
 
 
+def synthetic_uscc(key: str, region: str) -> str:
+    """A valid, stable USCC (legal-person code 91, the region, a body derived from `key`) for demo and
+    generated units: the same key always gives the same code."""
+    import hashlib
+    body = "".join(str(int(c, 16) % 10) for c in hashlib.sha256(key.encode()).hexdigest()[:9])
+    first17 = "91" + region + body
+    return first17 + uscc_check_char(first17)
+
+
 def is_valid_uscc(code: str) -> bool:
     """GB 32100-2015 统一社会信用代码: charset, length and check character."""
     code = (code or "").strip().upper()

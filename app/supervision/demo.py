@@ -49,7 +49,7 @@ EXPERTS = [
 
 
 def seed_supervision(iterations: int, orgs: dict) -> None:
-    from ..demo import _uscc
+    from ..core.validators import synthetic_uscc as _uscc
     checklists.ensure_templates()
     units = {}
     for key, name, kind, region in UNITS:
