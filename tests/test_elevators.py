@@ -509,3 +509,69 @@ def test_the_maintenance_unit_records_an_elevator_and_its_contract(app, web):
                                .order_by(MaintenancePlan.due_on)).all()
     assert plans[0].due_on == today_local() and {(b.due_on - a.due_on).days for a, b in zip(plans, plans[1:])} == {14}
     assert web("unit_xn").get("/elevators/setup").status_code == 403
+
+
+def test_a_maintainers_phone_work_starts_with_the_face_check(app, client):
+    """/m/ pages lead a maintainer to the identity check until it passes (once per login); the photo is
+    kept with a watermark and the check is audited; a refusal by the provider keeps them out."""
+    import base64
+
+    from app.core import face
+    from app.security.models import AuditLog
+    from .conftest import PNG, csrf_from
+
+    class Client:
+        """A browser without the face check done (each request in its own app context, like WebSession)."""
+        def __init__(self):
+            self.c = app.test_client()
+
+        def get(self, url):
+            with app.app_context():
+                return self.c.get(url)
+
+        def post(self, url, data):
+            with app.app_context():
+                return self.c.post(url, data=data)
+
+    def login(username):
+        c = Client()
+        token = csrf_from(c.get("/login").get_data(as_text=True))
+        resp = c.post("/login", {"username": username, "password": "Demo@2026", "csrf_token": token})
+        assert resp.status_code == 302
+        return c
+
+    c = login("wb_qin")
+    resp = c.get("/m/elevators")
+    assert resp.status_code == 302 and "/m/identity?next=/m/elevators" in resp.location
+    page = c.get("/m/identity").get_data(as_text=True)
+    token = csrf_from(page)
+    resp = c.post("/m/identity", {"csrf_token": token, "face_photo": "data:image/png;base64,AAAA"})
+    assert resp.status_code == 422 and "照片" in resp.get_data(as_text=True)
+    assert c.get("/m/elevators").status_code == 302          # still gated
+    photo = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    resp = c.post("/m/identity?next=/m/elevators", {"csrf_token": token, "face_photo": photo})
+    assert resp.status_code == 302 and resp.location.endswith("/m/elevators")
+    assert c.get("/m/elevators").status_code == 200
+    with app.app_context():
+        entry = db.session.scalars(select(AuditLog).where(AuditLog.event_type == "auth.face")
+                                   .order_by(AuditLog.id.desc())).first()
+        assert entry.outcome == "success" and entry.actor_name == "wb_qin" and entry.object_type == "attachment"
+
+    # a safety manager's phone pages are not gated
+    assert login("wy_xn").get("/m/").status_code == 200
+
+    # the provider says no: refused, audited as a failure, still gated
+    c = login("wb_lu")
+    token = csrf_from(c.get("/m/identity").get_data(as_text=True))
+    original = face.compare
+    face.compare = lambda *a, **k: face.FaceVerdict(False, 0.31, "test", "比对不通过")
+    try:
+        resp = c.post("/m/identity", {"csrf_token": token, "face_photo": photo})
+    finally:
+        face.compare = original
+    assert resp.status_code == 422 and "人脸比对不通过" in resp.get_data(as_text=True)
+    assert c.get("/m/").status_code == 302
+    with app.app_context():
+        entry = db.session.scalars(select(AuditLog).where(AuditLog.event_type == "auth.face")
+                                   .order_by(AuditLog.id.desc())).first()
+        assert entry.outcome == "failure" and entry.actor_name == "wb_lu"

@@ -1053,6 +1053,7 @@ ROUTES: dict[str, object] = {
     "mobile.service_worker": Public("/m/sw.js"),
     "mobile.offline": Public("/m/offline"),
     "mobile.home": LoginOnly("/m/"),
+    "mobile.identity_check": LoginOnly("/m/identity"),
     "mobile.queue": LoginOnly("/m/queue"),
     "mobile.elevators": Roles({"elevator_maintainer", "property_manager", "maintenance_quality"}, "/m/elevators",
                               insider=False),

@@ -6,6 +6,8 @@ digest of the bytes as received (the original) is returned beside the stored att
 proves which original the stamped copy came from."""
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import os
 from dataclasses import dataclass
@@ -70,6 +72,21 @@ def decode_image(data: bytes, field: str = "photo"):
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise ValidationFailed({field: "照片无法解码，请重新拍摄"}) from None
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def decode_data_url(value, field: str, kinds=("image/jpeg", "image/png")) -> bytes:
+    """The bytes of a photo taken in the page and sent as a data: URL (or bare base64)."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationFailed({field: "缺少照片"})
+    text = value.strip()
+    if text.startswith("data:"):
+        head, _, text = text.partition(",")
+        if head.split(";")[0][5:] not in kinds or not head.endswith(";base64"):
+            raise ValidationFailed({field: "照片须为 JPG 或 PNG 图片"})
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed({field: "照片数据无法解码"}) from None
 
 
 def stamp(data: bytes, lines: list[str], user: User, filename: str = "现场照片.jpg",

@@ -71,3 +71,32 @@ class DevelopmentFaceCompare(FaceCompareProvider):
 
 def compare(image: bytes, person_ref: str, reference: str | None = None) -> FaceVerdict:
     return adapter_for(KIND, default_provider="development").compare(image, person_ref, reference)
+
+
+def check_identity(user, photo_data_url, *, purpose: str = "登录人脸核验"):
+    """The identity check of a person starting phone work: the face photo taken in the page is decoded,
+    watermarked and kept (core/evidence), compared by the configured provider and audited, match or not.
+    Returns (verdict, stored attachment); a mismatch raises ValidationFailed on `face_photo` after the
+    refusal is audited and committed (the photo of a refused attempt is kept as evidence too)."""
+    from ..errors import ValidationFailed
+    from ..extensions import db
+    from ..security.audit import audit
+    from . import evidence
+    from .clock import to_local, utcnow
+    data = evidence.decode_data_url(photo_data_url, "face_photo")
+    now = utcnow()
+    stamped = evidence.stamp(data, [f"{user.display_name}（{user.username}）{purpose}",
+                                    f"{to_local(now):%Y-%m-%d %H:%M:%S}"], user,
+                             filename=f"face-{user.username}.jpg", field="face_photo")
+    try:
+        verdict = compare(data, person_ref=f"user:{user.id}", reference=f"identity:{user.id}")
+    except ExternalError as err:
+        db.session.rollback()
+        raise ValidationFailed({"face_photo": f"人脸比对服务暂不可用：{err}"}) from None
+    audit("auth.face", f"{purpose}：{verdict.message}", outcome="success" if verdict.match else "failure",
+          object_type="attachment", object_id=stamped.attachment.id,
+          detail={"provider": verdict.provider, "score": verdict.score, "original_sm3": stamped.original_sm3})
+    db.session.commit()
+    if not verdict.match:
+        raise ValidationFailed({"face_photo": f"人脸比对不通过：{verdict.message}"})
+    return verdict, stamped.attachment

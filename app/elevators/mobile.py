@@ -12,11 +12,12 @@ from sqlalchemy import select
 from ..core.clock import today_local
 
 from ..extensions import db
-from ..mobile.views import bp, home_card, require_role
+from ..mobile.views import IDENTITY_CHECK_ROLES, bp, home_card, require_role
 from . import services
 from .models import ELEVATOR_TYPES, MAINT_TYPES, MaintenancePlan, WorkOrder
 
 MAINTAINER = ("elevator_maintainer",)
+IDENTITY_CHECK_ROLES.update(MAINTAINER)     # a maintainer's phone work starts with the face check (§4.6.5)
 ELEVATOR_PEOPLE = ("elevator_maintainer", "property_manager", "maintenance_quality")
 
 

@@ -15,8 +15,6 @@
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
 import re
@@ -446,18 +444,7 @@ def _client_id(value, field: str = "client_id") -> str:
     return text
 
 
-def decode_data_url(value, field: str, kinds=("image/jpeg", "image/png")) -> bytes:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationFailed({field: "缺少照片"})
-    text = value.strip()
-    if text.startswith("data:"):
-        head, _, text = text.partition(",")
-        if head.split(";")[0][5:] not in kinds or not head.endswith(";base64"):
-            raise ValidationFailed({field: "照片须为 JPG 或 PNG 图片"})
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationFailed({field: "照片数据无法解码"}) from None
+decode_data_url = evidence.decode_data_url
 
 
 def require_maintainer(user: User) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 
@@ -33,6 +33,41 @@ def _allow_camera_and_position(response):
 
 
 _CARDS: list[tuple[tuple[str, ...], Callable]] = []
+
+# Roles whose phone work starts with an identity check (人脸核验, core/face) once per login: a domain adds its
+# roles (the elevator maintainers, §4.6.5). Until it passes, every /m/ page leads to the check.
+IDENTITY_CHECK_ROLES: set[str] = set()
+_UNGATED = {"mobile.identity_check", "mobile.manifest", "mobile.service_worker", "mobile.offline"}
+IDENTITY_SESSION_KEY = "identity_checked"
+
+
+@bp.before_request
+def _identity_gate():
+    if (request.endpoint not in _UNGATED and current_user.is_authenticated
+            and current_user.role in IDENTITY_CHECK_ROLES and not session.get(IDENTITY_SESSION_KEY)):
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("mobile.identity_check", next=target))
+    return None
+
+
+@bp.route("/identity", methods=["GET", "POST"])
+@login_required
+def identity_check():
+    from ..core.auth import _safe_next
+    from ..core.face import check_identity
+    from ..errors import ValidationFailed
+    from ..extensions import db
+    errors = {}
+    if request.method == "POST":
+        try:
+            check_identity(current_user, request.form.get("face_photo"))
+        except ValidationFailed as err:
+            db.session.rollback()
+            errors = err.fields
+        else:
+            session[IDENTITY_SESSION_KEY] = True
+            return redirect(_safe_next(request.args.get("next")) if request.args.get("next") else url_for("mobile.home"))
+    return render_template("mobile/identity.html", errors=errors), (422 if errors else 200)
 
 
 def home_card(*roles: str):

@@ -31,7 +31,7 @@ GENESIS = "0" * 64
 EVENT_LABELS = {
     "auth.login": "登录", "auth.login_failed": "登录失败", "auth.locked": "账号锁定", "auth.logout": "退出登录",
     "auth.session_end": "会话结束", "auth.otp": "双因素认证", "auth.otp_enrol": "绑定动态口令",
-    "auth.password_change": "修改密码", "auth.password_reset": "重置密码", "auth.api_token": "接口登录",
+    "auth.password_change": "修改密码", "auth.face": "人脸核验", "auth.password_reset": "重置密码", "auth.api_token": "接口登录",
     "user.create": "新建账号", "user.update": "修改账号", "user.disable": "停用账号", "user.enable": "启用账号",
     "user.unlock": "解除锁定", "user.role": "变更角色/数据范围", "user.sessions_end": "终止会话",
     "data.export": "数据导出", "admin.action": "管理操作", "config.change": "配置变更（流程、模板等）",
