@@ -64,4 +64,5 @@ def test_other_threads_run_while_the_pool_hashes(pool):
     in_pool = _progress_while_hashing(200_000)
     kdf_pool.configure(0)
     inline = _progress_while_hashing(200_000)
-    assert in_pool > 5 * inline + 10_000, (in_pool, inline)
+    # Quiet machine: 10× and more; with both cores busy (the parallel suite) 3.6× was seen, so 2.5× bounds it.
+    assert in_pool > 2.5 * inline + 10_000, (in_pool, inline)
