@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import select
 
 from app.cases.models import Case
@@ -87,7 +88,13 @@ def test_admin_edits_timer_and_form_label_deploys_and_cases_keep_their_versions(
         assert db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == "major_hazard")
                                  .order_by(ProcessVersion.version.desc())).id == old_version_id
     page.wait_for_selector('.djs-element[data-element-id="f_b_pass"]')
-    page.locator('.djs-element[data-element-id="f_b_pass_label"]').first.click(force=True)
+    for _attempt in range(5):       # the reloaded diagram may still be fitting to its box: click until selected
+        page.locator('.djs-element[data-element-id="f_b_pass_label"]').first.click(force=True)
+        try:
+            page.wait_for_selector("[data-prop=condition]", timeout=3000)
+            break
+        except PlaywrightTimeout:
+            page.wait_for_timeout(300)
     page.fill("[data-prop=condition]", good_condition)
     page.press("[data-prop=condition]", "Tab")
 
