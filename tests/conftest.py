@@ -355,7 +355,12 @@ def upload(username: str, content: bytes = JPEG, name: str = "photo.jpg") -> int
 def complete(case, username: str, data: dict):
     from app.engine import runtime
     from app.extensions import db
-    result = runtime.complete_task(open_task(case).id, user(username), data)
+    from app.cases.models import Task
+    person = user(username)
+    # With parallel branches open (e.g. 整改反馈 beside 超期督办), the task this person may work, not any open one.
+    tasks = db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open").order_by(Task.id)).all()
+    mine = [t for t in tasks if t.assignee_id == person.id or (t.assignee_id is None and runtime.is_candidate(person, t))]
+    result = runtime.complete_task((mine or tasks)[0].id, person, data)
     db.session.commit()
     return result
 
