@@ -73,7 +73,6 @@ def _add_example(op: dict, code: str) -> None:
 
 def complete_document(doc: dict) -> dict:
     """List on every /api/v1 operation the statuses the request guard gives (see _GUARD_EXAMPLES)."""
-    from .guard import body_properties, checked_query_parameters
     for path, item in doc.get("paths", {}).items():
         if not path.startswith("/api/"):
             continue
@@ -113,3 +112,45 @@ def reference_text(docs_dir: pathlib.Path = DOCS) -> str:
     if extra.is_dir():
         parts += [p.read_text(encoding="utf-8") for p in sorted(extra.glob("*.md"))]
     return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- reading an operation
+
+def _resolve(doc: dict, node: dict) -> dict:
+    while isinstance(node, dict) and "$ref" in node:
+        target = doc
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def checked_query_parameters(doc: dict, path: str, method: str) -> dict[str, dict]:
+    """The query parameters of an operation whose values the request guard (app/api/guard.py) checks, by name → schema."""
+    item = doc.get("paths", {}).get(path, {})
+    op = item.get(method)
+    if not isinstance(op, dict):
+        return {}
+    found = {}
+    for param in item.get("parameters", []) + op.get("parameters", []):
+        param = _resolve(doc, param)
+        if param.get("in") != "query":
+            continue
+        schema = _resolve(doc, param.get("schema", {}))
+        if "enum" in schema or schema.get("type") == "integer" or schema.get("format") == "date":
+            found[param["name"]] = schema
+    return found
+
+
+def body_properties(doc: dict, path: str, method: str) -> dict[str, dict]:
+    """Top-level properties of an operation's JSON request body (with allOf parts), name → schema."""
+    op = doc.get("paths", {}).get(path, {}).get(method)
+    if not isinstance(op, dict):
+        return {}
+    body = _resolve(doc, op.get("requestBody", {}))
+    schema = _resolve(doc, body.get("content", {}).get("application/json", {}).get("schema", {}))
+    props: dict = {}
+    for part in [schema] + [_resolve(doc, p) for p in schema.get("allOf", [])]:
+        for name, prop in part.get("properties", {}).items():
+            props[name] = _resolve(doc, prop)
+    return props

@@ -22,6 +22,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
 from ..errors import DomainError, ValidationFailed
+from .document import body_properties, checked_query_parameters, served_document
 
 INT_MAX = 2**31 - 1          # PostgreSQL integer; every id column and every integer parameter
 JSON_MAX_DEPTH = 32
@@ -105,48 +106,8 @@ _TYPE_NAMES = {"string": "文本", "integer": "整数", "number": "数字", "boo
                "array": "数组", "object": "JSON 对象"}
 
 
-def _resolve(doc: dict, node: dict) -> dict:
-    while isinstance(node, dict) and "$ref" in node:
-        target = doc
-        for part in node["$ref"][2:].split("/"):
-            target = target[part.replace("~1", "/").replace("~0", "~")]
-        node = target
-    return node
-
-
 def _template(rule: str) -> str:
     return re.sub(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>", r"{\1}", rule)
-
-
-def checked_query_parameters(doc: dict, path: str, method: str) -> dict[str, dict]:
-    """The query parameters of an operation whose values the guard checks, by name → schema."""
-    item = doc.get("paths", {}).get(path, {})
-    op = item.get(method)
-    if not isinstance(op, dict):
-        return {}
-    found = {}
-    for param in item.get("parameters", []) + op.get("parameters", []):
-        param = _resolve(doc, param)
-        if param.get("in") != "query":
-            continue
-        schema = _resolve(doc, param.get("schema", {}))
-        if "enum" in schema or schema.get("type") == "integer" or schema.get("format") == "date":
-            found[param["name"]] = schema
-    return found
-
-
-def body_properties(doc: dict, path: str, method: str) -> dict[str, dict]:
-    """Top-level properties of an operation's JSON request body (with allOf parts), name → schema."""
-    op = doc.get("paths", {}).get(path, {}).get(method)
-    if not isinstance(op, dict):
-        return {}
-    body = _resolve(doc, op.get("requestBody", {}))
-    schema = _resolve(doc, body.get("content", {}).get("application/json", {}).get("schema", {}))
-    props: dict = {}
-    for part in [schema] + [_resolve(doc, p) for p in schema.get("allOf", [])]:
-        for name, prop in part.get("properties", {}).items():
-            props[name] = _resolve(doc, prop)
-    return props
 
 
 def query_error(schema: dict, value: str) -> str | None:
@@ -211,7 +172,6 @@ def _checks_for(key: tuple[str, str]) -> tuple[dict, dict]:
     """The query parameters and body fields the guard checks for an operation (the served document
     does not change while the process runs)."""
     if key not in _CHECKS:
-        from .document import served_document
         doc = served_document()
         _CHECKS[key] = (checked_query_parameters(doc, *key), body_properties(doc, *key))
     return _CHECKS[key]
