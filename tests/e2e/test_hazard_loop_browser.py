@@ -28,7 +28,7 @@ def test_hazard_closed_loop_in_the_browser(server, browser, app):
     agency.goto(f"{base}/processes")
     agency.click("[data-testid=start-major_hazard]")
     agency.click("[data-testid=submit-start]")                    # empty form -> errors, nothing saved
-    assert agency.locator(".form-error-summary").is_visible()
+    agency.wait_for_selector(".form-error-summary")               # the 422 page may still be loading
     assert agency.locator("#f-equipment_code .field-error").inner_text() == "此项为必填项"
     agency.fill("#i-equipment_code", code)
     agency.select_option("#i-criterion_id", "GB45067-4.6b")

@@ -56,6 +56,7 @@ def test_public_complaint_on_a_phone_and_the_bureau_handles_it(server, browser, 
     phone.set_input_files("#i-photos", files=[{"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}])
     phone.click("[data-testid=send-code]")
     phone.wait_for_selector("[data-testid=code-sent]")
+    phone.wait_for_selector("[data-testid=send-code]:disabled")             # the countdown script has run
     assert "秒后重新获取" in phone.locator("[data-testid=send-code]").inner_text()    # the interval counts down
     assert phone.locator("[data-testid=send-code]").is_disabled()
     assert "已上传 1 张" in phone.locator("[data-testid=kept-photos]").inner_text()
