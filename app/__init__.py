@@ -103,6 +103,8 @@ def configure_domains() -> None:
     from .cylinders import documents as _cylinder_documents  # noqa: F401
     from .cylinders import imports as _cylinder_imports  # noqa: F401
     from .supervision import register as _supervision  # noqa: F401 - models, services, documents
+    from .maintenance_platform import models as _platform_models  # noqa: F401
+    from .maintenance_platform import services as _platform_services  # noqa: F401 - registers the record source
 
 
 def configure_request_guard(app: Flask) -> None:
@@ -213,6 +215,8 @@ def configure_blueprints(app: Flask) -> None:
     csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
     from .supervision import blueprints as supervision_blueprints
     supervision_blueprints(app)
+    from .maintenance_platform import blueprints as maintenance_platform_blueprints
+    maintenance_platform_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:

@@ -456,6 +456,21 @@ def _elevator_state(ids) -> tuple:
 
 
 ELEVATOR_OUTSIDERS = ("qx_supervisor", "lz_supervisor", "unit_qx", "unit_lz", "op_wei", "sys_admin", "wy_qx")
+
+
+def _platform_credential() -> dict:
+    """A credential 兴宁区 issued to the demo maintenance unit (revoke: 兴宁区 and above only)."""
+    from app.maintenance_platform import services as platform
+    cred, _secret = platform.issue(user("xn_supervisor"), user("wb_qin").org_id, "路由检查平台")
+    db.session.commit()
+    return {"credential": cred.id}
+
+
+def _platform_credential_state(ids) -> tuple:
+    from app.maintenance_platform.models import PlatformCredential
+    db.session.expire_all()
+    revoked = db.session.get(PlatformCredential, ids["credential"]).revoked_at if ids else None
+    return revoked, db.session.scalar(select(func.count(PlatformCredential.id)))
 def _unit_hazard_in_xn() -> dict:
     """A major hazard unit_xn reported on its own lift (not yet accepted by 兴宁区)."""
     from .conftest import hazard_of
@@ -1078,6 +1093,19 @@ ROUTES: dict[str, object] = {
     "elevators.move_plan": Obj(_elevator_order, "/elevators/plans/{plan}/move", "wb_qin", ELEVATOR_OUTSIDERS,
                                "POST", lambda ids: {"due_on": ids["due"]}, _elevator_state, view="/elevators/plans",
                                also_refused=("unit_xn", "xn_supervisor")),
+    "maintenance_platform.credentials": Roles(REGULATORS | {"maintenance_unit", "maintenance_quality"},
+                                              "/maintenance-platform/credentials"),
+    "maintenance_platform.issue": Roles({"province_supervisor", "city_supervisor", "county_supervisor"},
+                                        "/maintenance-platform/credentials", "POST",
+                                        {"org_id": "1", "platform_name": "越权签发的平台"},
+                                        state=lambda: _platform_credential_state(None)[1]),
+    "maintenance_platform.revoke": Obj(_platform_credential, "/maintenance-platform/credentials/{credential}/revoke",
+                                       "xn_supervisor", ELEVATOR_OUTSIDERS + ("unit_xn",), "POST",
+                                       lambda ids: {"reason": "越权吊销"}, _platform_credential_state,
+                                       view="/maintenance-platform/credentials", also_refused=("wb_quality",)),
+    # signed by the platform's credential, no login (tests/test_maintenance_platform.py): anonymous → 401
+    "maintenance_platform_api.whoami": Public("/api/v1/maintenance-platform/whoami"),
+    "maintenance_platform_api.upload_records": Public("/api/v1/maintenance-platform/records", "POST"),
     "elevators_api.list_elevators": LoginOnly("/api/v1/elevators"),
     "elevators_api.lookup": LoginOnly("/api/v1/elevators/lookup?code=X"),
     "elevators_api.list_items": LoginOnly("/api/v1/elevators/items"),
@@ -1500,6 +1528,8 @@ def test_public_pages_open_without_login(key, client):
     with client.application.app_context():
         resp = client.get(url)
     expected = (404,) if key in ("operators_public.public_detail", "complaints_public.captcha_image") else (200, 302)
+    if key == "maintenance_platform_api.whoami":      # a signed API: unsigned calls are refused
+        expected = (401,)
     assert resp.status_code in expected, (key, resp.status_code)
     if resp.status_code == 302:       # /login/otp without a pending login goes back to /login
         assert "/login" in resp.location

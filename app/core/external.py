@@ -100,6 +100,7 @@ class SignatureCheck:
     app_key: str = ""
     nonce: str = ""
     reason: str = ""          # Chinese, safe to return to the caller
+    code: str = ""            # machine-readable reason (signature_missing, timestamp_invalid …)
 
 
 def verify_request(headers, method: str, path: str, body: bytes, secret_for: Callable[[str], str | None],
@@ -109,19 +110,22 @@ def verify_request(headers, method: str, path: str, body: bytes, secret_for: Cal
     app_key = headers.get("X-App-Key", "")
     ts, nonce, signature = headers.get("X-Timestamp", ""), headers.get("X-Nonce", ""), headers.get("X-Signature", "")
     if not (app_key and ts and nonce and signature):
-        return SignatureCheck(False, app_key, nonce, "缺少签名头：X-App-Key、X-Timestamp、X-Nonce、X-Signature")
+        return SignatureCheck(False, app_key, nonce, "缺少签名头：X-App-Key、X-Timestamp、X-Nonce、X-Signature",
+                              "signature_missing")
     if headers.get("X-Signature-Method", SIGNATURE_ALGORITHM) != SIGNATURE_ALGORITHM:
-        return SignatureCheck(False, app_key, nonce, f"签名算法须为 {SIGNATURE_ALGORITHM}")
+        return SignatureCheck(False, app_key, nonce, f"签名算法须为 {SIGNATURE_ALGORITHM}",
+                              "signature_method")
     if not ts.isdigit() or abs((now if now is not None else time.time()) - int(ts)) > window:
-        return SignatureCheck(False, app_key, nonce, f"时间戳无效或与服务器时间相差超过 {window} 秒")
+        return SignatureCheck(False, app_key, nonce, f"时间戳无效或与服务器时间相差超过 {window} 秒",
+                              "timestamp_invalid")
     if not (8 <= len(nonce) <= 64):
-        return SignatureCheck(False, app_key, nonce, "X-Nonce 长度须为 8–64 个字符")
+        return SignatureCheck(False, app_key, nonce, "X-Nonce 长度须为 8–64 个字符", "nonce_invalid")
     secret = secret_for(app_key)
     if not secret:
-        return SignatureCheck(False, app_key, nonce, "未知的接入方（X-App-Key）")
+        return SignatureCheck(False, app_key, nonce, "未知的接入方（X-App-Key）", "unknown_app_key")
     expected = hmac_sm3_hex(secret.encode("utf-8"), _string_to_sign(method, path, ts, nonce, body).encode("utf-8"))
     if not constant_time_equal(expected, signature.lower()):
-        return SignatureCheck(False, app_key, nonce, "签名不正确")
+        return SignatureCheck(False, app_key, nonce, "签名不正确", "signature_invalid")
     return SignatureCheck(True, app_key, nonce)
 
 

@@ -151,8 +151,9 @@ def list_orders():
     if request.args.get("mine") in ("1", "true"):
         stmt = stmt.where(WorkOrder.maintainer_id == g.api_user.id)
     items, total = paginate(stmt, f.page, f.per_page)
-    return jsonify({"items": [services.order_json(o) for o in items], "total": total, "page": f.page,
-                    "per_page": f.per_page})
+    sources = services.sources_of(items)
+    return jsonify({"items": [{**services.order_json(o), "source": sources[o.id]} for o in items], "total": total,
+                    "page": f.page, "per_page": f.per_page})
 
 
 @bp.post("/work-orders")

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import func, or_, select
 from werkzeug.datastructures import FileStorage
@@ -474,9 +475,11 @@ class CheckIn:
     duplicate: bool
 
 
-def check_in(user: User, payload: dict, *, offline: bool = False) -> CheckIn:
+def check_in(user: User, payload: dict, *, offline: bool = False, face_required: bool = True) -> CheckIn:
     """Start a visit on site. Refusals (all as per-field Chinese messages): not on site (> 100 m),
-    no usable certificate, no position, no face photo, an elevator outside the unit."""
+    no usable certificate, no position, no face photo, an elevator outside the unit. Records reported
+    by a maintenance unit's own platform (`face_required=False`) may come without the face photo; one
+    that is sent is stored and compared as in the app."""
     require_maintainer(user)
     client_id = _client_id(payload.get("client_id"))
     existing = db.session.scalar(select(WorkOrder).where(WorkOrder.client_id == client_id))
@@ -514,7 +517,8 @@ def check_in(user: User, payload: dict, *, offline: bool = False) -> CheckIn:
             plan = next_plan(equipment.id)
             if plan is not None and plan.maint_type != maint_type and plan.due_on > to_local(at).date() + timedelta(days=7):
                 plan = None
-    face_bytes = decode_data_url(payload.get("face_photo"), "face_photo")
+    face_bytes = (decode_data_url(payload.get("face_photo"), "face_photo")
+                  if face_required or payload.get("face_photo") else None)
     contract = active_contract(equipment.id, to_local(at).date())
     order = WorkOrder(client_id=client_id, order_no=_order_no(kind), kind=kind, equipment_id=equipment.id,
                       plan_id=plan.id if plan else None, maintenance_org_id=user.org_id,
@@ -525,14 +529,15 @@ def check_in(user: User, payload: dict, *, offline: bool = False) -> CheckIn:
                       offline=offline)
     db.session.add(order)
     db.session.flush()
-    face = _store_photo(order, user, face_bytes, at, lat, lng, purpose="face", item=None,
-                        client_id=f"{client_id}-face", field="face_photo")
-    from ..core import face as face_service
-    verdict = face_service.compare(face_bytes, person_ref=f"user:{user.id}", reference=order.order_no)
-    order.face_attachment_id = face.attachment_id
-    order.face_result = verdict.message[:120]
-    if not verdict.match:
-        raise ValidationFailed({"face_photo": f"人脸比对不通过：{verdict.message}"})
+    if face_bytes is not None:
+        face = _store_photo(order, user, face_bytes, at, lat, lng, purpose="face", item=None,
+                            client_id=f"{client_id}-face", field="face_photo")
+        from ..core import face as face_service
+        verdict = face_service.compare(face_bytes, person_ref=f"user:{user.id}", reference=order.order_no)
+        order.face_attachment_id = face.attachment_id
+        order.face_result = verdict.message[:120]
+        if not verdict.match:
+            raise ValidationFailed({"face_photo": f"人脸比对不通过：{verdict.message}"})
     from ..security.audit import audit
     audit("record.change", f"电梯{order.kind_label}签到 {order.order_no}（{equipment.code}，距 {metres} 米）",
           object_type="elevator_work_order", object_id=order.id, actor=user)
@@ -943,6 +948,32 @@ def order_view(order: WorkOrder) -> dict:
 
 # ---------------------------------------------------------------- records
 
+# Where a work order came from besides this app's phone pages (手机端, live or offline): a package that
+# creates work orders another way registers the source with its label and a function returning a
+# condition on WorkOrder that holds for its orders (e.g. uploads of a unit's own platform).
+RECORD_SOURCES: dict[str, tuple[str, Callable]] = {}
+APP_SOURCE = ("app", "手机端")
+
+
+def register_record_source(key: str, label: str, condition: Callable) -> None:
+    RECORD_SOURCES[key] = (label, condition)
+
+
+def record_source_labels() -> dict[str, str]:
+    return {APP_SOURCE[0]: APP_SOURCE[1], **{k: label for k, (label, _c) in RECORD_SOURCES.items()}}
+
+
+def sources_of(orders) -> dict[int, str]:
+    """The source key of each order (one query per registered source for the whole page)."""
+    ids = [o.id for o in orders]
+    found = dict.fromkeys(ids, APP_SOURCE[0])
+    for key, (_label, condition) in RECORD_SOURCES.items():
+        if ids:
+            for order_id in db.session.scalars(select(WorkOrder.id).where(WorkOrder.id.in_(ids), condition())):
+                found[order_id] = key
+    return found
+
+
 @dataclass
 class RecordFilter:
     kind: str = "maintenance"
@@ -953,6 +984,14 @@ class RecordFilter:
     equipment_id: int | None = None
     page: int = 1
     per_page: int = 20
+    # aggregated search (§4.6.8): by maintenance unit, use unit, project/site, person and source
+    maintenance_org: str | None = None
+    use_org: str | None = None
+    maintenance_org_id: int | None = None
+    use_org_id: int | None = None
+    site: str | None = None
+    person: str | None = None
+    source: str | None = None
 
     @classmethod
     def from_args(cls, args, kind: str | None = None) -> "RecordFilter":
@@ -965,11 +1004,22 @@ class RecordFilter:
         return cls(kind=kind or (args.get("kind") if args.get("kind") in WorkOrder.KIND_LABELS else "maintenance"),
                    q=text_arg(args, "q", 50), status=status, date_from=day("date_from"), date_to=day("date_to"),
                    equipment_id=int_arg(args, "equipment_id", 0, 0, 2**31 - 1) or None,
-                   page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 1, 100))
+                   page=int_arg(args, "page", 1, 1, 100000), per_page=int_arg(args, "per_page", 20, 1, 100),
+                   maintenance_org=text_arg(args, "maintenance_org", 50), use_org=text_arg(args, "use_org", 50),
+                   maintenance_org_id=int_arg(args, "maintenance_org_id", 0, 0, 2**31 - 1) or None,
+                   use_org_id=int_arg(args, "use_org_id", 0, 0, 2**31 - 1) or None,
+                   site=text_arg(args, "site", 50), person=text_arg(args, "person", 50),
+                   source=args.get("source") if args.get("source") in record_source_labels() else None)
 
     @property
     def active(self) -> int:
-        return sum(1 for v in (self.q, self.status, self.date_from, self.date_to) if v)
+        return sum(1 for v in (self.q, self.status, self.date_from, self.date_to, self.maintenance_org, self.use_org,
+                               self.maintenance_org_id, self.use_org_id, self.site, self.person, self.source) if v)
+
+    def criteria(self) -> dict:
+        """The conditions in force, for the export's audit record."""
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in vars(self).items()
+                if v and k not in ("page", "per_page")}
 
 
 def record_scope(user: User):
@@ -1009,7 +1059,35 @@ def records_query(user: User, f: RecordFilter):
         like = f"%{f.q}%"
         stmt = stmt.where(or_(WorkOrder.order_no.like(like), WorkOrder.equipment_id.in_(
             select(Equipment.id).where(or_(Equipment.code.like(like), Equipment.name.like(like))))))
-    return stmt.order_by(WorkOrder.checkin_at.desc(), WorkOrder.id.desc())
+    return _aggregate_conditions(stmt, f).order_by(WorkOrder.checkin_at.desc(), WorkOrder.id.desc())
+
+
+def _aggregate_conditions(stmt, f: RecordFilter):
+    """The aggregated-search conditions (§4.6.8): units by id or name, project/site (the elevator's site or
+    address), person (maintainer or co-worker, by name or account), source."""
+    if f.maintenance_org_id:
+        stmt = stmt.where(WorkOrder.maintenance_org_id == f.maintenance_org_id)
+    if f.use_org_id:
+        stmt = stmt.where(WorkOrder.use_org_id == f.use_org_id)
+    if f.maintenance_org:
+        stmt = stmt.where(WorkOrder.maintenance_org_id.in_(
+            select(Organization.id).where(Organization.name.like(f"%{f.maintenance_org}%"))))
+    if f.use_org:
+        stmt = stmt.where(WorkOrder.use_org_id.in_(select(Organization.id).where(Organization.name.like(f"%{f.use_org}%"))))
+    if f.site:
+        like = f"%{f.site}%"
+        stmt = stmt.where(WorkOrder.equipment_id.in_(
+            select(Equipment.id).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
+            .where(or_(ElevatorFacts.site.like(like), Equipment.address.like(like)))))
+    if f.person:
+        people = select(User.id).where(or_(User.display_name.like(f"%{f.person}%"), User.username == f.person))
+        stmt = stmt.where(or_(WorkOrder.maintainer_id.in_(people), WorkOrder.coworker_id.in_(people)))
+    if f.source == APP_SOURCE[0]:
+        for _label, condition in RECORD_SOURCES.values():
+            stmt = stmt.where(~condition())
+    elif f.source in RECORD_SOURCES:
+        stmt = stmt.where(RECORD_SOURCES[f.source][1]())
+    return stmt
 
 
 def visible_order(user: User, order_id: int) -> WorkOrder:

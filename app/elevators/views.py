@@ -18,7 +18,7 @@ from ..core.storage import open_attachment
 from ..errors import DomainError, Forbidden, NotFound
 from ..extensions import db
 from . import services
-from .models import ELEVATOR_TYPES, KEY_POSITIONS, MAINT_TYPES, MaintenanceItem, MaintenancePlan, WorkOrder
+from .models import ELEVATOR_TYPES, KEY_POSITIONS, MAINT_TYPES, ElevatorFacts, MaintenanceItem, MaintenancePlan, WorkOrder
 
 bp = Blueprint("elevators", __name__, url_prefix="/elevators")
 public_bp = Blueprint("elevators_public", __name__, url_prefix="/p/elevators")
@@ -44,6 +44,7 @@ def _records(kind: str):
     items, total = paginate(services.records_query(current_user, f), f.page, f.per_page)
     return render_template("elevators/records.html", f=f, items=items, total=total, kind=kind,
                            pages=max(1, -(-total // f.per_page)), statuses=WorkOrder.STATUS_LABELS,
+                           sources=services.sources_of(items), source_labels=services.record_source_labels(),
                            title="维保记录" if kind == "maintenance" else "维修记录")
 
 
@@ -60,7 +61,7 @@ def repairs():
 
 
 EXPORT_HEADERS = ["工单编号", "类型", "设备代码", "电梯名称", "使用单位", "维保单位", "维保人员", "协作人", "签到时间",
-                  "签到距离(米)", "签退时间", "状态", "退回次数", "故障描述", "更换配件"]
+                  "签到距离(米)", "签退时间", "状态", "退回次数", "故障描述", "更换配件", "来源", "项目/楼栋"]
 
 
 @bp.route("/records/export.xlsx")
@@ -73,15 +74,30 @@ def export():
         local = to_local(value)
         return local.strftime("%Y-%m-%d %H:%M") if local else ""
 
+    source_labels = services.record_source_labels()
+
     def rows():
+        chunk = []
         for o in db.session.scalars(services.records_query(current_user, f).execution_options(yield_per=500)):
+            chunk.append(o)
+            if len(chunk) == 500:
+                yield from export_rows(chunk)
+                chunk = []
+        yield from export_rows(chunk)
+
+    def export_rows(orders):
+        sources = services.sources_of(orders)
+        sites = dict(db.session.execute(select(ElevatorFacts.equipment_id, ElevatorFacts.site).where(
+            ElevatorFacts.equipment_id.in_({o.equipment_id for o in orders}))).all()) if orders else {}
+        for o in orders:
             yield [o.order_no, o.maint_type_label or o.kind_label, o.equipment.code, o.equipment.name, o.use_org.name,
                    o.maintenance_org.name, o.maintainer.display_name, o.coworker.display_name if o.coworker else "",
                    fmt(o.checkin_at), o.checkin_distance, fmt(o.checkout_at), o.status_label, o.returned_count,
-                   o.fault_description or "", o.parts or ""]
+                   o.fault_description or "", o.parts or "", source_labels.get(sources[o.id], ""),
+                   sites.get(o.equipment_id) or ""]
     label = "维保记录" if kind == "maintenance" else "维修记录"
     return stream_xlsx(label, EXPORT_HEADERS, rows(), f"{label}-{today_local():%Y%m%d}.xlsx",
-                       criteria={"kind": kind, "q": f.q, "status": f.status})
+                       criteria=f.criteria())
 
 
 @bp.route("/orders/<int:order_id>")

@@ -1,0 +1,312 @@
+"""Third-party maintenance platforms: a platform signs like tests/platform_client.py (written from the
+published spec). A signed batch answers per record (created / duplicate / refused with field reasons) and
+loses nothing when one record fails; a bad signature, a replayed nonce, a stale timestamp and a revoked
+credential refuse the whole request; more than 500 records are refused; a photo part that does not decode
+is refused; credentials are issued and revoked by the regulator of the unit's region only; the records
+land in the app's records list, searchable by unit, site, person, date and source, and exportable."""
+from __future__ import annotations
+
+import io
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core.clock import utcnow
+from app.core.models import Organization
+from app.elevators import services as elevator_services
+from app.elevators.models import WorkOrder, WorkPhoto
+from app.extensions import db
+from app.maintenance_platform import services
+from app.maintenance_platform.models import PlatformCredential, PlatformNonce, PlatformRecord
+from app.operators.models import Operator, OperatorCertificate
+from app.security.models import AuditLog
+
+from .conftest import user
+from .platform_client import FlaskTransport, HttpTransport, PlatformClient, canonical_string, hmac_sm3_hex
+from .test_elevators import _restore_plans, at_distance, first_lift, jpeg  # noqa: F401 - the fixture
+
+def signature_png() -> bytes:
+    from PIL import Image, ImageDraw
+    im = Image.new("RGBA", (300, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(im).line([(10, 50), (290, 60)], fill=(0, 0, 0, 255), width=4)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def cert_no(username: str) -> str:
+    return db.session.scalar(select(OperatorCertificate.cert_no).join(Operator).where(
+        Operator.user_id == user(username).id, OperatorCertificate.work_item == "T"))
+
+
+def visit(e, key: str, metres: float = 20, maintainer: str = "wb_qin", photos: bool = True) -> tuple[dict, dict]:
+    """One whole maintenance record and its parts (photos of the items that need one, the signature)."""
+    facts = elevator_services.facts_of(e.id)
+    items = elevator_services.items_for(facts.elevator_type, "HALF")
+    now = utcnow()
+    files = {f"sig-{key}": ("sign.png", signature_png(), "image/png")}
+    shots = []
+    if photos:
+        for n, item in enumerate(i for i in items if i.photo_required):
+            part = f"photo-{key}-{n}"
+            files[part] = (f"{part}.jpg", jpeg((n * 50, 90, 120)), "image/jpeg")
+            shots.append({"part": part, "item_code": item.code, "taken_at": (now - timedelta(minutes=30)).isoformat(),
+                          **at_distance(e, 10)})
+    record = {"idempotency_key": key, "elevator_code": e.code, "maintainer_cert_no": cert_no(maintainer),
+              "maint_type": "HALF", "checkin": {"at": (now - timedelta(minutes=50)).isoformat(), **at_distance(e, metres)},
+              "results": [{"item_code": i.code, "result": "ok"} for i in items], "photos": shots,
+              "maintainer_signature": f"sig-{key}",
+              "checkout": {"at": (now - timedelta(minutes=5)).isoformat(), **at_distance(e, 15)}}
+    return record, files
+
+
+def batch(*visits) -> tuple[list, dict]:
+    records, files = [], {}
+    for record, parts in visits:
+        records.append(record)
+        files.update(parts)
+    return records, files
+
+
+@pytest.fixture
+def credential(app):
+    maint = user("wb_qin").org_id
+    cred, secret = services.issue(user("xn_supervisor"), maint, "测试维保云平台")
+    db.session.commit()
+    return cred.key_id, secret
+
+
+@pytest.fixture
+def platform(client, credential):
+    return PlatformClient(*credential, FlaskTransport(client))
+
+
+def orders_made() -> int:
+    return db.session.scalar(select(func.count(WorkOrder.id)))
+
+
+# ---------------------------------------------------------------- the batch
+
+def test_a_signed_batch_answers_per_record_and_the_whole_request_is_refused_on_bad_signature_or_replay(app, platform):
+    e, _f = first_lift()
+    good, far, other = visit(e, "rec-good-0001"), visit(e, "rec-far-00002", metres=150), visit(e, "rec-good-0003")
+    records, files = batch(good, far, other)
+    before = orders_made()
+
+    status, body = platform.upload(records, files, tamper=lambda h: h.update({"X-Signature": "0" * 64}))
+    assert status == 401 and body["error"]["code"] == "signature_invalid", body
+    assert orders_made() == before                       # the whole request refused: nothing made
+
+    status, body = platform.upload(records, files)
+    assert status == 200, body
+    assert [r["status"] for r in body["results"]] == ["created", "refused", "created"]
+    assert body["created"] == 2 and body["refused"] == 1
+    refused = body["results"][1]
+    assert refused["fields"] == {"checkin.position": "距电梯 150 米，超出 100 米范围，禁止签到"}
+    assert orders_made() == before + 2                   # the far record lost nothing else
+
+    status, again = platform.resend()                    # the same signed request, replayed
+    assert status == 401 and again["error"]["code"] == "nonce_replayed"
+    assert orders_made() == before + 2
+
+    first_id = body["results"][0]["work_order_id"]
+    status, body = platform.upload(*batch(visit(e, "rec-good-0001"), visit(e, "rec-good-0004")))
+    assert [r["status"] for r in body["results"]] == ["duplicate", "created"]
+    assert body["results"][0]["work_order_id"] == first_id        # the original, never a second order
+    assert orders_made() == before + 3
+
+    order = db.session.get(WorkOrder, first_id)
+    assert order.status == "archived" and order.offline and order.checkin_distance <= 21
+    assert order.plan_id is not None and order.maintainer.username == "wb_qin"
+    photos = list(db.session.scalars(select(WorkPhoto).where(WorkPhoto.work_order_id == first_id)))
+    assert photos and all(p.original_sm3 and p.attachment.size > 0 for p in photos)       # decoded, stamped, stored
+    assert elevator_services.sources_of([order]) == {first_id: "platform"}
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "platform.upload")
+                              .order_by(AuditLog.id.desc()).limit(1))
+    assert "新增 1，重复 1，拒绝 0" in audit.summary
+
+
+def test_the_same_refusals_as_the_app_certificate_photo_position_and_items(app, platform):
+    e, _f = first_lift()
+    expired = visit(e, "rec-expired-01", maintainer="wb_mo")
+    no_position, files = visit(e, "rec-nopos-001")
+    del no_position["photos"][0]["lat"]
+    missing_item, files2 = visit(e, "rec-missing-1")
+    missing_item["results"] = missing_item["results"][1:]
+    status, body = platform.upload(*batch(expired, (no_position, files), (missing_item, files2)))
+    assert status == 200, body
+    assert [r["status"] for r in body["results"]] == ["refused"] * 3
+    assert body["results"][0]["fields"] == {"certificate": "作业人员证书已过期"}
+    assert body["results"][1]["fields"]["photos.0.position"] == "照片缺少拍摄位置，不能上传"
+    assert "results" in body["results"][2]["fields"]
+    assert db.session.scalar(select(func.count(PlatformRecord.id))) == 0
+
+
+def test_a_photo_part_that_does_not_decode_is_refused(app, platform):
+    e, _f = first_lift()
+    record, files = visit(e, "rec-badjpeg-1")
+    part = record["photos"][0]["part"]
+    files[part] = (f"{part}.jpg", b"\xff\xd8\xff\xe0 not really a jpeg" * 20, "image/jpeg")
+    status, body = platform.upload([record], files)
+    assert status == 200 and body["results"][0]["status"] == "refused"
+    assert body["results"][0]["fields"] == {"photos.0.photo": "照片无法解码，请重新拍摄"}
+    record, files = visit(e, "rec-nopart-01")
+    del files[record["photos"][0]["part"]]
+    status, body = platform.upload([record], files)
+    assert body["results"][0]["fields"] == {"photos.0.part": f"请求中没有名为 {record['photos'][0]['part']} 的部分"}
+    assert db.session.scalar(select(func.count(PlatformRecord.id))) == 0
+
+
+def test_more_than_500_records_are_refused_whole(app, platform):
+    e, _f = first_lift()
+    record, _files = visit(e, "rec-many-0000", photos=False)
+    records = [dict(record, idempotency_key=f"rec-many-{n:04d}") for n in range(501)]
+    before = orders_made()
+    status, body = platform.upload_json(records)
+    assert status == 422 and body["error"]["code"] == "batch_too_large"
+    assert "一次最多上传 500 条记录（本次 501 条）" in body["error"]["message"]
+    assert orders_made() == before
+
+
+def test_stale_timestamps_bad_headers_and_unknown_keys_are_refused_with_codes(app, platform, client):
+    assert platform.whoami()[0] == 200
+    status, body = platform.whoami(timestamp=int(time.time()) - 301)
+    assert status == 401 and body["error"]["code"] == "timestamp_invalid"
+    assert "300 秒" in body["error"]["message"]
+    assert platform.whoami(timestamp=int(time.time()) + 290)[0] == 200
+    status, body = platform.whoami(tamper=lambda h: h.pop("X-Nonce"))
+    assert status == 401 and body["error"]["code"] == "signature_missing"
+    stranger = PlatformClient("gxmp_0000000000000000", "x" * 43, FlaskTransport(client))
+    assert stranger.whoami()[1]["error"]["code"] == "unknown_app_key"
+    # a signature over another path does not fit this one
+    status, body = platform.whoami(tamper=lambda h: h.update({"X-Signature": platform.headers(
+        "GET", "/api/v1/maintenance-platform/records", b"", timestamp=int(h["X-Timestamp"]),
+        nonce=h["X-Nonce"])["X-Signature"]}))
+    assert body["error"]["code"] == "signature_invalid"
+    denied = db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.event_type == "security.denied",
+                                                                     AuditLog.summary.like("维保平台请求被拒绝%")))
+    assert denied >= 4
+
+
+def test_nonces_are_forgotten_only_after_the_window(app, platform):
+    status, _ = platform.whoami(nonce="n-window-000001")
+    assert status == 200
+    row = db.session.scalar(select(PlatformNonce).where(PlatformNonce.nonce == "n-window-000001"))
+    left = (row.expires_at.replace(tzinfo=row.expires_at.tzinfo or utcnow().tzinfo) - utcnow()).total_seconds()
+    assert 290 <= left <= 301
+    assert platform.whoami(nonce="n-window-000001")[1]["error"]["code"] == "nonce_replayed"
+
+
+def test_the_client_signature_agrees_with_an_independent_sm3(app):
+    """The test client's HMAC-SM3 against gmssl's pure-Python SM3 (HMAC built by hand, RFC 2104)."""
+    from gmssl import func as gfunc
+    from gmssl import sm3
+
+    def g_sm3(data: bytes) -> bytes:
+        return bytes.fromhex(sm3.sm3_hash(gfunc.bytes_to_list(data)))
+
+    key, text = b"secret-key-for-test", canonical_string("POST", "/api/v1/x", "1700000000", "abcdefgh", b"{}").encode()
+    k = key.ljust(64, b"\0")
+    inner = g_sm3(bytes(b ^ 0x36 for b in k) + text)
+    assert g_sm3(bytes(b ^ 0x5C for b in k) + inner).hex() == hmac_sm3_hex(key, text)
+    from app.core.external import sign_request
+    assert sign_request("k", "secret-key-for-test", "POST", "/api/v1/x", b"{}", timestamp=1700000000,
+                        nonce="abcdefgh")["X-Signature"] == hmac_sm3_hex(key, text)
+
+
+def test_over_real_http_in_a_thread(app, credential):
+    from werkzeug.serving import make_server
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = PlatformClient(*credential, HttpTransport(f"http://127.0.0.1:{srv.server_port}"))
+        assert client.whoami()[1]["org_id"] == user("wb_qin").org_id
+        e, _f = first_lift(2)
+        status, body = client.upload(*batch(visit(e, "rec-http-00001")))
+        assert status == 200 and body["results"][0]["status"] == "created", body
+        assert client.resend()[1]["error"]["code"] == "nonce_replayed"
+    finally:
+        srv.shutdown()
+
+
+# ---------------------------------------------------------------- credentials and scope
+
+def test_credentials_are_issued_and_revoked_by_the_units_regulator_only(app, web, client):
+    maint = user("wb_qin").org_id
+    a = web("qx_supervisor")                             # another county
+    resp = a.post("/maintenance-platform/credentials", data={"org_id": maint, "platform_name": "越权平台"})
+    assert resp.status_code == 422 and "请选择本辖区的维保单位" in resp.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(PlatformCredential.id))) == 0
+
+    w = web("xn_supervisor")
+    assert "维保数据接入" in w.get("/maintenance-platform/credentials").get_data(as_text=True)
+    resp = w.post("/maintenance-platform/credentials", data={"org_id": maint, "platform_name": "兴宁维保云"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "密钥只显示这一次" in html and resp.headers["Cache-Control"] == "no-store"
+    cred = db.session.scalar(select(PlatformCredential))
+    secret = html.split('data-testid="issued-secret-value">')[1].split("<")[0]
+    assert cred.secret == secret and secret.encode() not in cred.secret_enc          # stored encrypted
+    assert secret not in w.get("/maintenance-platform/credentials").get_data(as_text=True)   # shown once
+    assert cred.key_id in web("wb_quality").get("/maintenance-platform/credentials").get_data(as_text=True)
+    assert cred.key_id not in web("unit_qx").get("/maintenance-platform/credentials").get_data(as_text=True)
+
+    platform = PlatformClient(cred.key_id, secret, FlaskTransport(client))
+    assert platform.whoami()[0] == 200
+    assert a.post(f"/maintenance-platform/credentials/{cred.id}/revoke", data={"reason": "越权"}).status_code == 404
+    assert web("wb_quality").post(f"/maintenance-platform/credentials/{cred.id}/revoke",
+                                  data={"reason": "自行吊销"}).status_code == 403
+    w.post(f"/maintenance-platform/credentials/{cred.id}/revoke", data={"reason": "平台停用"})
+    db.session.expire_all()
+    assert cred.revoked_at is not None and cred.revoke_reason == "平台停用"
+    status, body = platform.whoami()
+    assert status == 401 and body["error"]["code"] == "credential_revoked"
+    events = list(db.session.scalars(select(AuditLog.summary).where(AuditLog.event_type == "platform.credential")))
+    assert any("签发" in s for s in events) and any("吊销" in s and "平台停用" in s for s in events)
+
+
+def test_a_credential_uploads_only_for_its_own_unit(app, client):
+    other = Organization(name="青秀演示电梯维保有限公司（测试）", kind="maintenance_unit", region_code="450103",
+                         uscc="91450103TESTMAINT01", address="南宁市青秀区")
+    db.session.add(other)
+    db.session.commit()
+    cred, secret = services.issue(user("qx_supervisor"), other.id, "青秀维保云")
+    db.session.commit()
+    e, _f = first_lift()
+    status, body = PlatformClient(cred.key_id, secret, FlaskTransport(client)).upload(*batch(visit(e, "rec-alien-001")))
+    assert status == 200 and body["results"][0]["status"] == "refused"
+    assert body["results"][0]["fields"] == {"maintainer_cert_no": "维保人员未在本系统登记为本单位的电梯维保人员"}
+
+
+# ---------------------------------------------------------------- aggregated search
+
+def test_platform_records_are_in_the_records_list_searchable_and_exported(app, platform, web):
+    e, f = first_lift()
+    status, body = platform.upload(*batch(visit(e, "rec-search-001")))
+    order_no = body["results"][0]["order_no"]
+    xn = web("xn_supervisor")
+    maint_name = db.session.get(Organization, user("wb_qin").org_id).name
+    site = f.site.split()[0]
+    today = utcnow().date().isoformat()
+    for query in (f"source=platform", f"maintenance_org={maint_name[:6]}", f"use_org={e.use_org.name[:4]}",
+                  f"site={site}", "person=覃维保", "person=wb_qin", f"q={e.code}",
+                  f"date_from={today}&date_to={today}&source=platform"):
+        html = xn.get(f"/elevators/records?{query}").get_data(as_text=True)
+        assert order_no in html, query
+    assert order_no not in xn.get("/elevators/records?source=app").get_data(as_text=True)
+    assert order_no not in xn.get("/elevators/records?person=陆协作").get_data(as_text=True)
+    assert order_no not in web("qx_supervisor").get("/elevators/records?source=platform").get_data(as_text=True)
+    assert order_no in web("wy_xn").get("/elevators/records?source=platform").get_data(as_text=True)
+    resp = xn.get("/elevators/records/export.xlsx?source=platform")
+    from openpyxl import load_workbook
+    sheet = load_workbook(io.BytesIO(resp.data)).active
+    rows = [[c.value for c in r] for r in sheet.iter_rows()]
+    header = next(r for r in rows if "来源" in r)
+    row = next(r for r in rows if r[0] == order_no)
+    assert row[header.index("来源")] == "第三方平台" and row[header.index("项目/楼栋")] == f.site
+    export = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "data.export").order_by(AuditLog.id.desc())
+                               .limit(1))
+    assert "platform" in str(export.detail)
