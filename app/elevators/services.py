@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 import json
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -87,15 +89,41 @@ def types_up_to(maint_type: str) -> list[str]:
     return MAINT_ORDER[: MAINT_ORDER.index(maint_type) + 1]
 
 
+# Within `reference_cache()` (a batch of uploaded records), the items of a kind of visit and an elevator's
+# facts are read once: they do not change while the batch runs.
+_REFERENCE_CACHE: ContextVar[dict | None] = ContextVar("elevator_reference_cache", default=None)
+
+
+@contextmanager
+def reference_cache():
+    token = _REFERENCE_CACHE.set({})
+    try:
+        yield
+    finally:
+        _REFERENCE_CACHE.reset(token)
+
+
+def _cached(key, load):
+    cache = _REFERENCE_CACHE.get()
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
 def items_for(elevator_type: str, maint_type: str) -> list[MaintenanceItem]:
     annex = ANNEX_OF_TYPE.get(elevator_type)
     if annex is None:
         return []
     order = {t: n for n, t in enumerate(MAINT_ORDER)}
-    rows = list(db.session.scalars(select(MaintenanceItem).where(
-        MaintenanceItem.annex == annex, MaintenanceItem.active.is_(True),
-        MaintenanceItem.frequency.in_(types_up_to(maint_type)))))
-    return sorted(rows, key=lambda i: (order[i.frequency], i.seq))
+
+    def load():
+        rows = list(db.session.scalars(select(MaintenanceItem).where(
+            MaintenanceItem.annex == annex, MaintenanceItem.active.is_(True),
+            MaintenanceItem.frequency.in_(types_up_to(maint_type)))))
+        return sorted(rows, key=lambda i: (order[i.frequency], i.seq))
+    return list(_cached(("items", annex, maint_type), load))
 
 
 def update_item(item: MaintenanceItem, values: dict, actor: User) -> None:
@@ -152,7 +180,8 @@ def visible_elevator(user: User, equipment_id: int) -> tuple[Equipment, Elevator
 
 
 def facts_of(equipment_id: int) -> ElevatorFacts | None:
-    return db.session.scalar(select(ElevatorFacts).where(ElevatorFacts.equipment_id == equipment_id))
+    return _cached(("facts", equipment_id), lambda: db.session.scalar(
+        select(ElevatorFacts).where(ElevatorFacts.equipment_id == equipment_id)))
 
 
 _URL_CODE = re.compile(r"/p/elevators/([0-9A-Za-z-]+)")

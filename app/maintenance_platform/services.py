@@ -206,20 +206,22 @@ def ingest(cred: PlatformCredential, records, parts: Parts) -> dict:
         raise DomainError(f"一次最多上传 {MAX_BATCH} 条记录（本次 {len(records)} 条），请分批上传",
                           code="batch_too_large", status=422,
                           fields={"records": f"一次最多上传 {MAX_BATCH} 条记录（本次 {len(records)} 条）"})
-    batch_no = f"PB{utcnow():%Y%m%d%H%M%S}{secrets.token_hex(3)}"
+    batch = Batch.prefetch(cred, records, f"PB{utcnow():%Y%m%d%H%M%S}{secrets.token_hex(3)}")
     results = []
-    for n, record in enumerate(records):
-        key = record.get("idempotency_key") if isinstance(record, dict) else None
-        try:
-            with db.session.begin_nested():
-                order, duplicate = apply_record(cred, record, parts, batch_no)
-            results.append({"index": n, "idempotency_key": key, "status": "duplicate" if duplicate else "created",
-                            "work_order_id": order.id, "order_no": order.order_no})
-        except DomainError as err:
-            results.append({"index": n, "idempotency_key": key if isinstance(key, str) else None,
-                            "status": "refused", "code": err.code,
-                            "message": "；".join(map(str, err.fields.values())) if err.fields else err.message,
-                            "fields": err.fields})
+    with elevators.reference_cache():
+        for n, record in enumerate(records):
+            key = record.get("idempotency_key") if isinstance(record, dict) else None
+            try:
+                with db.session.begin_nested():
+                    order, duplicate = apply_record(cred, record, parts, batch)
+                results.append({"index": n, "idempotency_key": key, "status": "duplicate" if duplicate else "created",
+                                "work_order_id": order.id, "order_no": order.order_no})
+            except DomainError as err:
+                results.append({"index": n, "idempotency_key": key if isinstance(key, str) else None,
+                                "status": "refused", "code": err.code,
+                                "message": "；".join(map(str, err.fields.values())) if err.fields else err.message,
+                                "fields": err.fields})
+    batch_no = batch.batch_no
     counts = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "duplicate", "refused")}
     cred.record_count = (cred.record_count or 0) + counts["created"]
     audit("platform.upload", f"{cred.org.name} 经 {cred.platform_name} 上报维保记录 {len(records)} 条（新增 "
@@ -234,19 +236,57 @@ def _prefixed(err: ValidationFailed, prefix: str, names=None) -> ValidationFaile
     return ValidationFailed(fields, message="；".join(map(str, fields.values())))
 
 
-def maintainer_of(cred: PlatformCredential, record: dict) -> User:
+def _text(record, name: str, limit: int) -> str:
+    value = record.get(name) if isinstance(record, dict) else None
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+@dataclass
+class Batch:
+    """What a batch's records name, read in a few queries before the records are applied one by one:
+    the unit's earlier records by idempotency key, the maintainers by certificate number or account,
+    the unit's elevators by 设备代码 or 96111 rescue code (other codes fall back to elevators.lookup)."""
+    batch_no: str
+    seen: dict
+    by_cert: dict
+    by_username: dict
+    lifts: dict
+
+    @classmethod
+    def prefetch(cls, cred: PlatformCredential, records: list, batch_no: str) -> "Batch":
+        from ..core.models import Equipment
+        from ..elevators.models import ElevatorFacts
+        from ..operators.models import Operator, OperatorCertificate
+        keys = {_text(r, "idempotency_key", 64) for r in records} - {""}
+        certs = {_text(r, "maintainer_cert_no", 40).upper() for r in records} - {""}
+        names = {_text(r, "maintainer_username", 64) for r in records} - {""}
+        codes = {_text(r, "elevator_code", 40) for r in records} - {""}
+        seen = dict(db.session.execute(select(PlatformRecord.idempotency_key, PlatformRecord.work_order_id).where(
+            PlatformRecord.org_id == cred.org_id, PlatformRecord.idempotency_key.in_(keys))).all()) if keys else {}
+        by_cert = dict(db.session.execute(
+            select(OperatorCertificate.cert_no, User).join(Operator, OperatorCertificate.operator_id == Operator.id)
+            .join(User, Operator.user_id == User.id).where(OperatorCertificate.cert_no.in_(certs))).all()) \
+            if certs else {}
+        by_username = {u.username: u for u in db.session.scalars(select(User).where(User.username.in_(names)))} \
+            if names else {}
+        lifts = {}
+        if codes:
+            for e, f in db.session.execute(select(Equipment, ElevatorFacts).join(
+                    ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id).where(
+                    Equipment.maintenance_org_id == cred.org_id,
+                    or_(Equipment.code.in_(codes), ElevatorFacts.rescue_code.in_(codes)))).all():
+                lifts[e.code] = lifts[f.rescue_code] = e
+        return cls(batch_no, seen, by_cert, by_username, lifts)
+
+
+def maintainer_of(cred: PlatformCredential, record: dict, batch: Batch) -> User:
     """The maintainer named by T certificate number or account; a maintainer of the credential's unit."""
-    from ..operators.models import Operator, OperatorCertificate
-    cert_no = str(record.get("maintainer_cert_no") or "").strip().upper()
-    username = str(record.get("maintainer_username") or "").strip()
+    cert_no = _text(record, "maintainer_cert_no", 40).upper()
+    username = _text(record, "maintainer_username", 64)
     if cert_no:
-        person = db.session.scalar(select(User).join(Operator, Operator.user_id == User.id)
-                                   .join(OperatorCertificate, OperatorCertificate.operator_id == Operator.id)
-                                   .where(OperatorCertificate.cert_no == cert_no[:40]))
-        field = "maintainer_cert_no"
+        person, field = batch.by_cert.get(cert_no), "maintainer_cert_no"
     elif username:
-        person = db.session.scalar(select(User).where(User.username == username[:64]))
-        field = "maintainer_username"
+        person, field = batch.by_username.get(username), "maintainer_username"
     else:
         raise ValidationFailed({"maintainer_cert_no": "请填写维保人员的作业人员证编号（或平台账号 maintainer_username）"})
     if person is None or person.org_id != cred.org_id or person.role != "elevator_maintainer" \
@@ -260,22 +300,22 @@ def _client_id(cred: PlatformCredential, key: str) -> str:
     return "mp-" + sm3_hex(f"{cred.org_id}:{key}".encode())[:40]
 
 
-def apply_record(cred: PlatformCredential, record, parts: Parts, batch_no: str) -> tuple[WorkOrder, bool]:
+def apply_record(cred: PlatformCredential, record, parts: Parts, batch: Batch) -> tuple[WorkOrder, bool]:
     if not isinstance(record, dict):
         raise ValidationFailed({"record": "记录须为 JSON 对象"})
     key = record.get("idempotency_key")
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise ValidationFailed({"idempotency_key": "缺少或无效的幂等键（8–64 位字母、数字或 _ . : -）"})
-    seen = db.session.scalar(select(PlatformRecord).where(PlatformRecord.org_id == cred.org_id,
-                                                          PlatformRecord.idempotency_key == key))
-    if seen is not None:
-        return db.session.get(WorkOrder, seen.work_order_id), True
-    person = maintainer_of(cred, record)
-    try:
-        equipment, _facts = elevators.lookup(person, str(record.get("elevator_code") or ""))
-    except (NotFound, ValidationFailed) as err:
-        raise ValidationFailed({"elevator_code": err.fields.get("code") if getattr(err, "fields", None)
-                                else err.message}) from None
+    if key in batch.seen:
+        return db.session.get(WorkOrder, batch.seen[key]), True
+    person = maintainer_of(cred, record, batch)
+    equipment = batch.lifts.get(_text(record, "elevator_code", 40))
+    if equipment is None:
+        try:
+            equipment, _facts = elevators.lookup(person, str(record.get("elevator_code") or ""))
+        except (NotFound, ValidationFailed) as err:
+            raise ValidationFailed({"elevator_code": err.fields.get("code") if getattr(err, "fields", None)
+                                    else err.message}) from None
     if equipment.maintenance_org_id != cred.org_id:
         raise ValidationFailed({"elevator_code": "该电梯登记的维保单位不是本单位"})
     checkin = record.get("checkin") if isinstance(record.get("checkin"), dict) else {}
@@ -307,8 +347,9 @@ def apply_record(cred: PlatformCredential, record, parts: Parts, batch_no: str) 
     elevators.finish(person, order, finish, offline=True, submit=False)
     order.status, order.archived_at = "archived", utcnow()
     db.session.add(PlatformRecord(org_id=cred.org_id, credential_id=cred.id, idempotency_key=key,
-                                  work_order_id=order.id, batch_no=batch_no, received_at=utcnow()))
+                                  work_order_id=order.id, batch_no=batch.batch_no, received_at=utcnow()))
     db.session.flush()
+    batch.seen[key] = order.id
     return order, False
 
 
