@@ -56,6 +56,7 @@ class FlaskTransport:
     def __call__(self, method: str, path: str, headers: dict, body: bytes) -> tuple[int, dict]:
         with self.client.application.app_context():
             resp = self.client.open(path, method=method, headers=headers, data=body)
+        self.response = resp                    # for checks against the API document
         return resp.status_code, resp.get_json()
 
 

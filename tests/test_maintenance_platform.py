@@ -310,3 +310,33 @@ def test_platform_records_are_in_the_records_list_searchable_and_exported(app, p
     export = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "data.export").order_by(AuditLog.id.desc())
                                .limit(1))
     assert "platform" in str(export.detail)
+
+
+def test_the_published_example_signatures_are_right():
+    """docs/维保数据接入规范.md: the worked examples (canonical string and signature) are what a platform gets."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "docs" / "维保数据接入规范.md").read_text(encoding="utf-8")
+    secret = b"Zq3v9LxY0b7mJ2kR8sT4wE6uH1nC5pA0dF9gK2lQ7xM"
+    post = canonical_string("POST", "/api/v1/maintenance-platform/records", "1765108800",
+                            "5f1c0e7a9b3d4c2e8a6b0d1f3e5c7a9b", b'{"records":[]}')
+    get = canonical_string("GET", "/api/v1/maintenance-platform/whoami", "1765108800", "0a1b2c3d4e5f6a7b", b"")
+    assert "```\n" + post + "\n```" in text
+    assert hmac_sm3_hex(secret, post.encode()) in text and hmac_sm3_hex(secret, get.encode()) in text
+    assert get.rsplit("\n", 1)[1] in text            # the SM3 of the empty body
+
+
+def test_responses_match_the_api_document(app, platform):
+    from .test_openapi import check
+    e, _f = first_lift()
+    platform.whoami()
+    check(app, platform.transport.response, 200)
+    platform.upload(*batch(visit(e, "rec-doc-00001"), visit(e, "rec-doc-00002", metres=130)))
+    body = check(app, platform.transport.response, 200)
+    assert [r["status"] for r in body["results"]] == ["created", "refused"]
+    platform.resend()
+    check(app, platform.transport.response, 401)
+    platform.upload_json([])
+    check(app, platform.transport.response, 422)
+    record, _files = visit(e, "rec-doc-00003", photos=False)
+    platform.upload_json([dict(record, idempotency_key=f"rec-doc-{n:05d}") for n in range(501)])
+    check(app, platform.transport.response, 422)
