@@ -270,7 +270,7 @@ def test_credentials_are_issued_and_revoked_by_the_units_regulator_only(app, web
 
 def test_a_credential_uploads_only_for_its_own_unit(app, client):
     other = Organization(name="青秀演示电梯维保有限公司（测试）", kind="maintenance_unit", region_code="450103",
-                         uscc="91450103TESTMAINT01", address="南宁市青秀区")
+                         uscc="91450103TESTMAIN01", address="南宁市青秀区")
     db.session.add(other)
     db.session.commit()
     cred, secret = services.issue(user("qx_supervisor"), other.id, "青秀维保云")

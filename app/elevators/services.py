@@ -89,8 +89,9 @@ def types_up_to(maint_type: str) -> list[str]:
     return MAINT_ORDER[: MAINT_ORDER.index(maint_type) + 1]
 
 
-# Within `reference_cache()` (a batch of uploaded records), the items of a kind of visit and an elevator's
-# facts are read once: they do not change while the batch runs.
+# Within `reference_cache()` (a batch of uploaded records), the items of a kind of visit, an elevator's facts
+# and contract, a maintainer's certificates and a decoded signature image are read once: they do not change
+# while the batch runs.
 _REFERENCE_CACHE: ContextVar[dict | None] = ContextVar("elevator_reference_cache", default=None)
 
 
@@ -320,9 +321,9 @@ def bind_chip(user: User, equipment: Equipment, facts: ElevatorFacts, raw: str |
 
 def active_contract(equipment_id: int, day: date | None = None) -> MaintenanceContract | None:
     day = day or today_local()
-    return db.session.scalar(select(MaintenanceContract).where(
+    return _cached(("contract", equipment_id, day), lambda: db.session.scalar(select(MaintenanceContract).where(
         MaintenanceContract.equipment_id == equipment_id, MaintenanceContract.starts_on <= day,
-        MaintenanceContract.ends_on >= day).order_by(MaintenanceContract.id.desc()).limit(1))
+        MaintenanceContract.ends_on >= day).order_by(MaintenanceContract.id.desc()).limit(1)))
 
 
 # ---------------------------------------------------------------- plans
@@ -419,9 +420,9 @@ def next_plan(equipment_id: int) -> MaintenancePlan | None:
 def certificate_problem(user: User, day: date) -> str | None:
     """Why `user` may not do elevator work on `day` (None: a usable T certificate)."""
     from ..operators.models import Operator, OperatorCertificate
-    certs = list(db.session.scalars(select(OperatorCertificate).join(Operator)
-                                    .where(Operator.user_id == user.id,
-                                           OperatorCertificate.work_item == CERT_WORK_ITEM)))
+    certs = _cached(("certs", user.id), lambda: list(db.session.scalars(
+        select(OperatorCertificate).join(Operator).where(Operator.user_id == user.id,
+                                                         OperatorCertificate.work_item == CERT_WORK_ITEM))))
     if not certs:
         return "未持有电梯修理（T）作业人员证，禁止作业"
     if all(c.expiry_date < day for c in certs):
@@ -703,7 +704,8 @@ def missing(order: WorkOrder) -> dict[str, str]:
 def _signature(value, user: User, field: str, label: str) -> Attachment:
     from ..taskops.services import decode_signature
     try:
-        png = decode_signature(value)
+        png = _cached(("signature", value), lambda: decode_signature(value)) if isinstance(value, str) \
+            else decode_signature(value)
     except ValidationFailed as err:
         raise ValidationFailed({field: f"{label}：{next(iter(err.fields.values()))}"}) from None
     return save_upload(FileStorage(io.BytesIO(png), filename=SIGNATURE_FILENAME), user, field=field)

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..core.clock import utcnow
 from ..core.external import SIGNATURE_WINDOW_SECONDS, verify_request
@@ -333,6 +334,9 @@ def apply_record(cred: PlatformCredential, record, parts: Parts, batch: Batch) -
     order = started.order
     if started.duplicate:
         return order, True
+    set_committed_value(order, "results", [])          # a new order has none: no query to find out
+    if not record.get("photos") and not payload.get("face_photo"):
+        set_committed_value(order, "photos", [])
     _results(person, order, record.get("results"))
     _photos(person, order, record.get("photos"), parts, client_id)
     finish = {"at": checkout.get("at"), "lat": checkout.get("lat"), "lng": checkout.get("lng"),
