@@ -104,8 +104,14 @@ class PlatformClient:
     def whoami(self, **sign) -> tuple[int, dict]:
         return self.send("GET", WHOAMI_PATH, **sign)
 
-    def upload(self, records: list, files: dict | None = None, **kw) -> tuple[int, dict]:
-        body, content_type = multipart({"records": json.dumps(records, ensure_ascii=False)}, files or {})
+    def upload(self, records: list, files: dict | None = None, as_field: bool = False, **kw) -> tuple[int, dict]:
+        """The records as a file part `records.json` (a plain form field is limited to 500 KB)."""
+        text = json.dumps(records, ensure_ascii=False)
+        if as_field:
+            body, content_type = multipart({"records": text}, files or {})
+        else:
+            body, content_type = multipart({}, {"records": ("records.json", text.encode("utf-8"), "application/json"),
+                                                **(files or {})})
         return self.send("POST", RECORDS_PATH, body, content_type, **kw)
 
     def upload_json(self, records: list, **kw) -> tuple[int, dict]:

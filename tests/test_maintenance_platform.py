@@ -100,7 +100,7 @@ def test_a_signed_batch_answers_per_record_and_the_whole_request_is_refused_on_b
     assert status == 401 and body["error"]["code"] == "signature_invalid", body
     assert orders_made() == before                       # the whole request refused: nothing made
 
-    status, body = platform.upload(records, files)
+    status, body = platform.upload(records, files, as_field=True)
     assert status == 200, body
     assert [r["status"] for r in body["results"]] == ["created", "refused", "created"]
     assert body["created"] == 2 and body["refused"] == 1
