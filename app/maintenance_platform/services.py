@@ -217,6 +217,14 @@ def ingest(cred: PlatformCredential, records, parts: Parts) -> dict:
                     order, duplicate = apply_record(cred, record, parts, batch)
                 results.append({"index": n, "idempotency_key": key, "status": "duplicate" if duplicate else "created",
                                 "work_order_id": order.id, "order_no": order.order_no})
+            except IntegrityError:
+                # the same key sent concurrently by another request that got there first
+                order = db.session.scalar(select(WorkOrder).where(WorkOrder.client_id == _client_id(cred, str(key))))
+                results.append({"index": n, "idempotency_key": key, "status": "duplicate", "work_order_id": order.id,
+                                "order_no": order.order_no} if order is not None else
+                               {"index": n, "idempotency_key": key if isinstance(key, str) else None,
+                                "status": "refused", "code": "conflict", "message": "与同时进行的另一次上报冲突，请重试",
+                                "fields": {}})
             except DomainError as err:
                 results.append({"index": n, "idempotency_key": key if isinstance(key, str) else None,
                                 "status": "refused", "code": err.code,
