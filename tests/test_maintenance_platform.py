@@ -340,3 +340,12 @@ def test_responses_match_the_api_document(app, platform):
     record, _files = visit(e, "rec-doc-00003", photos=False)
     platform.upload_json([dict(record, idempotency_key=f"rec-doc-{n:05d}") for n in range(501)])
     check(app, platform.transport.response, 422)
+
+
+def test_an_address_that_keeps_failing_signatures_is_throttled(app, platform, monkeypatch):
+    monkeypatch.setitem(app.config, "RATELIMIT_ENABLED", True)
+    monkeypatch.setitem(app.config, "RATELIMIT_PUBLIC_PER_MINUTE", 2)
+    bad = {"tamper": lambda h: h.update({"X-Signature": "1" * 64})}
+    assert [platform.whoami(**bad)[0] for _ in range(3)] == [401, 401, 429]
+    assert platform.whoami(**bad)[1]["error"]["code"] == "rate_limited"
+    assert platform.whoami()[0] == 200                   # a correct signature is not throttled

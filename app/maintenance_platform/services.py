@@ -145,6 +145,12 @@ def revoke(user: User, cred: PlatformCredential, reason: str) -> None:
 # ---------------------------------------------------------------- signed requests
 
 def _refuse(code: str, message: str, app_key: str = "") -> PlatformAuthError:
+    """The refusal of a request whose signature does not check out, audited; an address that keeps
+    failing is throttled (429) before it can fill the audit log."""
+    from flask import current_app
+
+    from ..security.ratelimit import limit
+    limit("platform_auth", int(current_app.config.get("RATELIMIT_PUBLIC_PER_MINUTE", 60)))
     audit_now("security.denied", f"维保平台请求被拒绝（{code}）：{message}", object_type="platform_credential",
               detail={"app_key": app_key[:40], "code": code})
     return PlatformAuthError(message, code=code)
