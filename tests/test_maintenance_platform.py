@@ -283,7 +283,7 @@ def test_a_credential_uploads_only_for_its_own_unit(app, client):
 
 # ---------------------------------------------------------------- aggregated search
 
-def test_platform_records_are_in_the_records_list_searchable_and_exported(app, platform, web):
+def test_platform_records_are_in_the_records_list_searchable_and_exported(app, platform, web, api):
     e, f = first_lift()
     status, body = platform.upload(*batch(visit(e, "rec-search-001")))
     order_no = body["results"][0]["order_no"]
@@ -300,6 +300,10 @@ def test_platform_records_are_in_the_records_list_searchable_and_exported(app, p
     assert order_no not in xn.get("/elevators/records?person=陆协作").get_data(as_text=True)
     assert order_no not in web("qx_supervisor").get("/elevators/records?source=platform").get_data(as_text=True)
     assert order_no in web("wy_xn").get("/elevators/records?source=platform").get_data(as_text=True)
+    from .test_openapi import check
+    listed = check(app, api("xn_supervisor").get(f"/api/v1/elevators/work-orders?source=platform&person=wb_qin"
+                                                 f"&maintenance_org_id={user('wb_qin').org_id}"), 200)
+    assert [(o["order_no"], o["source"]) for o in listed["items"]] == [(order_no, "platform")]
     resp = xn.get("/elevators/records/export.xlsx?source=platform")
     from openpyxl import load_workbook
     sheet = load_workbook(io.BytesIO(resp.data)).active
