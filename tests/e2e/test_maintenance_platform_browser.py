@@ -38,6 +38,9 @@ def test_regulator_issues_a_credential_and_the_uploaded_record_is_searchable_on_
     status, body = PlatformClient(key_id, secret, HttpTransport(server)).upload(*batch(visit(e, "rec-browser-01")))
     assert status == 200 and body["results"][0]["status"] == "created", body
     order_no = body["results"][0]["order_no"]
+    page.goto(f"{server}/elevators/records?source=platform")
+    page.wait_for_selector(f"text={order_no}")
+    shot(page, "platform-records-desktop")
 
     phone, phone_errors = login(browser, server, "xn_supervisor", PHONE)
     phone.goto(f"{server}/elevators/records")
