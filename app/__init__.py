@@ -92,6 +92,7 @@ def configure_domains() -> None:
     from .elevators import models as _elevator_models  # noqa: F401
     from .elevators import services as _elevator_services  # noqa: F401
     from .elevators import profile as _elevator_profile  # noqa: F401
+    from .elevators import scale as _elevator_scale  # noqa: F401 - registers the generator stage
     from .elevators import mobile as _elevator_mobile  # noqa: F401 - phone pages on the shared /m/ blueprint
     from .general_hazards import models as _general_hazard_models  # noqa: F401
     from .general_hazards import services as _general_hazard_services  # noqa: F401

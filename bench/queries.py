@@ -79,7 +79,7 @@ def statements(user):
     from sqlalchemy import func, select
 
     from app.cases import services
-    from app.hazards.views import LedgerFilter, ledger_query, warning_counts_statement
+    from app.hazards.ledger import LedgerFilter, ledger_query, warning_counts_statement
     from app.scale.queries import DASHBOARD
     out = []
     for box, stmt in services.inbox_count_statements(user).items():

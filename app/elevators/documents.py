@@ -13,7 +13,7 @@ from ..core.models import Attachment
 from ..core.storage import open_attachment
 from ..extensions import db
 from ..review.dossier import _on_white
-from .models import KEY_POSITIONS, RESULTS, WorkOrder
+from .models import KEY_POSITIONS, RESULTS, ElevatorFacts, MaintenanceItem, WorkOrder
 
 
 PRINT_PX = 640
@@ -53,7 +53,9 @@ def _image(att_id: int | None, width_mm: float, max_h_mm: float, flatten: bool =
     return Image(src, width=width, height=height)
 
 
-def work_order_pdf(order: WorkOrder) -> bytes:
+def work_order_pdf(order: WorkOrder, facts: ElevatorFacts | None, items: list[MaintenanceItem]) -> bytes:
+    """The signed electronic work order as a PDF: the elevator's facts and the order's maintenance items are
+    given by the caller (services), which knows how to find them."""
     from reportlab.lib import colors
     from reportlab.lib.enums import TA_CENTER
     from reportlab.lib.pagesizes import A4
@@ -61,7 +63,6 @@ def work_order_pdf(order: WorkOrder) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    from .services import facts_of, order_items
     font = register_cjk_font()
     base = ParagraphStyle("b", fontName=font, fontSize=9.5, leading=13, wordWrap="CJK")
     head = ParagraphStyle("h", parent=base, fontSize=16, leading=24, alignment=TA_CENTER)
@@ -73,7 +74,6 @@ def work_order_pdf(order: WorkOrder) -> bytes:
     grid = TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef2f7"))])
     e = order.equipment
-    facts = facts_of(e.id)
     title = f"电梯{'维护保养' if order.kind == 'maintenance' else '维修'}电子工单"
     story = [p(title, head), p(f"工单编号：{order.order_no}", ParagraphStyle("r", parent=base, alignment=TA_CENTER)),
              Spacer(1, 4)]
@@ -97,7 +97,6 @@ def work_order_pdf(order: WorkOrder) -> bytes:
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey)]))
         story.append(t)
     results = {r.item_id: r for r in order.results}
-    items = order_items(order)
     if items:
         story.append(p(f"维保项目（TSG T5002-2017，共 {len(items)} 项）", sub))
         data = [[p("序号"), p("项目"), p("基本要求"), p("结果"), p("说明")]]

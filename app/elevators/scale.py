@@ -19,6 +19,7 @@ from sqlalchemy import text
 from ..core import geo
 from ..core.clock import DISPLAY_TZ, today_local, utcnow
 from ..extensions import db
+from ..scale.stages import register
 from .demo import elevator_type_for
 from .services import plan_type
 
@@ -56,6 +57,7 @@ def _maintainer_accounts(writer) -> int:
     return len(rows)
 
 
+@register("elevators")
 def stage_elevators(scale: str, preset: dict, out) -> None:
     from ..scale.generate import Progress, Writer, _rng, _stage
     row = _stage("elevators", scale)

@@ -40,6 +40,7 @@ from ..engine.services import ServiceContext, StartContext, case_panel, service,
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..registry.services import device_scope
+from .documents import work_order_pdf
 from .models import (ANNEX_OF_TYPE, ELEVATOR_TYPES, KEY_POSITIONS, MAINT_ORDER, MAINT_TYPES, RESULTS, ElevatorFacts,
                      MaintenanceContract, MaintenanceItem, MaintenancePlan, WorkOrder, WorkOrderItem, WorkPhoto)
 
@@ -945,9 +946,8 @@ def quality_signed(ctx: ServiceContext) -> dict:
 
 @service("elevator.archive")
 def archive(ctx: ServiceContext) -> dict:
-    from .documents import work_order_pdf
     order = _order(ctx)
-    body = work_order_pdf(order)
+    body = work_order_pdf(order, facts_of(order.equipment_id), order_items(order))
     att = save_upload(FileStorage(io.BytesIO(body), filename=f"{order.order_no}-电子工单.pdf"),
                       ctx.actor or order.maintainer, field="pdf")
     att.case_id = ctx.case.id

@@ -10,7 +10,7 @@ from ..cases.services import paginate
 from ..extensions import db
 from . import manage
 from .models import Hazard
-from .views import LedgerFilter, ledger_query
+from .ledger import LedgerFilter, ledger_query
 
 bp = Blueprint("hazards_api", __name__, url_prefix="/api/v1/hazards")
 

@@ -16,7 +16,7 @@ from ..extensions import db
 from ..security.audit import audit
 from .models import HazardCriterion, HazardCriterionVersion
 from .services import _clause_key
-from .views import bp
+from .blueprint import bp
 
 EDITORS = ("province_supervisor", "process_admin")
 

@@ -8,6 +8,7 @@ from ..core.documents import OfficialDocument, document_type
 from ..errors import NotFound
 from ..extensions import db
 from .models import Hazard
+from .services import escalation_of, hazard_scope, notice_context
 
 
 def notice_paragraphs(ctx: dict) -> list[str]:
@@ -26,7 +27,6 @@ def notice_paragraphs(ctx: dict) -> list[str]:
 
 
 def visible_notice(user, hazard_id: int) -> Hazard:
-    from .services import hazard_scope
     hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, hazard_scope(user)))
     if hazard is None:
         raise NotFound("隐患记录不存在或不在您的查看范围内")
@@ -37,7 +37,6 @@ def visible_notice(user, hazard_id: int) -> Hazard:
 
 @document_type("hazard_notice", "重大事故隐患整改通知书")
 def notice_document(user, hazard_id: int) -> OfficialDocument:
-    from .services import notice_context
     ctx = notice_context(visible_notice(user, hazard_id))
     h = ctx["hazard"]
     return OfficialDocument(title="特种设备重大事故隐患整改通知书", issuer=ctx["issuer_name"], doc_no=h.notice_no,
@@ -56,7 +55,6 @@ def reminder_source(hazard: Hazard) -> str:
 
 
 def _visible(user, hazard_id: int) -> Hazard:
-    from .services import hazard_scope
     hazard = db.session.scalar(select(Hazard).where(Hazard.id == hazard_id, hazard_scope(user)))
     if hazard is None:
         raise NotFound("隐患记录不存在或不在您的查看范围内")
@@ -89,19 +87,6 @@ def reminder_document(user, hazard_id: int) -> OfficialDocument:
                             doc_no=f"特隐提〔{today_local().year}〕{h.hazard_no}号", salutation=f"{h.use_org.name}：",
                             facts=facts, paragraphs=paragraphs, issued_on=today_local(),
                             filename=f"隐患提醒单-{h.hazard_no}")
-
-
-def escalation_of(hazard: Hazard):
-    """The latest 超期督办 of the hazard's case: its (task, event) or None when never escalated."""
-    from ..cases.models import CaseEvent, Task
-    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == hazard.case_id,
-                                                      CaseEvent.kind == "escalated").order_by(CaseEvent.seq.desc())
-                              .limit(1))
-    if event is None:
-        return None
-    task = db.session.scalar(select(Task).where(Task.case_id == hazard.case_id, Task.task_def.like("supervise%"))
-                             .order_by(Task.id.desc()).limit(1))
-    return task, event
 
 
 @document_type("hazard_supervision_letter", "重大事故隐患整改督办函")

@@ -11,7 +11,8 @@ from ..errors import DomainError, Forbidden, ValidationFailed
 from ..extensions import db
 from . import manage
 from .models import Hazard
-from .views import LedgerFilter, bp, ledger_query
+from .blueprint import bp
+from .ledger import LedgerFilter, ledger_query
 
 TABS = {"major": "重大事故隐患", "general": "一般隐患"}
 

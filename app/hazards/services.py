@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from sqlalchemy import false, or_, select
 
-from ..cases.models import Case
+from ..cases.models import Case, CaseEvent, Task
 from ..core.clock import DISPLAY_TZ, local_day_end, today_local, utcnow
 from ..core.models import Equipment, User
 from ..core.regions import office_name
@@ -335,9 +335,20 @@ def hazard_facts(case: Case) -> dict:
             "deadline": row.rectify_deadline.isoformat()}
 
 
+def escalation_of(hazard: Hazard):
+    """The latest 超期督办 of the hazard's case: its (task, event) or None when never escalated."""
+    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == hazard.case_id,
+                                                      CaseEvent.kind == "escalated").order_by(CaseEvent.seq.desc())
+                              .limit(1))
+    if event is None:
+        return None
+    task = db.session.scalar(select(Task).where(Task.case_id == hazard.case_id, Task.task_def.like("supervise%"))
+                             .order_by(Task.id.desc()).limit(1))
+    return task, event
+
+
 @case_panel(PROCESS_KEY)
 def hazard_panel(case: Case) -> dict:
-    from .documents import escalation_of
     hazard = hazard_for_case(case)
     return {"template": "hazards/_case_panel.html", "hazard": hazard,
             "escalated": hazard is not None and escalation_of(hazard) is not None}

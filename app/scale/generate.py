@@ -43,6 +43,7 @@ from ..core.pii import encrypt, mask_phone, phone_index
 from ..core.validators import uscc_check_char
 from ..extensions import db
 from .models import DemoGeneration
+from .stages import DOMAIN_STAGES
 
 PRESETS = {
     # orgs, devices, cases, inspection reports (tasks and events follow from the template mix)
@@ -334,7 +335,7 @@ def run(scale: str, out=None, workers: int = 2) -> dict:
             out.write(f"{name}: 已完成 ({row.done:,}), 跳过\n")
             continue
         t0 = time.monotonic()
-        globals()[f"_stage_{name}"](scale, preset, out)
+        (DOMAIN_STAGES.get(name) or globals()[f"_stage_{name}"])(scale, preset, out)
         row = db.session.get(DemoGeneration, name)
         row.status = "done"
         row.seconds = (row.seconds or 0) + time.monotonic() - t0
@@ -1259,11 +1260,6 @@ REFERENCES = [("case_record", "org_id", "organization"), ("case_record", "equipm
               ("equipment", "use_org_id", "organization"), ("inspection_report", "equipment_id", "equipment"),
               ("inspection_report", "agency_org_id", "organization"), ("org_contact", "org_id", "organization"),
               ("user_account", "org_id", "organization")]
-
-
-def _stage_elevators(scale, preset, out) -> None:
-    from ..elevators.scale import stage_elevators
-    stage_elevators(scale, preset, out)
 
 
 REFERENCES += [("elevator", "equipment_id", "equipment"), ("elevator_plan", "equipment_id", "equipment"),
