@@ -151,7 +151,8 @@ def _refuse(code: str, message: str, app_key: str = "") -> PlatformAuthError:
 
     from ..security.ratelimit import limit
     limit("platform_auth", int(current_app.config.get("RATELIMIT_PUBLIC_PER_MINUTE", 60)))
-    audit_now("security.denied", f"维保平台请求被拒绝（{code}）：{message}", object_type="platform_credential",
+    audit_now("security.denied", f"维保平台请求被拒绝（{code}）：{message}", outcome="denied",
+              object_type="platform_credential",
               detail={"app_key": app_key[:40], "code": code})
     return PlatformAuthError(message, code=code)
 
