@@ -333,3 +333,26 @@ def test_lists_are_scoped_searchable_and_export(app, web):
     assert 'data-testid="exemption-flag"' in profile and "无需无纸化维保" in profile and ex.app_no in profile
     # A use unit may not open the back-fill form.
     assert web("unit_xn").get("/elevators/exemptions/backfills/new").status_code == 403
+
+
+def test_an_app_visit_of_an_exempt_elevator_skips_the_quality_sign_off(app, api):
+    """§4.6.1.2: even when the contract asks for the quality manager, an exempt elevator's order is
+    archived after the use unit's confirmation."""
+    from app.elevators import services as elevators
+
+    from .test_elevators import _task, checkin_body, fill_items, finish_body, first_lift, signature_png
+    e, _f = next((e, f) for e, f in [first_lift(i) for i in range(6)]
+                  if elevators.active_contract(e.id).quality_sign_required and e.use_org_id == user("unit_xn").org_id)
+    approved(e)
+    a = api("wb_qin")
+    order_id = check(app, a.post("/api/v1/elevators/work-orders", json=checkin_body(e, 30)), 201)["id"]
+    fill_items(a, order_id, e)
+    assert a.post(f"/api/v1/elevators/work-orders/{order_id}/finish", json=finish_body(e)).status_code == 200
+    order = db.session.get(WorkOrder, order_id)
+    task = _task(order.case_id, "confirm")
+    resp = api("wy_xn").post(f"/api/v1/tasks/{task.id}/complete", json={"data": {"confirm_decision": "confirm"},
+                                                                        "signature": signature_png()})
+    assert resp.status_code == 200, resp.get_json()
+    db.session.expire_all()
+    assert order.status == "archived" and order.quality_signed_by_id is None
+    assert _task(order.case_id, "quality_sign") is None

@@ -34,7 +34,7 @@ from ..core.scope import in_region
 from ..core.sequences import next_value
 from ..core.storage import save_upload
 from ..elevators.models import MAINT_TYPES, RESULTS, MaintenancePlan, WorkOrder, WorkOrderItem
-from ..elevators.services import certificate_problem, facts_of, items_for, record_scope
+from ..elevators.services import QUALITY_WAIVERS, certificate_problem, facts_of, items_for, record_scope
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
@@ -98,6 +98,14 @@ def active_exemption(equipment_id: int, day: date | None = None) -> Exemption | 
     return db.session.scalar(select(Exemption).join(ExemptionItem, ExemptionItem.exemption_id == Exemption.id)
                              .where(ExemptionItem.equipment_id == equipment_id, *valid_on_condition(day))
                              .order_by(Exemption.valid_until.desc(), Exemption.id.desc()).limit(1))
+
+
+def _exempt_order(order: WorkOrder) -> bool:
+    """§4.6.1.2: the records of an approved elevator go to supervision without the quality manager."""
+    return active_exemption(order.equipment_id, to_local(order.checkin_at).date()) is not None
+
+
+QUALITY_WAIVERS.append(_exempt_order)
 
 
 def exempt_ids(equipment_ids, day: date | None = None) -> set[int]:
