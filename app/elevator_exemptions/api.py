@@ -46,7 +46,7 @@ def list_elevators():
     f = lists.ElevatorFilter.from_args(request.args)
     rows, total = _rows(lists.elevators_query(g.api_user, f), f.page, f.per_page)
     today = today_local()
-    return jsonify({"items": [services.exempt_elevator_json(e, ex, today) for e, ex in rows], "total": total,
+    return jsonify({"items": [services.exempt_elevator_json(item.equipment, ex, today) for item, ex in rows], "total": total,
                     "page": f.page, "per_page": f.per_page})
 
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..core.clock import local_day_end, local_day_start, to_local, today_local
 from ..core.models import Equipment, Organization
@@ -53,13 +53,16 @@ class ApplicationFilter:
 
 
 def applications_query(user, f: ApplicationFilter):
-    stmt = (select(Exemption).options(joinedload(Exemption.use_org))
+    stmt = (select(Exemption).options(joinedload(Exemption.use_org), selectinload(Exemption.items))
             .where(exemption_scope(user)))
     if f.q:
+        # Correlated by primary keys (one lookup per application), never a search through every unit
+        # or elevator of the province inside the OR.
         stmt = stmt.where(or_(contains(Exemption.app_no, f.q), contains(Exemption.reason, f.q),
-                              Exemption.use_org_id.in_(select(Organization.id).where(contains(Organization.name, f.q))),
-                              Exemption.id.in_(select(ExemptionItem.exemption_id).join(Equipment)
-                                               .where(contains(Equipment.code, f.q)))))
+                              exists().where(Organization.id == Exemption.use_org_id, contains(Organization.name, f.q)),
+                              exists().where(ExemptionItem.exemption_id == Exemption.id,
+                                             Equipment.id == ExemptionItem.equipment_id,
+                                             contains(Equipment.code, f.q))))
     if f.status:
         stmt = stmt.where(Exemption.status == f.status)
     if f.region:
@@ -102,10 +105,12 @@ class ElevatorFilter:
 
 
 def elevators_query(user, f: ElevatorFilter):
-    """Approved (elevator, application) pairs: valid today by default of `valid`, or expired."""
-    stmt = (select(Equipment, Exemption).join(ExemptionItem, ExemptionItem.equipment_id == Equipment.id)
-            .join(Exemption, Exemption.id == ExemptionItem.exemption_id)
-            .options(joinedload(Equipment.use_org), joinedload(Equipment.maintenance_org))
+    """Approved (listed elevator, application) pairs — valid today, expired, or both. Driven from the
+    applications (thousands) rather than the elevators (hundreds of thousands): the page's elevators and
+    their units are read afterwards for its rows only."""
+    stmt = (select(ExemptionItem, Exemption).join(Exemption, Exemption.id == ExemptionItem.exemption_id)
+            .options(selectinload(ExemptionItem.equipment).joinedload(Equipment.use_org),
+                     selectinload(ExemptionItem.equipment).joinedload(Equipment.maintenance_org))
             .where(Exemption.status == "approved", item_scope(user)))
     today = today_local()
     if f.valid == "valid":
@@ -113,17 +118,21 @@ def elevators_query(user, f: ElevatorFilter):
     elif f.valid == "expired":
         stmt = stmt.where(Exemption.valid_until < today)
     if f.q:
-        stmt = stmt.where(or_(contains(Equipment.code, f.q), contains(Equipment.name, f.q),
-                              contains(Equipment.address, f.q), contains(Exemption.app_no, f.q)))
+        # Correlated on the elevator's primary key: one index lookup per listed elevator, never a
+        # search through every elevator of the province.
+        stmt = stmt.where(or_(contains(Exemption.app_no, f.q), exists().where(
+            Equipment.id == ExemptionItem.equipment_id,
+            or_(contains(Equipment.code, f.q), contains(Equipment.name, f.q), contains(Equipment.address, f.q)))))
     if f.region:
         stmt = stmt.where(in_region(Exemption.region_code, f.region))
-    return stmt.order_by(Exemption.valid_until.desc(), Equipment.code)
+    return stmt.order_by(Exemption.valid_until.desc(), ExemptionItem.id)
 
 
 ELEVATOR_HEADERS = ["设备代码", "电梯名称", "地址", "使用单位", "维保单位", "审批编号", "有效期起", "有效期至", "状态"]
 
 
-def elevator_row(e: Equipment, ex: Exemption, today: date) -> list:
+def elevator_row(item: ExemptionItem, ex: Exemption, today: date) -> list:
+    e = item.equipment
     return [e.code, e.name, e.address or "", e.use_org.name, e.maintenance_org.name if e.maintenance_org else "",
             ex.app_no, ex.valid_from.isoformat() if ex.valid_from else "",
             ex.valid_until.isoformat() if ex.valid_until else "", "有效" if ex.valid_on(today) else "已过期"]
@@ -154,12 +163,14 @@ class BackfillFilter:
 
 def backfills_query(user, f: BackfillFilter):
     stmt = (select(WorkOrder, Backfill).join(Backfill, Backfill.work_order_id == WorkOrder.id)
-            .options(joinedload(WorkOrder.equipment), joinedload(WorkOrder.maintainer), joinedload(WorkOrder.use_org),
-                     joinedload(WorkOrder.maintenance_org), joinedload(Backfill.exemption), joinedload(Backfill.entered_by))
+            .options(selectinload(WorkOrder.equipment), selectinload(WorkOrder.maintainer),
+                     selectinload(WorkOrder.coworker), selectinload(WorkOrder.use_org),
+                     selectinload(WorkOrder.maintenance_org), selectinload(Backfill.exemption),
+                     selectinload(Backfill.entered_by))
             .where(backfill_scope(user)))
     if f.q:
-        stmt = stmt.where(or_(contains(WorkOrder.order_no, f.q), WorkOrder.equipment_id.in_(
-            select(Equipment.id).where(or_(contains(Equipment.code, f.q), contains(Equipment.name, f.q))))))
+        stmt = stmt.join(Equipment, Equipment.id == WorkOrder.equipment_id).where(or_(
+            contains(WorkOrder.order_no, f.q), contains(Equipment.code, f.q), contains(Equipment.name, f.q)))
     if f.maint_type:
         stmt = stmt.where(WorkOrder.maint_type == f.maint_type)
     if f.equipment_id:
