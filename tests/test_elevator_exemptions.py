@@ -356,3 +356,15 @@ def test_an_app_visit_of_an_exempt_elevator_skips_the_quality_sign_off(app, api)
     db.session.expire_all()
     assert order.status == "archived" and order.quality_signed_by_id is None
     assert _task(order.case_id, "quality_sign") is None
+
+
+def test_the_demo_seed_makes_an_exempt_lift_with_a_backfill_and_an_application_to_review(app):
+    from app.elevator_exemptions.demo import seed_exemptions
+    assert seed_exemptions() == 2
+    db.session.commit()
+    rows = list(db.session.scalars(select(Exemption).order_by(Exemption.id)))
+    assert [r.status for r in rows] == ["approved", "pending"]
+    assert services.active_exemption(rows[0].items[0].equipment_id) is not None
+    assert db.session.scalar(select(func.count()).select_from(Backfill)) == 1
+    assert open_task(db.session.get(Case, rows[1].case_id)).candidate_region == "450102"
+    assert seed_exemptions() == 0                       # idempotent

@@ -21,6 +21,7 @@ import re
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import and_, false, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
@@ -33,6 +34,7 @@ from ..core.regions import office_name
 from ..core.scope import in_region
 from ..core.sequences import next_value
 from ..core.storage import save_upload
+from ..core.tx import savepoint
 from ..elevators.models import MAINT_TYPES, RESULTS, MaintenancePlan, WorkOrder, WorkOrderItem
 from ..elevators.services import QUALITY_WAIVERS, certificate_problem, facts_of, items_for, record_scope
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
@@ -480,8 +482,11 @@ def backfill(user: User, payload: dict, files: list[FileStorage] | None = None) 
                       checkin_lat=equipment.lat or 0.0, checkin_lng=equipment.lng or 0.0, checkin_distance=0,
                       checkin_proof=BACKFILL_PROOF, remark=remark, submitted_at=now, archived_at=now)
     order.results = [WorkOrderItem(item_id=item_id, result=result, note=note) for item_id, result, note in results]
-    db.session.add(order)
-    db.session.flush()
+    try:
+        with savepoint():
+            db.session.add(order)
+    except IntegrityError as err:        # the same client id entered a moment ago by a parallel request
+        raise Conflict("该客户端编号的工单正在补录，请稍后查询", code="client_id_taken") from err
     plan = _plan_of(equipment.id, work_date)
     if plan is not None:
         plan.status, plan.done_on, plan.work_order_id = "done", work_date, order.id
