@@ -24,6 +24,7 @@ from app.sms.models import SmsMessage
 from app.taskops.models import Notification
 
 from .conftest import JPEG, user
+from .test_elevators import _restore_plans  # noqa: F401 - autouse: a back-fill marks a seeded plan done
 from .test_openapi import check
 
 REASON = "电梯机房位于地下二层，无移动网络信号，无法现场扫码签到。"
@@ -368,3 +369,12 @@ def test_the_demo_seed_makes_an_exempt_lift_with_a_backfill_and_an_application_t
     assert db.session.scalar(select(func.count()).select_from(Backfill)) == 1
     assert open_task(db.session.get(Case, rows[1].case_id)).candidate_region == "450102"
     assert seed_exemptions() == 0                       # idempotent
+
+
+def test_the_elevator_archive_list_tags_exempt_elevators(app, web):
+    a = lifts()[0]
+    page = web("wb_quality")
+    assert "无需无纸化维保</span>" not in page.get(f"/elevators?q={a.code}").get_data(as_text=True)
+    approved(a)
+    html = page.get(f"/elevators?q={a.code}").get_data(as_text=True)
+    assert 'class="tag tag-ex-approved"' in html and "无需无纸化维保</span>" in html

@@ -475,6 +475,10 @@ def _exemption_in_xn() -> dict:
         "review_decision": "approve", "valid_until": (today_local() + timedelta(days=90)).isoformat()})
     att = upload("wb_quality", JPEG, "纸质工单.jpg")
     order, _dup = exemptions.backfill(user("wb_quality"), backfill_body(lift, attachment_ids=[att]))
+    if order.plan_id:          # the seeded plan stays as seeded (the cleanup does not restore changed rows)
+        from app.elevators.models import MaintenancePlan
+        plan = db.session.get(MaintenancePlan, order.plan_id)
+        plan.status, plan.done_on, plan.work_order_id, order.plan_id = "planned", None, None, None
     db.session.commit()
     exemption = db.session.scalar(select(Exemption).where(Exemption.case_id == case.id))
     return {"exemption": exemption.id, "order": order.id, "att": att, "case": case.id}

@@ -4,6 +4,7 @@ order. Applying and reviewing are the generic start/task pages of workflows/elev
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
@@ -25,6 +26,16 @@ def _common() -> dict:
     return {"may_apply": current_user.role in services.APPLY_ROLES and current_user.org_id is not None,
             "may_backfill": current_user.role in services.MAINT_ROLES and current_user.org_id is not None,
             "office_name": office_name}
+
+
+@bp.app_template_global("exemption_tag")
+def exemption_tag(equipment_id: int) -> Markup:
+    """A tag for an elevator exempt today (other packages' elevator lists show it beside the name)."""
+    row = services.active_exemption(equipment_id)
+    if row is None:
+        return Markup("")
+    return Markup('<span class="tag tag-ex-approved" title="{}">无需无纸化维保</span>').format(
+        f"审批编号 {row.app_no}，有效期至 {row.valid_until}")
 
 
 @bp.route("")
