@@ -144,6 +144,8 @@ def test_a_returned_application_may_be_withdrawn_and_the_elevator_is_free_again(
     complete(case, "xn_supervisor", {"review_decision": "return", "opinion": "不符合条件，请核实。"})
     complete(case, "unit_xn", {"revise_action": "withdraw"})
     assert row_of(case).status == "withdrawn"
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.object_type == "elevator_exemption", AuditLog.object_id == str(row_of(case).id))) == 2
     assert db.session.get(Case, case.id).outcome == "已撤回"
     assert a.code in {e.code for e in services.candidate_elevators(user("unit_xn"))}
 

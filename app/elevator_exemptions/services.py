@@ -256,6 +256,8 @@ def returned(ctx: ServiceContext) -> dict:
     row.opinion = (ctx.task_data.get("opinion") or "").strip() or None
     row.decided_by_id, row.decided_at = (ctx.actor.id if ctx.actor else None), utcnow()
     row.updated_at = row.decided_at
+    audit("record.change", f"退回无需无纸化维保电梯申请 {row.app_no}：{(row.opinion or '')[:80]}",
+          object_type="elevator_exemption", object_id=row.id, actor=ctx.actor)
     _notify_decision(ctx, row)
     return {"status": row.status, "returned": row.returned_count}
 
@@ -275,6 +277,8 @@ def resubmitted(ctx: ServiceContext) -> dict:
     row.reason = (ctx.task_data.get("reason") or row.reason).strip()
     row.status, row.updated_at = "pending", utcnow()
     db.session.flush()
+    audit("record.change", f"重新提交无需无纸化维保电梯申请 {row.app_no}（{len(devices)} 台）",
+          object_type="elevator_exemption", object_id=row.id, actor=actor)
     _notify_bureau(ctx, row, resubmitted=True)
     return {"status": row.status}
 
@@ -283,6 +287,8 @@ def resubmitted(ctx: ServiceContext) -> dict:
 def withdrawn(ctx: ServiceContext) -> dict:
     row = _row(ctx)
     row.status, row.updated_at = "withdrawn", utcnow()
+    audit("record.change", f"撤回无需无纸化维保电梯申请 {row.app_no}", object_type="elevator_exemption",
+          object_id=row.id, actor=ctx.actor)
     return {"status": row.status}
 
 
