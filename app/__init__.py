@@ -94,6 +94,9 @@ def configure_domains() -> None:
     from .elevators import profile as _elevator_profile  # noqa: F401
     from .elevators import scale as _elevator_scale  # noqa: F401 - registers the generator stage
     from .elevators import mobile as _elevator_mobile  # noqa: F401 - phone pages on the shared /m/ blueprint
+    from .elevator_exemptions import models as _exemption_models  # noqa: F401
+    from .elevator_exemptions import services as _exemption_services  # noqa: F401
+    from .elevator_exemptions import profile as _exemption_profile  # noqa: F401
     from .general_hazards import models as _general_hazard_models  # noqa: F401
     from .general_hazards import services as _general_hazard_services  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
@@ -195,6 +198,11 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(mobile_bp)             # /m/: the phone app shell (PWA)
     app.register_blueprint(elevators_api_bp)
     csrf.exempt(elevators_api_bp)  # same authentication as api_bp
+    from .elevator_exemptions.api import bp as elevator_exemptions_api_bp
+    from .elevator_exemptions.views import bp as elevator_exemptions_bp
+    app.register_blueprint(elevator_exemptions_bp)
+    app.register_blueprint(elevator_exemptions_api_bp)
+    csrf.exempt(elevator_exemptions_api_bp)  # same authentication as api_bp
     from .general_hazards.views import api_bp as general_hazards_api_bp
     from .general_hazards.views import bp as general_hazards_bp
     from .hazards.api import bp as hazards_api_bp

@@ -194,6 +194,8 @@ def _seed_cases() -> int:
     created += seed_complaints()       # 投诉举报: one from the public page, one from the hotline (accepted)
     from .general_hazards.demo import seed_hazards2
     created += seed_hazards2()         # 隐患管理: a checking plan, a general hazard to accept, a published 通报
+    from .elevator_exemptions.demo import seed_exemptions
+    created += seed_exemptions()       # 无需无纸化维保: an approved lift with a back-filled order, an application to review
     return created
 
 

@@ -64,6 +64,8 @@ NAV = [
     ("电梯无纸化维保", "录入电梯与合同", "elevators.setup", ("maintenance_unit", "maintenance_quality")),
     ("电梯无纸化维保", "维保项目", "elevators.items", ("sys_admin", "process_admin", "province_supervisor")),
     ("电梯无纸化维保", "维保数据接入", "maintenance_platform.credentials", ("maintenance_unit", "maintenance_quality", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "无需无纸化维保", "elevator_exemptions.index", ("use_unit", "maintenance_unit", "maintenance_quality", "elevator_maintainer", *sorted(REGULATOR_ROLES))),
+    ("电梯无纸化维保", "工单补录", "elevator_exemptions.backfills", ("maintenance_unit", "maintenance_quality", "elevator_maintainer")),
     ("气瓶充装", "工作桌面", "cylinders.desk", ("filling_unit",)),
     ("气瓶充装", "气瓶管理", "cylinders.archive", ("filling_unit",)),
     ("气瓶充装", "充装记录", "cylinders.fillings", ("filling_unit",)),

@@ -471,6 +471,34 @@ def _platform_credential_state(ids) -> tuple:
     db.session.expire_all()
     revoked = db.session.get(PlatformCredential, ids["credential"]).revoked_at if ids else None
     return revoked, db.session.scalar(select(func.count(PlatformCredential.id)))
+
+
+def _exemption_in_xn() -> dict:
+    """unit_xn's first lift approved by 兴宁区 as exempt from paperless maintenance, with one work order
+    the maintenance unit back-filled (a scanned paper record attached)."""
+    from app.core.models import Equipment
+    from app.elevator_exemptions import services as exemptions
+    from app.elevator_exemptions.models import Exemption
+    from app.elevators.models import ElevatorFacts
+    from app.engine import runtime
+    from .test_elevator_exemptions import backfill_body
+    lift = db.session.scalar(select(Equipment).join(ElevatorFacts, ElevatorFacts.equipment_id == Equipment.id)
+                             .where(Equipment.use_org_id == user("unit_xn").org_id).order_by(Equipment.id))
+    case = runtime.start_case("elevator_exemption", user("unit_xn"), {"elevator_codes": [lift.code],
+                                                                      "reason": "机房无移动网络信号，无法无纸化维保。"})
+    runtime.complete_task(open_task(case).id, user("xn_supervisor"), {
+        "review_decision": "approve", "valid_until": (today_local() + timedelta(days=90)).isoformat()})
+    att = upload("wb_quality", JPEG, "纸质工单.jpg")
+    order, _dup = exemptions.backfill(user("wb_quality"), backfill_body(lift, attachment_ids=[att]))
+    if order.plan_id:          # the seeded plan stays as seeded (the cleanup does not restore changed rows)
+        from app.elevators.models import MaintenancePlan
+        plan = db.session.get(MaintenancePlan, order.plan_id)
+        plan.status, plan.done_on, plan.work_order_id, order.plan_id = "planned", None, None, None
+    db.session.commit()
+    exemption = db.session.scalar(select(Exemption).where(Exemption.case_id == case.id))
+    return {"exemption": exemption.id, "order": order.id, "att": att, "case": case.id}
+
+
 def _unit_hazard_in_xn() -> dict:
     """A major hazard unit_xn reported on its own lift (not yet accepted by 兴宁区)."""
     from .conftest import hazard_of
@@ -1106,6 +1134,31 @@ ROUTES: dict[str, object] = {
     # signed by the platform's credential, no login (tests/test_maintenance_platform.py): anonymous → 401
     "maintenance_platform_api.whoami": Public("/api/v1/maintenance-platform/whoami"),
     "maintenance_platform_api.upload_records": Public("/api/v1/maintenance-platform/records", "POST"),
+    "elevator_exemptions.index": LoginOnly("/elevators/exemptions"),
+    "elevator_exemptions.export": LoginOnly("/elevators/exemptions/export.xlsx"),
+    "elevator_exemptions.elevators": LoginOnly("/elevators/exemptions/elevators"),
+    "elevator_exemptions.export_elevators": LoginOnly("/elevators/exemptions/elevators/export.xlsx"),
+    "elevator_exemptions.backfills": LoginOnly("/elevators/exemptions/backfills"),
+    "elevator_exemptions.export_backfills": LoginOnly("/elevators/exemptions/backfills/export.xlsx"),
+    "elevator_exemptions.new_backfill": Roles({"maintenance_unit", "maintenance_quality", "elevator_maintainer"}, "/elevators/exemptions/backfills/new", insider=False),
+    "elevator_exemptions.new_backfill#POST": Roles({"maintenance_unit", "maintenance_quality", "elevator_maintainer"}, "/elevators/exemptions/backfills/new", "POST",
+                                                   {"equipment_id": "1", "work_date": "2026-01-01"}),
+    "elevator_exemptions.detail": Obj(_exemption_in_xn, "/elevators/exemptions/{exemption}", "xn_supervisor",
+                                      XN_OUTSIDERS),
+    "elevator_exemptions.backfill_detail": Obj(_exemption_in_xn, "/elevators/exemptions/backfills/{order}",
+                                               "xn_supervisor", XN_OUTSIDERS),
+    "elevator_exemptions.backfill_file": Obj(_exemption_in_xn, "/elevators/exemptions/backfills/{order}/files/{att}",
+                                             "xn_supervisor", XN_OUTSIDERS),
+    "elevator_exemptions_api.list_applications": LoginOnly("/api/v1/elevator-exemptions"),
+    "elevator_exemptions_api.list_elevators": LoginOnly("/api/v1/elevator-exemptions/elevators"),
+    "elevator_exemptions_api.list_backfills": LoginOnly("/api/v1/elevator-exemptions/backfills"),
+    "elevator_exemptions_api.get_application": Obj(_exemption_in_xn, "/api/v1/elevator-exemptions/{exemption}",
+                                                   "unit_xn", XN_OUTSIDERS),
+    "elevator_exemptions_api.get_backfill": Obj(_exemption_in_xn, "/api/v1/elevator-exemptions/backfills/{order}",
+                                                "wb_quality", XN_OUTSIDERS),
+    "elevator_exemptions_api.backfill_form": Roles({"maintenance_unit", "maintenance_quality", "elevator_maintainer"}, "/api/v1/elevator-exemptions/backfill-form", insider=False),
+    "elevator_exemptions_api.create_backfill": Roles({"maintenance_unit", "maintenance_quality", "elevator_maintainer"}, "/api/v1/elevator-exemptions/backfills", "POST",
+                                                     {"equipment_id": 1, "work_date": "2026-01-01"}),
     "elevators_api.list_elevators": LoginOnly("/api/v1/elevators"),
     "elevators_api.lookup": LoginOnly("/api/v1/elevators/lookup?code=X"),
     "elevators_api.list_items": LoginOnly("/api/v1/elevators/items"),

@@ -29,6 +29,7 @@ _TITLES: dict[str, str] = {
     "hazard_criterion": "重大事故隐患判定标准条款（GB 45067）", "work_item": "特种设备作业项目（TSG Z6001）",
     "my_certificate": "本人的作业人员证书", "my_employment": "本人当前的任职", "inspection_agency": "检验机构",
     "transfer_equipment": "可申请迁移的本单位移动式设备", "county_region": "广西县级行政区（迁入地）",
+    "exempt_elevator": "可申请无需无纸化维保的本单位在用电梯",
 }
 
 
