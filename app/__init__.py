@@ -103,6 +103,7 @@ def configure_domains() -> None:
     from .cylinders import documents as _cylinder_documents  # noqa: F401
     from .cylinders import imports as _cylinder_imports  # noqa: F401
     from .supervision import register as _supervision  # noqa: F401 - models, services, documents
+    from .elevator_rating import register as _elevator_rating  # noqa: F401 - models, services, imports, adapter
 
 
 def configure_request_guard(app: Flask) -> None:
@@ -213,6 +214,8 @@ def configure_blueprints(app: Flask) -> None:
     csrf.exempt(cylinders_api_bp)  # same authentication as api_bp; the authority's callback is signed
     from .supervision import blueprints as supervision_blueprints
     supervision_blueprints(app)
+    from .elevator_rating.register import blueprints as elevator_rating_blueprints
+    elevator_rating_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:
