@@ -336,6 +336,8 @@ def test_rescues_pushed_by_api_and_pulled_from_the_platform_get_a_result_each(ap
                   "arrived_at": f"{day}T15:10:00+08:00", "released_at": f"{day}T15:40:00+08:00", "trapped": 2}] \
             if page == 1 else [{"rescue_no": "PULL-2", "rescue_code": "nope", "alarm_at": f"{day}T16:00:00+08:00"}]
         return 200, {"code": "0", "items": items, "page": page, "pages": 2}
+    not_configured = check(app, sup.post("/api/v1/elevator-rating/rescues/pull", json={"date_from": day, "date_to": day}), 409)
+    assert not_configured["error"]["code"] == "external_not_configured"
     with FakeServer({("GET", "/v1/rescues"): rescues}) as fake:
         for key, value in {"PROVIDER": "http", "URL": fake.url, "APP_KEY": "gx", "SECRET": "s3cret"}.items():
             monkeypatch.setitem(app.config, f"EXTERNAL_RESCUE_PLATFORM_{key}", value)

@@ -13,7 +13,8 @@ from ..api import _json_body, authenticated
 from ..cases.services import paginate
 from ..core.clock import local_iso
 from ..core.params import int_arg, text_arg
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..core.external import ExternalError
+from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from . import rescue_platform, services
 from .models import PATROL_CHECKS, PATROL_GRADES, Patrol, PatrolItem
@@ -208,7 +209,12 @@ def pull_rescues():
         errors["date_to"] = "结束日期不能早于开始日期"
     if errors:
         raise ValidationFailed(errors)
-    results = rescue_platform.pull(g.api_user, days["date_from"], days["date_to"])
+    try:
+        results = rescue_platform.pull(g.api_user, days["date_from"], days["date_to"])
+    except ExternalError as err:
+        if err.code == "external_not_configured":      # a deployment setting, not an upstream failure
+            raise DomainError(err.message, code=err.code, status=409) from None
+        raise
     db.session.commit()
     return jsonify(_summary(results))
 
