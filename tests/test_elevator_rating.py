@@ -39,9 +39,35 @@ def _archived(org_id: int) -> list:
                                                            WorkOrder.status == "archived").order_by(WorkOrder.id)))
 
 
+@pytest.fixture
+def records(app):
+    """Eight archived maintenance records of the demo unit over the last two months (the demo has none)."""
+    return _make_records(8)
+
+
+def _make_records(count: int) -> list:
+    from app.core.models import Equipment
+    from app.elevators.models import MaintenanceContract, WorkOrder
+    from app.extensions import db
+    org_id = _maint_org_id()
+    lifts = list(db.session.scalars(select(Equipment).join(MaintenanceContract, MaintenanceContract.equipment_id == Equipment.id)
+                                    .where(MaintenanceContract.maintenance_org_id == org_id).order_by(Equipment.id)))
+    maintainer = user("wb_qin")
+    for n in range(count):
+        e = lifts[n % len(lifts)]
+        start = as_utc(datetime.combine(today_local() - timedelta(days=7 + 6 * n), time(9, 10), _bj()))
+        db.session.add(WorkOrder(client_id=f"t-rating-{n}", order_no=f"WBT{n:05d}", kind="maintenance", equipment_id=e.id,
+                                 maintenance_org_id=org_id, use_org_id=e.use_org_id, region_code=e.region_code,
+                                 maint_type="HALF", maintainer_id=maintainer.id, status="archived", checkin_at=start,
+                                 checkin_lat=22.8, checkin_lng=108.3, checkin_distance=12,
+                                 checkout_at=start + timedelta(minutes=50), archived_at=start + timedelta(hours=3)))
+    db.session.commit()
+    return _archived(org_id)
+
+
 # ---------------------------------------------------------------- patrols
 
-def test_a_regulator_samples_archived_records_at_random_and_grades_them(app, api):
+def test_a_regulator_samples_archived_records_at_random_and_grades_them(app, api, records):
     from app.elevator_rating.models import PatrolItem
     from app.extensions import db
     from app.security.models import AuditLog
@@ -51,7 +77,7 @@ def test_a_regulator_samples_archived_records_at_random_and_grades_them(app, api
     body = check(app, sup.post("/api/v1/elevator-rating/patrols",
                                json={"method": "random", "size": 3, "maintenance_org_id": org_id, "title": "十二月抽查"}), 201)
     assert body["sample_size"] == 3 and len(body["items"]) == 3 and body["by_regulator"]
-    archived = {o.id for o in _archived(org_id)}
+    archived = {o.id for o in records}
     assert {i["work_order_id"] for i in body["items"]} <= archived
     assert len({i["work_order_id"] for i in body["items"]}) == 3
     a, b, c = body["items"]
@@ -87,9 +113,9 @@ def test_a_regulator_samples_archived_records_at_random_and_grades_them(app, api
     check(app, api("wb_unit").post(f"{base}/{a['id']}/grade", json={"grade": "fail", "checks": ok, "remark": "改一下"}), 403)
 
 
-def test_the_quality_manager_picks_own_records_and_other_regions_cannot_see_or_sample(app, api, web):
+def test_the_quality_manager_picks_own_records_and_other_regions_cannot_see_or_sample(app, api, web, records):
     org_id = _maint_org_id()
-    own = _archived(org_id)
+    own = records
     quality = api("wb_quality")
     body = check(app, quality.post("/api/v1/elevator-rating/patrols",
                                    json={"method": "pick", "work_order_ids": [own[0].id, own[1].id]}), 201)

@@ -253,6 +253,8 @@ def _notify_unit(org_id: int, title: str, body: str | None, sender: User | None,
                                                   User.is_active_flag.is_(True)))
     count = 0
     for u in users:
+        if sender is not None and u.id == sender.id:
+            continue
         notify(u.id, "decision", title, case=case, body=body, sender=sender)
         count += 1
     return count

@@ -83,3 +83,28 @@ def test_unit_applies_city_reviews_province_rates_on_a_phone_public_page_shows_t
     assert overflow(public) <= 0
     _shot(public, "public-phone")
     assert not (unit_errors or city_errors or province_errors or public_errors)
+
+
+def test_quality_manager_samples_and_grades_records_on_a_phone(server, browser, app):
+    base = server
+    with app.app_context():
+        from ..test_elevator_rating import _make_records
+        orders = _make_records(4)
+    page, errors = login(browser, base, "wb_quality", PHONE, landing=None)
+    page.goto(f"{base}/elevator-rating/patrols")
+    page.fill("input[name=size]", "2")
+    page.fill("input[name=title]", "本月质量抽查")
+    page.click("[data-testid=patrol-sample]")
+    page.wait_for_selector("[data-testid=patrol-item]")
+    assert page.locator("[data-testid=patrol-item]").count() == 2
+    first = page.locator("[data-testid=patrol-item]").first
+    first.locator("input[name=check_photos][value=fail]").check()
+    first.locator("input[name=grade][value=basic]").check()
+    first.locator("textarea[name=remark]").fill("机房照片模糊，无法看清控制柜")
+    first.locator("[data-testid=grade-submit]").click()
+    page.wait_for_selector("text=已评定：基本合格")
+    assert "基本合格" in page.locator("[data-testid=item-grade]").first.inner_text()
+    assert "已评定 1 / 2" in page.locator("[data-testid=patrol-progress]").inner_text()
+    assert overflow(page) <= 0
+    _shot(page, "patrol-phone")
+    assert len(orders) == 4 and not errors
