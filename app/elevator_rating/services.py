@@ -503,14 +503,16 @@ def figures(org_id: int, date_from: date, date_to: date) -> dict:
     releases = [r.release_minutes for r in trapped if r.release_minutes is not None]
     arrivals = [r.arrival_minutes for r in trapped if r.arrival_minutes is not None]
     contract = MaintenanceContract
-    # periodic inspections of elevators this unit maintained on the day of the inspection
-    inspections = db.session.execute(select(InspectionReport.id, InspectionReport.conclusion).where(
-        InspectionReport.inspection_type == "periodic", InspectionReport.inspected_on >= date_from,
-        InspectionReport.inspected_on <= date_to,
-        select(contract.id).where(contract.equipment_id == InspectionReport.equipment_id,
-                                  contract.maintenance_org_id == org_id,
-                                  contract.starts_on <= InspectionReport.inspected_on,
-                                  contract.ends_on >= InspectionReport.inspected_on).exists())).all()
+    # periodic inspections of elevators this unit maintained on the day of the inspection: from the unit's
+    # contracts (ix_elevator_contract_maint) to each elevator's reports (ix_inspection_report_equipment_date)
+    inspections = db.session.execute(
+        select(InspectionReport.id, InspectionReport.conclusion).select_from(contract)
+        .join(InspectionReport, and_(InspectionReport.equipment_id == contract.equipment_id,
+                                     InspectionReport.inspected_on >= contract.starts_on,
+                                     InspectionReport.inspected_on <= contract.ends_on))
+        .where(contract.maintenance_org_id == org_id, InspectionReport.inspection_type == "periodic",
+               InspectionReport.inspected_on >= date_from, InspectionReport.inspected_on <= date_to)
+        .distinct()).all()
     first_pass = sum(1 for _id, conclusion in inspections if conclusion == "合格")
     patrol = dict.fromkeys(PATROL_GRADES, 0)
     for grade, n in db.session.execute(select(PatrolItem.grade, func.count()).where(

@@ -236,6 +236,8 @@ def rescues_export():
 @bp.route("/rescues/pull", methods=["POST"])
 @login_required
 def rescues_pull():
+    if not services.can_record_rescues(current_user):
+        raise Forbidden("只有监管人员可以同步96111救援记录")
     start, end = date_arg(request.form, "date_from"), date_arg(request.form, "date_to")
     if not start or not end or start > end:
         flash("请填写同步的起止日期（开始不晚于结束）", "error")
