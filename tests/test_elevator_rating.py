@@ -427,6 +427,9 @@ def test_the_star_rating_loop_with_a_return_and_the_rating_on_the_profile_and_pu
     assert case.status == "closed" and case.outcome == "已评定"
     assert (row.status, row.grade, row.stars) == ("approved", "B", 3)
     assert runtime.verify_case_chain(case.id) is None
+    from app.sms.models import SmsMessage
+    assert db.session.scalar(select(func.count()).select_from(SmsMessage).where(
+        SmsMessage.case_id == case.id, SmsMessage.template_code == "CASE_CLOSED")) >= 1
     assert db.session.scalar(select(func.count()).select_from(Task).where(Task.case_id == case.id,
                                                                           Task.status == "open")) == 0
     # the rating shows on the unit's profile, the public page and the lists

@@ -717,6 +717,11 @@ def approve(ctx: ServiceContext) -> dict:
     row.return_reason = None
     _notify_unit(row.org_id, f"{row.year} 年度星级评定结果：{GRADES[row.grade]}（{ctx.case.case_no}）",
                  d.get("opinion"), ctx.actor, ctx.case)
+    from ..sms.services import enqueue, recipients_for_org
+    recipients = recipients_for_org(row.org_id)
+    if recipients:      # the unit's SMS contacts: the case is closed, the result is on the platform
+        enqueue("CASE_CLOSED", {"unitName": row.org.name, "caseNo": ctx.case.case_no, "title": ctx.case.title},
+                recipients, region_code=row.region_code, case_id=ctx.case.id, dedup_key=f"rating-closed:{ctx.case.id}")
     audit("record.change", f"星级评定 {ctx.case.case_no}：{row.org.name} {row.year} 年度 {GRADES[row.grade]}",
           object_type="rating_star", object_id=row.id, detail={"grade": row.grade, "veto": row.veto}, actor=ctx.actor)
     return {"grade": row.grade}
