@@ -235,6 +235,9 @@ def test_the_evaluation_figures_and_score_match_hand_made_data_and_an_edited_tab
     assert (f["patrol_graded"], f["patrol_pass"], f["patrol_basic"], f["patrol_fail"]) == (2, 1, 1, 0)
     # 0.35×50 + 0.25×50 + 0.20×80 + 0.10×(100 − 2×5) + 0.10×max(0, 100 − 5×150) = 17.5 + 12.5 + 16 + 9 + 0
     assert e["score"] == 55.0 and e["grade"] == "D" and e["decision_version"] == 1
+    # a list page computes several units at once: the same figures
+    many = services.evaluate_many([_maint_org_id(), org.id], start, end)
+    assert many[org.id] == e and many[_maint_org_id()] == services.evaluate(_maint_org_id(), start, end)
     # the page shows every input, the formula and the score
     sup = api("xn_supervisor")
     body = check(app, sup.get(f"/api/v1/elevator-rating/units/{org.id}/evaluation?date_from={start}&date_to={end}"), 200)

@@ -123,8 +123,8 @@ def grade_item(patrol_id: int, item_id: int):
 
 # ---------------------------------------------------------------- evaluation
 
-def _evaluation_json(org, start: date, end: date) -> dict:
-    e = services.evaluate(org.id, start, end)
+def _evaluation_json(org, start: date, end: date, e: dict | None = None) -> dict:
+    e = e or services.evaluate(org.id, start, end)
     rating = services.current_rating(org.id)
     return {"org_id": org.id, "org_name": org.name, "uscc": org.uscc, "region_code": org.region_code,
             "figures": e["figures"], "score": e["score"], "grade": e["grade"], "formula": e["formula"],
@@ -139,8 +139,9 @@ def list_units():
     start, end = services.period_args(request.args)
     page, per_page = _page_args()
     items, total = paginate(services.units_query(g.api_user, text_arg(request.args, "q", 50)), page, per_page)
-    return jsonify({"items": [_evaluation_json(o, start, end) for o in items], "total": total, "page": page,
-                    "per_page": per_page})
+    evaluations = services.evaluate_many([o.id for o in items], start, end)
+    return jsonify({"items": [_evaluation_json(o, start, end, evaluations[o.id]) for o in items], "total": total,
+                    "page": page, "per_page": per_page})
 
 
 @bp.get("/units/<int:org_id>/evaluation")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import and_, case, false, func, or_, select
 
 from ..cases.models import Case
 from ..cases.widgets import option_provider
@@ -486,75 +486,107 @@ def _rate(part: int, whole: int) -> float | None:
 
 def figures(org_id: int, date_from: date, date_to: date) -> dict:
     """The facts of one maintenance unit over a period — the inputs of the evaluation table."""
+    return figures_of([org_id], date_from, date_to)[org_id]
+
+
+def figures_of(org_ids: list[int], date_from: date, date_to: date) -> dict[int, dict]:
+    """The facts of several units at once (a list page): one grouped query per input, each read by the
+    units' own indexes."""
     today = today_local()
-    elevators = db.session.scalar(select(func.count(func.distinct(MaintenanceContract.equipment_id))).where(
-        MaintenanceContract.maintenance_org_id == org_id, MaintenanceContract.starts_on <= date_to,
-        MaintenanceContract.ends_on >= date_from)) or 0
-    # plans due in the period that are done, or whose day has passed
-    plan_rows = db.session.execute(select(MaintenancePlan.due_on, MaintenancePlan.status, MaintenancePlan.done_on).where(
-        MaintenancePlan.maintenance_org_id == org_id, MaintenancePlan.due_on >= date_from,
-        MaintenancePlan.due_on <= date_to, or_(MaintenancePlan.status == "done", MaintenancePlan.due_on < today))).all()
-    plans_due = len(plan_rows)
-    on_time = sum(1 for due, status, done in plan_rows if status == "done" and done is not None and done <= due)
-    rescues = list(db.session.scalars(select(Rescue).where(
-        Rescue.maintenance_org_id == org_id, Rescue.alarm_at >= local_day_start(date_from),
-        Rescue.alarm_at <= local_day_end(date_to))))
-    trapped = [r for r in rescues if r.trapped > 0]
-    releases = [r.release_minutes for r in trapped if r.release_minutes is not None]
-    arrivals = [r.arrival_minutes for r in trapped if r.arrival_minutes is not None]
+    ids = list(dict.fromkeys(org_ids))
+    if not ids:
+        return {}
     contract = MaintenanceContract
-    # periodic inspections of elevators this unit maintained on the day of the inspection: from the unit's
+    elevators = dict(db.session.execute(
+        select(contract.maintenance_org_id, func.count(func.distinct(contract.equipment_id)))
+        .where(contract.maintenance_org_id.in_(ids), contract.starts_on <= date_to, contract.ends_on >= date_from)
+        .group_by(contract.maintenance_org_id)).all())
+    # plans due in the period that are done, or whose day has passed; on time: done no later than due
+    plan = MaintenancePlan
+    on_time_case = case((and_(plan.status == "done", plan.done_on.is_not(None), plan.done_on <= plan.due_on), 1), else_=0)
+    plans = {org: (n, int(ok or 0)) for org, n, ok in db.session.execute(
+        select(plan.maintenance_org_id, func.count(), func.sum(on_time_case))
+        .where(plan.maintenance_org_id.in_(ids), plan.due_on >= date_from, plan.due_on <= date_to,
+               or_(plan.status == "done", plan.due_on < today))
+        .group_by(plan.maintenance_org_id))}
+    rescues: dict[int, list[Rescue]] = {org: [] for org in ids}
+    for r in db.session.scalars(select(Rescue).where(Rescue.maintenance_org_id.in_(ids),
+                                                     Rescue.alarm_at >= local_day_start(date_from),
+                                                     Rescue.alarm_at <= local_day_end(date_to))):
+        rescues[r.maintenance_org_id].append(r)
+    # periodic inspections of elevators a unit maintained on the day of the inspection: from the units'
     # contracts (ix_elevator_contract_maint) to each elevator's reports (ix_inspection_report_equipment_date)
-    inspections = db.session.execute(
-        select(InspectionReport.id, InspectionReport.conclusion).select_from(contract)
-        .join(InspectionReport, and_(InspectionReport.equipment_id == contract.equipment_id,
-                                     InspectionReport.inspected_on >= contract.starts_on,
-                                     InspectionReport.inspected_on <= contract.ends_on))
-        .where(contract.maintenance_org_id == org_id, InspectionReport.inspection_type == "periodic",
-               InspectionReport.inspected_on >= date_from, InspectionReport.inspected_on <= date_to)
-        .distinct()).all()
-    first_pass = sum(1 for _id, conclusion in inspections if conclusion == "合格")
-    patrol = dict.fromkeys(PATROL_GRADES, 0)
-    for grade, n in db.session.execute(select(PatrolItem.grade, func.count()).where(
-            PatrolItem.maintenance_org_id == org_id, PatrolItem.grade.is_not(None),
-            PatrolItem.graded_at >= local_day_start(date_from), PatrolItem.graded_at <= local_day_end(date_to))
-            .group_by(PatrolItem.grade)):
-        patrol[grade] = n
-    graded = sum(patrol.values())
-    return {
-        "date_from": date_from.isoformat(), "date_to": date_to.isoformat(), "elevators": elevators,
-        "plans_due": plans_due, "plans_on_time": on_time, "on_time_rate": _rate(on_time, plans_due),
-        "rescue_count": len(rescues), "trapped_rescues": len(trapped),
-        "trapped_people": sum(r.trapped for r in trapped),
-        "avg_release_minutes": round(sum(releases) / len(releases), 1) if releases else None,
-        "avg_arrival_minutes": round(sum(arrivals) / len(arrivals), 1) if arrivals else None,
-        "rescues_per_100": round(100.0 * len(rescues) / elevators, 2) if elevators else 0.0,
-        "inspections": len(inspections), "inspections_first_pass": first_pass,
-        "first_pass_rate": _rate(first_pass, len(inspections)),
-        "patrol_graded": graded, "patrol_pass": patrol["pass"], "patrol_basic": patrol["basic"],
-        "patrol_fail": patrol["fail"], "qualified_maintainers": qualified_maintainers(org_id),
-    }
+    inspections: dict[int, list[str]] = {org: [] for org in ids}
+    for org, _report_id, conclusion in db.session.execute(
+            select(contract.maintenance_org_id, InspectionReport.id, InspectionReport.conclusion).select_from(contract)
+            .join(InspectionReport, and_(InspectionReport.equipment_id == contract.equipment_id,
+                                         InspectionReport.inspected_on >= contract.starts_on,
+                                         InspectionReport.inspected_on <= contract.ends_on))
+            .where(contract.maintenance_org_id.in_(ids), InspectionReport.inspection_type == "periodic",
+                   InspectionReport.inspected_on >= date_from, InspectionReport.inspected_on <= date_to)
+            .distinct()):
+        inspections[org].append(conclusion)
+    patrols = {org: dict.fromkeys(PATROL_GRADES, 0) for org in ids}
+    for org, grade, n in db.session.execute(
+            select(PatrolItem.maintenance_org_id, PatrolItem.grade, func.count())
+            .where(PatrolItem.maintenance_org_id.in_(ids), PatrolItem.grade.is_not(None),
+                   PatrolItem.graded_at >= local_day_start(date_from), PatrolItem.graded_at <= local_day_end(date_to))
+            .group_by(PatrolItem.maintenance_org_id, PatrolItem.grade)):
+        patrols[org][grade] = n
+    qualified = qualified_maintainers_of(ids)
+    out = {}
+    for org in ids:
+        count = elevators.get(org, 0)
+        plans_due, on_time = plans.get(org, (0, 0))
+        rows = rescues[org]
+        trapped = [r for r in rows if r.trapped > 0]
+        releases = [r.release_minutes for r in trapped if r.release_minutes is not None]
+        arrivals = [r.arrival_minutes for r in trapped if r.arrival_minutes is not None]
+        first_pass = sum(1 for c in inspections[org] if c == "合格")
+        patrol = patrols[org]
+        out[org] = {
+            "date_from": date_from.isoformat(), "date_to": date_to.isoformat(), "elevators": count,
+            "plans_due": plans_due, "plans_on_time": on_time, "on_time_rate": _rate(on_time, plans_due),
+            "rescue_count": len(rows), "trapped_rescues": len(trapped), "trapped_people": sum(r.trapped for r in trapped),
+            "avg_release_minutes": round(sum(releases) / len(releases), 1) if releases else None,
+            "avg_arrival_minutes": round(sum(arrivals) / len(arrivals), 1) if arrivals else None,
+            "rescues_per_100": round(100.0 * len(rows) / count, 2) if count else 0.0,
+            "inspections": len(inspections[org]), "inspections_first_pass": first_pass,
+            "first_pass_rate": _rate(first_pass, len(inspections[org])),
+            "patrol_graded": sum(patrol.values()), "patrol_pass": patrol["pass"], "patrol_basic": patrol["basic"],
+            "patrol_fail": patrol["fail"], "qualified_maintainers": qualified.get(org, 0),
+        }
+    return out
 
 
-def qualified_maintainers(org_id: int) -> int:
-    """The unit's maintainers holding a valid T (电梯修理) certificate today."""
+def qualified_maintainers_of(org_ids: list[int]) -> dict[int, int]:
+    """Per unit: its maintainers holding a valid T (电梯修理) certificate today."""
     day = today_local()
-    people = db.session.scalars(select(User).where(User.org_id == org_id, User.role == "elevator_maintainer",
-                                                   User.is_active_flag.is_(True)))
-    return sum(1 for u in people if certificate_problem(u, day) is None)
+    counts: dict[int, int] = {}
+    for u in db.session.scalars(select(User).where(User.org_id.in_(org_ids), User.role == "elevator_maintainer",
+                                                   User.is_active_flag.is_(True))):
+        if certificate_problem(u, day) is None:
+            counts[u.org_id] = counts.get(u.org_id, 0) + 1
+    return counts
 
 
 def evaluate(org_id: int, date_from: date, date_to: date) -> dict:
     """Figures, the score by the latest deployed evaluation table, and the credit grade it suggests."""
-    facts = figures(org_id, date_from, date_to)
-    result = decisions.evaluate(DECISION_ID, **facts)
-    score = result.get("score")
-    score = round(float(score), 1) if score is not None else None
+    return evaluate_many([org_id], date_from, date_to)[org_id]
+
+
+def evaluate_many(org_ids: list[int], date_from: date, date_to: date) -> dict[int, dict]:
     from ..engine.models import DecisionVersion
     version = db.session.scalar(select(DecisionVersion.version).where(DecisionVersion.decision_id == DECISION_ID)
                                 .order_by(DecisionVersion.version.desc()).limit(1))
-    return {"figures": facts, "score": score, "formula": result.get("formula"), "grade": grade_for(score),
-            "decision_version": version}
+    out = {}
+    for org_id, facts in figures_of(org_ids, date_from, date_to).items():
+        result = decisions.evaluate(DECISION_ID, **facts)
+        score = result.get("score")
+        score = round(float(score), 1) if score is not None else None
+        out[org_id] = {"figures": facts, "score": score, "formula": result.get("formula"), "grade": grade_for(score),
+                       "decision_version": version}
+    return out
 
 
 EVAL_LABELS = [

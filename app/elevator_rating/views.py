@@ -140,7 +140,7 @@ def patrols_export():
 # ---------------------------------------------------------------- evaluation
 
 def _evaluations(items, start: date, end: date) -> dict[int, dict]:
-    return {o.id: services.evaluate(o.id, start, end) for o in items}
+    return services.evaluate_many([o.id for o in items], start, end)
 
 
 @bp.route("/units")
@@ -168,11 +168,15 @@ def units_export():
     stmt = services.units_query(current_user, text_arg(request.args, "q", 50))
 
     def rows():
-        for org in db.session.scalars(stmt):
-            e = services.evaluate(org.id, start, end)
-            f = e["figures"]
-            yield [org.name, org.uscc, f"{start}~{end}", *[f.get(k) for k, _ in services.EVAL_LABELS],
-                   e["score"], GRADES.get(e["grade"] or "", "")]
+        orgs = list(db.session.scalars(stmt))
+        for chunk in range(0, len(orgs), 200):
+            part = orgs[chunk:chunk + 200]
+            evaluations = services.evaluate_many([o.id for o in part], start, end)
+            for org in part:
+                e = evaluations[org.id]
+                f = e["figures"]
+                yield [org.name, org.uscc, f"{start}~{end}", *[f.get(k) for k, _ in services.EVAL_LABELS],
+                       e["score"], GRADES.get(e["grade"] or "", "")]
     headers = ["维保单位", "统一社会信用代码", "评价期间", *[label for _, label in services.EVAL_LABELS], "评价得分", "建议等级"]
     return stream_xlsx("维保单位评价", headers, rows(), f"维保单位评价-{today_local():%Y%m%d}.xlsx",
                        criteria={"date_from": start.isoformat(), "date_to": end.isoformat()})
