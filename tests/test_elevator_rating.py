@@ -474,3 +474,25 @@ def test_evaluation_scope_pages_and_exports(app, api, web):
         resp = web("xn_supervisor").get(url)
         assert resp.status_code == 200 and resp.data[:2] == b"PK"
     assert app.test_client().get("/public/elevator-ratings").status_code == 200
+
+
+def test_the_province_may_send_an_application_back_to_the_unit(app):
+    from app.elevator_rating import services
+    from app.elevator_rating.models import StarRating
+    from app.engine import runtime
+    from app.extensions import db
+    data = {**services.prefill(_maint_org_id(), today_local().year), "license_no": "TS3145001-2027",
+            "requested_grade": "A", "statement": "申请A级，维保人员均持证。"}
+    case = runtime.start_case("elevator_star_rating", user("wb_unit"), data)
+    db.session.commit()
+    complete(case, "nn_city", {"city_decision": "approve", "recommended_grade": "B", "opinion": "建议评为B级"})
+    complete(case, "gx_province", {"province_decision": "return", "opinion": "请补充许可证有效期证明"})
+    db.session.expire_all()
+    row = db.session.scalar(select(StarRating).where(StarRating.case_id == case.id))
+    assert (row.status, row.return_reason, row.grade) == ("returned", "请补充许可证有效期证明", None)
+    assert open_task(case).task_def == "revise"
+    complete(case, "wb_unit", {"license_no": "TS3145001-2027", "requested_grade": "B",
+                               "statement": "已补充许可证有效期证明，改为申请B级。"})
+    db.session.expire_all()
+    assert (row.status, row.requested_grade) == ("city_review", "B")
+    assert open_task(case).candidate_role == "city_supervisor"
