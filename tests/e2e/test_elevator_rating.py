@@ -107,4 +107,11 @@ def test_quality_manager_samples_and_grades_records_on_a_phone(server, browser, 
     assert "已评定 1 / 2" in page.locator("[data-testid=patrol-progress]").inner_text()
     assert overflow(page) <= 0
     _shot(page, "patrol-phone")
+    # the unit's other lists fit the phone too (tables become cards)
+    for url, name in (("/elevator-rating/units", "units-phone"), ("/elevator-rating/rescues", "rescues-phone"),
+                      ("/elevator-rating/ratings", "ratings-phone")):
+        page.goto(f"{base}{url}")
+        page.wait_for_selector("[data-testid=rating-tabs]")
+        assert overflow(page) <= 0, f"{url} scrolls sideways by {overflow(page)} px"
+        _shot(page, name)
     assert len(orders) == 4 and not errors
