@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -223,7 +223,6 @@ def hand_made(app):
 
 def test_the_evaluation_figures_and_score_match_hand_made_data_and_an_edited_table(app, api, hand_made):
     from app.elevator_rating import services
-    from app.engine import decisions
     from app.extensions import db
     org, start, end = hand_made
     e = services.evaluate(org.id, start, end)
@@ -242,11 +241,16 @@ def test_the_evaluation_figures_and_score_match_hand_made_data_and_an_edited_tab
     sup = api("xn_supervisor")
     body = check(app, sup.get(f"/api/v1/elevator-rating/units/{org.id}/evaluation?date_from={start}&date_to={end}"), 200)
     assert body["score"] == 55.0 and body["figures"] == f
-    # the process admin changes the weights: the same facts score by the new table
-    xml = (ROOT / "rules" / "elevator_evaluation.dmn").read_text(encoding="utf-8")
+    # the process admin changes the weights in a draft of the table and deploys it (流程管理 / 决策表):
+    # the same facts score by the new version
+    from app.procadmin import services as procadmin
+    admin = user("process_admin")
+    draft = procadmin.start_draft("decision", "elevator_evaluation", admin)
+    (filename, xml), = json.loads(draft.dmn_json).items()
     start_at = xml.index('<outputEntry id="r_score_score"><text>') + len('<outputEntry id="r_score_score"><text>')
     edited = xml[:start_at] + "round(0.5 * on_time_rate + 0.5 * first_pass_rate + 40, 1)" + xml[xml.index("</text>", start_at):]
-    decisions.deploy_decision_xml(edited, "elevator_evaluation.dmn", user("process_admin").id)
+    assert procadmin.save_draft(draft, admin, dmn={filename: edited}) == []
+    procadmin.deploy_draft(draft, admin)
     db.session.commit()
     e2 = services.evaluate(org.id, start, end)
     assert e2["score"] == 90.0 and e2["grade"] == "A" and e2["decision_version"] == 2
