@@ -441,6 +441,8 @@ def test_the_star_rating_loop_with_a_return_and_the_rating_on_the_profile_and_pu
     assert 'data-testid="unit-star-rating"' in profile and "B级" in profile
     public = app.test_client().get("/public/elevator-ratings").get_data(as_text=True)
     assert row.org.name in public and "★★★☆" in public
+    lift = app.test_client().get(f"/p/elevators/{_rescue_code()}").get_data(as_text=True)     # the 96111 QR page
+    assert 'data-testid="maint-star"' in lift and "★★★☆ B级" in lift
     body = check(app, app.test_client().get("/api/v1/elevator-rating/public/ratings"), 200)
     assert body["items"][0]["grade"] == "B" and body["items"][0]["stars"] == 3
     listed = check(app, api("wb_unit").get("/api/v1/elevator-rating/ratings"), 200)
