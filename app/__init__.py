@@ -109,6 +109,7 @@ def configure_domains() -> None:
     from .supervision import register as _supervision  # noqa: F401 - models, services, documents
     from .maintenance_platform import models as _platform_models  # noqa: F401
     from .maintenance_platform import services as _platform_services  # noqa: F401 - registers the record source
+    from .elevator_rating import register as _elevator_rating  # noqa: F401 - models, services, imports, adapter
 
 
 def configure_request_guard(app: Flask) -> None:
@@ -226,6 +227,8 @@ def configure_blueprints(app: Flask) -> None:
     supervision_blueprints(app)
     from .maintenance_platform import blueprints as maintenance_platform_blueprints
     maintenance_platform_blueprints(app)
+    from .elevator_rating.register import blueprints as elevator_rating_blueprints
+    elevator_rating_blueprints(app)
 
 
 def configure_templates(app: Flask) -> None:

@@ -116,6 +116,8 @@ def seed(iterations: int | None = None, with_cases: bool = True) -> dict:
     seed_operators(iterations, orgs)   # 作业人员 (§4.5.7): op_* accounts, certificates, employments
     from .elevators.demo import seed_elevators
     seed_elevators(orgs, iterations)   # 电梯无纸化维保 (§4.6): items, elevator facts, contracts, plans, wb_*/wy_* accounts
+    from .elevator_rating.demo import seed_rating
+    seed_rating(iterations)            # 维保单位评价 (§4.6.6–4.6.7): wb_unit account, archived records to patrol, 96111 rescues
     from .cylinders.demo import seed_cylinders
     seed_cylinders(iterations, DEMO_PASSWORD)   # 气瓶 (§4.4): a maker, two fillers, batch, cylinders, fillings
     from .supervision.demo import seed_supervision
@@ -212,5 +214,7 @@ def accounts() -> list[dict]:
     from .elevators.demo import elevator_accounts
     from .cylinders.demo import demo_accounts as cylinder_accounts
     from .supervision.demo import supervision_accounts
+    from .elevator_rating.demo import rating_accounts
     return (rows + operator_accounts() + [{**row, "password": DEMO_PASSWORD} for row in cylinder_accounts()]
-            + supervision_accounts() + elevator_accounts())
+            + supervision_accounts() + elevator_accounts()
+            + rating_accounts())

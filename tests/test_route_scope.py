@@ -1373,6 +1373,9 @@ ROUTES: dict[str, object] = {
 from .cylinder_routes import routes as _cylinder_routes  # noqa: E402 - gas-cylinder traceability (app/cylinders)
 ROUTES.update(_cylinder_routes(Public, LoginOnly, Roles, Obj))
 
+from .rating_routes import routes as _rating_routes  # noqa: E402 - maintenance-unit rating (app/elevator_rating)
+ROUTES.update(_rating_routes(Public, LoginOnly, Roles, Obj))
+
 
 def _any_template_code() -> str:
     from app.sms.models import SmsTemplate
