@@ -858,12 +858,23 @@ def _latest_signature(actor: User | None) -> int | None:
                              .order_by(Attachment.id.desc()).limit(1))
 
 
+# Called with the work order each time it is submitted for sign-off (first time and after rework), inside
+# the sign-off's transaction; other packages register here (app/elevator_supervision: the warning checks).
+AFTER_SUBMIT: list = []
+
+
+def _after_submit(order: WorkOrder) -> None:
+    for callback in AFTER_SUBMIT:
+        callback(order)
+
+
 @service("elevator.submitted")
 def submitted(ctx: ServiceContext) -> dict:
     order = _order(ctx)
     order.case_id, order.status, order.submitted_at = ctx.case.id, "submitted", utcnow()
     _link_attachments(order)
     db.session.flush()
+    _after_submit(order)
     return {"status": order.status}
 
 
@@ -883,6 +894,7 @@ def resubmitted(ctx: ServiceContext) -> dict:
     order.status = "submitted"
     _link_attachments(order)
     db.session.flush()
+    _after_submit(order)
     return {"status": order.status}
 
 

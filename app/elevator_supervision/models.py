@@ -1,0 +1,86 @@
+"""One row per maintenance warning (维保异常预警), with its evidence; and the indexes the supervision
+queries need on app/elevators' tables (declared here so that package's models stay as they are)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..core.clock import utcnow
+from ..core.models import Equipment, Organization, User
+from ..elevators.models import MaintenancePlan, WorkOrder
+from ..extensions import db
+
+# Rule code -> label, in the order of §4.6.9.
+RULES = {
+    "overdue": "逾期未保",
+    "short_duration": "维保用时过短",
+    "volume_day": "维保超量（日）",
+    "volume_month": "维保超量（月）",
+    "position": "打卡位置异常",
+    "photo": "照片无位置/位置异常",
+    "certificate": "人员无证/证书过期",
+    "failed_items": "维保时发现问题",
+    "photo_interval": "机房与底坑照片间隔过短",
+}
+LEVELS = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"}
+STATUSES = {"open": "待处理", "closed": "已关闭"}
+
+
+class ElevatorWarning(db.Model):
+    """A warning raised by one rule for one cause (`cause_key`, unique: the same cause never raises a
+    second row, open or closed). Evidence: the work order, the photos and the figures compared."""
+    __tablename__ = "elevator_warning"
+    __table_args__ = (Index("ix_elevator_warning_region", "region_code", "status", "opened_at"),
+                      Index("ix_elevator_warning_org", "maintenance_org_id", "status", "opened_at"),
+                      Index("ix_elevator_warning_equipment", "equipment_id", "opened_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(20))
+    cause_key: Mapped[str] = mapped_column(String(100), unique=True)
+    level: Mapped[str] = mapped_column(String(8), default="yellow")
+    region_code: Mapped[str] = mapped_column(String(6))
+    maintenance_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id", ondelete="CASCADE"))
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("elevator_work_order.id", ondelete="SET NULL"))
+    maintainer_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    summary: Mapped[str] = mapped_column(String(300))
+    evidence: Mapped[str] = mapped_column(Text, default="{}")          # JSON: figures, photo ids, threshold
+    source: Mapped[str] = mapped_column(String(10), default="submit")  # submit | nightly
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    close_reason: Mapped[str | None] = mapped_column(String(500))
+
+    equipment: Mapped[Equipment | None] = relationship()
+    maintenance_org: Mapped[Organization] = relationship()
+    work_order: Mapped[WorkOrder | None] = relationship()
+    maintainer: Mapped[User | None] = relationship(foreign_keys=[maintainer_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+
+    @property
+    def rule_label(self) -> str:
+        return RULES.get(self.rule, self.rule)
+
+    @property
+    def level_label(self) -> str:
+        return LEVELS.get(self.level, self.level)
+
+    @property
+    def status_label(self) -> str:
+        return STATUSES.get(self.status, self.status)
+
+    @property
+    def facts(self) -> dict:
+        try:
+            return json.loads(self.evidence or "{}")
+        except ValueError:
+            return {}
+
+
+# The overdue-plan view reads planned visits by due date across a region; the statistics read work orders
+# of a date range across the province (the region index of app/elevators serves one region).
+Index("ix_elevator_plan_status_due", MaintenancePlan.status, MaintenancePlan.due_on)
+Index("ix_elevator_wo_kind_checkin", WorkOrder.kind, WorkOrder.checkin_at)
