@@ -382,3 +382,27 @@ def test_pages_answer_for_their_people(app, web):
         assert s.get(url).status_code == 200, url
     assert web("wb_quality").get("/elevator-supervision/warnings").status_code == 200
     assert web("wb_quality").get("/elevator-supervision/plans").status_code == 403
+
+
+def test_api_responses_match_the_document(app, api):
+    from .test_openapi import check
+    today = today_local()
+    e = lifts("450102")[0]
+    w = _one_warning(e)
+    order(e, at(today - timedelta(days=1)), 45, coworker="wb_lu")
+    db.session.commit()
+    sup = api("xn_supervisor")
+    check(app, sup.get("/api/v1/elevator-supervision/warnings?status=all&rule=short_duration"), 200)
+    check(app, sup.get(f"/api/v1/elevator-supervision/warnings/{w.id}"), 200)
+    check(app, sup.get("/api/v1/elevator-supervision/warnings/999999"), 404)
+    check(app, sup.post(f"/api/v1/elevator-supervision/warnings/{w.id}/close", json={"reason": "短"}), 422)
+    check(app, sup.post(f"/api/v1/elevator-supervision/warnings/{w.id}/close", json={"reason": "核实后关闭"}), 200)
+    check(app, sup.post(f"/api/v1/elevator-supervision/warnings/{w.id}/close", json={"reason": "核实后关闭"}), 409)
+    check(app, sup.get("/api/v1/elevator-supervision/overdue-plans/summary"), 200)
+    check(app, sup.get("/api/v1/elevator-supervision/overdue-plans?min_days=1"), 200)
+    check(app, sup.get("/api/v1/elevator-supervision/stats"), 200)
+    check(app, sup.get("/api/v1/elevator-supervision/stats?date_to=2026-02-30"), 422)
+    check(app, sup.get(f"/api/v1/elevator-supervision/stats/units/{e.maintenance_org_id}"), 200)
+    check(app, sup.get("/api/v1/elevator-supervision/stats/units/999999"), 404)
+    check(app, sup.get(f"/api/v1/elevator-supervision/elevators/{e.id}/trace"), 200)
+    check(app, api("wb_quality").get("/api/v1/elevator-supervision/stats"), 403)
