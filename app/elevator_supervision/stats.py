@@ -335,16 +335,24 @@ def trace(equipment_id: int) -> list[dict]:
         plans[cid]["done" if status == "done" else "planned"] += 1
         if status == "planned" and due < today:
             plans[cid]["late"] += 1
-    out = []
+    out, covered = [], set()
     for c in contracts:
         visits = [o for o in orders if o.maintenance_org_id == c.maintenance_org_id
                   and c.starts_on <= to_local(o.checkin_at).date() <= c.ends_on]
-        people = list(dict.fromkeys([o.maintainer.display_name for o in visits]
-                                    + [o.coworker.display_name for o in visits if o.coworker]))
-        out.append({"contract": c, "visits": [_visit(o, warned.get(o.id, 0)) for o in reversed(visits)],
-                    "count": len(visits), "people": people, "plans": plans[c.id],
-                    "current": c.starts_on <= today <= c.ends_on})
+        covered.update(o.id for o in visits)
+        out.append(_entry(c, visits, warned, plans[c.id], c.starts_on <= today <= c.ends_on))
+    outside = [o for o in orders if o.id not in covered]
+    if outside:        # visits no contract covers (a unit without a recorded contract): shown, not hidden
+        out.append(_entry(None, outside, warned, {"done": 0, "planned": 0, "late": 0}, False))
     return out
+
+
+def _entry(contract, visits: list[WorkOrder], warned: dict, plans: dict, current: bool) -> dict:
+    people = list(dict.fromkeys([o.maintainer.display_name for o in visits]
+                                + [o.coworker.display_name for o in visits if o.coworker]))
+    return {"contract": contract, "visits": [_visit(o, warned.get(o.id, 0)) for o in reversed(visits)],
+            "count": len(visits), "people": people, "plans": plans, "current": current,
+            "units": list(dict.fromkeys(o.maintenance_org.name for o in visits))}
 
 
 def _visit(o: WorkOrder, warnings: int) -> dict:
@@ -356,10 +364,14 @@ def _visit(o: WorkOrder, warnings: int) -> dict:
 
 def trace_json(entries: list[dict]) -> list[dict]:
     from ..core.clock import local_iso
-    return [{"contract_id": e["contract"].id, "contract_no": e["contract"].contract_no,
-             "maintenance_org_id": e["contract"].maintenance_org_id, "maintenance_org": e["contract"].maintenance_org.name,
-             "starts_on": e["contract"].starts_on.isoformat(), "ends_on": e["contract"].ends_on.isoformat(),
-             "current": e["current"], "visit_count": e["count"], "people": e["people"], "plans": e["plans"],
+    def contract(c, e):
+        if c is None:
+            return {"contract_id": None, "contract_no": None, "maintenance_org_id": None,
+                    "maintenance_org": "、".join(e["units"]), "starts_on": None, "ends_on": None}
+        return {"contract_id": c.id, "contract_no": c.contract_no, "maintenance_org_id": c.maintenance_org_id,
+                "maintenance_org": c.maintenance_org.name, "starts_on": c.starts_on.isoformat(),
+                "ends_on": c.ends_on.isoformat()}
+    return [{**contract(e["contract"], e), "current": e["current"], "visit_count": e["count"], "people": e["people"], "plans": e["plans"],
              "visits": [{"work_order_id": v["order"].id, "order_no": v["order"].order_no,
                          "maint_type": v["order"].maint_type, "maint_type_label": v["order"].maint_type_label,
                          "maintainer": v["order"].maintainer.display_name,
