@@ -215,15 +215,24 @@ def certificate(orders, until: date) -> list[Draft]:
             OperatorCertificate.expiry_date >= until).exists()
     rows = db.session.execute(select(*_order_columns()).where(_visits(orders), or_(
         lacks(WorkOrder.maintainer_id), and_(WorkOrder.coworker_id.is_not(None), lacks(WorkOrder.coworker_id))))).all()
+    if not rows:
+        return []
+    people = {r.maintainer_id for r in rows} | {r.coworker_id for r in rows if r.coworker_id}
+    names = dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(people))).all())
+    expiries = defaultdict(list)
+    for person_id, expiry in db.session.execute(
+            select(Operator.user_id, OperatorCertificate.expiry_date)
+            .join(Operator, Operator.id == OperatorCertificate.operator_id)
+            .where(Operator.user_id.in_(people), OperatorCertificate.work_item == elevator_services.CERT_WORK_ITEM)):
+        expiries[person_id].append(expiry)
     drafts = []
     for o in rows:
         day = to_local(o.checkin_at).date()
         problems = []
         for role, person_id in (("维保人员", o.maintainer_id), ("协作人", o.coworker_id)):
-            person = db.session.get(User, person_id) if person_id else None
-            problem = elevator_services.certificate_problem(person, day) if person else None
+            problem = elevator_services.certificate_problem_of(expiries[person_id], day) if person_id else None
             if problem:
-                problems.append({"role": role, "user_id": person.id, "name": person.display_name, "problem": problem})
+                problems.append({"role": role, "user_id": person_id, "name": names.get(person_id), "problem": problem})
         if problems:
             drafts.append(_order_draft("certificate", t, o, "；".join(f"{p['role']}{p['name']}：{p['problem']}"
                                                                      for p in problems), {"people": problems}))

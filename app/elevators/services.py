@@ -392,9 +392,14 @@ def certificate_problem(user: User, day: date) -> str | None:
     certs = list(db.session.scalars(select(OperatorCertificate).join(Operator)
                                     .where(Operator.user_id == user.id,
                                            OperatorCertificate.work_item == CERT_WORK_ITEM)))
-    if not certs:
+    return certificate_problem_of([c.expiry_date for c in certs], day)
+
+
+def certificate_problem_of(expiries: list[date], day: date) -> str | None:
+    """The same judgement from the expiry dates of a person's T certificates (callers that read many people at once)."""
+    if not expiries:
         return "未持有电梯修理（T）作业人员证，禁止作业"
-    if all(c.expiry_date < day for c in certs):
+    if all(expiry < day for expiry in expiries):
         return "作业人员证书已过期"
     return None
 
