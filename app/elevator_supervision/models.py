@@ -27,6 +27,15 @@ RULES = {
 }
 LEVELS = {"red": "红色", "orange": "橙色", "yellow": "黄色", "blue": "蓝色"}
 STATUSES = {"open": "待处理", "closed": "已关闭"}
+# Labels of the evidence figures on the warning page.
+EVIDENCE_LABELS = {
+    "order_no": "工单编号", "checkin_at": "签到时间", "checkout_at": "签退时间", "threshold": "阈值",
+    "minutes": "维保用时（分钟）", "maint_type": "维保类型", "checkin_distance": "签到距电梯（米）",
+    "checkout_distance": "签退距电梯（米）", "photos": "照片（编号、距电梯米数，空为无位置）", "failed": "不合格项目",
+    "count": "数量", "seconds": "机房与底坑照片间隔（秒）", "people": "人员与证书问题", "elevators": "维保电梯（台）",
+    "period": "统计期间", "date_from": "起", "date_to": "止", "last_visit": "上次维保日期", "contract_id": "维保合同编号",
+    "contract_start": "合同开始日期", "days": "距上次维保（天）",
+}
 
 
 class ElevatorWarning(db.Model):

@@ -149,7 +149,7 @@ def short_duration(orders) -> list[Draft]:
         used_min = round(float(o.used) / 60, 1)
         drafts.append(_order_draft("short_duration", t, o,
                                    f"{MAINT_TYPES.get(o.maint_type, '维保')}用时 {used_min} 分钟，少于 {t.value:g} 分钟",
-                                   {"minutes": used_min, "maint_type": o.maint_type}))
+                                   {"minutes": used_min, "maint_type": MAINT_TYPES.get(o.maint_type, o.maint_type or "")}))
     return drafts
 
 

@@ -16,7 +16,7 @@ from ..elevators import services as elevator_services
 from ..errors import DomainError
 from ..extensions import db
 from . import rules, stats
-from .models import LEVELS, RULES, STATUSES
+from .models import EVIDENCE_LABELS, LEVELS, RULES, STATUSES
 
 bp = Blueprint("elevator_supervision", __name__, url_prefix="/elevator-supervision")
 
@@ -87,6 +87,7 @@ def warning(warning_id: int):
         from ..elevators.models import WorkPhoto
         photos = list(db.session.scalars(select(WorkPhoto).where(WorkPhoto.id.in_(ids)).order_by(WorkPhoto.id)))
     return render_template("elevator_supervision/warning.html", w=w, photos=photos, error=error,
+                           EVIDENCE_LABELS=EVIDENCE_LABELS,
                            can_close=rules.can_close(current_user, w)), (422 if error else 200)
 
 
