@@ -34,7 +34,7 @@ def build(n: int) -> None:
     from app.core.models import Equipment, Organization, Region
     from app.demo import seed
     from app.elevators.models import ElevatorFacts, WorkOrder
-    from app.elevators.scale import stage_elevators
+    from app.elevators.scale import _maintainer_accounts, stage_elevators
     from app.extensions import db
     from app.scale.generate import Writer
     upgrade()
@@ -76,6 +76,8 @@ def build(n: int) -> None:
             db.session.commit()
             todo -= k
             done += k
+        _maintainer_accounts(writer)          # two maintainers per new unit (the stage makes them on its first run only)
+        db.session.commit()
         stage_elevators("bench", {"chunk": 4000}, io.StringIO())
         db.session.execute(text("ANALYZE"))
         db.session.commit()

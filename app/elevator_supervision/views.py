@@ -13,7 +13,7 @@ from ..core.clock import to_local
 from ..core.excel import stream_xlsx
 from ..core.models import Organization
 from ..elevators import services as elevator_services
-from ..errors import DomainError
+from ..errors import DomainError, Forbidden
 from ..extensions import db
 from . import rules, stats
 from .models import EVIDENCE_LABELS, LEVELS, RULES, STATUSES
@@ -79,6 +79,8 @@ def warning(warning_id: int):
             return redirect(url_for(".warning", warning_id=w.id))
         except DomainError as err:
             db.session.rollback()
+            if isinstance(err, Forbidden):
+                raise
             w = rules.visible_warning(current_user, warning_id)
             error = "；".join(map(str, err.fields.values())) if getattr(err, "fields", None) else err.message
     photos = []
