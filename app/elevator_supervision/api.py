@@ -82,9 +82,10 @@ def _plain(rows: list[dict]) -> list[dict]:
 def statistics():
     _regulator()
     f = _filter()
-    regions = stats.region_rows(f)
+    overview = stats.Overview(f)
+    regions = overview.regions()
     return jsonify({"region": f.region, "date_from": f.date_from.isoformat(), "date_to": f.date_to.isoformat(),
-                    "totals": stats.totals(regions), "regions": _plain(regions), "units": _plain(stats.unit_rows(f)),
+                    "totals": stats.totals(regions), "regions": _plain(regions), "units": _plain(overview.units()),
                     "warnings_by_rule": [{"rule": k, "count": n} for k, n in stats.rule_counts(f)]})
 
 

@@ -88,17 +88,6 @@ def children(region: str) -> list[tuple[str, str]]:
                                                          .order_by(Region.code))]
 
 
-def _fold(region: str, counts) -> dict[str, list]:
-    """Per-region-code sums folded onto the child regions of `region`."""
-    width = {2: 4, 4: 6, 6: 6}[len(region_prefix(region))]
-    out: dict[str, list] = defaultdict(lambda: [0, 0.0])
-    for code, n, extra in counts:
-        key = code[:width] + "0" * (6 - width)
-        out[key][0] += n or 0
-        out[key][1] += float(extra or 0)
-    return out
-
-
 # ---------------------------------------------------------------- the figures, grouped by a column
 
 def _visit_where(f: StatsFilter) -> list:
@@ -111,34 +100,52 @@ def _used():
     return func.coalesce(seconds_between(WorkOrder.checkout_at, WorkOrder.checkin_at), 0)
 
 
+def _cols(column) -> tuple:
+    return column if isinstance(column, tuple) else (column,)
+
+
+def _key(row, n: int):
+    return tuple(row[:n]) if n > 1 else row[0]
+
+
 def records_by(f: StatsFilter, column, *extra) -> dict:
-    """key -> (records, total seconds of the records with a check-out, records with a check-out)."""
-    rows = db.session.execute(select(column, func.count(), func.sum(_used()), func.count(WorkOrder.checkout_at))
-                              .where(*_visit_where(f), *extra).group_by(column)).all()
-    return {k: (n, float(s or 0), m) for k, n, s, m in rows}
+    """key -> (records, total seconds of the records with a check-out, records with a check-out). `column`: one
+    column or a tuple of columns (the key is then a tuple)."""
+    cols = _cols(column)
+    rows = db.session.execute(select(*cols, func.count(), func.sum(_used()), func.count(WorkOrder.checkout_at))
+                              .where(*_visit_where(f), *extra).group_by(*cols)).all()
+    n = len(cols)
+    return {_key(r, n): (r[n], float(r[n + 1] or 0), r[n + 2]) for r in rows}
+
+
+def _counts(rows, n: int) -> dict:
+    return {_key(r, n): r[n] for r in rows}
 
 
 def elevators_by(f: StatsFilter, column, *extra) -> dict:
-    rows = db.session.execute(select(column, func.count()).select_from(ElevatorFacts)
+    cols = _cols(column)
+    rows = db.session.execute(select(*cols, func.count()).select_from(ElevatorFacts)
                               .join(Equipment, Equipment.id == ElevatorFacts.equipment_id)
-                              .where(in_region(Equipment.region_code, f.prefix), *extra).group_by(column)).all()
-    return dict(rows)
+                              .where(in_region(Equipment.region_code, f.prefix), *extra).group_by(*cols)).all()
+    return _counts(rows, len(cols))
 
 
 def overdue_by(f: StatsFilter, column, *extra) -> dict:
     """Elevators with a planned visit before today (not done), by `column`."""
-    rows = db.session.execute(select(column, func.count(func.distinct(MaintenancePlan.equipment_id)))
+    cols = _cols(column)
+    rows = db.session.execute(select(*cols, func.count(func.distinct(MaintenancePlan.equipment_id)))
                               .join(Equipment, Equipment.id == MaintenancePlan.equipment_id)
                               .where(MaintenancePlan.status == "planned", MaintenancePlan.due_on < today_local(),
-                                     in_region(Equipment.region_code, f.prefix), *extra).group_by(column)).all()
-    return dict(rows)
+                                     in_region(Equipment.region_code, f.prefix), *extra).group_by(*cols)).all()
+    return _counts(rows, len(cols))
 
 
 def warnings_by(f: StatsFilter, column, *extra) -> dict:
-    rows = db.session.execute(select(column, func.count()).where(
+    cols = _cols(column)
+    rows = db.session.execute(select(*cols, func.count()).where(
         in_region(ElevatorWarning.region_code, f.prefix), ElevatorWarning.opened_at >= local_day_start(f.date_from),
-        ElevatorWarning.opened_at <= local_day_end(f.date_to), *extra).group_by(column)).all()
-    return dict(rows)
+        ElevatorWarning.opened_at <= local_day_end(f.date_to), *extra).group_by(*cols)).all()
+    return _counts(rows, len(cols))
 
 
 def _row(key, label, elevators, rec, overdue, warnings, **more) -> dict:
@@ -148,34 +155,59 @@ def _row(key, label, elevators, rec, overdue, warnings, **more) -> dict:
             "warnings": warnings or 0, **more}
 
 
+class Overview:
+    """The figures of a region by (region code, maintenance unit), each read once (one grouped query per figure);
+    the region table and the unit table both fold them."""
+
+    def __init__(self, f: StatsFilter):
+        self.f = f
+        self.records = records_by(f, (WorkOrder.region_code, WorkOrder.maintenance_org_id))
+        self.lifts = elevators_by(f, (Equipment.region_code, Equipment.maintenance_org_id))
+        self.late = overdue_by(f, (Equipment.region_code, MaintenancePlan.maintenance_org_id))
+        self.warns = warnings_by(f, (ElevatorWarning.region_code, ElevatorWarning.maintenance_org_id))
+
+    @staticmethod
+    def _sum(d: dict, pick, width=None) -> dict:
+        out: dict = defaultdict(lambda: None)
+        for key, value in d.items():
+            k = pick(key)
+            if isinstance(value, tuple):
+                prev = out[k] or (0, 0.0, 0)
+                out[k] = tuple(p + (v or 0) for p, v in zip(prev, value))
+            else:
+                out[k] = (out[k] or 0) + (value or 0)
+        return out
+
+    def regions(self) -> list[dict]:
+        """One row per child region of the shown region (a county: the county itself)."""
+        width = {2: 4, 4: 6, 6: 6}[len(self.f.prefix)]
+
+        def child(key):
+            return key[0][:width] + "0" * (6 - width)
+        recs, lifts = self._sum(self.records, child), self._sum(self.lifts, child)
+        late, warns = self._sum(self.late, child), self._sum(self.warns, child)
+        return [_row(code, name, lifts[code], recs[code], late[code] or 0, warns[code])
+                for code, name in children(self.f.region)]
+
+    def units(self) -> list[dict]:
+        """One row per maintenance unit with elevators or records in the region, most elevators first."""
+        def unit(key):
+            return key[1]
+        recs, lifts = self._sum(self.records, unit), self._sum(self.lifts, unit)
+        late, warns = self._sum(self.late, unit), self._sum(self.warns, unit)
+        ids = {i for i in set(recs) | set(lifts) if i is not None}
+        names = dict(db.session.execute(select(Organization.id, Organization.name)
+                                        .where(Organization.id.in_(list(ids)))).all()) if ids else {}
+        rows = [_row(i, names.get(i, str(i)), lifts[i], recs[i], late[i] or 0, warns[i]) for i in ids]
+        return sorted(rows, key=lambda r: (-r["elevators"], -r["records"], r["label"]))
+
+
 def region_rows(f: StatsFilter) -> list[dict]:
-    """One row per child region of the shown region (a county: the county itself)."""
-    def folded(d):
-        return _fold(f.region, [(code, v, None) for code, v in d.items()])
-    by_code = records_by(f, WorkOrder.region_code)
-    recs = _fold(f.region, [(code, n, s) for code, (n, s, _m) in by_code.items()])
-    timed = folded({k: v[2] for k, v in by_code.items()})
-    lifts = folded(elevators_by(f, Equipment.region_code))
-    late = folded(overdue_by(f, Equipment.region_code))
-    warns = folded(warnings_by(f, ElevatorWarning.region_code))
-    rows = []
-    for code, name in children(f.region):
-        rows.append(_row(code, name, lifts[code][0], (recs[code][0], recs[code][1], timed[code][0]),
-                         late[code][0], warns[code][0]))
-    return rows
+    return Overview(f).regions()
 
 
 def unit_rows(f: StatsFilter) -> list[dict]:
-    """One row per maintenance unit with elevators or records in the region, most elevators first."""
-    recs = records_by(f, WorkOrder.maintenance_org_id)
-    lifts = elevators_by(f, Equipment.maintenance_org_id, Equipment.maintenance_org_id.is_not(None))
-    late = overdue_by(f, MaintenancePlan.maintenance_org_id)
-    warns = warnings_by(f, ElevatorWarning.maintenance_org_id)
-    ids = set(recs) | set(lifts)
-    names = dict(db.session.execute(select(Organization.id, Organization.name)
-                                    .where(Organization.id.in_(list(ids)))).all()) if ids else {}
-    rows = [_row(i, names.get(i, str(i)), lifts.get(i), recs.get(i), late.get(i, 0), warns.get(i)) for i in ids]
-    return sorted(rows, key=lambda r: (-r["elevators"], -r["records"], r["label"]))
+    return Overview(f).units()
 
 
 def maintainer_rows(f: StatsFilter, org_id: int) -> list[dict]:

@@ -154,8 +154,8 @@ def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict]) -> lis
 def statistics():
     _regulator()
     f = stats.StatsFilter.from_args(current_user, request.args)
-    regions = stats.region_rows(f)
-    units = stats.unit_rows(f)
+    overview = stats.Overview(f)
+    regions, units = overview.regions(), overview.units()
     for r in regions:
         r["url"] = url_for(".statistics", **f.args(region=r["key"])) if len(f.prefix) < 6 else None
     for u in units:
