@@ -44,7 +44,9 @@ def upgrade():
     op.create_index('ix_elevator_warning_org', 'elevator_warning', ['maintenance_org_id', 'status', 'opened_at'])
     op.create_index('ix_elevator_warning_equipment', 'elevator_warning', ['equipment_id', 'opened_at'])
     op.create_index('ix_elevator_plan_status_due', 'elevator_plan', ['status', 'due_on'])
-    op.create_index('ix_elevator_wo_kind_checkin', 'elevator_work_order', ['kind', 'checkin_at'])
+    op.create_index('ix_elevator_wo_kind_checkin', 'elevator_work_order', ['kind', 'checkin_at'],
+                    postgresql_include=['region_code', 'maintenance_org_id', 'maintainer_id', 'equipment_id', 'status',
+                                        'checkout_at'])
 
 
 def downgrade():
