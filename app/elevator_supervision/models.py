@@ -43,6 +43,7 @@ class ElevatorWarning(db.Model):
     second row, open or closed). Evidence: the work order, the photos and the figures compared."""
     __tablename__ = "elevator_warning"
     __table_args__ = (Index("ix_elevator_warning_region", "region_code", "status", "opened_at"),
+                      Index("ix_elevator_warning_status", "status", "opened_at"),
                       Index("ix_elevator_warning_org", "maintenance_org_id", "status", "opened_at"),
                       Index("ix_elevator_warning_equipment", "equipment_id", "opened_at"))
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -155,6 +155,22 @@ def _row(key, label, elevators, rec, overdue, warnings, **more) -> dict:
             "warnings": warnings or 0, **more}
 
 
+ELEVATOR_COUNT_SECONDS = 300.0
+_ELEVATOR_COUNTS: dict[str, tuple[float, dict]] = {}
+
+
+def elevator_counts(f: StatsFilter) -> dict:
+    """Elevators by (region code, maintenance unit) under the region: the only figure of the overview that reads
+    every elevator, and one that changes slowly — kept for five minutes per region (per process)."""
+    import time
+    now = time.monotonic()
+    cached = _ELEVATOR_COUNTS.get(f.prefix)
+    if cached is None or now - cached[0] > ELEVATOR_COUNT_SECONDS:
+        cached = (now, elevators_by(f, (Equipment.region_code, Equipment.maintenance_org_id)))
+        _ELEVATOR_COUNTS[f.prefix] = cached
+    return cached[1]
+
+
 class Overview:
     """The figures of a region by (region code, maintenance unit), each read once (one grouped query per figure);
     the region table and the unit table both fold them."""
@@ -162,7 +178,7 @@ class Overview:
     def __init__(self, f: StatsFilter):
         self.f = f
         self.records = records_by(f, (WorkOrder.region_code, WorkOrder.maintenance_org_id))
-        self.lifts = elevators_by(f, (Equipment.region_code, Equipment.maintenance_org_id))
+        self.lifts = elevator_counts(f)
         self.late = overdue_by(f, (Equipment.region_code, MaintenancePlan.maintenance_org_id))
         self.warns = warnings_by(f, (ElevatorWarning.region_code, ElevatorWarning.maintenance_org_id))
 
