@@ -36,9 +36,9 @@ def _warning() -> dict:
                       checkout_lng=lift.lng, checkout_distance=5)
     db.session.add(order)
     db.session.flush()
-    [warning] = rules.store(rules.short_duration(WorkOrder.id == order.id), "submit")
+    [(warning_id, _draft)] = rules.store(rules.short_duration(WorkOrder.id == order.id), "submit")
     db.session.commit()
-    return {"warning": warning.id, "device": lift.id, "org": lift.maintenance_org_id}
+    return {"warning": warning_id, "device": lift.id, "org": lift.maintenance_org_id}
 
 
 def _warning_state(ids) -> tuple:

@@ -247,9 +247,9 @@ def test_a_submitted_order_is_checked_and_closes_the_overdue_warning(app):
 def _one_warning(equipment: Equipment | None = None) -> ElevatorWarning:
     e = equipment or lifts()[0]
     o = order(e, at(today_local(), 9), 5)
-    rows = rules.store(rules.short_duration(WorkOrder.id == o.id), "submit")
+    [(warning_id, _draft)] = rules.store(rules.short_duration(WorkOrder.id == o.id), "submit")
     db.session.commit()
-    return rows[0]
+    return db.session.get(ElevatorWarning, warning_id)
 
 
 def test_close_needs_a_reason_and_is_audited(app, web):

@@ -366,45 +366,48 @@ def order_drafts(orders, until: date) -> list[Draft]:
 
 # ---------------------------------------------------------------- storing, messages
 
-def store(drafts: list[Draft], source: str) -> list[ElevatorWarning]:
-    """Insert the drafts whose cause has no row yet; returns the new rows."""
+def store(drafts: list[Draft], source: str) -> list[tuple[int, Draft]]:
+    """Insert the drafts whose cause has no row yet, in one bulk INSERT; returns (id, draft) of the new rows."""
+    from sqlalchemy import insert
     unique = {d.cause_key: d for d in drafts}
     keys = list(unique)
     known = set()
     for n in range(0, len(keys), 500):
         known.update(db.session.scalars(select(ElevatorWarning.cause_key)
                                         .where(ElevatorWarning.cause_key.in_(keys[n:n + 500]))))
+    new = [d for key, d in unique.items() if key not in known]
+    if not new:
+        return []
     now = utcnow()
-    rows = [ElevatorWarning(rule=d.rule, cause_key=d.cause_key, level=d.level, region_code=d.region_code,
-                            maintenance_org_id=d.maintenance_org_id, equipment_id=d.equipment_id,
-                            work_order_id=d.work_order_id, maintainer_id=d.maintainer_id, summary=d.summary,
-                            evidence=json.dumps(d.evidence, ensure_ascii=False), source=source, status="open",
-                            opened_at=now)
-            for key, d in unique.items() if key not in known]
-    db.session.add_all(rows)
-    db.session.flush()
-    return rows
+    values = [{"rule": d.rule, "cause_key": d.cause_key, "level": d.level, "region_code": d.region_code,
+               "maintenance_org_id": d.maintenance_org_id, "equipment_id": d.equipment_id,
+               "work_order_id": d.work_order_id, "maintainer_id": d.maintainer_id, "summary": d.summary,
+               "evidence": json.dumps(d.evidence, ensure_ascii=False), "source": source, "status": "open",
+               "opened_at": now} for d in new]
+    ids = list(db.session.scalars(insert(ElevatorWarning).returning(ElevatorWarning.id, sort_by_parameter_order=True),
+                                  values))
+    return list(zip(ids, new))
 
 
-def _notify_order(order: WorkOrder, rows: list[ElevatorWarning]) -> None:
+def _notify_order(order: WorkOrder, rows: list[tuple[int, Draft]]) -> None:
     from ..sms import services as sms
     recipients = sms.recipients_for_org(order.maintenance_org_id)
     if not recipients:
         return
     sms.enqueue("ELEVATOR_MAINT_WARNING", {
         "unitName": order.maintenance_org.name, "equipName": order.equipment.name, "deviceCode": order.equipment.code,
-        "orderNo": order.order_no, "ruleNames": "、".join(dict.fromkeys(r.rule_label for r in rows))},
+        "orderNo": order.order_no, "ruleNames": "、".join(dict.fromkeys(RULES[d.rule] for _i, d in rows))},
         recipients, region_code=order.region_code, dedup_key=f"elevwarn:{order.id}:{len(rows)}",
         equipment_id=order.equipment_id)
 
 
-def _notify_daily(rows: list[ElevatorWarning], today: date) -> int:
+def _notify_daily(rows: list[tuple[int, Draft]], today: date) -> int:
     """One message per maintenance unit and one per county bureau with the night's new warnings."""
     from ..core.regions import region_name
     from ..sms import services as sms
     queued = 0
     by_org, by_region = defaultdict(Counter), defaultdict(Counter)
-    for r in rows:
+    for _id, r in rows:
         by_org[r.maintenance_org_id][r.rule] += 1
         by_region[r.region_code][r.rule] += 1
     orgs = dict(db.session.execute(select(Organization.id, Organization.name)
@@ -430,7 +433,7 @@ def _notify_daily(rows: list[ElevatorWarning], today: date) -> int:
 
 # ---------------------------------------------------------------- on submission, nightly
 
-def check_order(order: WorkOrder) -> list[ElevatorWarning]:
+def check_order(order: WorkOrder) -> list[tuple[int, Draft]]:
     """The rules for one submitted order and its maintainer's day and month; an open 逾期未保 warning of the
     elevator is closed by the visit. Runs inside the sign-off's transaction (a savepoint: a failure here
     is logged and never stops the sign-off)."""
@@ -465,7 +468,7 @@ def nightly(today: date | None = None) -> dict:
     volume for yesterday and its month. Idempotent (cause keys). Commits."""
     today = today or today_local()
     counts: dict[str, int] = {}
-    new_rows: list[ElevatorWarning] = []
+    new_rows: list[tuple[int, Draft]] = []
     since = local_day_start(today - timedelta(days=NIGHTLY_DAYS))
     batches = [("overdue", lambda: overdue(today)),
                ("orders", lambda: order_drafts(WorkOrder.checkin_at >= since, today)),
