@@ -31,7 +31,7 @@ def build(n: int) -> None:
 
     from app.cli import deploy_all
     from app.core.clock import utcnow
-    from app.core.models import Equipment, Organization, Region
+    from app.core.models import Equipment, Region
     from app.demo import seed
     from app.elevators.models import ElevatorFacts, WorkOrder
     from app.elevators.scale import _maintainer_accounts, stage_elevators
