@@ -172,8 +172,9 @@ def test_volume_per_maintainer_per_day_and_month(app):
     db.session.rollback()
 
 
-def test_thresholds_come_from_the_deployed_decision_table(app):
-    """The process admin deploys a new version: the rule follows at once."""
+def test_thresholds_come_from_the_deployed_decision_table(app, web):
+    """The table is listed for the process admin; a new version deployed takes effect at once."""
+    assert "elevator_warning" in web("process_admin").get("/process-admin/").get_data(as_text=True)
     from pathlib import Path
 
     from app.engine.decisions import deploy_decision_xml
