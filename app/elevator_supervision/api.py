@@ -61,7 +61,8 @@ def close_warning(warning_id: int):
 def overdue_summary():
     _regulator()
     f = _filter()
-    return jsonify({"region": f.region, "regions": stats.overdue_regions(f), "units": stats.overdue_units(f)})
+    late = stats.late_elevators(f)
+    return jsonify({"region": f.region, "regions": stats.overdue_regions(f, late), "units": stats.overdue_units(f, late)})
 
 
 @bp.get("/overdue-plans")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
@@ -90,10 +90,11 @@ class ElevatorWarning(db.Model):
             return {}
 
 
-# The overdue-plan view reads planned visits by due date across a region; the statistics read work orders
+# The overdue-plan view reads the planned visits past their date across a region (from the index alone); the statistics read work orders
 # of a date range across the province: on PostgreSQL the index carries every column they group and sum by,
 # so a month of a province's orders is read from the index alone (the rows lie in elevator order on disk,
 # a date range touches nearly every heap page otherwise).
 STATS_COLUMNS = ["region_code", "maintenance_org_id", "maintainer_id", "equipment_id", "status", "checkout_at"]
-Index("ix_elevator_plan_status_due", MaintenancePlan.status, MaintenancePlan.due_on)
+Index("ix_elevator_plan_late", MaintenancePlan.due_on, postgresql_include=["equipment_id", "maintenance_org_id"],
+      postgresql_where=text("status = 'planned'"), sqlite_where=text("status = 'planned'"))
 Index("ix_elevator_wo_kind_checkin", WorkOrder.kind, WorkOrder.checkin_at, postgresql_include=STATS_COLUMNS)

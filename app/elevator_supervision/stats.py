@@ -290,52 +290,61 @@ def _late_plans(f: StatsFilter, today: date):
     return conds
 
 
-def overdue_regions(f: StatsFilter) -> list[dict]:
+@dataclass(frozen=True)
+class Late:
+    eid: int
+    region_code: str
+    org: int
+    oldest: date
+    plans: int
+
+
+def late_elevators(f: StatsFilter, with_q: bool = False) -> list[Late]:
+    """Every elevator of the region with a late plan (one grouped query, read once per page: the region
+    summary, the unit summary and the elevator list all fold it), oldest first."""
     today = today_local()
-    rows = db.session.execute(select(Equipment.region_code, func.count(func.distinct(MaintenancePlan.equipment_id)),
-                                     func.count(), func.min(MaintenancePlan.due_on))
-                              .join(Equipment, Equipment.id == MaintenancePlan.equipment_id)
-                              .where(*_late_plans(f, today)).group_by(Equipment.region_code)).all()
+    stmt = (select(MaintenancePlan.equipment_id, Equipment.region_code, func.min(MaintenancePlan.maintenance_org_id),
+                   func.min(MaintenancePlan.due_on), func.count())
+            .join(Equipment, Equipment.id == MaintenancePlan.equipment_id)
+            .where(*_late_plans(f, today)).group_by(MaintenancePlan.equipment_id, Equipment.region_code))
+    if with_q and f.q:
+        stmt = stmt.where(or_(Equipment.code.like(f"%{f.q}%"), Equipment.name.like(f"%{f.q}%")))
+    rows = [Late(*r) for r in db.session.execute(stmt)]
+    return sorted(rows, key=lambda r: (r.oldest, r.eid))
+
+
+def _summary(key, label, rows: list[Late], today: date) -> dict:
+    oldest = min((r.oldest for r in rows), default=None)
+    return {"key": key, "label": label, "elevators": len(rows), "plans": sum(r.plans for r in rows),
+            "oldest": oldest.isoformat() if oldest else None, "max_days": (today - oldest).days if oldest else None}
+
+
+def overdue_regions(f: StatsFilter, late: list[Late] | None = None) -> list[dict]:
+    today = today_local()
     width = {2: 4, 4: 6, 6: 6}[len(f.prefix)]
-    folded: dict[str, list] = defaultdict(lambda: [0, 0, None])
-    for code, lifts, plans, oldest in rows:
-        acc = folded[code[:width] + "0" * (6 - width)]
-        acc[0] += lifts
-        acc[1] += plans
-        acc[2] = oldest if acc[2] is None or oldest < acc[2] else acc[2]
-    return [{"key": code, "label": name, "elevators": folded[code][0], "plans": folded[code][1],
-             "oldest": folded[code][2].isoformat() if folded[code][2] else None,
-             "max_days": (today - folded[code][2]).days if folded[code][2] else None}
-            for code, name in children(f.region)]
+    grouped = defaultdict(list)
+    for r in late if late is not None else late_elevators(f):
+        grouped[r.region_code[:width] + "0" * (6 - width)].append(r)
+    return [_summary(code, name, grouped[code], today) for code, name in children(f.region)]
 
 
-def overdue_units(f: StatsFilter) -> list[dict]:
+def overdue_units(f: StatsFilter, late: list[Late] | None = None) -> list[dict]:
     today = today_local()
-    rows = db.session.execute(select(MaintenancePlan.maintenance_org_id, func.count(func.distinct(MaintenancePlan.equipment_id)),
-                                     func.count(), func.min(MaintenancePlan.due_on))
-                              .join(Equipment, Equipment.id == MaintenancePlan.equipment_id)
-                              .where(*_late_plans(f, today)).group_by(MaintenancePlan.maintenance_org_id)).all()
+    grouped = defaultdict(list)
+    for r in late if late is not None else late_elevators(f):
+        grouped[r.org].append(r)
     names = dict(db.session.execute(select(Organization.id, Organization.name)
-                                    .where(Organization.id.in_([r[0] for r in rows]))).all()) if rows else {}
-    out = [{"key": org, "label": names.get(org, str(org)), "elevators": lifts, "plans": plans,
-            "oldest": oldest.isoformat(), "max_days": (today - oldest).days} for org, lifts, plans, oldest in rows]
+                                    .where(Organization.id.in_(list(grouped)))).all()) if grouped else {}
+    out = [_summary(org, names.get(org, str(org)), rows, today) for org, rows in grouped.items()]
     return sorted(out, key=lambda r: (-r["elevators"], r["label"]))
 
 
-def overdue_elevators(f: StatsFilter) -> tuple[list[dict], int]:
-    """One row per elevator with a late plan: its oldest late plan, how many, the last visit."""
-    today = today_local()
-    grouped = (select(MaintenancePlan.equipment_id.label("eid"), func.min(MaintenancePlan.due_on).label("oldest"),
-                      func.count().label("plans"), func.min(MaintenancePlan.maintenance_org_id).label("org"))
-               .join(Equipment, Equipment.id == MaintenancePlan.equipment_id)
-               .where(*_late_plans(f, today)).group_by(MaintenancePlan.equipment_id))
-    if f.q:
-        grouped = grouped.where(or_(Equipment.code.like(f"%{f.q}%"), Equipment.name.like(f"%{f.q}%")))
-    sub = grouped.subquery()
-    total = db.session.scalar(select(func.count()).select_from(sub))
-    page = db.session.execute(select(sub).order_by(sub.c.oldest, sub.c.eid).limit(f.per_page)
-                              .offset((f.page - 1) * f.per_page)).all()
-    return _elevator_details(page, today), total
+def overdue_elevators(f: StatsFilter, late: list[Late] | None = None) -> tuple[list[dict], int]:
+    """One row per elevator with a late plan (a page): its oldest late plan, how many, the last visit.
+    `late`: the rows already read for this filter (the keyword applied)."""
+    rows = late if late is not None else late_elevators(f, with_q=True)
+    start = (f.page - 1) * f.per_page
+    return _elevator_details(rows[start:start + f.per_page], today_local()), len(rows)
 
 
 def _elevator_details(page, today: date) -> list[dict]:

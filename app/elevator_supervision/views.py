@@ -100,11 +100,12 @@ def warning(warning_id: int):
 def plans():
     _regulator()
     f = stats.StatsFilter.from_args(current_user, request.args)
-    lifts, total = stats.overdue_elevators(f)
+    late = stats.late_elevators(f)
+    lifts, total = stats.overdue_elevators(f, stats.late_elevators(f, with_q=True) if f.q else late)
     org = db.session.get(Organization, f.org_id) if f.org_id else None
     return render_template("elevator_supervision/plans.html", f=f, org=org,
-                           regions=stats.overdue_regions(f) if not f.org_id else [],
-                           units=stats.overdue_units(f) if not f.org_id else [], lifts=lifts, total=total,
+                           regions=stats.overdue_regions(f, late) if not f.org_id else [],
+                           units=stats.overdue_units(f, late) if not f.org_id else [], lifts=lifts, total=total,
                            pages=max(1, -(-total // f.per_page)))
 
 
@@ -114,10 +115,11 @@ def plans_export():
     _regulator()
     f = stats.StatsFilter.from_args(current_user, request.args)
     f.page, f.per_page = 1, 100
+    late = stats.late_elevators(f, with_q=True)
 
     def rows():
         while True:
-            page, _total = stats.overdue_elevators(f)
+            page, _total = stats.overdue_elevators(f, late)
             for r in page:
                 yield [r["code"], r["name"], r["region"], r["use_org"], r["maintenance_org"], r["oldest_due"], r["days"],
                        r["plans"], r["last_visit"] or "无"]

@@ -1,5 +1,5 @@
 """电梯维保监管: maintenance warnings (elevator_warning) and the indexes of the overdue-plan view and the
-statistics (planned visits by due date; work orders by kind and check-in time)
+statistics (planned visits by due date; work orders by kind and check-in time, covering on PostgreSQL)
 
 Revision ID: 0019_elevsup
 Revises: 0018_elevators
@@ -44,7 +44,9 @@ def upgrade():
     op.create_index('ix_elevator_warning_status', 'elevator_warning', ['status', 'opened_at'])
     op.create_index('ix_elevator_warning_org', 'elevator_warning', ['maintenance_org_id', 'status', 'opened_at'])
     op.create_index('ix_elevator_warning_equipment', 'elevator_warning', ['equipment_id', 'opened_at'])
-    op.create_index('ix_elevator_plan_status_due', 'elevator_plan', ['status', 'due_on'])
+    op.create_index('ix_elevator_plan_late', 'elevator_plan', ['due_on'],
+                    postgresql_include=['equipment_id', 'maintenance_org_id'],
+                    postgresql_where=sa.text("status = 'planned'"), sqlite_where=sa.text("status = 'planned'"))
     op.create_index('ix_elevator_wo_kind_checkin', 'elevator_work_order', ['kind', 'checkin_at'],
                     postgresql_include=['region_code', 'maintenance_org_id', 'maintainer_id', 'equipment_id', 'status',
                                         'checkout_at'])
@@ -52,7 +54,7 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_elevator_wo_kind_checkin', table_name='elevator_work_order')
-    op.drop_index('ix_elevator_plan_status_due', table_name='elevator_plan')
+    op.drop_index('ix_elevator_plan_late', table_name='elevator_plan')
     op.drop_index('ix_elevator_warning_equipment', table_name='elevator_warning')
     op.drop_index('ix_elevator_warning_org', table_name='elevator_warning')
     op.drop_index('ix_elevator_warning_status', table_name='elevator_warning')
