@@ -340,6 +340,8 @@ def test_overdue_plans_by_region_unit_and_elevator(app, web, api):
     assert mine["days"] >= 4 and mine["oldest_due"] == (today - timedelta(days=4)).isoformat()
     f.min_days = 5
     assert a.id not in [r["equipment_id"] for r in stats.overdue_elevators(f)[0]]
+    f.min_days, f.q = 1, a.code
+    assert [r["equipment_id"] for r in stats.overdue_elevators(f)[0]] == [a.id]
     body = api("xn_supervisor").get(f"/api/v1/elevator-supervision/overdue-plans?org_id={a.maintenance_org_id}").get_json()
     assert a.id in [r["equipment_id"] for r in body["items"]]
     assert a.id not in [r["equipment_id"] for r in api("qx_supervisor").get(
