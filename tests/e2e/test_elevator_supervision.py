@@ -40,6 +40,9 @@ def test_regulator_drills_down_from_statistics_to_an_elevator_trace(app, browser
         MaintenanceContract.equipment_id == o.equipment_id,
         MaintenanceContract.starts_on <= (today_local() - timedelta(days=9)))))     # both visits under contract
     page, errors = login(browser, server, "nn_city", DESKTOP)
+    page.goto(f"{server}/elevator-supervision/plans")
+    page.wait_for_selector("[data-testid=plan-elevator-table]")
+    shot(page, "elevsup-plans-city")
     page.goto(f"{server}/elevator-supervision/stats")
     page.wait_for_selector("[data-testid=region-table]")
     page.wait_for_selector("[data-testid=chart-records] canvas")
