@@ -97,6 +97,7 @@ def configure_domains() -> None:
     from .elevator_exemptions import models as _exemption_models  # noqa: F401
     from .elevator_exemptions import services as _exemption_services  # noqa: F401
     from .elevator_exemptions import profile as _exemption_profile  # noqa: F401
+    from .elevator_supervision import rules as _elevator_supervision_rules  # noqa: F401 - models, submit hook
     from .general_hazards import models as _general_hazard_models  # noqa: F401
     from .general_hazards import services as _general_hazard_services  # noqa: F401
     from .complaints import models as _complaint_models  # noqa: F401
@@ -204,6 +205,11 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(elevator_exemptions_bp)
     app.register_blueprint(elevator_exemptions_api_bp)
     csrf.exempt(elevator_exemptions_api_bp)  # same authentication as api_bp
+    from .elevator_supervision.api import bp as elevator_supervision_api_bp
+    from .elevator_supervision.views import bp as elevator_supervision_bp
+    app.register_blueprint(elevator_supervision_bp)
+    app.register_blueprint(elevator_supervision_api_bp)
+    csrf.exempt(elevator_supervision_api_bp)  # same authentication as api_bp
     from .general_hazards.views import api_bp as general_hazards_api_bp
     from .general_hazards.views import bp as general_hazards_bp
     from .hazards.api import bp as hazards_api_bp

@@ -69,3 +69,22 @@ def pct(values: list[float], p: float) -> float:
     """The p-quantile of `values` (seconds), in milliseconds."""
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))] * 1000 if values else 0.0
+
+
+def bench_app(scale: str):
+    """The application on the benchmark database gx_<scale> (created when missing): fast password hashing,
+    no rate limits, no password expiry."""
+    use_database(scale, create=True)
+    from app import create_app
+    from app.config import Config
+    return create_app(Config(PASSWORD_ITERATIONS=1000, RATELIMIT_ENABLED=False, PASSWORD_MAX_AGE_DAYS=0))
+
+
+def web_login(app, username: str, password: str = "Demo@2026"):
+    """A test client logged in through the login form (a browser session)."""
+    c = app.test_client()
+    html = c.get("/login").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    resp = c.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert resp.status_code == 302, resp.status_code
+    return c

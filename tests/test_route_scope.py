@@ -1372,6 +1372,8 @@ ROUTES: dict[str, object] = {
 
 from .cylinder_routes import routes as _cylinder_routes  # noqa: E402 - gas-cylinder traceability (app/cylinders)
 ROUTES.update(_cylinder_routes(Public, LoginOnly, Roles, Obj))
+from .elevsup_routes import routes as _elevsup_routes  # noqa: E402 - 电梯维保监管 (app/elevator_supervision)
+ROUTES.update(_elevsup_routes(Public, LoginOnly, Roles, Obj))
 
 from .rating_routes import routes as _rating_routes  # noqa: E402 - maintenance-unit rating (app/elevator_rating)
 ROUTES.update(_rating_routes(Public, LoginOnly, Roles, Obj))

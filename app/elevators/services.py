@@ -424,9 +424,14 @@ def certificate_problem(user: User, day: date) -> str | None:
     certs = _cached(("certs", user.id), lambda: list(db.session.scalars(
         select(OperatorCertificate).join(Operator).where(Operator.user_id == user.id,
                                                          OperatorCertificate.work_item == CERT_WORK_ITEM))))
-    if not certs:
+    return certificate_problem_of([c.expiry_date for c in certs], day)
+
+
+def certificate_problem_of(expiries: list[date], day: date) -> str | None:
+    """The same judgement from the expiry dates of a person's T certificates (callers that read many people at once)."""
+    if not expiries:
         return "未持有电梯修理（T）作业人员证，禁止作业"
-    if all(c.expiry_date < day for c in certs):
+    if all(expiry < day for expiry in expiries):
         return "作业人员证书已过期"
     return None
 
@@ -901,12 +906,23 @@ def _latest_signature(actor: User | None) -> int | None:
                              .order_by(Attachment.id.desc()).limit(1))
 
 
+# Called with the work order each time it is submitted for sign-off (first time and after rework), inside
+# the sign-off's transaction; other packages register here (app/elevator_supervision: the warning checks).
+AFTER_SUBMIT: list = []
+
+
+def _after_submit(order: WorkOrder) -> None:
+    for callback in AFTER_SUBMIT:
+        callback(order)
+
+
 @service("elevator.submitted")
 def submitted(ctx: ServiceContext) -> dict:
     order = _order(ctx)
     order.case_id, order.status, order.submitted_at = ctx.case.id, "submitted", utcnow()
     _link_attachments(order)
     db.session.flush()
+    _after_submit(order)
     return {"status": order.status}
 
 
@@ -926,6 +942,7 @@ def resubmitted(ctx: ServiceContext) -> dict:
     order.status = "submitted"
     _link_attachments(order)
     db.session.flush()
+    _after_submit(order)
     return {"status": order.status}
 
 

@@ -209,6 +209,13 @@ def cylinder_partitions() -> JobResult:
     return JobResult(items=len(add_months(3)))
 
 
+def elevator_warnings() -> JobResult:
+    """电梯维保异常预警 (rules/elevator_warning.dmn): 逾期未保 over all elevators, the visit rules over the last days."""
+    from ..elevator_supervision.rules import nightly
+    counts = nightly()
+    return JobResult(items=sum(v for k, v in counts.items() if k != "sms"))
+
+
 RUN_RETENTION = timedelta(days=30)          # successful runs
 ERROR_RETENTION = timedelta(days=180)       # runs that failed: kept for the audit of incidents
 
@@ -284,6 +291,8 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         3600, hazard_checks),
     Job("cylinder_partitions", "气瓶充装记录分区", "按月建立气瓶充装记录的分区（本月及之后3个月，已有的跳过；PostgreSQL）",
         24 * 3600, cylinder_partitions),
+    Job("elevator_warnings", "电梯维保异常预警", "按 rules/elevator_warning.dmn 计算逾期未保（全部在保电梯）、用时过短、超量、打卡位置、照片、持证、发现问题、机房与底坑照片间隔，同一原因只预警一次，并给维保单位和区县局发短信日报",
+        24 * 3600, elevator_warnings),
 ]}
 
 

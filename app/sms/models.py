@@ -46,6 +46,7 @@ CATEGORIES: dict[str, str] = {
     "inspector_cert_expiry": "检验员证书超期提醒",
     "operator_cert_expiry": "作业人员证书超期提醒",
     "design_life": "超设计使用年限预警",          # §4.5.8, §4.5.14.1
+    "elevator_maintenance": "电梯维保异常预警",   # §4.6.9 (app/elevator_supervision)
     "complaint": "投诉举报办理通知",              # §4.3.4, §4.3.8: to the complainant
 }
 
