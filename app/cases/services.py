@@ -102,7 +102,8 @@ def inbox_query(user: User, f: InboxFilter):
             query = query.where(todo_condition(user))
         else:
             query = query.where(Task.completed_by_id == user.id, Task.status == "completed")
-        query = query.options(selectinload(Task.case))
+        # The process version (its number is in every row's case summary) with the page's cases.
+        query = query.options(selectinload(Task.case).joinedload(Case.process_version))
         entity, due_col, warn_col, created_col = Task, Task.due_at, Task.warning_level, Task.created_at
         case_cols = Case
     query = query.where(*filter_conditions(f, case_cols, due_col, warn_col,
@@ -299,7 +300,8 @@ def timeline(case: Case) -> list[dict]:
     """Each entry with its actor and unit; a completion also with its decision (`outcome`) and how
     long the step took from the moment it was assigned (`duration`)."""
     events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                     .options(joinedload(CaseEvent.actor)).order_by(CaseEvent.seq)))
+                                     .options(joinedload(CaseEvent.actor).joinedload(User.org))
+                                     .order_by(CaseEvent.seq)))
     att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
     atts = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(att_ids)))} if att_ids else {}
     forms = version_forms(case.process_version)
