@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from ..core.clock import as_utc, local_day_start, today_local, utcnow
@@ -169,7 +170,6 @@ def todo_filter_counts(user: User, filters: list[InboxFilter]) -> list[int]:
 
 
 def _warning_rank(column):
-    from sqlalchemy import case as sql_case
     return sql_case(*[(column == level, rank) for level, rank in WARNING_RANK.items()], else_=0)
 
 
@@ -299,14 +299,18 @@ def _duration_text(seconds: float) -> str:
 def timeline(case: Case) -> list[dict]:
     """Each entry with its actor and unit; a completion also with its decision (`outcome`) and how
     long the step took from the moment it was assigned (`duration`)."""
-    events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                     .options(joinedload(CaseEvent.actor).joinedload(User.org))
-                                     .order_by(CaseEvent.seq)))
+    # A completion's form (for its decision) rides on its row: the form of the step's newest task.
+    form_key = (select(Task.form_key).where(Task.case_id == CaseEvent.case_id, Task.task_def == CaseEvent.task_def)
+                .order_by(Task.id.desc()).limit(1).correlate(CaseEvent).scalar_subquery())
+    rows = db.session.execute(select(CaseEvent, sql_case((CaseEvent.kind == "completed", form_key)))
+                              .where(CaseEvent.case_id == case.id)
+                              .options(joinedload(CaseEvent.actor).joinedload(User.org))
+                              .order_by(CaseEvent.seq)).all()
+    events = [event for event, _ in rows]
+    form_keys = {event.id: key for event, key in rows}
     att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
     atts = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(att_ids)))} if att_ids else {}
     forms = version_forms(case.process_version)
-    form_keys = dict(db.session.execute(select(Task.task_def, Task.form_key).where(Task.case_id == case.id)
-                                        .distinct()).all())
     assigned_at: dict[str, datetime] = {}
     rows = []
     for e in events:
@@ -317,7 +321,7 @@ def timeline(case: Case) -> list[dict]:
         if e.kind == "assigned" and e.task_def:
             assigned_at[e.task_def] = e.at
         elif e.kind == "completed" and e.task_def:
-            outcome = step_outcome(forms.get(form_keys.get(e.task_def) or "", {}), data)
+            outcome = step_outcome(forms.get(form_keys.get(e.id) or "", {}), data)
             if e.task_def in assigned_at:
                 duration = _duration_text((as_utc(e.at) - as_utc(assigned_at.pop(e.task_def))).total_seconds())
         elif e.kind == "returned":
