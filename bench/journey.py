@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/journey.py [--clients 10,50,100] [--duration 60]
                                       [--worker-class sync --workers 4 --threads 1] [--login-burst 0]
+    .venv/bin/python bench/journey.py --in-process 60
 
 Each client is a pair of accounts in one county (its county supervisor and a use unit there, with a
 lift): made once in the database gx_journey (next to PG_TEST_URL's), which this script creates,
@@ -14,7 +15,9 @@ Then each client loops, for --duration seconds per level:
     uploaded first (use unit), 复核销号 (supervisor): list my tasks (GET /api/v1/tasks),
     get the task (GET /api/v1/tasks/{id}), submit it (POST /api/v1/tasks/{id}/complete).
 
-It prints requests/s, task submits/s, p50/p95 per call and errors. `--login-burst K` adds K
+It prints requests/s, task submits/s, p50/p95 per call and errors. `--in-process LOOPS` runs the
+loop of one client through Flask's test client instead and prints the CPU per loop (this process and
+its PostgreSQL backends) and the SQL statements of each call: figures a busy machine hardly moves. `--login-burst K` adds K
 clients that log in again and again during the level (a login storm beside the loop) and prints
 their login times: the loop's figures then show whether logins starve the other requests.
 The server is gunicorn with the shipped gunicorn.conf.py unless --worker-class is given; rate
@@ -329,6 +332,88 @@ async def run(base: str, accounts, levels: list[int], duration: int, burst: int,
         return ok
 
 
+def in_process(accounts, loops: int) -> None:
+    """--in-process N: the same loop for one client through Flask's test client in this process (no
+    HTTP, no other clients): the CPU one loop costs the server's Python and the database, and the SQL
+    statements of each call. These hardly move with the machine's load, so code can be compared on a
+    busy machine (the requests/s of the HTTP run cannot)."""
+    import io
+    import statistics
+
+    from sqlalchemy import event
+
+    os.environ["RATELIMIT_ENABLED"] = "0"
+    os.environ["SCHEDULER_EMBEDDED"] = "0"
+    from app import create_app
+    from app.extensions import db
+    app = create_app()
+    http = app.test_client()
+    sup, unit, code = accounts[0]
+    headers = {}
+    for name in (sup, unit):
+        resp = http.post("/api/v1/session", json={"username": name, "password": PASSWORD})
+        headers[name] = {"Authorization": f"Bearer {resp.get_json()['token']}"}
+    data = forms(code)
+    counted = {"statements": 0}
+    backends: set[int] = set()
+
+    def on_connect(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.add(cursor.fetchone()[0])
+
+    def on_statement(*_args):
+        counted["statements"] += 1
+    with app.app_context():
+        event.listen(db.engine, "connect", on_connect)
+        event.listen(db.engine, "before_cursor_execute", on_statement)
+        db.engine.dispose()       # from here on every connection reports its backend
+    calls: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
+
+    def call(kind: str, method: str, path: str, who: str, expect: int = 200, **kw):
+        n0, c0, w0 = counted["statements"], time.process_time(), time.perf_counter()
+        resp = http.open(path, method=method, headers=headers[who], **kw)
+        calls[kind].append((counted["statements"] - n0, time.process_time() - c0, time.perf_counter() - w0))
+        if resp.status_code != expect:
+            raise SystemExit(f"{method} {path}: HTTP {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+        return resp.get_json()
+
+    def loop():
+        case_id = call("start", "POST", "/api/v1/cases", sup, 201,
+                       json={"process_key": "major_hazard", "data": data["report"]})["id"]
+        for who, task_def in ((sup, "dispatch"), (unit, "rectify"), (sup, "verify_bureau")):
+            listing = call("list", "GET", "/api/v1/tasks?per_page=20", who)
+            task = next(t for t in listing["items"] if t["case_id"] == case_id and t["task_def"] == task_def)
+            call("get", "GET", f"/api/v1/tasks/{task['id']}", who)
+            values = dict(data[task_def])
+            if task_def == "rectify":
+                photo = call("upload", "POST", "/api/v1/attachments", who, 201,
+                             data={"file": (io.BytesIO(PHOTO), "现场照片.jpg", "image/jpeg")},
+                             content_type="multipart/form-data")
+                values["evidence"] = [photo["id"]]
+            call("submit", "POST", f"/api/v1/tasks/{task['id']}/complete", who, json={"data": values})
+
+    for _ in range(3):            # warm caches (specs, forms, prepared statements)
+        loop()
+    calls.clear()
+    database = lambda: sum(tree_cpu(pid) for pid in backends)   # noqa: E731
+    cpu0, db0, wall0 = time.process_time(), database(), time.perf_counter()
+    for _ in range(loops):
+        loop()
+    cpu, db_cpu, wall = time.process_time() - cpu0, database() - db0, time.perf_counter() - wall0
+    statements = sum(n for rows in calls.values() for n, _c, _w in rows)
+    print(f"in process, one client, {loops} loops (load average {os.getloadavg()[0]:.1f}): per loop "
+          f"{cpu / loops * 1000:.1f} ms CPU in this process (the server's Python), "
+          f"{db_cpu / loops * 1000:.1f} ms CPU in PostgreSQL, {statements / loops:.1f} SQL statements, "
+          f"{wall / loops * 1000:.0f} ms wall")
+    print(f"  {'call':8s} {'count':>6s} {'statements':>11s} {'CPU p50 ms':>11s} {'wall p50 ms':>12s}")
+    for kind in CALLS:
+        rows = calls.get(kind, [])
+        if rows:
+            print(f"  {kind:8s} {len(rows):6d} {statistics.mean(r[0] for r in rows):11.1f} "
+                  f"{statistics.median(r[1] for r in rows) * 1000:11.2f} {statistics.median(r[2] for r in rows) * 1000:12.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", default="10,50,100", help="levels, comma-separated")
@@ -338,9 +423,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--login-burst", type=int, default=0, help="clients logging in again and again meanwhile")
     parser.add_argument("--port", type=int, default=8097)
+    parser.add_argument("--in-process", type=int, default=0, metavar="LOOPS",
+                        help="instead: LOOPS loops of one client through the test client, CPU and SQL per call")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
     url = use_database("journey", create=True)
+    if args.in_process:
+        in_process(prepare(1), args.in_process)
+        return
     accounts = prepare(max(levels))
     server = start_gunicorn(args.port, *(["--worker-class", args.worker_class, "--workers", str(args.workers),
                                           "--threads", str(args.threads)] if args.worker_class else []))

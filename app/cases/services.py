@@ -7,7 +7,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import and_, func, or_, select, true
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import contains_eager, defer, joinedload, selectinload
 
 from ..core.clock import as_utc, local_day_start, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
@@ -78,15 +79,16 @@ def _start_of_today_utc() -> datetime:
 
 def inbox_query(user: User, f: InboxFilter):
     """One indexed query over the task projection (todo/done), cases (started) or copies (抄送我的)."""
+    # A list never runs the engine: the cases come without their engine state (10–25 kB each).
     if f.box == "started":
-        query = select(Case).where(Case.started_by_id == user.id, case_scope(user))
+        query = select(Case).where(Case.started_by_id == user.id, case_scope(user)).options(defer(Case.state))
         entity, due_col, warn_col, created_col = Case, Case.due_at, Case.warning_level, Case.created_at
         case_cols = Case
     elif f.box == "copies":
         # 抄送我的: the copies to the user (index ix_case_copy_user); a copy grants reading its case,
         # so no data-scope condition here (app/core/scope.py case_read_scope).
         query = (select(CaseCopy).join(Case, CaseCopy.case_id == Case.id).where(CaseCopy.user_id == user.id)
-                 .options(joinedload(CaseCopy.case)))
+                 .options(joinedload(CaseCopy.case).defer(Case.state)))
         if f.read:
             query = query.where(CaseCopy.read_at.is_(None) if f.read == "unread" else CaseCopy.read_at.is_not(None))
         entity, due_col, warn_col, created_col = CaseCopy, Case.due_at, Case.warning_level, CaseCopy.created_at
@@ -102,7 +104,8 @@ def inbox_query(user: User, f: InboxFilter):
             query = query.where(todo_condition(user))
         else:
             query = query.where(Task.completed_by_id == user.id, Task.status == "completed")
-        query = query.options(selectinload(Task.case))
+        # The process version (its number is in every row's case summary) with the page's cases.
+        query = query.options(selectinload(Task.case).options(defer(Case.state), joinedload(Case.process_version)))
         entity, due_col, warn_col, created_col = Task, Task.due_at, Task.warning_level, Task.created_at
         case_cols = Case
     query = query.where(*filter_conditions(f, case_cols, due_col, warn_col,
@@ -168,7 +171,6 @@ def todo_filter_counts(user: User, filters: list[InboxFilter]) -> list[int]:
 
 
 def _warning_rank(column):
-    from sqlalchemy import case as sql_case
     return sql_case(*[(column == level, rank) for level, rank in WARNING_RANK.items()], else_=0)
 
 
@@ -298,13 +300,18 @@ def _duration_text(seconds: float) -> str:
 def timeline(case: Case) -> list[dict]:
     """Each entry with its actor and unit; a completion also with its decision (`outcome`) and how
     long the step took from the moment it was assigned (`duration`)."""
-    events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                     .options(joinedload(CaseEvent.actor)).order_by(CaseEvent.seq)))
+    # A completion's form (for its decision) rides on its row: the form of the step's newest task.
+    form_key = (select(Task.form_key).where(Task.case_id == CaseEvent.case_id, Task.task_def == CaseEvent.task_def)
+                .order_by(Task.id.desc()).limit(1).correlate(CaseEvent).scalar_subquery())
+    rows = db.session.execute(select(CaseEvent, sql_case((CaseEvent.kind == "completed", form_key)))
+                              .where(CaseEvent.case_id == case.id)
+                              .options(joinedload(CaseEvent.actor).joinedload(User.org))
+                              .order_by(CaseEvent.seq)).all()
+    events = [event for event, _ in rows]
+    form_keys = {event.id: key for event, key in rows}
     att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
     atts = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(att_ids)))} if att_ids else {}
     forms = version_forms(case.process_version)
-    form_keys = dict(db.session.execute(select(Task.task_def, Task.form_key).where(Task.case_id == case.id)
-                                        .distinct()).all())
     assigned_at: dict[str, datetime] = {}
     rows = []
     for e in events:
@@ -315,7 +322,7 @@ def timeline(case: Case) -> list[dict]:
         if e.kind == "assigned" and e.task_def:
             assigned_at[e.task_def] = e.at
         elif e.kind == "completed" and e.task_def:
-            outcome = step_outcome(forms.get(form_keys.get(e.task_def) or "", {}), data)
+            outcome = step_outcome(forms.get(form_keys.get(e.id) or "", {}), data)
             if e.task_def in assigned_at:
                 duration = _duration_text((as_utc(e.at) - as_utc(assigned_at.pop(e.task_def))).total_seconds())
         elif e.kind == "returned":

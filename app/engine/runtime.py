@@ -12,7 +12,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import event as sa_event
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -84,6 +84,15 @@ def warning_for(due_at: datetime | None) -> str:
 _CHAIN_HEADS = "timeline_heads"
 _OPEN_TASKS = "open_tasks"
 _UNSYNCED_HEADS = "timeline_heads_unsynced"   # cases whose row does not carry their newest head yet
+
+
+def held_open_tasks(case: Case) -> list[Task] | None:
+    """The case's open tasks, by id, when this transaction holds them under the case lock (an action
+    ran on the case: they are what it left open, flushed); None otherwise (read them)."""
+    known = db.session.info.get(_OPEN_TASKS, {}).get(case.id)
+    if known is None or any(t.id is None for t in known):
+        return None
+    return sorted((t for t in known if t.status == "open"), key=lambda t: t.id)
 
 
 @sa_event.listens_for(Session, "after_commit")
@@ -440,6 +449,7 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
                 process_version_id=version.id, title=ctx.title[:300], status="running",
                 region_code=ctx.region_code, org_id=ctx.org_id, equipment_id=ctx.equipment_id,
                 started_by_id=user.id, state="", serializer_version=SERIALIZER_VERSION, lock_version=0)
+    case.process_version = version     # loaded above: the response reads it without another statement
     db.session.add(case)
     db.session.flush()
     db.session.info.setdefault(_CHAIN_HEADS, {})[case.id] = EMPTY_HEAD     # a new case: nothing to read
@@ -468,12 +478,15 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
     return case
 
 
-def get_task_for_update(task_id: int) -> tuple[Task, Case]:
+def get_task_for_update(task_id: int, scope=None) -> tuple[Task, Case]:
     """Lock the task's case (found through the task in the same statement), then read the task as
-    it is once we hold the lock — two round trips."""
-    case = _locked_case(Case.id == select(Task.case_id).where(Task.id == task_id).scalar_subquery())
+    it is once we hold the lock — two round trips. `scope`: a condition on the case the caller must
+    see it under (app/core/scope.py), checked by the locking statement itself: an API call needs no
+    statement of its own to find the task visible first."""
+    where = Case.id == select(Task.case_id).where(Task.id == task_id).scalar_subquery()
+    case = _locked_case(where if scope is None else and_(where, scope))
     if case is None:
-        raise NotFound()
+        raise NotFound() if scope is None else NotFound("任务不存在或不在您的查看范围内")
     # The task, with the case's other open tasks (for _sync) and the facts registered lock reads
     # take with it (hooks.LockRead: whether 后加签 signers wait on it).
     reads = hooks.lock_reads()
@@ -516,9 +529,10 @@ def task_form_schema(task: Task) -> dict:
     return version_forms(task.case.process_version).get(task.form_key or "", {"type": "object", "properties": {}})
 
 
-def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = None) -> Case:
-    """`extras`: what the step needs besides its form (the handwritten `signature`, app/taskops)."""
-    task, case = get_task_for_update(task_id)
+def complete_task(task_id: int, user: User, raw: dict, extras: dict | None = None, scope=None) -> Case:
+    """`extras`: what the step needs besides its form (the handwritten `signature`, app/taskops);
+    `scope`: see get_task_for_update."""
+    task, case = get_task_for_update(task_id, scope)
     # Nothing below needs to read its own writes back from the database (the open tasks _sync reads
     # are filtered by their in-session state): one flush at the end sends every write together,
     # the timeline entries of the step in one multi-row INSERT.

@@ -15,7 +15,7 @@ import zlib
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
@@ -583,21 +583,28 @@ def copy_options(case: Case) -> list[tuple[int, str]]:
 def role_recipients(case: Case, roles: list[str]) -> list[User]:
     """Active users of `roles` responsible for the case: regulators whose jurisdiction contains it
     (their region is the case's county, its city or the province), enterprise users of its parties."""
+    query = _role_recipients_query(case, roles)
+    return [] if query is None else list(db.session.scalars(query))
+
+
+def _role_recipients_query(case: Case, roles: list[str]):
     regulator_roles = [r for r in roles if r in ROLES and ROLES[r].side == "regulator"]
     enterprise_roles = [r for r in roles if r in ROLES and ROLES[r].side == "enterprise"]
     if not (regulator_roles or enterprise_roles):
-        return []
+        return None
     parties = select(CaseParty.org_id).where(CaseParty.case_id == case.id)
     query = select(User).where(User.is_active_flag.is_(True), or_(
         and_(User.role.in_(regulator_roles), User.region_code.in_(jurisdictions_over(case.region_code))),
         and_(User.role.in_(enterprise_roles), User.org_id.in_(parties))))
-    return list(db.session.scalars(query.order_by(User.region_code, User.username)))
+    return query.order_by(User.region_code, User.username)
 
 
 def _create_copies(case: Case, sender: User | None, people: list[User], note: str | None, source: str,
-                   task: Task | None) -> list[CaseCopy]:
-    already = set(db.session.scalars(select(CaseCopy.user_id).where(CaseCopy.case_id == case.id,
-                                                                   CaseCopy.read_at.is_(None))))
+                   task: Task | None, already: set[int] | None = None) -> list[CaseCopy]:
+    """`already`: who of `people` holds an unread copy of the case (read here when not given)."""
+    if already is None:
+        already = set(db.session.scalars(select(CaseCopy.user_id).where(CaseCopy.case_id == case.id,
+                                                                       CaseCopy.read_at.is_(None))))
     copies = []
     for person in people:
         if person.id in already or (sender is not None and person.id == sender.id):
@@ -670,8 +677,15 @@ def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> lis
     roles = [r.strip() for r in (props.get("ccRoles") or "").split(",") if r.strip() in ROLES]
     if not roles:
         return []
-    people = role_recipients(case, roles)
-    copies = _create_copies(case, None, people, None, "bpmn", task)
+    query = _role_recipients_query(case, roles)
+    if query is None:
+        return []
+    # Each recipient with whether they hold an unread copy already: one statement on the hot path.
+    unread = exists().where(CaseCopy.case_id == case.id, CaseCopy.user_id == User.id, CaseCopy.read_at.is_(None))
+    rows = db.session.execute(query.add_columns(unread)).all()
+    people = [person for person, _ in rows]
+    copies = _create_copies(case, None, people, None, "bpmn", task,
+                            already={person.id for person, has_copy in rows if has_copy})
     if copies:
         runtime.append_event(case, None, "copied",
                              f"按流程配置抄送（{'、'.join(role_label(r) for r in roles)}）给 "
