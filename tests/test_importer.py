@@ -211,7 +211,7 @@ def test_pages_and_api(app, web, api):
 
     sup = api("xn_supervisor")
     kinds = check(app, sup.get("/api/v1/imports/kinds"), 200)["items"]
-    assert {k["key"] for k in kinds} == {"units", "devices", "reports"}
+    assert {k["key"] for k in kinds} == {"units", "devices", "reports", "rescues"}   # rescues: 96111 records
     assert [k["key"] for k in check(app, api("agency_gx").get("/api/v1/imports/kinds"), 200)["items"]] == ["reports"]
     assert sup.get("/api/v1/imports/kinds/devices/template").status_code == 200
     check(app, api("agency_gx").get("/api/v1/imports/kinds/devices/template"), 403)
