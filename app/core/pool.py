@@ -25,7 +25,13 @@ def ping_after_idle(engine, idle_seconds: float) -> None:
         if since is None or time.monotonic() - since <= idle_seconds:
             return
         try:
-            alive = engine.dialect.do_ping(dbapi_connection)
+            # Outside a transaction (one round trip, and the connection is handed over idle).
+            dbapi_connection.autocommit = True
+            try:
+                alive = engine.dialect.do_ping(dbapi_connection)
+            finally:
+                if not dbapi_connection.closed:
+                    dbapi_connection.autocommit = False
         except engine.dialect.loaded_dbapi.Error as err:
             raise exc.DisconnectionError(f"idle connection failed its ping: {err}") from err
         if not alive:
