@@ -41,6 +41,10 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
     csrf.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") and app.config["DB_PING_IDLE_SECONDS"] > 0:
+        from .core.pool import ping_after_idle
+        with app.app_context():
+            ping_after_idle(db.engine, app.config["DB_PING_IDLE_SECONDS"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         from sqlalchemy import event
         with app.app_context():

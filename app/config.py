@@ -27,6 +27,9 @@ class Config:
         self.SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret(instance_dir)
         self.SQLALCHEMY_DATABASE_URI = normalise_db_url(
             os.environ.get("DATABASE_URL") or _default_db_url(instance_dir))
+        # PostgreSQL: a pooled connection idle longer than this is pinged before use (core/pool.py);
+        # 0 pings before every use (SQLAlchemy's pool_pre_ping).
+        self.DB_PING_IDLE_SECONDS = float(os.environ.get("DB_PING_IDLE_SECONDS", "10"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             # psycopg prepares a statement after 5 runs; PostgreSQL may then switch to a generic plan,
@@ -39,7 +42,8 @@ class Config:
             # Connections per process: a threaded web worker (gunicorn.conf.py: 8 threads) holds one per
             # request, and a case start briefly a second one (core/sequences.py).
             self.SQLALCHEMY_ENGINE_OPTIONS.update(pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
-                                                  max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")))
+                                                  max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
+                                                  pool_pre_ping=self.DB_PING_IDLE_SECONDS <= 0)
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
                 "options": f"-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather={parallel}"}
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_dir / "uploads"))

@@ -361,6 +361,7 @@ def in_process(accounts, loops: int) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backends.add(cursor.fetchone()[0])
+        dbapi_connection.rollback()        # hand the connection over outside a transaction, as the pool does
 
     def on_statement(*_args):
         counted["statements"] += 1

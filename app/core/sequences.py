@@ -1,7 +1,7 @@
 """Gap-tolerant named counters for human-readable numbers, safe under concurrency."""
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
@@ -21,16 +21,22 @@ def next_value(name: str, period: str) -> int:
     before it, this counter included — so a value some committed row carries is never handed out
     again, even after a crash; a crash can only take back a value nobody kept (a gap-tolerant
     counter allows that). This saves a disk flush per number (1.6–2.3 ms on the benchmark machine).
+    One round trip: the statement runs on an autocommit connection (its own transaction), and it
+    switches synchronous_commit off for that transaction itself (set_config(…, true), what SET LOCAL
+    does), instead of BEGIN, SET LOCAL, the statement and COMMIT.
     SQLite (one writer at a time anyway): in the caller's transaction."""
     dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     table = Counter.__table__
-    statement = (insert(table).values(name=name, period=period, value=1)
-                 .on_conflict_do_update(index_elements=[table.c.name, table.c.period],
-                                        set_={"value": table.c.value + 1})
-                 .returning(table.c.value))
     if dialect != "postgresql":
-        return db.session.execute(statement).scalar_one()
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        return conn.execute(statement).scalar_one()
+        return db.session.execute(
+            sqlite_insert(table).values(name=name, period=period, value=1)
+            .on_conflict_do_update(index_elements=[table.c.name, table.c.period], set_={"value": table.c.value + 1})
+            .returning(table.c.value)).scalar_one()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return conn.execute(_PG_NEXT, {"name": name, "period": period}).scalar_one()
+
+
+_PG_NEXT = text(
+    "INSERT INTO counter (name, period, value) "
+    "SELECT :name, :period, 1 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit "
+    "ON CONFLICT (name, period) DO UPDATE SET value = counter.value + 1 RETURNING counter.value")

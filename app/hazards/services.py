@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import false, or_, select
+from sqlalchemy.orm import joinedload
 
 from ..cases.models import Case, CaseEvent, Task
 from ..core.clock import DISPLAY_TZ, local_day_end, today_local, utcnow
@@ -35,7 +36,7 @@ TECHNICAL_SOURCES = ("agency", "maintenance")
 def find_equipment_for_report(user: User, code: str) -> Equipment | None:
     """Equipment a user may report on: regulators in their region, use units their own,
     inspection agencies any registered equipment in Guangxi (they inspect across units)."""
-    query = select(Equipment).where(Equipment.code == code.strip())
+    query = select(Equipment).where(Equipment.code == code.strip()).options(joinedload(Equipment.use_org))
     if user.role == "maintenance_unit" and user.org_id:
         query = query.where(or_(Equipment.maintenance_org_id == user.org_id, Equipment.use_org_id == user.org_id))
     elif user.role != "inspection_agency":
@@ -87,8 +88,13 @@ def _report_of(equipment: Equipment, report_no: str):
                                                             InspectionReport.equipment_id == equipment.id))
 
 
-def _hazard(ctx: ServiceContext) -> Hazard:
-    return case_row(Hazard, ctx)
+def _hazard(ctx: ServiceContext, *related) -> Hazard:
+    return case_row(Hazard, ctx, *related)
+
+
+# What the rectification notice and its SMS read (notice_sms_params).
+NOTICE_LOADS = (joinedload(Hazard.equipment).joinedload(Equipment.category), joinedload(Hazard.use_org),
+                joinedload(Hazard.criterion))
 
 
 @service("hazard.register")
@@ -142,7 +148,7 @@ def _announce_technical_report(ctx: ServiceContext, hazard: Hazard) -> None:
 @service("hazard.issue_notice")
 def issue_notice(ctx: ServiceContext) -> dict:
     """派单督办: the county bureau issues the rectification notice (整改通知书)."""
-    hazard = _hazard(ctx)
+    hazard = _hazard(ctx, *NOTICE_LOADS)
     data = ctx.task_data
     year = utcnow().astimezone(DISPLAY_TZ).year
     number = next_value(f"notice:{hazard.region_code}", str(year))
@@ -195,7 +201,7 @@ def extension_result(ctx: ServiceContext) -> dict:
 
 @service("hazard.close")
 def close(ctx: ServiceContext) -> dict:
-    hazard = _hazard(ctx)
+    hazard = _hazard(ctx, joinedload(Hazard.use_org))
     completed_on = ctx.task_data.get("completed_on")
     hazard.rectified_on = date.fromisoformat(completed_on) if completed_on else None
     hazard.closed_at = utcnow()

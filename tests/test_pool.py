@@ -1,0 +1,99 @@
+"""Pooled connections are pinged only after sitting idle (app/core/pool.py), and a connection the
+database dropped meanwhile is replaced instead of failing the request."""
+import os
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, event, text
+
+from app.core.pool import ping_after_idle
+
+PG_BASE = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/test")
+pytestmark = pytest.mark.skipif(os.environ.get("TEST_DB", "sqlite") != "postgres",
+                                reason="connection pool of the PostgreSQL deployment")
+
+
+@pytest.fixture
+def engine():
+    eng = create_engine(PG_BASE.replace("postgresql://", "postgresql+psycopg://", 1), pool_size=1, max_overflow=0)
+    yield eng
+    eng.dispose()
+
+
+def _pings(eng) -> list:
+    seen = []
+    original = eng.dialect.do_ping
+
+    def counting(dbapi_connection):
+        seen.append(1)
+        return original(dbapi_connection)
+    eng.dialect.do_ping = counting
+    return seen
+
+
+def _backend(eng) -> int:
+    with eng.connect() as conn:
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar()
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged(engine):
+    ping_after_idle(engine, 60)
+    pings = _pings(engine)
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    first = _backend(engine)
+    assert _backend(engine) == first            # the same pooled connection, reused
+    assert pings == [] and len(statements) == 2
+
+
+def test_an_idle_connection_that_was_dropped_is_replaced(engine, monkeypatch):
+    ping_after_idle(engine, 5)
+    pings = _pings(engine)
+    first = _backend(engine)
+    with psycopg.connect(PG_BASE, autocommit=True) as admin:   # the database drops it (restart, idle timeout)
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    import app.core.pool as pool
+    real = pool.time.monotonic
+    monkeypatch.setattr(pool.time, "monotonic", lambda: real() + 6)    # it sat idle for 6 s
+    second = _backend(engine)
+    assert pings == [1] and second != first
+
+
+def test_a_number_is_one_statement_on_a_connection_of_its_own(app):
+    """Numbers (core/sequences.py) commit on their own (the counter is not held through the
+    caller's transaction), in one round trip, without leaving the pooled connection changed."""
+    from sqlalchemy import delete
+
+    from app.core.models import Counter
+    from app.core.sequences import next_value
+    from app.extensions import db
+    with app.app_context():
+        statements = []
+        listener = lambda *a: statements.append(a[2])       # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            values = [next_value("test:pool", "2026") for _ in range(3)] + [next_value("test:pool", "2027")]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        db.session.rollback()      # the caller gives up: the numbers stay taken
+        with db.engine.connect() as conn:
+            taken = dict(conn.execute(text("SELECT period, value FROM counter WHERE name = 'test:pool'")).all())
+            setting = conn.execute(text("SHOW synchronous_commit")).scalar()
+        db.session.execute(delete(Counter).where(Counter.name == "test:pool"))
+        db.session.commit()
+    assert values == [1, 2, 3, 1] and taken == {"2026": 3, "2027": 1}
+    assert len(statements) == 4 and setting == "on"
+
+
+def test_a_pinged_connection_is_handed_over_outside_a_transaction(engine, monkeypatch):
+    ping_after_idle(engine, 5)
+    pings = _pings(engine)
+    _backend(engine)
+    import app.core.pool as pool
+    real = pool.time.monotonic
+    monkeypatch.setattr(pool.time, "monotonic", lambda: real() + 6)
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert pings == [1] and raw.info.transaction_status.name == "IDLE"
+        conn.execution_options(isolation_level="AUTOCOMMIT")      # what core/sequences.py does
+        assert conn.execute(text("SELECT 1")).scalar() == 1
