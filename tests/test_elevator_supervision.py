@@ -412,17 +412,19 @@ def test_api_responses_match_the_document(app, api):
 # ---------------------------------------------------------------- the daily summary
 
 def _summary_rows() -> set:
-    from app.elevator_supervision.models import ElevatorStatsDay
-    from app.elevator_supervision.summary import SUM_COLUMNS
-    t = ElevatorStatsDay.__table__
-    cols = [t.c.day, t.c.region_code, t.c.maintenance_org_id, t.c.maintainer_id, *[t.c[n] for n in SUM_COLUMNS]]
-    return {tuple(round(v, 3) if isinstance(v, float) else v for v in r) for r in db.session.execute(select(*cols))}
+    from app.elevator_supervision.models import ElevatorStatsDay, ElevatorStatsMonth
+    rows = set()
+    for model in (ElevatorStatsDay, ElevatorStatsMonth):
+        t = model.__table__
+        cols = [c for c in t.c if c.name != "id"]
+        rows |= {(t.name, *(round(v, 3) if isinstance(v, float) else v for v in r))
+                 for r in db.session.execute(select(*cols))}
+    return rows
 
 
 def _raw_and_summary(f) -> tuple:
     """The figures of the range computed from the raw rows and from the summary, by (region, unit), by
     maintainer of wb_qin's unit, and warnings by rule."""
-    from app.elevator_supervision.models import ElevatorStatsDay as S
     org = user("wb_qin").org_id
     raw = (stats.records_by(f, (WorkOrder.region_code, WorkOrder.maintenance_org_id)),
            stats.warnings_by(f, (ElevatorWarning.region_code, ElevatorWarning.maintenance_org_id)),
@@ -431,8 +433,8 @@ def _raw_and_summary(f) -> tuple:
                              ElevatorWarning.maintainer_id.is_not(None)),
            [(rules.RULES[k], n) for k, n in sorted(stats.warnings_by(f, ElevatorWarning.rule).items(),
                                                    key=lambda kv: list(rules.RULES).index(kv[0]))])
-    by_unit = stats.summary_by(f, (S.region_code, S.maintenance_org_id))
-    by_person = stats.summary_by(f, S.maintainer_id, S.maintenance_org_id == org, S.maintainer_id != 0)
+    by_unit = stats.summary_by_unit(f)
+    by_person = stats.summary_by_maintainer(f, org)
     summed = (*by_unit, *by_person, stats.rule_counts(f))
 
     def rounded(d):
@@ -466,11 +468,15 @@ def test_summary_equals_the_raw_figures_with_late_records_and_closed_warnings(ap
     moved.checkout_at = moved.checkin_at + timedelta(minutes=47)
     db.session.commit()
     for user_name in ("gx_province", "xn_supervisor"):
-        for days in (0, 2, 30, 365):
-            f = stats.StatsFilter.from_args(user(user_name), {"date_from": (today - timedelta(days=days)).isoformat(),
-                                                               "date_to": today.isoformat()})
+        last_month = today.replace(day=1) - timedelta(days=1)
+        ranges = [(today - timedelta(days=days), today) for days in (0, 2, 30, 365, 3 * 365)]
+        ranges += [(last_month.replace(day=1), last_month), (last_month.replace(day=1), today),   # whole months
+                   (last_month - timedelta(days=3), today - timedelta(days=1))]
+        for a, b in ranges:
+            f = stats.StatsFilter.from_args(user(user_name), {"date_from": a.isoformat(), "date_to": b.isoformat()})
+            assert not f.errors
             raw, summed = _raw_and_summary(f)
-            assert raw == summed, (user_name, days)
+            assert raw == summed, (user_name, a, b)
     f = stats.StatsFilter.from_args(user("gx_province"), {"date_from": (today - timedelta(days=30)).isoformat()})
     mine = db.session.scalars(select(ElevatorStatsDay).where(ElevatorStatsDay.maintenance_org_id == xn[0].maintenance_org_id,
                                                              ElevatorStatsDay.day >= f.date_from)).all()
@@ -479,7 +485,7 @@ def test_summary_equals_the_raw_figures_with_late_records_and_closed_warnings(ap
     assert by_day[today - timedelta(days=3)]["type_quarter"] == 1 and by_day[today]["warnings_closed"] == 1
     assert by_day[today]["w_short_duration"] >= 1 and by_day[today]["w_overdue"] >= 1
     before = _summary_rows()
-    result = summary.rebuild(today - timedelta(days=40), today, chunk_days=7)     # idempotent
+    result = summary.rebuild(today - timedelta(days=40), today)     # idempotent
     assert result["days"] == 41 and _summary_rows() == before
     # a bulk write outside the ORM is not seen until the range is recomputed (nightly job, CLI)
     db.session.execute(WorkOrder.__table__.update().where(WorkOrder.id == late.id).values(status="in_progress"))

@@ -105,21 +105,8 @@ TYPE_COLUMNS = {"HALF": "type_half", "QUARTER": "type_quarter", "HALF_YEAR": "ty
 WARNING_COLUMNS = {rule: f"w_{rule}" for rule in RULES}
 
 
-class ElevatorStatsDay(db.Model):
-    """The statistics of one local (Guangxi) day × county × maintenance unit × maintainer: maintenance records
-    (checked out at least; by check-in day), their duration, records by maintenance type, and the warnings
-    raised that day by rule (`maintainer_id` 0: warnings not about one person, e.g. 逾期未保). Kept by
-    app/elevator_supervision/summary.py: the (day, unit) pairs an ORM change touches are recomputed in
-    the same transaction; `rebuild` recomputes a date range (nightly job, CLI)."""
-    __tablename__ = "elevator_stats_day"
-    __table_args__ = (UniqueConstraint("maintenance_org_id", "day", "region_code", "maintainer_id",
-                                       name="uq_elevator_stats_day_key"),
-                      Index("ix_elevator_stats_day_region", "day", "region_code"))
-    id: Mapped[int] = mapped_column(primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
-    region_code: Mapped[str] = mapped_column(String(6))
-    maintenance_org_id: Mapped[int] = mapped_column(Integer)
-    maintainer_id: Mapped[int] = mapped_column(Integer, default=0)
+class _StatsSums:
+    """The figures summed by the statistics tables."""
     records: Mapped[int] = mapped_column(Integer, default=0)
     timed: Mapped[int] = mapped_column(Integer, default=0)          # records with a check-out time
     seconds: Mapped[float] = mapped_column(Float, default=0)        # their total duration
@@ -138,3 +125,32 @@ class ElevatorStatsDay(db.Model):
     w_certificate: Mapped[int] = mapped_column(Integer, default=0)
     w_failed_items: Mapped[int] = mapped_column(Integer, default=0)
     w_photo_interval: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ElevatorStatsDay(_StatsSums, db.Model):
+    """The statistics of one local (Guangxi) day × county × maintenance unit × maintainer: maintenance records
+    (checked out at least; by check-in day), their duration, records by maintenance type, and the warnings
+    raised that day by rule (`maintainer_id` 0: warnings not about one person, e.g. 逾期未保). Kept by
+    app/elevator_supervision/summary.py: the (day, unit) pairs an ORM change touches are recomputed in
+    the same transaction; `rebuild` recomputes a date range (nightly job, CLI)."""
+    __tablename__ = "elevator_stats_day"
+    __table_args__ = (UniqueConstraint("maintenance_org_id", "day", "region_code", "maintainer_id",
+                                       name="uq_elevator_stats_day_key"),
+                      Index("ix_elevator_stats_day_region", "day", "region_code"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    region_code: Mapped[str] = mapped_column(String(6))
+    maintenance_org_id: Mapped[int] = mapped_column(Integer)
+    maintainer_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ElevatorStatsMonth(_StatsSums, db.Model):
+    """elevator_stats_day rolled up by calendar month × county × maintenance unit (`month`: its first day), for
+    the region and unit tables over long ranges; recomputed from the daily rows with them."""
+    __tablename__ = "elevator_stats_month"
+    __table_args__ = (UniqueConstraint("maintenance_org_id", "month", "region_code", name="uq_elevator_stats_month_key"),
+                      Index("ix_elevator_stats_month_region", "month", "region_code"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    region_code: Mapped[str] = mapped_column(String(6))
+    maintenance_org_id: Mapped[int] = mapped_column(Integer)

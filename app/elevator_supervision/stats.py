@@ -20,7 +20,7 @@ from ..core.scope import in_region
 from ..elevators.models import ElevatorFacts, MaintenanceContract, MaintenancePlan, WorkOrder
 from ..extensions import db
 from . import summary
-from .models import RULES, ElevatorStatsDay, ElevatorWarning
+from .models import RULES, ElevatorWarning
 from .rules import DONE, seconds_between
 
 MAX_RANGE_DAYS = 1827        # five years: the daily summary keeps any range fast
@@ -164,15 +164,25 @@ def warnings_by(f: StatsFilter, column, *extra) -> dict:
     return _counts(rows, len(cols))
 
 
-def summary_by(f: StatsFilter, column, *extra) -> tuple[dict, dict]:
-    """The figures of the range from the daily summary (elevator_stats_day): (key -> (records, seconds, timed) as
-    `records_by`, key -> warnings as `warnings_by`), each holding only the keys with a non-zero figure."""
-    cols = _cols(column)
-    n = len(cols)
-    rows = summary.summed(f.date_from, f.date_to, cols, in_region(ElevatorStatsDay.region_code, f.prefix), *extra)
+def _summary_dicts(rows, n: int) -> tuple[dict, dict]:
     records = {_key(r, n): (int(r[n]), float(r[n + 1] or 0), int(r[n + 2])) for r in rows if r[n]}
     warnings = {_key(r, n): int(r[n + 3]) for r in rows if r[n + 3]}
     return records, warnings
+
+
+def summary_by_unit(f: StatsFilter) -> tuple[dict, dict]:
+    """The figures of the range by (region code, maintenance unit) from the summary tables: ((region, unit) ->
+    (records, seconds, timed) as `records_by`, (region, unit) -> warnings as `warnings_by`), non-zero keys only."""
+    rows = summary.summed(f.date_from, f.date_to, ("region_code", "maintenance_org_id"),
+                          lambda t: in_region(t.region_code, f.prefix))
+    return _summary_dicts(rows, 2)
+
+
+def summary_by_maintainer(f: StatsFilter, org_id: int) -> tuple[dict, dict]:
+    """The same by maintainer of one unit, in the region."""
+    from .models import ElevatorStatsDay
+    return _summary_dicts(summary.summed_by_maintainer(f.date_from, f.date_to, org_id,
+                                                       in_region(ElevatorStatsDay.region_code, f.prefix)), 1)
 
 
 def _row(key, label, elevators, rec, overdue, warnings, **more) -> dict:
@@ -204,7 +214,7 @@ class Overview:
 
     def __init__(self, f: StatsFilter):
         self.f = f
-        self.records, self.warns = summary_by(f, (ElevatorStatsDay.region_code, ElevatorStatsDay.maintenance_org_id))
+        self.records, self.warns = summary_by_unit(f)
         self.lifts = elevator_counts(f)
         self.late = overdue_by(f, (Equipment.region_code, MaintenancePlan.maintenance_org_id))
 
@@ -255,8 +265,7 @@ def unit_rows(f: StatsFilter) -> list[dict]:
 def maintainer_rows(f: StatsFilter, org_id: int) -> list[dict]:
     """One row per maintainer of the unit with records in the range (overdue belongs to the unit's plans)."""
     unit = [WorkOrder.maintenance_org_id == org_id]
-    recs, warns = summary_by(f, ElevatorStatsDay.maintainer_id, ElevatorStatsDay.maintenance_org_id == org_id,
-                             ElevatorStatsDay.maintainer_id != 0)
+    recs, warns = summary_by_maintainer(f, org_id)
     # distinct elevators do not add up over days: read from the unit's records (index by unit and date)
     lifts = dict(db.session.execute(select(WorkOrder.maintainer_id, func.count(func.distinct(WorkOrder.equipment_id)))
                                     .where(*_visit_where(f), *unit).group_by(WorkOrder.maintainer_id)).all())
@@ -294,8 +303,8 @@ def elevator_rows(f: StatsFilter, org_id: int) -> tuple[list[dict], int]:
 
 def rule_counts(f: StatsFilter, org_id: int | None = None) -> list[tuple[str, int]]:
     """(rule label, warnings raised in the range) of the region (and unit), from the daily summary."""
-    extra = [ElevatorStatsDay.maintenance_org_id == org_id] if org_id else []
-    counts = summary.rule_sums(f.date_from, f.date_to, in_region(ElevatorStatsDay.region_code, f.prefix), *extra)
+    extra = [lambda t: t.maintenance_org_id == org_id] if org_id else []
+    counts = summary.rule_sums(f.date_from, f.date_to, lambda t: in_region(t.region_code, f.prefix), *extra)
     return [(label, counts[k]) for k, label in RULES.items() if counts.get(k)]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ..core.clock import local_day_start, to_local
 from ..elevators.models import WorkOrder
 from ..extensions import db
-from .models import TYPE_COLUMNS, WARNING_COLUMNS, ElevatorStatsDay, ElevatorWarning
+from .models import TYPE_COLUMNS, WARNING_COLUMNS, ElevatorStatsDay, ElevatorStatsMonth, ElevatorWarning
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,33 @@ def _replace(conn, day_from: date, day_to: date, org_ids=None) -> int:
     return result.rowcount or 0
 
 
+def _month_of(column, dialect: str):
+    if dialect == "postgresql":
+        return func.date(func.date_trunc("month", column))
+    return func.date(column, "start of month")
+
+
+def _replace_months(conn, day_from: date, day_to: date, org_ids=None) -> int:
+    """Recompute the monthly rows of the months holding the days (and units) from the daily rows."""
+    first, last = day_from.replace(day=1), _month_end(day_to)
+    t, d = ElevatorStatsMonth.__table__, ElevatorStatsDay.__table__
+    gone = delete(t).where(t.c.month >= first, t.c.month <= last)
+    month = _month_of(d.c.day, conn.dialect.name)
+    rows = select(month, d.c.region_code, d.c.maintenance_org_id, *[func.sum(d.c[n]) for n in SUM_COLUMNS]) \
+        .where(d.c.day >= first, d.c.day <= last).group_by(month, d.c.region_code, d.c.maintenance_org_id)
+    if org_ids is not None:
+        gone = gone.where(t.c.maintenance_org_id.in_(org_ids))
+        rows = rows.where(d.c.maintenance_org_id.in_(org_ids))
+    conn.execute(gone)
+    result = conn.execute(insert(t).from_select(["month", "region_code", "maintenance_org_id", *SUM_COLUMNS], rows))
+    return result.rowcount or 0
+
+
+def _month_end(day: date) -> date:
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following - timedelta(days=1)
+
+
 # ---------------------------------------------------------------- incremental: (day, unit) pairs
 
 def refresh(conn, pairs) -> None:
@@ -106,11 +133,13 @@ def refresh(conn, pairs) -> None:
     for day, org in pairs:
         by_day.setdefault(day, []).append(org)
     for day, orgs in by_day.items():
-        if pg:
+        if pg:       # a rebuild of the day waits (and is waited for); one recompute per unit and month at a time
             conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": DAY_LOCK + day.toordinal()})
             for org in orgs:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:o, :d)"), {"o": org, "d": day.toordinal()})
+                conn.execute(text("SELECT pg_advisory_xact_lock(:o, :m)"),
+                             {"o": org, "m": day.replace(day=1).toordinal()})
         _replace(conn, day, day, orgs)
+        _replace_months(conn, day, day, orgs)
 
 
 def _day(value) -> date | None:
@@ -177,18 +206,21 @@ def refresh_warnings(rows) -> None:
 
 # ---------------------------------------------------------------- rebuild a range
 
-def rebuild(day_from: date, day_to: date, *, chunk_days: int = 31, progress=None) -> dict:
-    """Recompute every summary row of the days (set-based, one transaction per chunk of days; idempotent).
-    Returns {"days": n, "rows": rows written}."""
+def rebuild(day_from: date, day_to: date, *, progress=None) -> dict:
+    """Recompute every summary row of the days (set-based: per calendar month one DELETE and one INSERT … SELECT
+    for the days, the same for the month's rollup; one transaction per month; idempotent).
+    Returns {"days": n, "rows": daily rows written}."""
     rows, day = 0, day_from
     while day <= day_to:
-        last = min(day_to, day + timedelta(days=chunk_days - 1))
+        last = min(day_to, _month_end(day))
         conn = db.session.connection()
-        if conn.dialect.name == "postgresql":
-            for n in range((last - day).days + 1):
+        if conn.dialect.name == "postgresql":          # the whole month: its rollup is rewritten
+            month = day.replace(day=1)
+            for n in range((_month_end(day) - month).days + 1):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                             {"k": DAY_LOCK + (day + timedelta(days=n)).toordinal()})
+                             {"k": DAY_LOCK + (month + timedelta(days=n)).toordinal()})
         rows += _replace(conn, day, last)
+        _replace_months(conn, day, last)
         db.session.commit()
         if progress:
             progress(day, last, rows)
@@ -204,17 +236,57 @@ def rebuild_recent(today: date | None = None) -> dict:
 
 # ---------------------------------------------------------------- reading
 
-def summed(day_from: date, day_to: date, group, *where) -> list:
-    """SELECT *group, sum(records), sum(seconds), sum(timed), sum(warnings) over the days, grouped."""
+def _spans(day_from: date, day_to: date) -> tuple[list[tuple[date, date]], tuple[date, date] | None]:
+    """The range as (day spans read from the daily rows, the whole months read from the monthly rows)."""
+    first = day_from if day_from.day == 1 else _month_end(day_from) + timedelta(days=1)
+    end = day_to if _month_end(day_to) == day_to else day_to.replace(day=1) - timedelta(days=1)
+    if first > end:                                   # no whole month inside
+        return [(day_from, day_to)], None
+    days = [(a, b) for a, b in ((day_from, first - timedelta(days=1)), (end + timedelta(days=1), day_to)) if a <= b]
+    return days, (first, end)
+
+
+def _period_selects(day_from: date, day_to: date, names, cols_of, where_of) -> list:
+    days, months = _spans(day_from, day_to)
+    d, m = ElevatorStatsDay, ElevatorStatsMonth
+    parts = [select(*cols_of(d), *[getattr(d, n).label(n) for n in names]).where(d.day >= a, d.day <= b, *where_of(d))
+             for a, b in days]
+    if months:
+        parts.append(select(*cols_of(m), *[getattr(m, n).label(n) for n in names])
+                     .where(m.month >= months[0], m.month <= months[1], *where_of(m)))
+    return parts
+
+
+SUMMED = ("records", "seconds", "timed", "warnings")
+
+
+def summed(day_from: date, day_to: date, group: tuple[str, ...], *where) -> list:
+    """(*group, records, seconds, timed, warnings) over the days, grouped by the named columns (region_code,
+    maintenance_org_id) — whole months from the monthly rows, the rest from the daily rows. `where`: functions
+    of the table (day or month model) returning a condition."""
+    def cols(t):
+        return [getattr(t, g).label(g) for g in group]
+
+    def conds(t):
+        return [w(t) for w in where]
+    parts = _period_selects(day_from, day_to, SUMMED, cols, conds)
+    raw = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    keys = [raw.c[g] for g in group]
+    return db.session.execute(select(*keys, *[func.sum(raw.c[n]) for n in SUMMED]).group_by(*keys)).all()
+
+
+def summed_by_maintainer(day_from: date, day_to: date, org_id: int, *where) -> list:
+    """(maintainer_id, records, seconds, timed, warnings) of one unit over the days (daily rows: the unit's index)."""
     s = ElevatorStatsDay
-    return db.session.execute(select(*group, func.sum(s.records), func.sum(s.seconds), func.sum(s.timed),
-                                     func.sum(s.warnings))
-                              .where(and_(s.day >= day_from, s.day <= day_to, *where)).group_by(*group)).all()
+    return db.session.execute(select(s.maintainer_id, *[func.sum(getattr(s, n)) for n in SUMMED])
+                              .where(s.maintenance_org_id == org_id, s.day >= day_from, s.day <= day_to,
+                                     s.maintainer_id != 0, *where).group_by(s.maintainer_id)).all()
 
 
 def rule_sums(day_from: date, day_to: date, *where) -> dict:
-    """Warning rule -> warnings raised over the days."""
-    s = ElevatorStatsDay
-    row = db.session.execute(select(*[func.sum(getattr(s, col)) for col in WARNING_COLUMNS.values()])
-                             .where(s.day >= day_from, s.day <= day_to, *where)).one()
+    """Warning rule -> warnings raised over the days (`where` as in `summed`)."""
+    names = list(WARNING_COLUMNS.values())
+    parts = _period_selects(day_from, day_to, names, lambda t: [], lambda t: [w(t) for w in where])
+    raw = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    row = db.session.execute(select(*[func.sum(raw.c[n]) for n in names])).one()
     return {rule: int(v or 0) for rule, v in zip(WARNING_COLUMNS, row)}
