@@ -130,13 +130,14 @@ class _StatsSums:
 class ElevatorStatsDay(_StatsSums, db.Model):
     """The statistics of one local (Guangxi) day × county × maintenance unit × maintainer: maintenance records
     (checked out at least; by check-in day), their duration, records by maintenance type, and the warnings
-    raised that day by rule (`maintainer_id` 0: warnings not about one person, e.g. 逾期未保). Kept by
+    raised that day by rule (`maintainer_id` 0: warnings not about one person, e.g. 逾期未保; -1: the unit's total
+    of the day and county, which the region and unit tables read). Kept by
     app/elevator_supervision/summary.py: the (day, unit) pairs an ORM change touches are recomputed in
     the same transaction; `rebuild` recomputes a date range (nightly job, CLI)."""
     __tablename__ = "elevator_stats_day"
     __table_args__ = (UniqueConstraint("maintenance_org_id", "day", "region_code", "maintainer_id",
                                        name="uq_elevator_stats_day_key"),
-                      Index("ix_elevator_stats_day_region", "day", "region_code"))
+                      Index("ix_elevator_stats_day_region", "maintainer_id", "day", "region_code"))
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     region_code: Mapped[str] = mapped_column(String(6))

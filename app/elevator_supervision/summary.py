@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DONE = ("finished", "submitted", "returned", "quality", "confirmed", "archived")   # a visit that took place
 REBUILD_DAYS = 40            # the nightly recompute: the last days (late records are caught by the ORM hook)
 DAY_LOCK = 0x53544154000000  # bigint advisory-lock space of the days ("STAT" << 24)
+UNIT = -1                    # maintainer_id of a daily row holding the unit's total (region tables read only these)
 ORDER_FIELDS = ("kind", "status", "checkin_at", "checkout_at", "region_code", "maintenance_org_id", "maintainer_id",
                 "maint_type")
 WARNING_FIELDS = ("status", "opened_at", "region_code", "maintenance_org_id", "maintainer_id", "rule")
@@ -82,7 +83,7 @@ def _computed(dialect: str, day_from: date, day_to: date, org_ids=None):
     return select(*keys, *[func.sum(raw.c[name]) for name in SUM_COLUMNS]).group_by(*keys)
 
 
-def _replace(conn, day_from: date, day_to: date, org_ids=None) -> int:
+def _replace(conn, day_from: date, day_to: date, org_ids=None) -> None:
     """Delete the summary rows of the days (and units) and insert them again from the raw rows."""
     t = ElevatorStatsDay.__table__
     gone = delete(t).where(t.c.day >= day_from, t.c.day <= day_to)
@@ -90,8 +91,13 @@ def _replace(conn, day_from: date, day_to: date, org_ids=None) -> int:
         gone = gone.where(t.c.maintenance_org_id.in_(org_ids))
     conn.execute(gone)
     names = ["day", "region_code", "maintenance_org_id", "maintainer_id", *SUM_COLUMNS]
-    result = conn.execute(insert(t).from_select(names, _computed(conn.dialect.name, day_from, day_to, org_ids)))
-    return result.rowcount or 0
+    conn.execute(insert(t).from_select(names, _computed(conn.dialect.name, day_from, day_to, org_ids)))
+    keys = [t.c.day, t.c.region_code, t.c.maintenance_org_id]      # the unit's total of each day: maintainer UNIT
+    total = select(*keys, literal(UNIT), *[func.sum(t.c[n]) for n in SUM_COLUMNS]) \
+        .where(t.c.day >= day_from, t.c.day <= day_to, t.c.maintainer_id >= 0).group_by(*keys)
+    if org_ids is not None:
+        total = total.where(t.c.maintenance_org_id.in_(org_ids))
+    conn.execute(insert(t).from_select(names, total))
 
 
 def _month_of(column, dialect: str):
@@ -100,20 +106,20 @@ def _month_of(column, dialect: str):
     return func.date(column, "start of month")
 
 
-def _replace_months(conn, day_from: date, day_to: date, org_ids=None) -> int:
+def _replace_months(conn, day_from: date, day_to: date, org_ids=None) -> None:
     """Recompute the monthly rows of the months holding the days (and units) from the daily rows."""
     first, last = day_from.replace(day=1), _month_end(day_to)
     t, d = ElevatorStatsMonth.__table__, ElevatorStatsDay.__table__
     gone = delete(t).where(t.c.month >= first, t.c.month <= last)
     month = _month_of(d.c.day, conn.dialect.name)
     rows = select(month, d.c.region_code, d.c.maintenance_org_id, *[func.sum(d.c[n]) for n in SUM_COLUMNS]) \
-        .where(d.c.day >= first, d.c.day <= last).group_by(month, d.c.region_code, d.c.maintenance_org_id)
+        .where(d.c.day >= first, d.c.day <= last, d.c.maintainer_id == UNIT) \
+        .group_by(month, d.c.region_code, d.c.maintenance_org_id)
     if org_ids is not None:
         gone = gone.where(t.c.maintenance_org_id.in_(org_ids))
         rows = rows.where(d.c.maintenance_org_id.in_(org_ids))
     conn.execute(gone)
-    result = conn.execute(insert(t).from_select(["month", "region_code", "maintenance_org_id", *SUM_COLUMNS], rows))
-    return result.rowcount or 0
+    conn.execute(insert(t).from_select(["month", "region_code", "maintenance_org_id", *SUM_COLUMNS], rows))
 
 
 def _month_end(day: date) -> date:
@@ -219,8 +225,10 @@ def rebuild(day_from: date, day_to: date, *, progress=None) -> dict:
             for n in range((_month_end(day) - month).days + 1):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                              {"k": DAY_LOCK + (month + timedelta(days=n)).toordinal()})
-        rows += _replace(conn, day, last)
+        _replace(conn, day, last)
         _replace_months(conn, day, last)
+        rows += conn.execute(select(func.count()).select_from(ElevatorStatsDay)
+                             .where(ElevatorStatsDay.day >= day, ElevatorStatsDay.day <= last)).scalar()
         db.session.commit()
         if progress:
             progress(day, last, rows)
@@ -249,8 +257,8 @@ def _spans(day_from: date, day_to: date) -> tuple[list[tuple[date, date]], tuple
 def _period_selects(day_from: date, day_to: date, names, cols_of, where_of) -> list:
     days, months = _spans(day_from, day_to)
     d, m = ElevatorStatsDay, ElevatorStatsMonth
-    parts = [select(*cols_of(d), *[getattr(d, n).label(n) for n in names]).where(d.day >= a, d.day <= b, *where_of(d))
-             for a, b in days]
+    parts = [select(*cols_of(d), *[getattr(d, n).label(n) for n in names])
+             .where(d.maintainer_id == UNIT, d.day >= a, d.day <= b, *where_of(d)) for a, b in days]
     if months:
         parts.append(select(*cols_of(m), *[getattr(m, n).label(n) for n in names])
                      .where(m.month >= months[0], m.month <= months[1], *where_of(m)))
@@ -280,7 +288,7 @@ def summed_by_maintainer(day_from: date, day_to: date, org_id: int, *where) -> l
     s = ElevatorStatsDay
     return db.session.execute(select(s.maintainer_id, *[func.sum(getattr(s, n)) for n in SUMMED])
                               .where(s.maintenance_org_id == org_id, s.day >= day_from, s.day <= day_to,
-                                     s.maintainer_id != 0, *where).group_by(s.maintainer_id)).all()
+                                     s.maintainer_id > 0, *where).group_by(s.maintainer_id)).all()
 
 
 def rule_sums(day_from: date, day_to: date, *where) -> dict:
