@@ -435,7 +435,9 @@ def _raw_and_summary(f) -> tuple:
                                                    key=lambda kv: list(rules.RULES).index(kv[0]))])
     by_unit = stats.summary_by_unit(f)
     by_person = stats.summary_by_maintainer(f, org)
-    summed = (*by_unit, *by_person, stats.rule_counts(f))
+    overview = stats.Overview(f)
+    summed = (*by_unit, *by_person, stats.rule_counts(f), overview.rule_counts())
+    raw = (*raw, raw[4])
 
     def rounded(d):
         return {k: tuple(round(x, 3) for x in v) if isinstance(v, tuple) else v for k, v in d.items()} \

@@ -87,7 +87,7 @@ def statistics():
     regions = overview.regions()
     return jsonify({"region": f.region, "date_from": f.date_from.isoformat(), "date_to": f.date_to.isoformat(),
                     "totals": stats.totals(regions), "regions": _plain(regions), "units": _plain(overview.units()),
-                    "warnings_by_rule": [{"rule": k, "count": n} for k, n in stats.rule_counts(f)]})
+                    "warnings_by_rule": [{"rule": k, "count": n} for k, n in overview.rule_counts()]})
 
 
 @bp.get("/stats/units/<int:org_id>")

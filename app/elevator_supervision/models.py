@@ -137,7 +137,9 @@ class ElevatorStatsDay(_StatsSums, db.Model):
     __tablename__ = "elevator_stats_day"
     __table_args__ = (UniqueConstraint("maintenance_org_id", "day", "region_code", "maintainer_id",
                                        name="uq_elevator_stats_day_key"),
-                      Index("ix_elevator_stats_day_region", "maintainer_id", "day", "region_code"))
+                      Index("ix_elevator_stats_day_region", "day", "region_code"),
+                      Index("ix_elevator_stats_day_unit", "day", "region_code", postgresql_where=text("maintainer_id = -1"),
+                            sqlite_where=text("maintainer_id = -1")))
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[date] = mapped_column(Date)
     region_code: Mapped[str] = mapped_column(String(6))

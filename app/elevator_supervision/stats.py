@@ -214,7 +214,10 @@ class Overview:
 
     def __init__(self, f: StatsFilter):
         self.f = f
-        self.records, self.warns = summary_by_unit(f)
+        rows = summary.summed(f.date_from, f.date_to, ("region_code", "maintenance_org_id"),
+                              lambda t: in_region(t.region_code, f.prefix), with_rules=True)
+        self.records, self.warns = _summary_dicts(rows, 2)
+        self.rules = {rule: sum(int(r[6 + n] or 0) for r in rows) for n, rule in enumerate(summary.WARNING_COLUMNS)}
         self.lifts = elevator_counts(f)
         self.late = overdue_by(f, (Equipment.region_code, MaintenancePlan.maintenance_org_id))
 
@@ -229,6 +232,10 @@ class Overview:
             else:
                 out[k] = (out[k] or 0) + (value or 0)
         return out
+
+    def rule_counts(self) -> list[tuple[str, int]]:
+        """(rule label, warnings raised in the range) of the region, as `rule_counts`."""
+        return [(label, self.rules[k]) for k, label in RULES.items() if self.rules.get(k)]
 
     def regions(self) -> list[dict]:
         """One row per child region of the shown region (a county: the county itself)."""

@@ -268,19 +268,20 @@ def _period_selects(day_from: date, day_to: date, names, cols_of, where_of) -> l
 SUMMED = ("records", "seconds", "timed", "warnings")
 
 
-def summed(day_from: date, day_to: date, group: tuple[str, ...], *where) -> list:
-    """(*group, records, seconds, timed, warnings) over the days, grouped by the named columns (region_code,
-    maintenance_org_id) — whole months from the monthly rows, the rest from the daily rows. `where`: functions
-    of the table (day or month model) returning a condition."""
+def summed(day_from: date, day_to: date, group: tuple[str, ...], *where, with_rules: bool = False) -> list:
+    """(*group, records, seconds, timed, warnings[, warnings of each rule in WARNING_COLUMNS order]) over the days,
+    grouped by the named columns (region_code, maintenance_org_id) — whole months from the monthly rows, the rest
+    from the daily unit totals. `where`: functions of the table (day or month model) returning a condition."""
     def cols(t):
         return [getattr(t, g).label(g) for g in group]
 
     def conds(t):
         return [w(t) for w in where]
-    parts = _period_selects(day_from, day_to, SUMMED, cols, conds)
+    names = [*SUMMED, *(WARNING_COLUMNS.values() if with_rules else ())]
+    parts = _period_selects(day_from, day_to, names, cols, conds)
     raw = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
     keys = [raw.c[g] for g in group]
-    return db.session.execute(select(*keys, *[func.sum(raw.c[n]) for n in SUMMED]).group_by(*keys)).all()
+    return db.session.execute(select(*keys, *[func.sum(raw.c[n]) for n in names]).group_by(*keys)).all()
 
 
 def summed_by_maintainer(day_from: date, day_to: date, org_id: int, *where) -> list:

@@ -136,7 +136,7 @@ def plans_export():
 STAT_HEADERS = ["电梯数", "维保记录数", "平均用时(分钟)", "超期未保电梯", "异常预警"]
 
 
-def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict]) -> list[Chart]:
+def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict], rule_counts: list) -> list[Chart]:
     drill = {r["label"]: url_for(".statistics", **f.args(region=r["key"])) for r in regions
              if len(f.prefix) < 6}
     top = units[:15]
@@ -148,7 +148,7 @@ def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict]) -> lis
             Chart("units", "维保单位维保记录数（前 15 名）", "hbar", ["维保单位", "维保记录数"],
                   [(u["label"], u["records"]) for u in sorted(top, key=lambda u: -u["records"])],
                   drill={u["label"]: url_for(".unit_statistics", org_id=u["key"], **f.args()) for u in top}),
-            Chart("rules", "异常预警（按类型）", "pie", ["预警类型", "预警数"], stats.rule_counts(f))]
+            Chart("rules", "异常预警（按类型）", "pie", ["预警类型", "预警数"], rule_counts)]
 
 
 @bp.route("/stats")
@@ -165,7 +165,7 @@ def statistics():
     start = (f.page - 1) * f.per_page
     return render_template("elevator_supervision/stats.html", f=f, regions=regions, totals=stats.totals(regions),
                            units=units[start:start + f.per_page], unit_total=len(units),
-                           pages=max(1, -(-len(units) // f.per_page)), charts=_charts(f, regions, units))
+                           pages=max(1, -(-len(units) // f.per_page)), charts=_charts(f, regions, units, overview.rule_counts()))
 
 
 def _visible_unit(org_id: int) -> Organization:

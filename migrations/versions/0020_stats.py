@@ -37,7 +37,9 @@ def upgrade():
                     sa.PrimaryKeyConstraint('id', name=op.f('pk_elevator_stats_day')),
                     sa.UniqueConstraint('maintenance_org_id', 'day', 'region_code', 'maintainer_id',
                                         name='uq_elevator_stats_day_key'))
-    op.create_index('ix_elevator_stats_day_region', 'elevator_stats_day', ['maintainer_id', 'day', 'region_code'])
+    op.create_index('ix_elevator_stats_day_region', 'elevator_stats_day', ['day', 'region_code'])
+    op.create_index('ix_elevator_stats_day_unit', 'elevator_stats_day', ['day', 'region_code'],
+                    postgresql_where=sa.text("maintainer_id = -1"), sqlite_where=sa.text("maintainer_id = -1"))
     op.create_table('elevator_stats_month', *_columns('month', with_maintainer=False),
                     sa.PrimaryKeyConstraint('id', name=op.f('pk_elevator_stats_month')),
                     sa.UniqueConstraint('maintenance_org_id', 'month', 'region_code', name='uq_elevator_stats_month_key'))
@@ -57,5 +59,6 @@ def upgrade():
 def downgrade():
     op.drop_index('ix_elevator_stats_month_region', table_name='elevator_stats_month')
     op.drop_table('elevator_stats_month')
+    op.drop_index('ix_elevator_stats_day_unit', table_name='elevator_stats_day')
     op.drop_index('ix_elevator_stats_day_region', table_name='elevator_stats_day')
     op.drop_table('elevator_stats_day')
