@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--history-years", type=int, default=4,
                         help="years of earlier history copied into the summary tables (multi-year ranges)")
     parser.add_argument("--summary-only", action="store_true", help="only the summary measurements and statistics pages")
+    parser.add_argument("--pages-only", action="store_true",
+                        help="with --summary-only: the pages on the summary as it is (no rebuild, no copies)")
     parser.add_argument("--summary-units", type=int, default=1, help="copies of the units in the summary tables")
     parser.add_argument("--summary-people", type=int, default=1, help="copies of each unit's maintainers there")
     args = parser.parse_args()
@@ -208,8 +210,9 @@ def main() -> None:
         build(args.elevators)
         print(f"build (with migrations; 0020_stats fills the summary of existing records): "
               f"{time.perf_counter() - t0:.1f} s")
-        summary_figures(args.history_years)
-        if args.summary_units > 1 or args.summary_people > 1:
+        if not args.pages_only:
+            summary_figures(args.history_years)
+        if not args.pages_only and (args.summary_units > 1 or args.summary_people > 1):
             scale_summary(args.summary_units, args.summary_people)
         from sqlalchemy import func, select
 
@@ -232,7 +235,7 @@ def main() -> None:
              ("statistics API, province, 1 year", province, f"/api/v1/elevator-supervision/stats?{year}"),
              ("statistics API, province, 5 years", province, f"/api/v1/elevator-supervision/stats?{years5}"),
               ("statistics unit page, 5 years", province, f"/elevator-supervision/stats/units/{biggest}?{years5}")]
-    if args.summary_only:
+    if args.summary_only or args.pages_only:
         for label, client, url in pages:
             p50, p95 = timed(client, url, args.samples)
             print(f"{label}: p50 {p50:.0f} ms, p95 {p95:.0f} ms")

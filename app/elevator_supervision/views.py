@@ -160,9 +160,9 @@ def statistics():
     regions, units = overview.regions(), overview.units()
     for r in regions:
         r["url"] = url_for(".statistics", **f.args(region=r["key"])) if len(f.prefix) < 6 else None
-    for u in units:
-        u["url"] = url_for(".unit_statistics", org_id=u["key"], **f.args())
     start = (f.page - 1) * f.per_page
+    for u in units[start:start + f.per_page]:          # the shown page only (a province has ~1,000 units)
+        u["url"] = url_for(".unit_statistics", org_id=u["key"], **f.args())
     return render_template("elevator_supervision/stats.html", f=f, regions=regions, totals=stats.totals(regions),
                            units=units[start:start + f.per_page], unit_total=len(units),
                            pages=max(1, -(-len(units) // f.per_page)), charts=_charts(f, regions, units, overview.rule_counts()))
