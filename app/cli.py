@@ -18,6 +18,8 @@ def register_cli(app: Flask) -> None:
     register_registry_cli(app)
     from .cylinders.cli import register as register_cylinders_cli
     register_cylinders_cli(app)
+    from .elevator_supervision.cli import register as register_elevator_stats_cli
+    register_elevator_stats_cli(app)
     workflows = AppGroup("workflows", help="流程定义: 部署 BPMN / DMN / 表单")
     demo = AppGroup("demo", help="演示数据")
     cases = AppGroup("cases", help="案件维护")

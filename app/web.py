@@ -73,6 +73,7 @@ NAV = [
     ("电梯维保监管", "维保异常预警", "elevator_supervision.warnings", ("maintenance_unit", "maintenance_quality", "elevator_maintainer", *sorted(REGULATOR_ROLES))),
     ("电梯维保监管", "维保计划管理", "elevator_supervision.plans", (*sorted(REGULATOR_ROLES),)),
     ("电梯维保监管", "维保统计", "elevator_supervision.statistics", (*sorted(REGULATOR_ROLES),)),
+    ("电梯维保监管", "本单位维保统计", "elevator_supervision.my_statistics", ("maintenance_unit", "maintenance_quality")),
     ("气瓶充装", "工作桌面", "cylinders.desk", ("filling_unit",)),
     ("气瓶充装", "气瓶管理", "cylinders.archive", ("filling_unit",)),
     ("气瓶充装", "充装记录", "cylinders.fillings", ("filling_unit",)),

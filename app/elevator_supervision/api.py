@@ -9,7 +9,7 @@ from ..api import _json_body, authenticated
 from ..cases.services import paginate
 from ..core.models import Organization
 from ..elevators import services as elevator_services
-from ..errors import Forbidden, NotFound
+from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from . import rules, stats
 
@@ -87,14 +87,17 @@ def statistics():
     regions = overview.regions()
     return jsonify({"region": f.region, "date_from": f.date_from.isoformat(), "date_to": f.date_to.isoformat(),
                     "totals": stats.totals(regions), "regions": _plain(regions), "units": _plain(overview.units()),
-                    "warnings_by_rule": [{"rule": k, "count": n} for k, n in stats.rule_counts(f)]})
+                    "warnings_by_rule": [{"rule": k, "count": n} for k, n in overview.rule_counts()]})
 
 
 @bp.get("/stats/units/<int:org_id>")
 @authenticated
 def unit_statistics(org_id: int):
-    _regulator()
-    f = _filter()
+    f = stats.unit_filter(g.api_user, request.args, org_id)
+    if f is None:
+        raise Forbidden("仅监管人员或本维保单位负责人、质量负责人可以查看")
+    if f.errors:
+        raise ValidationFailed(f.errors)
     org = db.session.get(Organization, org_id)
     if org is None:
         raise NotFound("单位不存在")

@@ -3,9 +3,9 @@ queries need on app/elevators' tables (declared here so that package's models st
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, text
+from sqlalchemy import Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
@@ -98,3 +98,62 @@ STATS_COLUMNS = ["region_code", "maintenance_org_id", "maintainer_id", "equipmen
 Index("ix_elevator_plan_late", MaintenancePlan.due_on, postgresql_include=["equipment_id", "maintenance_org_id"],
       postgresql_where=text("status = 'planned'"), sqlite_where=text("status = 'planned'"))
 Index("ix_elevator_wo_kind_checkin", WorkOrder.kind, WorkOrder.checkin_at, postgresql_include=STATS_COLUMNS)
+
+
+# Summary columns of the maintenance types (app/elevators MAINT_TYPES) and the warning rules.
+TYPE_COLUMNS = {"HALF": "type_half", "QUARTER": "type_quarter", "HALF_YEAR": "type_half_year", "YEAR": "type_year"}
+WARNING_COLUMNS = {rule: f"w_{rule}" for rule in RULES}
+
+
+class _StatsSums:
+    """The figures summed by the statistics tables."""
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    timed: Mapped[int] = mapped_column(Integer, default=0)          # records with a check-out time
+    seconds: Mapped[float] = mapped_column(Float, default=0)        # their total duration
+    type_half: Mapped[int] = mapped_column(Integer, default=0)
+    type_quarter: Mapped[int] = mapped_column(Integer, default=0)
+    type_half_year: Mapped[int] = mapped_column(Integer, default=0)
+    type_year: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+    warnings_closed: Mapped[int] = mapped_column(Integer, default=0)
+    w_overdue: Mapped[int] = mapped_column(Integer, default=0)
+    w_short_duration: Mapped[int] = mapped_column(Integer, default=0)
+    w_volume_day: Mapped[int] = mapped_column(Integer, default=0)
+    w_volume_month: Mapped[int] = mapped_column(Integer, default=0)
+    w_position: Mapped[int] = mapped_column(Integer, default=0)
+    w_photo: Mapped[int] = mapped_column(Integer, default=0)
+    w_certificate: Mapped[int] = mapped_column(Integer, default=0)
+    w_failed_items: Mapped[int] = mapped_column(Integer, default=0)
+    w_photo_interval: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ElevatorStatsDay(_StatsSums, db.Model):
+    """The statistics of one local (Guangxi) day × county × maintenance unit × maintainer: maintenance records
+    (checked out at least; by check-in day), their duration, records by maintenance type, and the warnings
+    raised that day by rule (`maintainer_id` 0: warnings not about one person, e.g. 逾期未保; -1: the unit's total
+    of the day and county, which the region and unit tables read). Kept by
+    app/elevator_supervision/summary.py: the (day, unit) pairs an ORM change touches are recomputed in
+    the same transaction; `rebuild` recomputes a date range (nightly job, CLI)."""
+    __tablename__ = "elevator_stats_day"
+    __table_args__ = (UniqueConstraint("maintenance_org_id", "day", "region_code", "maintainer_id",
+                                       name="uq_elevator_stats_day_key"),
+                      Index("ix_elevator_stats_day_region", "day", "region_code"),
+                      Index("ix_elevator_stats_day_unit", "day", "region_code", postgresql_where=text("maintainer_id = -1"),
+                            sqlite_where=text("maintainer_id = -1")))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    region_code: Mapped[str] = mapped_column(String(6))
+    maintenance_org_id: Mapped[int] = mapped_column(Integer)
+    maintainer_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ElevatorStatsMonth(_StatsSums, db.Model):
+    """elevator_stats_day rolled up by calendar month × county × maintenance unit (`month`: its first day), for
+    the region and unit tables over long ranges; recomputed from the daily rows with them."""
+    __tablename__ = "elevator_stats_month"
+    __table_args__ = (UniqueConstraint("maintenance_org_id", "month", "region_code", name="uq_elevator_stats_month_key"),
+                      Index("ix_elevator_stats_month_region", "month", "region_code"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[date] = mapped_column(Date)
+    region_code: Mapped[str] = mapped_column(String(6))
+    maintenance_org_id: Mapped[int] = mapped_column(Integer)

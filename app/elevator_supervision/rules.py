@@ -29,13 +29,14 @@ from ..elevators.models import (MAINT_TYPES, MaintenanceContract, MaintenanceIte
 from ..engine import decisions
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from . import summary
 from .models import RULES, ElevatorWarning
+from .summary import DONE
 
 log = logging.getLogger(__name__)
 
 DECISION = "elevator_warning"
 NIGHTLY_DAYS = 8          # orders checked in during the last 8 days (offline records may arrive 7 days late)
-DONE = ("finished", "submitted", "returned", "quality", "confirmed", "archived")   # a visit that took place
 CLOSERS = ("maintenance_unit", "maintenance_quality")   # besides regulators in scope
 MAINT_SIDE = ("maintenance_unit", "maintenance_quality", "elevator_maintainer")
 METRES_PER_DEGREE = 111_320.0
@@ -386,6 +387,7 @@ def store(drafts: list[Draft], source: str) -> list[tuple[int, Draft]]:
                "opened_at": now} for d in new]
     ids = list(db.session.scalars(insert(ElevatorWarning).returning(ElevatorWarning.id, sort_by_parameter_order=True),
                                   values))
+    summary.refresh_warnings(new)          # a bulk INSERT: no ORM event marks the days
     return list(zip(ids, new))
 
 

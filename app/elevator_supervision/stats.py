@@ -19,10 +19,11 @@ from ..core.regions import region_name, region_prefix
 from ..core.scope import in_region
 from ..elevators.models import ElevatorFacts, MaintenanceContract, MaintenancePlan, WorkOrder
 from ..extensions import db
+from . import summary
 from .models import RULES, ElevatorWarning
 from .rules import DONE, seconds_between
 
-MAX_RANGE_DAYS = 366
+MAX_RANGE_DAYS = 1827        # five years: the daily summary keeps any range fast
 
 
 @dataclass
@@ -78,6 +79,21 @@ class StatsFilter:
         """(code, name) from the province down to the shown region (the breadcrumb)."""
         codes = [self.region[:2] + "0000", self.region[:4] + "00", self.region]
         return [(c, region_name(c)) for c in dict.fromkeys(codes) if len(region_prefix(c)) <= len(self.prefix)]
+
+
+UNIT_ROLES = ("maintenance_unit", "maintenance_quality")    # see their own unit's statistics page
+
+
+def unit_filter(user: User, args, org_id: int) -> StatsFilter | None:
+    """The filter of a unit's statistics for `user`: a regulator's region, or — the unit's own head or quality
+    manager — the whole province (the unit's elevators wherever they are). None: not allowed."""
+    if user.is_regulator:
+        return StatsFilter.from_args(user, args)
+    if user.role in UNIT_ROLES and user.org_id == org_id:
+        f = StatsFilter.from_args(user, args)
+        f.region = user.region_code[:2] + "0000"
+        return f
+    return None
 
 
 def children(region: str) -> list[tuple[str, str]]:
@@ -148,6 +164,27 @@ def warnings_by(f: StatsFilter, column, *extra) -> dict:
     return _counts(rows, len(cols))
 
 
+def _summary_dicts(rows, n: int) -> tuple[dict, dict]:
+    records = {_key(r, n): (int(r[n]), float(r[n + 1] or 0), int(r[n + 2])) for r in rows if r[n]}
+    warnings = {_key(r, n): int(r[n + 3]) for r in rows if r[n + 3]}
+    return records, warnings
+
+
+def summary_by_unit(f: StatsFilter) -> tuple[dict, dict]:
+    """The figures of the range by (region code, maintenance unit) from the summary tables: ((region, unit) ->
+    (records, seconds, timed) as `records_by`, (region, unit) -> warnings as `warnings_by`), non-zero keys only."""
+    rows = summary.summed(f.date_from, f.date_to, ("region_code", "maintenance_org_id"),
+                          lambda t: in_region(t.region_code, f.prefix))
+    return _summary_dicts(rows, 2)
+
+
+def summary_by_maintainer(f: StatsFilter, org_id: int) -> tuple[dict, dict]:
+    """The same by maintainer of one unit, in the region."""
+    from .models import ElevatorStatsDay
+    return _summary_dicts(summary.summed_by_maintainer(f.date_from, f.date_to, org_id,
+                                                       in_region(ElevatorStatsDay.region_code, f.prefix)), 1)
+
+
 def _row(key, label, elevators, rec, overdue, warnings, **more) -> dict:
     n, seconds, timed = rec if rec else (0, 0.0, 0)
     return {"key": key, "label": label, "elevators": elevators or 0, "records": n,
@@ -177,10 +214,12 @@ class Overview:
 
     def __init__(self, f: StatsFilter):
         self.f = f
-        self.records = records_by(f, (WorkOrder.region_code, WorkOrder.maintenance_org_id))
+        rows = summary.summed(f.date_from, f.date_to, ("region_code", "maintenance_org_id"),
+                              lambda t: in_region(t.region_code, f.prefix), with_rules=True)
+        self.records, self.warns = _summary_dicts(rows, 2)
+        self.rules = {rule: sum(int(r[6 + n] or 0) for r in rows) for n, rule in enumerate(summary.WARNING_COLUMNS)}
         self.lifts = elevator_counts(f)
         self.late = overdue_by(f, (Equipment.region_code, MaintenancePlan.maintenance_org_id))
-        self.warns = warnings_by(f, (ElevatorWarning.region_code, ElevatorWarning.maintenance_org_id))
 
     @staticmethod
     def _sum(d: dict, pick, width=None) -> dict:
@@ -193,6 +232,10 @@ class Overview:
             else:
                 out[k] = (out[k] or 0) + (value or 0)
         return out
+
+    def rule_counts(self) -> list[tuple[str, int]]:
+        """(rule label, warnings raised in the range) of the region, as `rule_counts`."""
+        return [(label, self.rules[k]) for k, label in RULES.items() if self.rules.get(k)]
 
     def regions(self) -> list[dict]:
         """One row per child region of the shown region (a county: the county itself)."""
@@ -229,11 +272,10 @@ def unit_rows(f: StatsFilter) -> list[dict]:
 def maintainer_rows(f: StatsFilter, org_id: int) -> list[dict]:
     """One row per maintainer of the unit with records in the range (overdue belongs to the unit's plans)."""
     unit = [WorkOrder.maintenance_org_id == org_id]
-    recs = records_by(f, WorkOrder.maintainer_id, *unit)
+    recs, warns = summary_by_maintainer(f, org_id)
+    # distinct elevators do not add up over days: read from the unit's records (index by unit and date)
     lifts = dict(db.session.execute(select(WorkOrder.maintainer_id, func.count(func.distinct(WorkOrder.equipment_id)))
                                     .where(*_visit_where(f), *unit).group_by(WorkOrder.maintainer_id)).all())
-    warns = warnings_by(f, ElevatorWarning.maintainer_id, ElevatorWarning.maintenance_org_id == org_id,
-                        ElevatorWarning.maintainer_id.is_not(None))
     people = {u.id: u.display_name for u in db.session.scalars(
         select(User).where(or_(User.id.in_(list(recs)), User.org_id == org_id), User.role == "elevator_maintainer"))}
     rows = [_row(i, name, lifts.get(i), recs.get(i), None, warns.get(i)) for i, name in people.items()]
@@ -266,8 +308,10 @@ def elevator_rows(f: StatsFilter, org_id: int) -> tuple[list[dict], int]:
     return rows, total
 
 
-def rule_counts(f: StatsFilter, *extra) -> list[tuple[str, int]]:
-    counts = warnings_by(f, ElevatorWarning.rule, *extra)
+def rule_counts(f: StatsFilter, org_id: int | None = None) -> list[tuple[str, int]]:
+    """(rule label, warnings raised in the range) of the region (and unit), from the daily summary."""
+    extra = [lambda t: t.maintenance_org_id == org_id] if org_id else []
+    counts = summary.rule_sums(f.date_from, f.date_to, lambda t: in_region(t.region_code, f.prefix), *extra)
     return [(label, counts[k]) for k, label in RULES.items() if counts.get(k)]
 
 

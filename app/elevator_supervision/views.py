@@ -136,7 +136,7 @@ def plans_export():
 STAT_HEADERS = ["电梯数", "维保记录数", "平均用时(分钟)", "超期未保电梯", "异常预警"]
 
 
-def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict]) -> list[Chart]:
+def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict], rule_counts: list) -> list[Chart]:
     drill = {r["label"]: url_for(".statistics", **f.args(region=r["key"])) for r in regions
              if len(f.prefix) < 6}
     top = units[:15]
@@ -148,7 +148,7 @@ def _charts(f: stats.StatsFilter, regions: list[dict], units: list[dict]) -> lis
             Chart("units", "维保单位维保记录数（前 15 名）", "hbar", ["维保单位", "维保记录数"],
                   [(u["label"], u["records"]) for u in sorted(top, key=lambda u: -u["records"])],
                   drill={u["label"]: url_for(".unit_statistics", org_id=u["key"], **f.args()) for u in top}),
-            Chart("rules", "异常预警（按类型）", "pie", ["预警类型", "预警数"], stats.rule_counts(f))]
+            Chart("rules", "异常预警（按类型）", "pie", ["预警类型", "预警数"], rule_counts)]
 
 
 @bp.route("/stats")
@@ -160,12 +160,12 @@ def statistics():
     regions, units = overview.regions(), overview.units()
     for r in regions:
         r["url"] = url_for(".statistics", **f.args(region=r["key"])) if len(f.prefix) < 6 else None
-    for u in units:
-        u["url"] = url_for(".unit_statistics", org_id=u["key"], **f.args())
     start = (f.page - 1) * f.per_page
+    for u in units[start:start + f.per_page]:          # the shown page only (a province has ~1,000 units)
+        u["url"] = url_for(".unit_statistics", org_id=u["key"], **f.args())
     return render_template("elevator_supervision/stats.html", f=f, regions=regions, totals=stats.totals(regions),
                            units=units[start:start + f.per_page], unit_total=len(units),
-                           pages=max(1, -(-len(units) // f.per_page)), charts=_charts(f, regions, units))
+                           pages=max(1, -(-len(units) // f.per_page)), charts=_charts(f, regions, units, overview.rule_counts()))
 
 
 def _visible_unit(org_id: int) -> Organization:
@@ -175,12 +175,26 @@ def _visible_unit(org_id: int) -> Organization:
     return org
 
 
+def _unit_filter(org_id: int) -> stats.StatsFilter:
+    f = stats.unit_filter(current_user, request.args, org_id)
+    if f is None:
+        abort(403)
+    return f
+
+
+@bp.route("/stats/mine")
+@login_required
+def my_statistics():
+    if current_user.role not in stats.UNIT_ROLES or not current_user.org_id:
+        abort(403)
+    return redirect(url_for(".unit_statistics", org_id=current_user.org_id, **request.args))
+
+
 @bp.route("/stats/units/<int:org_id>")
 @login_required
 def unit_statistics(org_id: int):
-    _regulator()
+    f = _unit_filter(org_id)
     org = _visible_unit(org_id)
-    f = stats.StatsFilter.from_args(current_user, request.args)
     people = stats.maintainer_rows(f, org.id)
     lifts, total = stats.elevator_rows(f, org.id)
     for r in lifts:
@@ -188,17 +202,21 @@ def unit_statistics(org_id: int):
     charts = [Chart("maintainers", "维保人员维保记录数", "hbar", ["维保人员", "维保记录数", "维保电梯数"],
                     [(p["label"], p["records"], p["elevators"]) for p in people]),
               Chart("unit_rules", "本单位异常预警（按类型）", "pie", ["预警类型", "预警数"],
-                    stats.rule_counts(f, stats.ElevatorWarning.maintenance_org_id == org.id))]
+                    stats.rule_counts(f, org.id))]
     return render_template("elevator_supervision/unit.html", f=f, org=org, people=people, lifts=lifts, total=total,
-                           pages=max(1, -(-total // f.per_page)), charts=charts)
+                           pages=max(1, -(-total // f.per_page)), charts=charts, own=not current_user.is_regulator)
 
 
 @bp.route("/stats/export.xlsx")
 @login_required
 def statistics_export():
-    _regulator()
-    f = stats.StatsFilter.from_args(current_user, request.args)
     table = request.args.get("table", "region")
+    if current_user.is_regulator:
+        f = stats.StatsFilter.from_args(current_user, request.args)
+    elif table in ("maintainer", "elevator"):
+        f = _unit_filter(stats.StatsFilter.from_args(current_user, request.args).org_id or 0)
+    else:
+        abort(403)
     if table == "unit":
         rows, first, name = stats.unit_rows(f), "维保单位", "按维保单位"
     elif table in ("maintainer", "elevator") and f.org_id:

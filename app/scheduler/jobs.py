@@ -216,6 +216,12 @@ def elevator_warnings() -> JobResult:
     return JobResult(items=sum(v for k, v in counts.items() if k != "sms"))
 
 
+def elevator_stats() -> JobResult:
+    """电梯维保统计: recompute the daily summary of the last days (late bulk writes; idempotent)."""
+    from ..elevator_supervision.summary import rebuild_recent
+    return JobResult(items=rebuild_recent()["rows"])
+
+
 RUN_RETENTION = timedelta(days=30)          # successful runs
 ERROR_RETENTION = timedelta(days=180)       # runs that failed: kept for the audit of incidents
 
@@ -293,6 +299,8 @@ JOBS: dict[str, Job] = {job.name: job for job in [
         24 * 3600, cylinder_partitions),
     Job("elevator_warnings", "电梯维保异常预警", "按 rules/elevator_warning.dmn 计算逾期未保（全部在保电梯）、用时过短、超量、打卡位置、照片、持证、发现问题、机房与底坑照片间隔，同一原因只预警一次，并给维保单位和区县局发短信日报",
         24 * 3600, elevator_warnings),
+    Job("elevator_stats", "电梯维保统计汇总", "按日重算最近 40 天的电梯维保统计汇总（日期 × 县区 × 维保单位 × 维保人员：记录数、用时、按类型、预警按类型），集合重算、可重复运行；更早的日期用 flask elevator-stats rebuild",
+        24 * 3600, elevator_stats),
 ]}
 
 

@@ -86,3 +86,18 @@ def test_warning_list_fits_a_phone(app, browser, server):
     shot(page, "elevsup-warning-closed-phone")
     assert errors == []
     assert db.session.scalar(select(WorkOrder.id).limit(1)) is not None
+
+
+def test_maintenance_unit_opens_its_own_statistics_on_a_phone(app, browser, server):
+    history()
+    page, errors = login(browser, server, "wb_quality", PHONE)
+    page.goto(f"{server}/elevator-supervision/stats/mine")
+    page.wait_for_selector("[data-testid=maintainer-table]")
+    assert page.inner_text("[data-testid=unit-name]") == user("wb_quality").org.name
+    people = page.inner_text("[data-testid=maintainer-table]")
+    assert user("wb_qin").display_name in people and user("wb_lu").display_name in people
+    assert "本单位维保统计" in page.inner_text(".crumbs")
+    page.wait_for_selector("[data-testid=elevator-table] a")
+    assert overflow(page) <= 0
+    shot(page, "elevsup-stats-own-unit-phone")
+    assert errors == []
