@@ -36,7 +36,8 @@ from ..core.sequences import next_value
 from ..core.storage import save_upload
 from ..core.tx import savepoint
 from ..elevators.models import MAINT_TYPES, RESULTS, MaintenancePlan, WorkOrder, WorkOrderItem
-from ..elevators.services import QUALITY_WAIVERS, certificate_problem, facts_of, items_for, record_scope
+from ..elevators.services import (QUALITY_WAIVERS, after_submit_many, certificate_problem, facts_of, items_for,
+                                   record_scope)
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
@@ -503,6 +504,7 @@ def backfill(user: User, payload: dict, files: list[FileStorage] | None = None) 
     audit("record.change", f"补录电梯维保工单 {order.order_no}（{equipment.code}，{work_date} {MAINT_TYPES[maint_type]}，"
           f"依据 {exemption.app_no}，直接归档）", object_type="elevator_work_order", object_id=order.id, actor=user,
           detail={"attachments": [a.id for a in attachments], "maintainer": people["maintainer"].id})
+    after_submit_many([order.id])            # the on-submission warnings (elevator_supervision)
     return order, False
 
 
