@@ -625,7 +625,7 @@ def _ingest_bulk(cred: PlatformCredential, records: list, parts: "Parts", batch:
             results[n] = (n, outcome)
     missing_nos = [v[1][1] for v in results if isinstance(v, tuple) and v[1][2] is None]
     numbers = dict(db.session.execute(select(WorkOrder.id, WorkOrder.order_no)
-                                      .where(WorkOrder.id.in_(missing_nos)))) if missing_nos else {}
+                                      .where(WorkOrder.id.in_(missing_nos))).all()) if missing_nos else {}
     for n, value in enumerate(results):
         if isinstance(value, tuple):
             _n, (key, order_id, order_no) = value
