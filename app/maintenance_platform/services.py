@@ -5,13 +5,17 @@
 - Requests are signed with HMAC-SM3 (core/external.verify_request: method, path, timestamp, nonce, SM3 of
   the body; ±300 s); `authenticate` adds the credential's state and replay protection (a nonce is
   remembered until its timestamp leaves the window, `platform_nonce`).
-- `ingest`: a batch of at most 500 records, each in a savepoint of its own. A record becomes a work order
-  of the elevator through the app's own visit functions (elevators/services: check_in, save_results,
-  add_photo, finish) — so the same refusals apply: 100 m from the registered position at check-in and
-  check-out, a valid T certificate on the day of the work, photos with capture time and position
-  (decoded and watermarked by core/evidence), every item answered, required photos present. The platform
-  did its own sign-off, so the order is archived at once (no use-unit confirmation loop here). An
-  idempotency key per unit: a repeat answers `duplicate` with the original work order.
+- `ingest`: a batch of at most 500 records. Every record is checked with the app's own rule functions
+  (elevators/services: validate_checkin, plan_for_visit, validate_results, missing_of, validate_checkout —
+  the ones check_in, save_results and finish call), against data read once for the batch (check_record);
+  the valid ones are written together in a few statements (write_checked). Records with photos go through
+  the app's visit functions one by one (apply_record: check_in, save_results, add_photo, finish, each in a
+  savepoint). So the same refusals apply: 100 m from the registered position at check-in and check-out, a
+  valid T certificate on the day of the work, photos with capture time and position (decoded and
+  watermarked by core/evidence), every item answered, required photos present. The platform did its own
+  sign-off, so the order is archived at once (no use-unit confirmation loop here) and the on-submission
+  checks run for the batch (elevators.after_submit_many). An idempotency key per unit: a repeat answers
+  `duplicate` with the original work order.
 """
 from __future__ import annotations
 
