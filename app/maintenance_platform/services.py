@@ -24,7 +24,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -516,7 +516,8 @@ class Reference:
             select(WorkOrder.client_id, WorkOrder.id, WorkOrder.order_no, WorkOrder.maintainer_id)
             .where(WorkOrder.client_id.in_(client_ids)))} if client_ids else {}
         visits = Counter(e.id for e in (batch.lifts.get(_text(r, "elevator_code", 40)) for r in records) if e)
-        plans, contracts = defaultdict(list), defaultdict(list)
+        plans = {eid: [] for eid in visits}
+        contracts = {eid: [] for eid in visits}
         if visits:
             rank = func.row_number().over(partition_by=MaintenancePlan.equipment_id,
                                           order_by=(MaintenancePlan.due_on, MaintenancePlan.id)).label("rank")
@@ -538,11 +539,16 @@ class Reference:
 
     def next_plan(self, equipment_id: int):
         """The elevator's earliest planned visit not yet taken by a record of this batch (as next_plan)."""
+        from types import SimpleNamespace
+
         from ..elevators.models import MaintenancePlan
-        if equipment_id not in self.plans:
-            return elevators.next_plan(equipment_id)       # an elevator named by another code
+        if equipment_id not in self.plans:                  # an elevator named by another of its codes
+            self.plans[equipment_id] = [tuple(r) for r in db.session.execute(
+                select(MaintenancePlan.id, MaintenancePlan.due_on, MaintenancePlan.maint_type)
+                .where(MaintenancePlan.equipment_id == equipment_id, MaintenancePlan.status == "planned")
+                .order_by(MaintenancePlan.due_on, MaintenancePlan.id).limit(MAX_BATCH))]
         rows = self.plans[equipment_id]
-        return MaintenancePlan(id=rows[0][0], due_on=rows[0][1], maint_type=rows[0][2]) if rows else None
+        return SimpleNamespace(id=rows[0][0], due_on=rows[0][1], maint_type=rows[0][2]) if rows else None
 
     def take_plan(self, equipment_id: int, plan_id: int) -> None:
         rows = self.plans.get(equipment_id)
