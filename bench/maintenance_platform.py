@@ -4,10 +4,11 @@
 Each batch is one signed multipart request (POST /api/v1/maintenance-platform/records) of up to 500
 half-monthly records on the demo maintenance unit's lifts, by a maintainer with a valid T certificate,
 each with all its item results, check-in and check-out within 100 m, and the maintainer's signature (one
-PNG part the records share). Every record goes through the app's checks (certificate on the day, 100 m
-at check-in and check-out, item completeness, signature decoding) in a savepoint of its own and becomes an
-archived work order. "No photos": the bench first clears the items' photo flag (the administrator's
-setting), so that a record without photos is complete.
+PNG part the records share). Every record goes through the app's rule functions (certificate on the day,
+100 m at check-in and check-out, item completeness, time sanity, signature decoding); the valid ones are
+written together as archived work orders and the on-submission warning checks run over them. "No photos":
+the bench first clears the items' photo flag (the administrator's setting), so that a record without photos
+is complete.
 
     .venv/bin/python bench/maintenance_platform.py [--batches 4] [--size 500]
 

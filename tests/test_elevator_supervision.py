@@ -557,3 +557,33 @@ def test_maintenance_unit_sees_its_own_statistics_only(app, web, api):
     assert web("wb_qin").get("/elevator-supervision/stats/mine").status_code == 403
     menu = s.get("/inbox").get_data(as_text=True)
     assert "本单位维保统计" in menu
+
+
+def test_back_filled_orders_skip_the_position_rules_and_are_checked_when_entered(app):
+    """A back-filled paper order carries the elevator's registered position (distance 0, proof "backfill"),
+    not a measured one: 打卡位置异常 and the photo-position rule leave it out. Entering one runs the
+    on-submission checks at once (no sign-off process runs for it)."""
+    from app.elevator_exemptions.services import backfill
+
+    from .test_elevator_exemptions import approved, backfill_body
+    from .test_elevator_exemptions import lifts as unit_lifts
+    today = today_local()
+    e = lifts()[0]
+    paper = order(e, at(today, 8), distance=500, out_distance=500)
+    paper.checkin_proof = "backfill"
+    photo(paper, at(today, 8, 5), north_m=400)
+    site = order(e, at(today, 10), distance=500, out_distance=500)
+    photo(site, at(today, 10, 5), north_m=400)
+    orders = WorkOrder.id.in_([paper.id, site.id])
+    assert rule_keys(rules.position(orders)) == {f"position:{site.id}"}
+    assert rule_keys(rules.photo(orders)) == {f"photo:{site.id}"}
+    assert f"position:{paper.id}" not in rule_keys(rules.order_drafts(orders, today))
+    db.session.rollback()
+
+    a = unit_lifts()[0]
+    approved(a)
+    entered, duplicate = backfill(user("wb_quality"), backfill_body(a, start_time="09:00", end_time="09:10"))
+    assert not duplicate
+    raised = set(db.session.scalars(select(ElevatorWarning.rule).where(ElevatorWarning.work_order_id == entered.id)))
+    assert "short_duration" in raised and "position" not in raised
+    db.session.commit()

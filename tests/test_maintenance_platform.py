@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from app.core.clock import utcnow
 from app.core.models import Organization
 from app.elevators import services as elevator_services
-from app.elevators.models import WorkOrder, WorkPhoto
+from app.elevators.models import MaintenancePlan, WorkOrder, WorkPhoto
 from app.extensions import db
 from app.maintenance_platform import services
 from app.maintenance_platform.models import PlatformCredential, PlatformNonce, PlatformRecord
@@ -353,3 +353,234 @@ def test_an_address_that_keeps_failing_signatures_is_throttled(app, platform, mo
     assert [platform.whoami(**bad)[0] for _ in range(3)] == [401, 401, 429]
     assert platform.whoami(**bad)[1]["error"]["code"] == "rate_limited"
     assert platform.whoami()[0] == 200                   # a correct signature is not throttled
+
+
+# ---------------------------------------------------------------- the bulk way
+
+def mixed_batch(size: int = 500) -> tuple[list, dict]:
+    """`size` records on the unit's lifts, most valid (photo items answered 不适用, so no photo is needed),
+    every tenth or so broken in one of many ways, some keys repeated, two records with photos."""
+    from werkzeug.datastructures import FileStorage
+    lifts = [first_lift(n)[0] for n in range(3)]
+    templates = {e.id: visit(e, "tmpl-000000", photos=False)[0] for e in lifts}
+    items = {e.id: {i.code: i for i in elevator_services.items_for(elevator_services.facts_of(e.id).elevator_type,
+                                                                   "HALF")} for e in lifts}    # photos below
+    png = signature_png()
+    files = {"sig": FileStorage(io.BytesIO(png), filename="sign.png", content_type="image/png"),
+             "blank": FileStorage(io.BytesIO(b"not a png"), filename="b.png", content_type="image/png")}
+    now = utcnow()
+    breakers = [
+        lambda r, e: r["checkin"].update(at_distance(e, 150)),
+        lambda r, e: r["checkout"].update(at_distance(e, 180)),
+        lambda r, e: r.update(maintainer_cert_no=cert_no("wb_mo")),
+        lambda r, e: r.update(results=r["results"][2:]),
+        lambda r, e: r["results"][0].update(result="fail"),
+        lambda r, e: r["results"][1].update(item_code="Z-9-99"),
+        lambda r, e: r["checkin"].update(at=(now - timedelta(minutes=50)).replace(tzinfo=None).isoformat()),
+        lambda r, e: r["checkin"].update(at=(now + timedelta(hours=1)).isoformat()),
+        lambda r, e: r["checkout"].update(at=(now - timedelta(hours=2)).isoformat()),
+        lambda r, e: r.pop("maintainer_signature"),
+        lambda r, e: r.update(maintainer_signature="blank"),
+        lambda r, e: r.update(maintainer_signature="nowhere"),
+        lambda r, e: r.update(maintainer_cert_no="NO-SUCH-CERT"),
+        lambda r, e: r.update(elevator_code="NO-SUCH-LIFT"),
+        lambda r, e: r.update(idempotency_key="bad key!"),
+        lambda r, e: r.update(kind="repair"),
+        lambda r, e: r.update(kind="repair", fault_description="门锁故障", photos=[]),
+        lambda r, e: r.update(coworker_username="xn_supervisor", coworker_signature="sig"),
+        lambda r, e: r.update(kind="inspection"),
+        lambda r, e: r.update(maint_type="MONTHLY"),
+        lambda r, e: r.update(results="all ok"),
+        lambda r, e: r["checkin"].pop("lat"),
+        lambda r, e: r.update(photos="none"),
+    ]
+    records = []
+    for n in range(size):
+        e = lifts[n % len(lifts)]
+        record = json_copy(templates[e.id])
+        record["idempotency_key"] = f"bulk-{n:06d}"
+        record["maintainer_signature"] = "sig"
+        photos_not_needed(record, e)
+        if n % 10 == 3:
+            breakers[(n // 10) % len(breakers)](record, e)
+        elif n % 50 == 7:
+            record["idempotency_key"] = f"bulk-{n - 7:06d}"               # a repeat within the batch
+        elif n % 97 == 5:
+            record["coworker_username"], record["coworker_signature"] = "wb_lu", "sig"
+        elif n % 101 == 9:
+            record["remark"] = "  电梯运行正常  "
+        records.append(record)
+    records[60] = "not a record"
+    # two records with photos of their own (the per-record way, in the same batch)
+    for n in (41, 42):
+        e = lifts[n % len(lifts)]
+        part = f"photo-{n}"
+        files[part] = FileStorage(io.BytesIO(jpeg((n, 90, 120))), filename=f"{part}.jpg", content_type="image/jpeg")
+        item = next(i for i in items[e.id].values() if i.photo_required)
+        records[n]["photos"] = [{"part": part, "item_code": item.code,
+                                 "taken_at": (now - timedelta(minutes=30)).isoformat(), **at_distance(e, 10)}]
+    return records, files
+
+
+def photos_not_needed(record: dict, e) -> dict:
+    """The items that need a photo answered 不适用: the record is complete without photos."""
+    need = {i.code for i in elevator_services.items_for(elevator_services.facts_of(e.id).elevator_type, "HALF")
+            if i.photo_required}
+    for row in record["results"]:
+        if row["item_code"] in need:
+            row["result"] = "na"
+    return record
+
+
+def test_uploaded_records_get_the_on_submission_warnings(app, platform):
+    from app.elevator_supervision.models import ElevatorWarning
+    e, _f = first_lift()
+    started = utcnow() - timedelta(minutes=50)
+    records, files = [], {}
+    for key, photos in (("rec-short-bulk1", False), ("rec-short-photo", True)):    # the bulk and per-record ways
+        record, parts = visit(e, key, photos=photos)
+        if not photos:
+            photos_not_needed(record, e)
+        record["checkin"]["at"] = started.isoformat()
+        record["checkout"]["at"] = (started + timedelta(minutes=10)).isoformat()   # half-monthly: < 30 min
+        records.append(record)
+        files.update(parts)
+    status, body = platform.upload(records, files)
+    assert status == 200 and body["created"] == 2, body
+    for result in body["results"]:
+        raised = set(db.session.scalars(select(ElevatorWarning.rule).where(
+            ElevatorWarning.work_order_id == result["work_order_id"])))
+        assert "short_duration" in raised, result
+
+
+def test_records_written_in_bulk_are_in_the_statistics_summary_of_their_day(app, platform):
+    """The bulk way writes with COPY, past the ORM's flush: the summary of the visits' (earlier) day is
+    recomputed all the same."""
+    from app.core.clock import to_local
+    from app.elevator_supervision.models import ElevatorStatsDay
+    e, _f = first_lift()
+    started = utcnow() - timedelta(days=2)
+    records, files = [], {}
+    for key in ("rec-sum-1", "rec-sum-2"):
+        record, parts = visit(e, key, photos=False)
+        photos_not_needed(record, e)
+        files.update(parts)
+        record["checkin"]["at"] = (started + timedelta(minutes=len(records) * 60)).isoformat()
+        record["checkout"]["at"] = (started + timedelta(minutes=len(records) * 60 + 40)).isoformat()
+        records.append(record)
+    status, body = platform.upload(records, files)
+    assert status == 200 and body["created"] == 2, body
+    db.session.expire_all()
+    recorded = db.session.scalar(select(ElevatorStatsDay.records).where(
+        ElevatorStatsDay.day == to_local(started).date(), ElevatorStatsDay.maintenance_org_id == e.maintenance_org_id,
+        ElevatorStatsDay.maintainer_id == -1))
+    assert recorded == 2
+
+
+def json_copy(value):
+    import json
+    return json.loads(json.dumps(value))
+
+
+def comparable(results: list[dict]) -> list[tuple]:
+    """The answers without the numbers of the orders made (which differ between two runs); a duplicate
+    within the batch names the index of the record that made its order."""
+    made = {r["work_order_id"]: r["index"] for r in results if r["status"] == "created"}
+    return [(r["index"], r["idempotency_key"], r["status"], r.get("code"), r.get("message"),
+             json_copy(r.get("fields")), made.get(r.get("work_order_id"), "earlier") if r["status"] == "duplicate"
+             else None) for r in results]
+
+
+def order_facts(results: list[dict]) -> list[tuple]:
+    from app.elevators.models import WorkOrderItem
+    from app.maintenance_platform.models import PlatformRecord as PR
+    out = []
+    for r in results:
+        if r["status"] != "created":
+            continue
+        o = db.session.get(WorkOrder, r["work_order_id"])
+        items = sorted(db.session.execute(select(WorkOrderItem.item_id, WorkOrderItem.result, WorkOrderItem.note)
+                                          .where(WorkOrderItem.work_order_id == o.id)).all())
+        plan = db.session.execute(select(MaintenancePlan.status, MaintenancePlan.work_order_id)
+                                  .where(MaintenancePlan.id == o.plan_id)).first() if o.plan_id else None
+        out.append((r["index"], o.kind, o.status, o.maint_type, o.equipment_id, o.plan_id, o.use_org_id,
+                    o.maintenance_org_id, o.region_code, o.maintainer_id, o.coworker_id, o.checkin_distance,
+                    o.checkout_distance, o.checkin_proof, bool(o.offline), o.remark, o.fault_description,
+                    o.order_no[:10], o.maintainer_signature_id is not None, o.coworker_signature_id is not None,
+                    o.archived_at is not None, tuple(items), plan and (plan.status, plan.work_order_id == o.id),
+                    db.session.scalar(select(func.count(PR.id)).where(PR.work_order_id == o.id))))
+    return out
+
+
+def in_transaction(cred) -> None:
+    """As the API does (authenticate writes before the batch): the transaction is open when the records'
+    savepoints start (pysqlite begins it only at the first write)."""
+    cred.last_used_at = utcnow()
+    db.session.flush()
+
+
+def test_a_500_record_batch_written_in_bulk_answers_exactly_as_record_by_record(app, credential):
+    from app.security.audit import verify_chain
+    cred = db.session.scalar(select(PlatformCredential).where(PlatformCredential.key_id == credential[0]))
+    records, files = mixed_batch(500)
+    before = orders_made()
+
+    in_transaction(cred)
+    slow = services.ingest(cred, json_copy(records), services.Parts(files, 10 * 1024 * 1024), bulk=False)
+    slow_facts = order_facts(slow["results"])
+    db.session.rollback()
+    assert orders_made() == before
+    in_transaction(cred)
+    fast = services.ingest(cred, json_copy(records), services.Parts(files, 10 * 1024 * 1024))
+    fast_facts = order_facts(fast["results"])
+
+    assert comparable(fast["results"]) == comparable(slow["results"])
+    assert fast_facts == slow_facts
+    assert {k: fast[k] for k in ("created", "duplicate", "refused")} == \
+        {k: slow[k] for k in ("created", "duplicate", "refused")}
+    assert fast["created"] > 380 and fast["refused"] > 45 and fast["duplicate"] >= 9
+    statuses = {r["status"] for r in fast["results"]}
+    assert statuses == {"created", "duplicate", "refused"}
+    fields = {k for r in fast["results"] if r["status"] == "refused" for k in r["fields"]}
+    assert {"checkin.position", "checkout_position", "certificate", "results", "results.0.note",
+            "results.1.item_code", "checkin.at", "checkout_at", "maintainer_signature", "maintainer_cert_no",
+            "elevator_code", "idempotency_key", "fault_description", "photos", "coworker", "kind", "maint_type",
+            "record"} <= fields
+    with_photos = [db.session.get(WorkOrder, fast["results"][n]["work_order_id"]) for n in (41, 42)]
+    assert all(o.photos for o in with_photos)                   # the per-record way in the same batch
+    db.session.commit()
+    assert orders_made() == before + fast["created"]
+
+    # one audit entry for the batch lists the orders written together; the chain still verifies
+    entry = db.session.scalar(select(AuditLog).where(AuditLog.event_type == "platform.upload")
+                              .order_by(AuditLog.id.desc()).limit(1))
+    import json
+    listed = json.loads(entry.detail)["orders"]
+    assert len(listed) == fast["created"] - 2 and set(listed) <= {r.get("order_no") for r in fast["results"]}
+    assert verify_chain().ok
+
+    # idempotent across batches: the same keys again answer duplicate with the original orders
+    in_transaction(cred)
+    again = services.ingest(cred, json_copy(records[:120]), services.Parts(files, 10 * 1024 * 1024))
+    db.session.commit()
+    for first, second in zip(fast["results"][:120], again["results"]):
+        if first["status"] == "refused":
+            assert second["status"] == "refused" and second["fields"] == first["fields"]
+        else:
+            assert second["status"] == "duplicate" and second["work_order_id"] == first["work_order_id"]
+    assert orders_made() == before + fast["created"]
+    assert verify_chain().ok
+
+
+def test_a_failing_bulk_write_falls_back_to_record_by_record(app, credential, monkeypatch):
+    from sqlalchemy.exc import IntegrityError
+    cred = db.session.scalar(select(PlatformCredential).where(PlatformCredential.key_id == credential[0]))
+    records, files = mixed_batch(100)
+
+    def broken(*_a, **_k):
+        raise IntegrityError("INSERT", {}, Exception("duplicate key value"))
+    monkeypatch.setattr(services, "write_checked", broken)
+    in_transaction(cred)
+    body = services.ingest(cred, records, services.Parts(files, 10 * 1024 * 1024))
+    assert body["created"] > 70 and body["created"] == sum(1 for r in body["results"] if r["status"] == "created")
+    assert all(db.session.get(WorkOrder, r["work_order_id"]) for r in body["results"] if r["status"] == "created")

@@ -35,8 +35,9 @@ from ..core.scope import in_region
 from ..core.sequences import next_value
 from ..core.storage import save_upload
 from ..core.tx import savepoint
-from ..elevators.models import MAINT_TYPES, RESULTS, MaintenancePlan, WorkOrder, WorkOrderItem
-from ..elevators.services import QUALITY_WAIVERS, certificate_problem, facts_of, items_for, record_scope
+from ..elevators.models import MAINT_TYPES, MaintenancePlan, WorkOrder, WorkOrderItem
+from ..elevators.services import (QUALITY_WAIVERS, after_submit_many, certificate_problem, facts_of, items_for,
+                                   missing_of, record_scope, validate_results)
 from ..engine.services import ServiceContext, StartContext, case_facts, case_panel, case_row, service, start_hook
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
@@ -503,38 +504,29 @@ def backfill(user: User, payload: dict, files: list[FileStorage] | None = None) 
     audit("record.change", f"补录电梯维保工单 {order.order_no}（{equipment.code}，{work_date} {MAINT_TYPES[maint_type]}，"
           f"依据 {exemption.app_no}，直接归档）", object_type="elevator_work_order", object_id=order.id, actor=user,
           detail={"attachments": [a.id for a in attachments], "maintainer": people["maintainer"].id})
+    after_submit_many([order.id])            # the on-submission warnings (elevator_supervision)
     return order, False
 
 
 def _check_results(raw, facts, maint_type, errors: dict) -> list[tuple[int, str, str | None]]:
+    """The paper order's item results under the app's rules (elevators.validate_results: items of this
+    visit, result values, a note for a failed item; missing_of: every item answered). No photos: the
+    paper order's scans stand for them."""
     if facts is None or maint_type not in MAINT_TYPES:
         return []
-    items = {i.id: i for i in items_for(facts.elevator_type, maint_type)}
+    items = items_for(facts.elevator_type, maint_type)
     if not isinstance(raw, list):
         errors["results"] = "请填写维保项目结果"
         return []
-    out, seen = [], set()
-    for n, row in enumerate(raw):
-        if not isinstance(row, dict):
-            errors[f"results.{n}"] = "格式不正确"
-            continue
-        item_id = _int(row.get("item_id"))
-        if item_id not in items:
-            errors[f"results.{n}.item_id"] = "该项目不属于本次维保类型"
-            continue
-        result = row.get("result")
-        note = str(row.get("note") or "").strip()[:500] or None
-        if result not in RESULTS:
-            errors[f"results.{n}.result"] = f"【{items[item_id].item}】请选择合格、不合格或不适用"
-        elif result == "fail" and not note:
-            errors[f"results.{n}.note"] = f"【{items[item_id].item}】不合格须填写说明"
-        elif item_id not in seen:
-            seen.add(item_id)
-            out.append((item_id, result, note))
-    todo = [i for i in items.values() if i.id not in seen]
-    if todo and "results" not in errors and not any(k.startswith("results.") for k in errors):
-        errors["results"] = f"还有 {len(todo)} 个维保项目未填写结果（如【{todo[0].item}】）"
-    return out
+    try:
+        checked = validate_results(items, raw)
+    except ValidationFailed as err:
+        errors.update(err.fields)
+        return []
+    lacking = missing_of("maintenance", items, {i: r for i, (r, _n) in checked.items()}, set(), False, None)
+    if lacking.get("results"):
+        errors["results"] = lacking["results"]
+    return [(item_id, result, note) for item_id, (result, note) in checked.items()]
 
 
 def _check_attachments(user: User, raw, errors: dict) -> list[Attachment]:

@@ -133,6 +133,13 @@ def _visits(orders):
     return and_(orders, WorkOrder.kind == "maintenance", WorkOrder.status.in_(DONE))
 
 
+def _on_site(orders):
+    """The visits whose positions were taken on site: a back-filled paper order (工单补录) carries the
+    elevator's registered position with distance 0, not a measured one."""
+    from ..elevator_exemptions.services import BACKFILL_PROOF
+    return and_(_visits(orders), WorkOrder.checkin_proof != BACKFILL_PROOF)
+
+
 # ---------------------------------------------------------------- rules over a set of orders
 
 def short_duration(orders) -> list[Draft]:
@@ -158,7 +165,7 @@ def position(orders) -> list[Draft]:
     t = threshold("position")
     if not t.enabled:
         return []
-    rows = db.session.execute(select(*_order_columns()).where(_visits(orders), or_(
+    rows = db.session.execute(select(*_order_columns()).where(_on_site(orders), or_(
         WorkOrder.checkin_distance > t.value, WorkOrder.checkout_distance > t.value))).all()
     return [_order_draft("position", t, o, f"签到距电梯 {o.checkin_distance} 米，签退 "
                          f"{o.checkout_distance if o.checkout_distance is not None else '—'} 米，超过 {t.value:g} 米",
@@ -177,7 +184,7 @@ def photo(orders) -> list[Draft]:
         select(*_order_columns(), WorkPhoto.id.label("photo_id"), WorkPhoto.lat.label("plat"),
                WorkPhoto.lng.label("plng"), Equipment.lat.label("elat"), Equipment.lng.label("elng"))
         .join(WorkPhoto, WorkPhoto.work_order_id == WorkOrder.id).join(Equipment, Equipment.id == WorkOrder.equipment_id)
-        .where(_visits(orders), WorkPhoto.purpose != "face", or_(
+        .where(_on_site(orders), WorkPhoto.purpose != "face", or_(
             WorkPhoto.lat.is_(None), WorkPhoto.lng.is_(None), WorkPhoto.lat == 0,
             func.abs(WorkPhoto.lat - Equipment.lat) > half_side, func.abs(WorkPhoto.lng - Equipment.lng) > half_side))
         .order_by(WorkOrder.id, WorkPhoto.id)).all()
@@ -457,12 +464,53 @@ def check_order(order: WorkOrder) -> list[tuple[int, Draft]]:
         return []
 
 
+def check_orders(order_ids: list[int]) -> list[tuple[int, Draft]]:
+    """check_order for many orders at once (archived without the sign-off: platform uploads, back-filled
+    orders): each rule one query over all of them, 日/月维保量 once per maintainer and day, the 逾期未保
+    warnings of their elevators closed in one pass. A savepoint as in check_order."""
+    from ..core.tx import savepoint
+    if not order_ids:
+        return []
+    try:
+        with savepoint():
+            orders = db.session.execute(
+                select(WorkOrder.id, WorkOrder.order_no, WorkOrder.equipment_id, WorkOrder.maintainer_id,
+                       WorkOrder.checkin_at).where(WorkOrder.id.in_(order_ids), WorkOrder.kind == "maintenance")
+                .order_by(WorkOrder.checkin_at, WorkOrder.id)).all()
+            if not orders:
+                return []
+            days = {(o.maintainer_id, to_local(o.checkin_at).date()) for o in orders}
+            drafts = order_drafts(WorkOrder.id.in_([o.id for o in orders]), max(day for _p, day in days))
+            for person, day in sorted(days):
+                drafts += volume(day, maintainer_id=person)
+            rows = store(drafts, "submit")
+            latest = {o.equipment_id: o for o in orders}          # the last visit of each elevator
+            for w in db.session.scalars(select(ElevatorWarning).where(
+                    ElevatorWarning.equipment_id.in_(list(latest)), ElevatorWarning.rule == "overdue",
+                    ElevatorWarning.status == "open")):
+                _close_by(w, latest[w.equipment_id])
+            by_order = defaultdict(list)
+            for row in rows:
+                if row[1].work_order_id:
+                    by_order[row[1].work_order_id].append(row)
+            for order_id, found in by_order.items():
+                _notify_order(db.session.get(WorkOrder, order_id), found)
+            return rows
+    except Exception:  # noqa: BLE001 - warnings must not block the maintenance records
+        log.exception("warning checks of %d work orders failed", len(order_ids))
+        return []
+
+
+def _close_by(w: ElevatorWarning, order) -> None:
+    w.status, w.closed_at = "closed", utcnow()
+    w.close_reason = f"已维保（工单 {order.order_no}，{_iso(order.checkin_at)}），系统自动关闭"
+
+
 def _close_overdue(order: WorkOrder) -> None:
     for w in db.session.scalars(select(ElevatorWarning).where(ElevatorWarning.equipment_id == order.equipment_id,
                                                               ElevatorWarning.rule == "overdue",
                                                               ElevatorWarning.status == "open")):
-        w.status, w.closed_at = "closed", utcnow()
-        w.close_reason = f"已维保（工单 {order.order_no}，{_iso(order.checkin_at)}），系统自动关闭"
+        _close_by(w, order)
 
 
 def nightly(today: date | None = None) -> dict:
@@ -485,7 +533,9 @@ def nightly(today: date | None = None) -> dict:
     return counts
 
 
+check_order.many = check_orders
 elevator_services.AFTER_SUBMIT.append(check_order)
+elevator_services.AFTER_SUBMIT.append(summary.refresh_orders)     # orders written past the ORM's flush
 
 
 # ---------------------------------------------------------------- reading and closing

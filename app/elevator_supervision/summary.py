@@ -204,6 +204,23 @@ def _after_flush(session: Session, _context) -> None:
         refresh(session.connection(), pairs)
 
 
+def refresh_orders(_order) -> None:
+    """AFTER_SUBMIT for one order: written through the ORM, so the flush above has refreshed its day already."""
+
+
+def _refresh_orders_many(order_ids: list[int]) -> None:
+    """AFTER_SUBMIT for many orders at once (a platform's batch is written with COPY, past the ORM's flush):
+    recompute the (local day, unit) pairs they fall on."""
+    rows = db.session.execute(select(WorkOrder.kind, WorkOrder.status, WorkOrder.checkin_at,
+                                     WorkOrder.maintenance_org_id).where(WorkOrder.id.in_(order_ids))).mappings()
+    pairs = {_order_pair(dict(r)) for r in rows}
+    pairs.discard(None)
+    refresh(db.session.connection(), pairs)
+
+
+refresh_orders.many = _refresh_orders_many
+
+
 def refresh_warnings(rows) -> None:
     """After a batch INSERT of warnings (rows with maintenance_org_id; opened now)."""
     from ..core.clock import today_local

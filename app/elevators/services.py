@@ -34,7 +34,7 @@ from ..core.clock import as_utc, to_local, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.params import contains, int_arg, text_arg
 from ..core.scope import in_region
-from ..core.sequences import next_value
+from ..core.sequences import reserve_values
 from ..core.storage import save_upload
 from ..engine.services import ServiceContext, StartContext, case_panel, service, start_hook
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -103,6 +103,13 @@ def reference_cache():
         yield
     finally:
         _REFERENCE_CACHE.reset(token)
+
+
+def prime_cache(key, value) -> None:
+    """Within reference_cache(): a value read in bulk by the caller (e.g. ("facts", equipment_id))."""
+    cache = _REFERENCE_CACHE.get()
+    if cache is not None:
+        cache[key] = value
 
 
 def _cached(key, load):
@@ -500,15 +507,66 @@ def _own_order(user: User, order: WorkOrder, editable: bool = True) -> WorkOrder
 # ---------------------------------------------------------------- visit
 
 def _order_no(kind: str) -> str:
+    return order_numbers(kind, 1)[0]
+
+
+def order_numbers(kind: str, count: int) -> list[str]:
+    """`count` new work-order numbers of a kind (WB… maintenance, WX… repair), one counter step."""
     today = today_local()
     prefix = "WB" if kind == "maintenance" else "WX"
-    return f"{prefix}{today:%Y%m%d}{next_value('elevator_order:' + prefix, today.isoformat()):05d}"
+    return [f"{prefix}{today:%Y%m%d}{n:05d}"
+            for n in reserve_values("elevator_order:" + prefix, today.isoformat(), count)]
 
 
 @dataclass
 class CheckIn:
     order: WorkOrder
     duplicate: bool
+
+
+@dataclass
+class Arrival:
+    """A check-in that passed the rules (validate_checkin): what the work order records of it."""
+    kind: str
+    at: datetime
+    lat: float
+    lng: float
+    metres: int
+    maint_type: str | None           # None when the visit names a plan (plan_id): the plan's type
+
+
+def validate_checkin(user: User, equipment: Equipment, payload: dict, *, offline: bool) -> Arrival:
+    """The check-in rules, in the order they refuse: kind of work, time (offline: recorded, with a time
+    zone, not in the future, not older than 7 days), position, a T certificate valid on the local day,
+    within 100 m of the elevator, the maintenance type. Reads nothing but the maintainer's certificates
+    (cached within reference_cache)."""
+    kind = payload.get("kind") or "maintenance"
+    if kind not in WorkOrder.KIND_LABELS:
+        raise ValidationFailed({"kind": "作业类型须为维保或维修"})
+    at = _instant(payload.get("at"), "at", "签到时间", offline=offline)
+    lat, lng = _position(payload, "position", "签到")
+    problem = certificate_problem(user, to_local(at).date())
+    if problem:
+        raise ValidationFailed({"certificate": problem}, message=problem)
+    metres = _on_site(equipment, lat, lng, "position", "签到")
+    maint_type = None
+    if kind == "maintenance" and not payload.get("plan_id"):
+        maint_type = payload.get("maint_type") or "HALF"
+        if maint_type not in MAINT_TYPES:
+            raise ValidationFailed({"maint_type": "请选择维保类型"})
+    return Arrival(kind, at, lat, lng, metres, maint_type)
+
+
+def plan_for_visit(plan: MaintenancePlan | None, maint_type: str, at: datetime) -> MaintenancePlan | None:
+    """The elevator's next planned visit counts for this one unless it is of another type and more than
+    7 days ahead."""
+    if plan is not None and plan.maint_type != maint_type and plan.due_on > to_local(at).date() + timedelta(days=7):
+        return None
+    return plan
+
+
+def checkin_proof(payload: dict) -> str:
+    return payload.get("proof") if payload.get("proof") in ("qr", "code", "nfc") else "code"
 
 
 def check_in(user: User, payload: dict, *, offline: bool = False, face_required: bool = True) -> CheckIn:
@@ -530,16 +588,9 @@ def check_in(user: User, payload: dict, *, offline: bool = False, face_required:
     equipment, facts = visible_elevator(user, equipment_id)
     if equipment.maintenance_org_id != user.org_id:
         raise Forbidden("该电梯不由本单位维保")
-    kind = payload.get("kind") or "maintenance"
-    if kind not in WorkOrder.KIND_LABELS:
-        raise ValidationFailed({"kind": "作业类型须为维保或维修"})
-    at = _instant(payload.get("at"), "at", "签到时间", offline=offline)
-    lat, lng = _position(payload, "position", "签到")
-    problem = certificate_problem(user, to_local(at).date())
-    if problem:
-        raise ValidationFailed({"certificate": problem}, message=problem)
-    metres = _on_site(equipment, lat, lng, "position", "签到")
-    plan, maint_type = None, None
+    arrival = validate_checkin(user, equipment, payload, offline=offline)
+    kind, at, lat, lng, metres = arrival.kind, arrival.at, arrival.lat, arrival.lng, arrival.metres
+    plan, maint_type = None, arrival.maint_type
     if kind == "maintenance":
         if payload.get("plan_id"):
             plan = db.session.get(MaintenancePlan, int_or_none(payload.get("plan_id")) or 0)
@@ -547,12 +598,7 @@ def check_in(user: User, payload: dict, *, offline: bool = False, face_required:
                 raise ValidationFailed({"plan_id": "维保计划不存在或已完成"})
             maint_type = plan.maint_type
         else:
-            maint_type = payload.get("maint_type") or "HALF"
-            if maint_type not in MAINT_TYPES:
-                raise ValidationFailed({"maint_type": "请选择维保类型"})
-            plan = next_plan(equipment.id)
-            if plan is not None and plan.maint_type != maint_type and plan.due_on > to_local(at).date() + timedelta(days=7):
-                plan = None
+            plan = plan_for_visit(next_plan(equipment.id), maint_type, at)
     face_bytes = (decode_data_url(payload.get("face_photo"), "face_photo")
                   if face_required or payload.get("face_photo") else None)
     contract = active_contract(equipment.id, to_local(at).date())
@@ -561,8 +607,7 @@ def check_in(user: User, payload: dict, *, offline: bool = False, face_required:
                       use_org_id=contract.use_org_id if contract else equipment.use_org_id,
                       region_code=equipment.region_code, maint_type=maint_type, maintainer_id=user.id,
                       status="in_progress", checkin_at=at, checkin_lat=lat, checkin_lng=lng, checkin_distance=metres,
-                      checkin_proof=payload.get("proof") if payload.get("proof") in ("qr", "code", "nfc") else "code",
-                      offline=offline)
+                      checkin_proof=checkin_proof(payload), offline=offline)
     db.session.add(order)
     db.session.flush()
     if face_bytes is not None:
@@ -611,10 +656,15 @@ def _store_photo(order: WorkOrder, user: User, data: bytes, at: datetime, lat: f
 
 
 def order_items(order: WorkOrder) -> list[MaintenanceItem]:
-    if order.kind != "maintenance":
+    return visit_items(order.kind, order.equipment_id, order.maint_type)
+
+
+def visit_items(kind: str, equipment_id: int, maint_type: str | None) -> list[MaintenanceItem]:
+    """The items a visit of this kind and type on this elevator answers (none for a repair)."""
+    if kind != "maintenance":
         return []
-    facts = facts_of(order.equipment_id)
-    return items_for(facts.elevator_type if facts else "traction", order.maint_type or "HALF")
+    facts = facts_of(equipment_id)
+    return items_for(facts.elevator_type if facts else "traction", maint_type or "HALF")
 
 
 def add_photo(user: User, order: WorkOrder, data: bytes, meta: dict, *, offline: bool = False) -> tuple[WorkPhoto, bool]:
@@ -651,13 +701,13 @@ def add_photo(user: User, order: WorkOrder, data: bytes, meta: dict, *, offline:
     return photo, False
 
 
-def save_results(user: User, order: WorkOrder, results) -> int:
-    _own_order(user, order)
+def validate_results(items: list[MaintenanceItem], results) -> dict[int, tuple[str, str | None]]:
+    """Item results of a visit checked against its items: item id → (result, note); a failed item needs a
+    note. Per-row Chinese errors; the last row of an item wins."""
     if not isinstance(results, list):
         raise ValidationFailed({"results": "须为维保项目结果列表"})
-    allowed = {i.id: i for i in order_items(order)}
-    current = {r.item_id: r for r in order.results}
-    errors = {}
+    allowed = {i.id: i for i in items}
+    checked, errors = {}, {}
     for n, row in enumerate(results):
         if not isinstance(row, dict):
             errors[f"results.{n}"] = "格式不正确"
@@ -674,46 +724,64 @@ def save_results(user: User, order: WorkOrder, results) -> int:
         if result == "fail" and not note:
             errors[f"results.{n}.note"] = f"【{allowed[item_id].item}】不合格须填写说明"
             continue
+        checked[item_id] = (result, note)
+    if errors:
+        raise ValidationFailed(errors)
+    return checked
+
+
+def save_results(user: User, order: WorkOrder, results) -> int:
+    _own_order(user, order)
+    checked = validate_results(order_items(order), results)
+    current = {r.item_id: r for r in order.results}
+    for item_id, (result, note) in checked.items():
         if item_id in current:
             current[item_id].result, current[item_id].note = result, note
         else:
             current[item_id] = WorkOrderItem(work_order_id=order.id, item_id=item_id, result=result, note=note)
             order.results.append(current[item_id])
-    if errors:
-        raise ValidationFailed(errors)
     db.session.flush()
     return len(results)
 
 
-def missing(order: WorkOrder) -> dict[str, str]:
-    """What the order still lacks before it can be finished (field → Chinese message)."""
+def missing_of(kind: str, items: list[MaintenanceItem], done: dict[int, str], photographed: set,
+               repair_photo: bool, fault_description: str | None) -> dict[str, str]:
+    """What a visit still lacks before it can be finished (field → Chinese message), from its item results
+    (item id → result), the item ids photographed, whether a repair photo exists and the fault description."""
     errors = {}
-    if order.kind == "maintenance":
-        items = order_items(order)
-        done = {r.item_id: r for r in order.results}
+    if kind == "maintenance":
         todo = [i for i in items if i.id not in done]
         if todo:
             errors["results"] = f"还有 {len(todo)} 个维保项目未填写结果（如【{todo[0].item}】）"
-        photographed = {p.item_id for p in order.photos if p.purpose == "item"}
-        need = [i for i in items if i.photo_required and i.id not in photographed
-                and (done.get(i.id) is None or done[i.id].result != "na")]
+        need = [i for i in items if i.photo_required and i.id not in photographed and done.get(i.id) != "na"]
         if need:
             errors["photos"] = f"还有 {len(need)} 个项目须现场拍照（如【{need[0].item}】）"
     else:
-        if not (order.fault_description or "").strip():
+        if not (fault_description or "").strip():
             errors["fault_description"] = "请填写故障描述"
-        if not any(p.purpose == "repair" for p in order.photos):
+        if not repair_photo:
             errors["photos"] = "维修须至少拍摄一张现场照片"
     return errors
 
 
-def _signature(value, user: User, field: str, label: str) -> Attachment:
+def missing(order: WorkOrder) -> dict[str, str]:
+    """What the order still lacks before it can be finished (field → Chinese message)."""
+    return missing_of(order.kind, order_items(order), {r.item_id: r.result for r in order.results},
+                      {p.item_id for p in order.photos if p.purpose == "item"},
+                      any(p.purpose == "repair" for p in order.photos), order.fault_description)
+
+
+def signature_png(value, field: str, label: str) -> bytes:
+    """A handwritten signature (data URL) decoded and checked: PNG, not blank (taskops.decode_signature)."""
     from ..taskops.services import decode_signature
     try:
-        png = _cached(("signature", value), lambda: decode_signature(value)) if isinstance(value, str) \
+        return _cached(("signature", value), lambda: decode_signature(value)) if isinstance(value, str) \
             else decode_signature(value)
     except ValidationFailed as err:
         raise ValidationFailed({field: f"{label}：{next(iter(err.fields.values()))}"}) from None
+
+
+def save_signature(png: bytes, user: User, field: str) -> Attachment:
     return save_upload(FileStorage(io.BytesIO(png), filename=SIGNATURE_FILENAME), user, field=field)
 
 
@@ -728,22 +796,28 @@ def coworker_of(user: User, value) -> User | None:
     return other
 
 
-def finish(user: User, order: WorkOrder, payload: dict, *, offline: bool = False, submit: bool = True) -> WorkOrder:
-    """Check-out: signatures, position and time; the plan is done; with `submit` the sign-off starts."""
-    _own_order(user, order)
-    if order.kind == "repair":
-        if payload.get("fault_description") is not None:
-            order.fault_description = str(payload.get("fault_description")).strip()[:2000] or None
-        if payload.get("parts") is not None:
-            order.parts = str(payload.get("parts")).strip()[:2000] or None
-    if payload.get("remark") is not None:
-        order.remark = str(payload.get("remark")).strip()[:1000] or None
-    errors = missing(order)
+@dataclass
+class Departure:
+    """A check-out that passed the rules (validate_checkout)."""
+    at: datetime
+    lat: float
+    lng: float
+    metres: int
+    coworker: User | None
+    signatures: dict[str, bytes]     # field → decoded PNG
+
+
+def validate_checkout(user: User, equipment: Equipment, checkin_at: datetime, payload: dict, *, offline: bool,
+                      lacking: dict[str, str]) -> Departure:
+    """The check-out rules: with what the visit still lacks (`lacking`, see missing_of), the time, the
+    position within 100 m, the co-worker, the signatures (decoded, not blank) — all refusals together —
+    then the check-out not before the check-in."""
+    errors = dict(lacking)
     at = None
     try:
         at = _instant(payload.get("at"), "checkout_at", "签退时间", offline=offline)
         lat, lng = _position(payload, "checkout_position", "签退")
-        metres = _on_site(order.equipment, lat, lng, "checkout_position", "签退")
+        metres = _on_site(equipment, lat, lng, "checkout_position", "签退")
     except ValidationFailed as err:
         errors.update(err.fields)
     coworker = None
@@ -756,14 +830,36 @@ def finish(user: User, order: WorkOrder, payload: dict, *, offline: bool = False
                                  ("coworker_signature", "协作人签名", coworker is not None)):
         if needed:
             try:
-                signatures[field] = _signature(payload.get(field), user, field, label)
+                signatures[field] = signature_png(payload.get(field), field, label)
             except ValidationFailed as err:
                 errors.update(err.fields)
     if errors:
         raise ValidationFailed(errors)
-    if at < as_utc(order.checkin_at):
+    if at < as_utc(checkin_at):
         raise ValidationFailed({"checkout_at": "签退时间早于签到时间"})
-    order.checkout_at, order.checkout_lat, order.checkout_lng, order.checkout_distance = at, lat, lng, metres
+    return Departure(at, lat, lng, metres, coworker, signatures)
+
+
+def visit_texts(kind: str, payload: dict) -> dict[str, str | None]:
+    """The texts a check-out sets: the remark; for a repair the fault description and the parts. A text
+    the payload leaves out is not changed."""
+    texts = {}
+    limits = {"remark": 1000, **({"fault_description": 2000, "parts": 2000} if kind == "repair" else {})}
+    for name in ("fault_description", "parts", "remark"):
+        if name in limits and payload.get(name) is not None:
+            texts[name] = str(payload.get(name)).strip()[:limits[name]] or None
+    return texts
+
+
+def finish(user: User, order: WorkOrder, payload: dict, *, offline: bool = False, submit: bool = True) -> WorkOrder:
+    """Check-out: signatures, position and time; the plan is done; with `submit` the sign-off starts."""
+    _own_order(user, order)
+    for name, value in visit_texts(order.kind, payload).items():
+        setattr(order, name, value)
+    out = validate_checkout(user, order.equipment, order.checkin_at, payload, offline=offline, lacking=missing(order))
+    signatures = {field: save_signature(png, user, field) for field, png in out.signatures.items()}
+    coworker, at = out.coworker, out.at
+    order.checkout_at, order.checkout_lat, order.checkout_lng, order.checkout_distance = at, out.lat, out.lng, out.metres
     order.coworker_id = coworker.id if coworker else None
     order.maintainer_signature_id = signatures["maintainer_signature"].id
     order.coworker_signature_id = signatures["coworker_signature"].id if coworker else None
@@ -914,6 +1010,25 @@ AFTER_SUBMIT: list = []
 def _after_submit(order: WorkOrder) -> None:
     for callback in AFTER_SUBMIT:
         callback(order)
+
+
+def after_submit_many(order_ids: list[int]) -> None:
+    """The AFTER_SUBMIT callbacks for orders archived without the sign-off process (a platform's upload,
+    a back-filled paper order): a callback with a set-based variant (`callback.many(order_ids)`) runs
+    once for all of them, any other once per order."""
+    if not order_ids:
+        return
+    orders = None
+    for callback in AFTER_SUBMIT:
+        many = getattr(callback, "many", None)
+        if many is not None:
+            many(list(order_ids))
+            continue
+        if orders is None:
+            orders = list(db.session.scalars(select(WorkOrder).where(WorkOrder.id.in_(order_ids))
+                                             .order_by(WorkOrder.id)))
+        for order in orders:
+            callback(order)
 
 
 @service("elevator.submitted")

@@ -132,11 +132,12 @@ class Writer:
         self._next[table] = start + n
         return list(range(start, start + n))
 
-    def write(self, table: str, rows: list[dict], raw=None) -> None:
+    def write(self, table: str, rows: list[dict], raw=None, columns: list[str] | None = None) -> None:
+        """`columns`: only these (the others take their database defaults, e.g. a serial id)."""
         if not rows:
             return
         t = db.metadata.tables[table]
-        columns = [c.name for c in t.columns]
+        columns = columns or [c.name for c in t.columns]
         if self.pg:
             raw = raw or db.session.connection().connection.driver_connection
             names = ", ".join(f'"{c}"' for c in columns)
