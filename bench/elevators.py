@@ -33,7 +33,7 @@ def build(n: int) -> None:
     from app.elevators.models import ElevatorFacts, WorkOrder
     from app.elevators.scale import stage_elevators
     from app.extensions import db
-    from app.scale.generate import Writer
+    from app.core.bulk import Writer
     upgrade()
     deploy_all()
     if not db.session.scalar(select(func.count(ElevatorFacts.id))):    # the demo seed once (it fills the demo

@@ -35,7 +35,7 @@ def build(n: int, apps: int) -> None:
     from app.elevators.models import ElevatorFacts, WorkOrder
     from app.engine.registry import latest_version
     from app.extensions import db
-    from app.scale.generate import Writer
+    from app.core.bulk import Writer
     upgrade()
     deploy_all()
     if not db.session.scalar(select(func.count(ElevatorFacts.id))):

@@ -239,7 +239,7 @@ def clone(template_id: int, copies: int, org_ids: list[int], chunk: int = 1000) 
     from app.core.models import Organization
     from app.extensions import db
     from app.scale.clone import CHILD_TABLES, CloneSpec, build_rows, fresh_uuids, load_template
-    from app.scale.generate import Writer
+    from app.core.bulk import Writer
     case = db.session.get(Case, template_id)
     unit = db.session.get(Organization, case.org_id)
     names = dict(db.session.execute(select_names(org_ids)).all())

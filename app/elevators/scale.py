@@ -59,7 +59,8 @@ def _maintainer_accounts(writer) -> int:
 
 @register("elevators")
 def stage_elevators(scale: str, preset: dict, out) -> None:
-    from ..scale.generate import Progress, Writer, _rng, _stage
+    from ..core.bulk import Writer
+    from ..scale.generate import Progress, _rng, _stage
     row = _stage("elevators", scale)
     total = db.session.scalar(text("SELECT count(*) FROM equipment WHERE kind_code = '3000' AND maintenance_org_id IS NOT NULL "
                                    "AND id NOT IN (SELECT equipment_id FROM elevator)")) + row.done

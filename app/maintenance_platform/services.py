@@ -32,6 +32,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..core.bulk import Writer
 from ..core.clock import to_local, utcnow
 from ..core.external import SIGNATURE_WINDOW_SECONDS, verify_request
 from ..core.gm import sm3_hex
@@ -657,7 +658,6 @@ def write_checked(cred: PlatformCredential, batch: "Batch", checked: list[Checke
     from sqlalchemy import bindparam, update
 
     from ..elevators.models import MaintenancePlan
-    from ..scale.generate import Writer
     if not checked:
         return
     now = utcnow()
