@@ -67,6 +67,9 @@ def routes(Public, LoginOnly, Roles, Obj) -> dict:   # noqa: N803 - the classes 
         "elevator_supervision.plans_export": Roles(regulators, "/elevator-supervision/plans/export.xlsx"),
         "elevator_supervision.statistics": Roles(regulators, "/elevator-supervision/stats"),
         "elevator_supervision.statistics_export": Roles(regulators, "/elevator-supervision/stats/export.xlsx"),
+        # a maintenance unit's own page: redirects to its unit page (302), anyone else 403
+        "elevator_supervision.my_statistics": Roles({"maintenance_unit", "maintenance_quality"},
+                                                   "/elevator-supervision/stats/mine", insider=False),
         "elevator_supervision.unit_statistics": Roles(regulators, "/elevator-supervision/stats/units/{org}",
                                                       url_args=_unit),
         "elevator_supervision.trace": Obj(_warning, "/elevator-supervision/elevators/{device}/trace", "xn_supervisor",
