@@ -395,6 +395,9 @@ def test_api_responses_match_the_document(app, api):
     sup = api("xn_supervisor")
     check(app, sup.get("/api/v1/elevator-supervision/warnings?status=all&rule=short_duration"), 200)
     check(app, sup.get(f"/api/v1/elevator-supervision/warnings/{w.id}"), 200)
+    found = lambda q: [x["id"] for x in sup.get("/api/v1/elevator-supervision/warnings",   # noqa: E731
+                                                query_string={"status": "all", "q": q}).get_json()["items"]]
+    assert w.id in found(e.code) and found("%") == [] and found("_") == []     # % and _ are literal characters
     check(app, sup.get("/api/v1/elevator-supervision/warnings/999999"), 404)
     check(app, sup.post(f"/api/v1/elevator-supervision/warnings/{w.id}/close", json={"reason": "短"}), 422)
     check(app, sup.post(f"/api/v1/elevator-supervision/warnings/{w.id}/close", json={"reason": "核实后关闭"}), 200)

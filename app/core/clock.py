@@ -1,7 +1,7 @@
 """The one clock our code reads. Tests move it with time-machine."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
@@ -25,6 +25,17 @@ def as_utc(value: datetime) -> datetime:
 def local_day_start(day: date) -> datetime:
     """00:00 of a calendar day in Guangxi, as an aware UTC datetime (date-range filters)."""
     return datetime.combine(day, time(0, 0), tzinfo=DISPLAY_TZ).astimezone(timezone.utc)
+
+
+def on_local_days(column, day_from: date | None, day_to: date | None) -> list:
+    """Conditions: `column` (an instant) falls on the Guangxi calendar days day_from..day_to, either end open
+    when None — for the date-range filters of lists (the whole last day, to the microsecond)."""
+    conditions = []
+    if day_from:
+        conditions.append(column >= local_day_start(day_from))
+    if day_to:
+        conditions.append(column < local_day_start(day_to + timedelta(days=1)))
+    return conditions
 
 
 def local_day_end(day: date) -> datetime:

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from ..core.clock import local_day_end, local_day_start, to_local, today_local
+from ..core.clock import on_local_days, to_local, today_local
 from ..core.models import Equipment, Organization
 from ..core.params import contains, date_arg, int_arg, text_arg
 from ..core.regions import office_name
@@ -67,10 +67,7 @@ def applications_query(user, f: ApplicationFilter):
         stmt = stmt.where(Exemption.status == f.status)
     if f.region:
         stmt = stmt.where(in_region(Exemption.region_code, f.region))
-    if f.date_from:
-        stmt = stmt.where(Exemption.created_at >= local_day_start(f.date_from))
-    if f.date_to:
-        stmt = stmt.where(Exemption.created_at <= local_day_end(f.date_to))
+    stmt = stmt.where(*on_local_days(Exemption.created_at, f.date_from, f.date_to))
     return stmt.order_by(Exemption.created_at.desc(), Exemption.id.desc())
 
 
@@ -175,10 +172,7 @@ def backfills_query(user, f: BackfillFilter):
         stmt = stmt.where(WorkOrder.maint_type == f.maint_type)
     if f.equipment_id:
         stmt = stmt.where(WorkOrder.equipment_id == f.equipment_id)
-    if f.date_from:
-        stmt = stmt.where(WorkOrder.checkin_at >= local_day_start(f.date_from))
-    if f.date_to:
-        stmt = stmt.where(WorkOrder.checkin_at <= local_day_end(f.date_to))
+    stmt = stmt.where(*on_local_days(WorkOrder.checkin_at, f.date_from, f.date_to))
     return stmt.order_by(WorkOrder.checkin_at.desc(), WorkOrder.id.desc())
 
 

@@ -21,7 +21,8 @@ from datetime import date, timedelta
 from sqlalchemy import and_, case, func, or_, select
 
 from ..core import geo
-from ..core.clock import local_day_end, local_day_start, to_local, today_local, utcnow
+from ..core.clock import local_day_end, local_day_start, on_local_days, to_local, today_local, utcnow
+from ..core.params import contains
 from ..core.models import Equipment, Organization, User
 from ..elevators import services as elevator_services
 from ..elevators.models import (MAINT_TYPES, MaintenanceContract, MaintenanceItem, WorkOrder, WorkOrderItem,
@@ -617,14 +618,10 @@ def warnings_query(user: User, f: WarningFilter):
         stmt = stmt.where(ElevatorWarning.maintenance_org_id == f.org_id)
     if f.equipment_id:
         stmt = stmt.where(ElevatorWarning.equipment_id == f.equipment_id)
-    if f.date_from:
-        stmt = stmt.where(ElevatorWarning.opened_at >= local_day_start(f.date_from))
-    if f.date_to:
-        stmt = stmt.where(ElevatorWarning.opened_at <= local_day_end(f.date_to))
+    stmt = stmt.where(*on_local_days(ElevatorWarning.opened_at, f.date_from, f.date_to))
     if f.q:
-        like = f"%{f.q}%"
-        stmt = stmt.where(or_(ElevatorWarning.summary.like(like), ElevatorWarning.equipment_id.in_(
-            select(Equipment.id).where(or_(Equipment.code.like(like), Equipment.name.like(like))))))
+        stmt = stmt.where(or_(contains(ElevatorWarning.summary, f.q), ElevatorWarning.equipment_id.in_(
+            select(Equipment.id).where(or_(contains(Equipment.code, f.q), contains(Equipment.name, f.q))))))
     return stmt.order_by(ElevatorWarning.opened_at.desc(), ElevatorWarning.id.desc())
 
 

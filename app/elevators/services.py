@@ -30,7 +30,7 @@ from werkzeug.datastructures import FileStorage
 
 from ..cases.models import Case
 from ..core import evidence, geo
-from ..core.clock import as_utc, to_local, today_local, utcnow
+from ..core.clock import as_utc, on_local_days, to_local, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.params import contains, int_arg, text_arg
 from ..core.scope import in_region
@@ -1218,16 +1218,10 @@ def records_query(user: User, f: RecordFilter):
         stmt = stmt.where(WorkOrder.equipment_id == f.equipment_id)
     if f.status:
         stmt = stmt.where(WorkOrder.status == f.status)
-    if f.date_from:
-        from ..core.clock import local_day_start
-        stmt = stmt.where(WorkOrder.checkin_at >= local_day_start(f.date_from))
-    if f.date_to:
-        from ..core.clock import local_day_end
-        stmt = stmt.where(WorkOrder.checkin_at <= local_day_end(f.date_to))
+    stmt = stmt.where(*on_local_days(WorkOrder.checkin_at, f.date_from, f.date_to))
     if f.q:
-        like = f"%{f.q}%"
-        stmt = stmt.where(or_(WorkOrder.order_no.like(like), WorkOrder.equipment_id.in_(
-            select(Equipment.id).where(or_(Equipment.code.like(like), Equipment.name.like(like))))))
+        stmt = stmt.where(or_(contains(WorkOrder.order_no, f.q), WorkOrder.equipment_id.in_(
+            select(Equipment.id).where(or_(contains(Equipment.code, f.q), contains(Equipment.name, f.q))))))
     return _aggregate_conditions(stmt, f).order_by(WorkOrder.checkin_at.desc(), WorkOrder.id.desc())
 
 
