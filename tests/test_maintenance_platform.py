@@ -456,10 +456,10 @@ def test_uploaded_records_get_the_on_submission_warnings(app, platform):
 def test_records_written_in_bulk_are_in_the_statistics_summary_of_their_day(app, platform):
     """The bulk way writes with COPY, past the ORM's flush: the summary of the visits' (earlier) day is
     recomputed all the same."""
-    from app.core.clock import to_local
+    from app.core.clock import local_day_start, to_local, today_local
     from app.elevator_supervision.models import ElevatorStatsDay
     e, _f = first_lift()
-    started = utcnow() - timedelta(days=2)
+    started = local_day_start(today_local() - timedelta(days=2)) + timedelta(hours=9)   # both visits on one local day
     records, files = [], {}
     for key in ("rec-sum-1", "rec-sum-2"):
         record, parts = visit(e, key, photos=False)
