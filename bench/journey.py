@@ -332,7 +332,7 @@ async def run(base: str, accounts, levels: list[int], duration: int, burst: int,
         return ok
 
 
-def in_process(accounts, loops: int) -> None:
+def in_process(accounts, loops: int, profile: str | None = None) -> None:
     """--in-process N: the same loop for one client through Flask's test client in this process (no
     HTTP, no other clients): the CPU one loop costs the server's Python and the database, and the SQL
     statements of each call. These hardly move with the machine's load, so code can be compared on a
@@ -398,10 +398,18 @@ def in_process(accounts, loops: int) -> None:
         loop()
     calls.clear()
     database = lambda: sum(tree_cpu(pid) for pid in backends)   # noqa: E731
+    profiler = None
+    if profile:
+        import cProfile
+        profiler = cProfile.Profile(time.process_time)     # CPU, not the waits on the database
+        profiler.enable()
     cpu0, db0, wall0 = time.process_time(), database(), time.perf_counter()
     for _ in range(loops):
         loop()
     cpu, db_cpu, wall = time.process_time() - cpu0, database() - db0, time.perf_counter() - wall0
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
     statements = sum(n for rows in calls.values() for n, _c, _w in rows)
     print(f"in process, one client, {loops} loops (load average {os.getloadavg()[0]:.1f}): per loop "
           f"{cpu / loops * 1000:.1f} ms CPU in this process (the server's Python), "
@@ -426,11 +434,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8097)
     parser.add_argument("--in-process", type=int, default=0, metavar="LOOPS",
                         help="instead: LOOPS loops of one client through the test client, CPU and SQL per call")
+    parser.add_argument("--profile", metavar="FILE", help="with --in-process: cProfile the measured loops into FILE")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
     url = use_database("journey", create=True)
     if args.in_process:
-        in_process(prepare(1), args.in_process)
+        in_process(prepare(1), args.in_process, args.profile)
         return
     accounts = prepare(max(levels))
     server = start_gunicorn(args.port, *(["--worker-class", args.worker_class, "--workers", str(args.workers),

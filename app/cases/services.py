@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, bindparam, func, or_, select, true
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import contains_eager, defer, joinedload, selectinload
 
@@ -14,7 +14,8 @@ from ..core.clock import as_utc, local_day_start, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_name, region_prefix
 from ..core.params import contains, int_arg, text_arg
-from ..core.scope import case_read_scope, case_scope, equipment_scope, in_region, todo_condition, todo_count_statement
+from ..core.scope import (acting_for_ids, built, case_read_scope, case_scope, equipment_scope, in_region, todo_condition,
+                          todo_count_statement, user_key)
 from ..engine.registry import version_forms
 from ..errors import Forbidden, NotFound
 from ..extensions import db
@@ -78,7 +79,16 @@ def _start_of_today_utc() -> datetime:
 
 
 def inbox_query(user: User, f: InboxFilter):
-    """One indexed query over the task projection (todo/done), cases (started) or copies (抄送我的)."""
+    """One indexed query over the task projection (todo/done), cases (started) or copies (抄送我的).
+    Built once per user and filter (core/scope.built): the 待办 key holds the ids the user acts for
+    today, a due-date filter's key today's date."""
+    key = (*user_key(user), *(acting_for_ids(user) if f.box == "todo" else ()), "|",
+           f.box, f.process, f.status, f.region, f.warning, f.overdue, f.due_within, f.q, f.sort, f.read,
+           today_local() if f.overdue or f.due_within else None)
+    return built("inbox", key, lambda: _inbox_query(user, f))
+
+
+def _inbox_query(user: User, f: InboxFilter):
     # A list never runs the engine: the cases come without their engine state (10–25 kB each).
     if f.box == "started":
         query = select(Case).where(Case.started_by_id == user.id, case_scope(user)).options(defer(Case.state))
@@ -114,11 +124,10 @@ def inbox_query(user: User, f: InboxFilter):
     if business is not None:       # only with a process filter: the case is joined in every box
         return sortfields.order(query, business, entity)
     order = {
-        "due": [due_col.is_(None), due_col.asc(), entity.id.desc()],
-        "created": [created_col.asc(), entity.id.asc()],
-        "-created": [created_col.desc(), entity.id.desc()],
-        "warning": [_warning_rank(warn_col).desc(), due_col.asc(), entity.id.desc()],
-    }.get(f.sort) or [due_col.is_(None), due_col.asc(), entity.id.desc()]
+        "created": lambda: [created_col.asc(), entity.id.asc()],
+        "-created": lambda: [created_col.desc(), entity.id.desc()],
+        "warning": lambda: [_warning_rank(warn_col).desc(), due_col.asc(), entity.id.desc()],
+    }.get(f.sort, lambda: [due_col.is_(None), due_col.asc(), entity.id.desc()])()
     if f.box == "done":      # 已办: by completion time (newest first unless asked otherwise)
         order = [Task.completed_at.asc(), Task.id.asc()] if f.sort == "completed" else \
             [Task.completed_at.desc(), Task.id.desc()]
@@ -236,9 +245,11 @@ def visible_case(user: User, case_id: int, own_scope: bool = False) -> Case:
 
 def visible_task(user: User, task_id: int) -> Task:
     """The task with its case and process version (every caller reads them), in one statement."""
-    task = db.session.scalar(select(Task).join(Case, Task.case_id == Case.id)
-                             .where(Task.id == task_id, case_read_scope(user))
-                             .options(contains_eager(Task.case).joinedload(Case.process_version)))
+    statement = built("visible_task", user_key(user), lambda: (
+        select(Task).join(Case, Task.case_id == Case.id)
+        .where(Task.id == bindparam("task_id"), case_read_scope(user))
+        .options(contains_eager(Task.case).joinedload(Case.process_version))))
+    task = db.session.scalar(statement, {"task_id": task_id})
     if task is None:
         raise NotFound("任务不存在或不在您的查看范围内")
     return task
@@ -297,20 +308,29 @@ def _duration_text(seconds: float) -> str:
     return f"{hours} 小时 {mins} 分" if hours else f"{mins} 分钟"
 
 
+_ATTACHMENTS = select(Attachment).where(Attachment.id.in_(bindparam("ids", expanding=True)))
+
+
+@lru_cache(maxsize=1)
+def _timeline_statement():
+    """A case's timeline entries with actor and unit (built once: every action's response reads it).
+    A completion's form (for its decision) rides on its row: the form of the step's newest task."""
+    form_key = (select(Task.form_key).where(Task.case_id == CaseEvent.case_id, Task.task_def == CaseEvent.task_def)
+                .order_by(Task.id.desc()).limit(1).correlate(CaseEvent).scalar_subquery())
+    return (select(CaseEvent, sql_case((CaseEvent.kind == "completed", form_key)))
+            .where(CaseEvent.case_id == bindparam("case_id"))
+            .options(joinedload(CaseEvent.actor).joinedload(User.org))
+            .order_by(CaseEvent.seq))
+
+
 def timeline(case: Case) -> list[dict]:
     """Each entry with its actor and unit; a completion also with its decision (`outcome`) and how
     long the step took from the moment it was assigned (`duration`)."""
-    # A completion's form (for its decision) rides on its row: the form of the step's newest task.
-    form_key = (select(Task.form_key).where(Task.case_id == CaseEvent.case_id, Task.task_def == CaseEvent.task_def)
-                .order_by(Task.id.desc()).limit(1).correlate(CaseEvent).scalar_subquery())
-    rows = db.session.execute(select(CaseEvent, sql_case((CaseEvent.kind == "completed", form_key)))
-                              .where(CaseEvent.case_id == case.id)
-                              .options(joinedload(CaseEvent.actor).joinedload(User.org))
-                              .order_by(CaseEvent.seq)).all()
+    rows = db.session.execute(_timeline_statement(), {"case_id": case.id}).all()
     events = [event for event, _ in rows]
     form_keys = {event.id: key for event, key in rows}
     att_ids = {i for e in events for i in json.loads(e.attachment_ids or "[]")}
-    atts = {a.id: a for a in db.session.scalars(select(Attachment).where(Attachment.id.in_(att_ids)))} if att_ids else {}
+    atts = {a.id: a for a in db.session.scalars(_ATTACHMENTS, {"ids": sorted(att_ids)})} if att_ids else {}
     forms = version_forms(case.process_version)
     assigned_at: dict[str, datetime] = {}
     rows = []

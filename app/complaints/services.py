@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import date, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import utcnow
@@ -281,8 +281,11 @@ def complaint_scope(user):
     return in_region(Complaint.region_code, user.scope_prefix)
 
 
+_OF_HAZARD_CASE = select(Complaint).where(Complaint.hazard_case_id == bindparam("case_id"))
+
+
 def complaint_for_hazard_case(case_id: int) -> Complaint | None:
-    return db.session.scalar(select(Complaint).where(Complaint.hazard_case_id == case_id))
+    return db.session.scalar(_OF_HAZARD_CASE, {"case_id": case_id})
 
 
 # ---------------------------------------------------------------- attempts, limits, captcha

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import NamedTuple
 from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, func, select
 
 from ..errors import DomainError, Unauthorized
 from ..extensions import db, login_manager
@@ -144,18 +144,30 @@ def issue_token(user: User) -> str:
     return token
 
 
-def token_row(token: str) -> ApiToken:
-    """The live token row with its user, in one statement (every API call): unknown, revoked, expired
+# Built once: every API call runs it, and building (and keying) the statement cost more CPU than
+# executing it. The digest is the one parameter; the token comes as plain columns beside its user
+# (no token object to track).
+_TOKEN_ROW = (select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.expires_at)
+              .join(ApiToken, ApiToken.user_id == User.id).where(ApiToken.token_sm3 == bindparam("digest")))
+
+
+class LiveToken(NamedTuple):
+    id: int
+    user: User
+
+
+def token_row(token: str) -> LiveToken:
+    """The live token's id with its user, in one statement (every API call): unknown, revoked, expired
     tokens and tokens of a deactivated account are refused. Revocation is final (sessions.end_all_for)."""
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_sm3 == sm3_hex(token.encode()))
-                            .options(joinedload(ApiToken.user)))
+    row = db.session.execute(_TOKEN_ROW, {"digest": sm3_hex(token.encode())}).first()
     if row is None:
         raise Unauthorized("令牌无效，请重新登录")
-    if row.revoked_at is not None:
+    user, token_id, revoked_at, expires_at = row
+    if revoked_at is not None:
         raise Unauthorized("令牌已失效（已退出登录、修改或重置密码、账号停用或锁定、会话被终止），请重新登录")
-    if as_utc(row.expires_at) < utcnow() or not row.user.is_active:
+    if as_utc(expires_at) < utcnow() or not user.is_active:
         raise Unauthorized("令牌已过期，请重新登录")
-    return row
+    return LiveToken(token_id, user)
 
 
 def user_from_token(token: str) -> User:

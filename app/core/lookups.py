@@ -83,8 +83,28 @@ def search(name: str, user, q: str = "", limit: int = 20, offset: int = 0) -> di
     return {"items": items[offset:offset + limit], "total": len(items)}
 
 
+def _reference_fields(node) -> bool:
+    """Whether a schema has a field `annotate` fills in (a lookup widget without enum or x-lookup)."""
+    if not isinstance(node, dict):
+        return False
+    for prop in (node.get("properties") or {}).values():
+        if not isinstance(prop, dict):
+            continue
+        widget = prop.get("ui:widget")
+        target = prop["items"] if prop.get("type") == "array" and isinstance(prop.get("items"), dict) else prop
+        if widget and exists(widget) and "enum" not in target and "x-lookup" not in prop:
+            return True
+        if _reference_fields(prop):
+            return True
+    return any(_reference_fields(part) for key in ("allOf", "anyOf", "oneOf") for part in node.get(key, []) or []) \
+        or any(_reference_fields(node.get(key)) for key in ("if", "then", "else"))
+
+
 def annotate(schema: dict, user) -> dict:
-    """A copy of a form schema in which every reference field carries its choices (see above)."""
+    """A form schema in which every reference field carries its choices (see above): a copy when
+    there is one to fill in, else the schema itself (callers only serialise it)."""
+    if not _reference_fields(schema):
+        return schema
     schema = copy.deepcopy(schema)
     cache: dict[str, list[dict] | None] = {}
 

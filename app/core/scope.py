@@ -26,8 +26,35 @@ def in_region(column, prefix: str):
     return column.startswith(prefix, autoescape=True)
 
 
+# SQL expressions built from a user's id, role, region and organisation (and the ids they act for
+# today) are built once per process and reused: they are immutable, and building them — and
+# SQLAlchemy keying each new object for its statement cache — cost more CPU than most of the
+# statements take to run. Bounded: emptied when full.
+_BUILT: dict = {}
+BUILT_MAX = 20_000
+
+
+def built(kind: str, key: tuple, build: Callable[[], object]):
+    """The expression `build()` makes for (`kind`, `key`), made once; `key` must hold every input."""
+    value = _BUILT.get((kind, key))
+    if value is None:
+        if len(_BUILT) >= BUILT_MAX:
+            _BUILT.clear()
+        value = _BUILT[(kind, key)] = build()
+    return value
+
+
+def user_key(user: User) -> tuple:
+    """Everything about a user the scope conditions read."""
+    return (user.id, user.role, user.region_code, user.org_id)
+
+
 def case_scope(user: User):
     """A SQL condition on Case limiting rows to what `user` may see."""
+    return built("case_scope", user_key(user), lambda: _case_scope(user))
+
+
+def _case_scope(user: User):
     if user.is_regulator:
         return in_region(Case.region_code, user.scope_prefix)
     if user.is_enterprise and user.org_id:
@@ -50,6 +77,7 @@ _READ_GRANTS: list[Callable[[User], object]] = []
 
 def read_grant(fn):
     _READ_GRANTS.append(fn)
+    _BUILT.clear()
     return fn
 
 
@@ -57,7 +85,8 @@ def case_read_scope(user: User):
     """`case_scope` plus the cases a registered read grant opens to the user (抄送 grants read access
     to that case only). Used for single-case reads (case page, task page, attachments); lists keep
     `case_scope`."""
-    return or_(case_scope(user), *(grant(user) for grant in _READ_GRANTS))
+    return built("case_read_scope", user_key(user),
+                 lambda: or_(case_scope(user), *(grant(user) for grant in _READ_GRANTS)))
 
 
 def candidate_condition(user: User):
@@ -85,6 +114,10 @@ def todo_condition(user: User):
     scope (its region_prefix is a prefix of the case's region). A busy county's thousands of open
     tasks are then read from the task index alone instead of joining as many cases (bench/queries.py).
     Claimed and deputised tasks keep the check (EXISTS on their case)."""
+    return built("todo", (*user_key(user), *_acting_for(user)), lambda: _todo_condition(user))
+
+
+def _todo_condition(user: User):
     return and_(Task.status == "open", or_(_unclaimed_mine(user), _held_in_scope(user))
                 if user.is_regulator else and_(candidate_condition(user), _case_in_scope(user)))
 
@@ -92,6 +125,10 @@ def todo_condition(user: User):
 def todo_count_statement(user: User):
     """The 待办 badge and tab count (`todo_condition`); for a regulator two counts added, the
     unclaimed part an index-only scan of ix_task_unclaimed_regulator."""
+    return built("todo_count", (*user_key(user), *_acting_for(user)), lambda: _todo_count_statement(user))
+
+
+def _todo_count_statement(user: User):
     if not user.is_regulator:
         return select(func.count()).select_from(Task).where(todo_condition(user))
     unclaimed = select(func.count()).select_from(Task).where(Task.status == "open", _unclaimed_mine(user))
@@ -128,6 +165,9 @@ def _acting_for(user: User) -> list[int]:
     if user.id not in cache:
         cache[user.id] = [user.id, *(_PRINCIPALS[0](user.id) if _PRINCIPALS else [])]
     return cache[user.id]
+
+
+acting_for_ids = _acting_for
 
 
 def acts_for(user: User, principal_id: int | None) -> bool:

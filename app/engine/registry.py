@@ -11,7 +11,7 @@ from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..core.roles import ROLES
 from ..extensions import db
@@ -451,9 +451,12 @@ def deploy_bundle(bundle: ProcessBundle, user_id: int | None = None,
     return version, True
 
 
+_LATEST = (select(ProcessVersion).where(ProcessVersion.process_key == bindparam("key"))
+           .order_by(ProcessVersion.version.desc()).limit(1))
+
+
 def latest_version(process_key: str) -> ProcessVersion | None:
-    return db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == process_key)
-                             .order_by(ProcessVersion.version.desc()).limit(1))
+    return db.session.scalar(_LATEST, {"key": process_key})
 
 
 def latest_versions() -> list[ProcessVersion]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -12,7 +13,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import event as sa_event
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -270,10 +271,14 @@ def validate_form(schema: dict, raw: dict, user: User, case: Case | None,
     return data, _check_attachments(schema, data, user, case)
 
 
+_LINK_ATTACHMENTS = (update(Attachment).where(Attachment.id.in_(bindparam("ids", expanding=True)),
+                                               Attachment.case_id.is_(None))
+                     .values(case_id=bindparam("case_id")))
+
+
 def _link_attachments(case: Case, ids: list[int]) -> None:
     if ids:
-        db.session.execute(update(Attachment).where(Attachment.id.in_(ids), Attachment.case_id.is_(None))
-                           .values(case_id=case.id))
+        db.session.execute(_LINK_ATTACHMENTS, {"ids": list(ids), "case_id": case.id})
 
 
 def _save(case: Case, wf: BpmnWorkflow) -> None:
@@ -383,12 +388,45 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
     return min(values) if values else None
 
 
-def _locked_case(where) -> Case | None:
+# The case of a task, by its id (parameter task_id): the condition get_task_for_update locks by.
+_TASK_CASE = Case.id == select(Task.case_id).where(Task.id == bindparam("task_id")).scalar_subquery()
+_LOCK_STATEMENTS: dict = {}
+
+
+def _lock_statement(where, scope):
+    """SELECT … FOR UPDATE of the case matching `where` (and `scope`), built once per pair: `where`
+    is a module-level condition with parameters; a scope is built once per user (core/scope.built)
+    and kept alive by this key."""
+    # Keyed by identity (a SQL expression's == builds SQL); the entry holds both objects, so their ids
+    # cannot be reused while it is there.
+    key = (id(where), id(scope))
+    entry = _LOCK_STATEMENTS.get(key)
+    if entry is None or entry[0] is not where or entry[1] is not scope:
+        if len(_LOCK_STATEMENTS) >= 20_000:
+            _LOCK_STATEMENTS.clear()
+        entry = _LOCK_STATEMENTS[key] = (where, scope, (
+            select(Case).where(where if scope is None else and_(where, scope))
+            .options(joinedload(Case.process_version))
+            .with_for_update(of=Case).execution_options(populate_existing=True)))
+    return entry[2]
+
+
+@lru_cache(maxsize=8)
+def _case_tasks_statement(reads: tuple):
+    """The case's open tasks and the task being worked (parameters case_id, task_id), with the
+    columns the registered lock reads take."""
+    return (select(Task, *(read.column() for read in reads))
+            .where(Task.case_id == bindparam("case_id"), or_(Task.status == "open", Task.id == bindparam("task_id")))
+            .execution_options(populate_existing=True))
+
+
+_CASE_BY_ID = Case.id == bindparam("case_id")
+
+
+def _locked_case(where, params: dict, scope=None) -> Case | None:
     """Lock one case row. The process version (big text columns deferred; every action needs it for
     the spec and forms) rides on the same statement; the head of the case's timeline chain is on the row."""
-    case = db.session.execute(
-        select(Case).where(where).options(joinedload(Case.process_version))
-        .with_for_update(of=Case).execution_options(populate_existing=True)).scalar()
+    case = db.session.execute(_lock_statement(where, scope), params).scalar()
     if case is None:
         return None
     heads = db.session.info.setdefault(_CHAIN_HEADS, {})
@@ -401,7 +439,7 @@ def _locked_case(where) -> Case | None:
 
 
 def lock_case(case_id: int) -> Case:
-    case = _locked_case(Case.id == case_id)
+    case = _locked_case(_CASE_BY_ID, {"case_id": case_id})
     if case is None:
         raise NotFound()
     return case
@@ -483,18 +521,15 @@ def get_task_for_update(task_id: int, scope=None) -> tuple[Task, Case]:
     it is once we hold the lock — two round trips. `scope`: a condition on the case the caller must
     see it under (app/core/scope.py), checked by the locking statement itself: an API call needs no
     statement of its own to find the task visible first."""
-    where = Case.id == select(Task.case_id).where(Task.id == task_id).scalar_subquery()
-    case = _locked_case(where if scope is None else and_(where, scope))
+    case = _locked_case(_TASK_CASE, {"task_id": task_id}, scope)
     if case is None:
         raise NotFound() if scope is None else NotFound("任务不存在或不在您的查看范围内")
     # The task, with the case's other open tasks (for _sync) and the facts registered lock reads
     # take with it (hooks.LockRead: whether 后加签 signers wait on it).
     reads = hooks.lock_reads()
     task, open_tasks = None, []
-    for row, *values in db.session.execute(
-            select(Task, *(read.column() for read in reads))
-            .where(Task.case_id == case.id, or_(Task.status == "open", Task.id == task_id))
-            .execution_options(populate_existing=True)):
+    for row, *values in db.session.execute(_case_tasks_statement(tuple(reads)),
+                                           {"case_id": case.id, "task_id": task_id}):
         if row.id == task_id:
             task = row
             for read, value in zip(reads, values):

@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..errors import DomainError
 from ..extensions import db
@@ -102,10 +102,20 @@ def call_registered_service(name: str, spiff_task, params: dict):
     return fn(ctx, **params)
 
 
+_CASE_ROW: dict = {}
+
+
 def case_row(model, ctx: ServiceContext, *options):
     """The domain row a service task works on (one per case, column `case_id`); `options`: loader
-    options for the relations the step reads (one statement instead of a lazy load each)."""
-    row = db.session.scalar(select(model).where(model.case_id == ctx.case.id).options(*options))
+    options for the relations the step reads (one statement instead of a lazy load each) — give
+    module-level constants: the statement is built once per (model, options) and reused."""
+    key = (model, options)
+    statement = _CASE_ROW.get(key)
+    if statement is None:
+        if len(_CASE_ROW) >= 256:        # options built per call would each add one
+            _CASE_ROW.clear()
+        statement = _CASE_ROW[key] = select(model).where(model.case_id == bindparam("case_id")).options(*options)
+    row = db.session.scalar(statement, {"case_id": ctx.case.id})
     if row is None:
         raise RuntimeError(f"case {ctx.case.id} has no {model.__tablename__} row")
     return row

@@ -92,6 +92,7 @@ def _hazard(ctx: ServiceContext, *related) -> Hazard:
     return case_row(Hazard, ctx, *related)
 
 
+USE_ORG_LOAD = (joinedload(Hazard.use_org),)
 # What the rectification notice and its SMS read (notice_sms_params).
 NOTICE_LOADS = (joinedload(Hazard.equipment).joinedload(Equipment.category), joinedload(Hazard.use_org),
                 joinedload(Hazard.criterion))
@@ -201,7 +202,7 @@ def extension_result(ctx: ServiceContext) -> dict:
 
 @service("hazard.close")
 def close(ctx: ServiceContext) -> dict:
-    hazard = _hazard(ctx, joinedload(Hazard.use_org))
+    hazard = _hazard(ctx, *USE_ORG_LOAD)
     completed_on = ctx.task_data.get("completed_on")
     hazard.rectified_on = date.fromisoformat(completed_on) if completed_on else None
     hazard.closed_at = utcnow()

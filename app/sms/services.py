@@ -11,9 +11,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from flask import current_app
-from sqlalchemy import literal, select, union_all, update
+from sqlalchemy import bindparam, literal, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from ..core.clock import as_utc, utcnow
@@ -48,14 +49,18 @@ class Recipient:
 
 # ---------------------------------------------------------------- recipients
 
+@lru_cache(maxsize=64)
+def _org_contacts_statement(duties: tuple[str, ...]):
+    """An organisation's SMS contacts (parameter org_id), of `duties` when given; built once per duties."""
+    query = select(OrgContact).where(OrgContact.org_id == bindparam("org_id"), OrgContact.receives_sms.is_(True),
+                                     OrgContact.phone_enc.is_not(None)).order_by(OrgContact.id)
+    return query.where(OrgContact.duty.in_(duties)) if duties else query
+
+
 def recipients_for_org(org_id: int, duties: tuple[str, ...] | None = None) -> list[Recipient]:
     """The organisation's contacts (安全总监/安全员/主要负责人/联系人) who receive SMS and have a phone."""
-    query = select(OrgContact).where(OrgContact.org_id == org_id, OrgContact.receives_sms.is_(True),
-                                     OrgContact.phone_enc.is_not(None)).order_by(OrgContact.id)
-    if duties:
-        query = query.where(OrgContact.duty.in_(duties))
     recipients = []
-    for contact in db.session.scalars(query):
+    for contact in db.session.scalars(_org_contacts_statement(tuple(duties or ())), {"org_id": org_id}):
         phone = readable_phone(contact)
         if phone:
             recipients.append(Recipient(name=contact.name, phone=phone, audience="enterprise", org_id=org_id))

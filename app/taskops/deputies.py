@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from ..core import scope
 from ..core.clock import today_local, utcnow
@@ -43,17 +43,23 @@ def principals_query(deputy_id: int, day: date | None = None):
     return select(UserDeputy.user_id).where(UserDeputy.deputy_id == deputy_id, _active(day))
 
 
+# Every inbox request asks (one link of a chain per statement): built once, with parameters.
+_PRINCIPALS_OF = select(UserDeputy.user_id).where(
+    UserDeputy.deputy_id.in_(bindparam("deputies", expanding=True)), UserDeputy.revoked_at.is_(None),
+    UserDeputy.starts_on <= bindparam("day"), UserDeputy.ends_on >= bindparam("day"))
+
+
 @scope.principals_provider
 def principal_ids(deputy_id: int, day: date | None = None) -> list[int]:
     """Everyone for whom `deputy_id` acts today, through chains: A names B, B (away) names C →
     C acts for B and A. One query per link, at most MAX_CHAIN links; cycles end the walk."""
     found: list[int] = []
     seen, frontier = {deputy_id}, [deputy_id]
+    day = day or today_local()
     for _depth in range(MAX_CHAIN):
         if not frontier:
             break
-        rows = db.session.scalars(select(UserDeputy.user_id).where(UserDeputy.deputy_id.in_(frontier),
-                                                                   _active(day))).all()
+        rows = db.session.scalars(_PRINCIPALS_OF, {"deputies": frontier, "day": day}).all()
         frontier = [uid for uid in dict.fromkeys(rows) if uid not in seen]
         seen.update(frontier)
         found.extend(frontier)

@@ -13,9 +13,10 @@ import json
 import struct
 import zlib
 from datetime import timedelta
+from functools import lru_cache
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
@@ -181,12 +182,15 @@ def notify(user_id: int, kind: str, title: str, *, case: Case | None = None, tas
     return note
 
 
+_ORG_ACCOUNTS = select(User.id).where(User.org_id == bindparam("org_id"), User.role == bindparam("role"),
+                                      User.is_active_flag.is_(True))
+
+
 def notify_org(org_id: int, role: str, kind: str, title: str, *, case: Case, body: str | None = None,
                sender: User | None = None, task: Task | None = None) -> int:
     """A message to every active account of an organisation in `role` (a unit hears of what is
     decided about it: a notice issued, its work rejected, its case closed). Returns how many."""
-    users = db.session.scalars(select(User.id).where(User.org_id == org_id, User.role == role,
-                                                     User.is_active_flag.is_(True)))
+    users = db.session.scalars(_ORG_ACCOUNTS, {"org_id": org_id, "role": role})
     count = 0
     for user_id in users:
         notify(user_id, kind, title, case=case, task=task, body=body, sender=sender)
@@ -583,19 +587,25 @@ def copy_options(case: Case) -> list[tuple[int, str]]:
 def role_recipients(case: Case, roles: list[str]) -> list[User]:
     """Active users of `roles` responsible for the case: regulators whose jurisdiction contains it
     (their region is the case's county, its city or the province), enterprise users of its parties."""
-    query = _role_recipients_query(case, roles)
-    return [] if query is None else list(db.session.scalars(query))
+    query = _role_recipients_statement(tuple(roles), case.region_code)
+    return [] if query is None else list(db.session.scalars(query, {"case_id": case.id}))
 
 
-def _role_recipients_query(case: Case, roles: list[str]):
+@lru_cache(maxsize=1024)
+def _role_recipients_statement(roles: tuple[str, ...], region_code: str, with_unread: bool = False):
+    """The recipients' SELECT for a case in `region_code` (parameter case_id), built once per roles
+    and region; `with_unread`: with a column saying whether each holds an unread copy of the case."""
     regulator_roles = [r for r in roles if r in ROLES and ROLES[r].side == "regulator"]
     enterprise_roles = [r for r in roles if r in ROLES and ROLES[r].side == "enterprise"]
     if not (regulator_roles or enterprise_roles):
         return None
-    parties = select(CaseParty.org_id).where(CaseParty.case_id == case.id)
+    parties = select(CaseParty.org_id).where(CaseParty.case_id == bindparam("case_id"))
     query = select(User).where(User.is_active_flag.is_(True), or_(
-        and_(User.role.in_(regulator_roles), User.region_code.in_(jurisdictions_over(case.region_code))),
+        and_(User.role.in_(regulator_roles), User.region_code.in_(jurisdictions_over(region_code))),
         and_(User.role.in_(enterprise_roles), User.org_id.in_(parties))))
+    if with_unread:
+        query = query.add_columns(exists().where(CaseCopy.case_id == bindparam("case_id"), CaseCopy.user_id == User.id,
+                                                 CaseCopy.read_at.is_(None)))
     return query.order_by(User.region_code, User.username)
 
 
@@ -677,12 +687,11 @@ def copy_by_bpmn(case: Case, task: Task, props: dict, actor: User | None) -> lis
     roles = [r.strip() for r in (props.get("ccRoles") or "").split(",") if r.strip() in ROLES]
     if not roles:
         return []
-    query = _role_recipients_query(case, roles)
+    # Each recipient with whether they hold an unread copy already: one statement on the hot path.
+    query = _role_recipients_statement(tuple(roles), case.region_code, with_unread=True)
     if query is None:
         return []
-    # Each recipient with whether they hold an unread copy already: one statement on the hot path.
-    unread = exists().where(CaseCopy.case_id == case.id, CaseCopy.user_id == User.id, CaseCopy.read_at.is_(None))
-    rows = db.session.execute(query.add_columns(unread)).all()
+    rows = db.session.execute(query, {"case_id": case.id}).all()
     people = [person for person, _ in rows]
     copies = _create_copies(case, None, people, None, "bpmn", task,
                             already={person.id for person, has_copy in rows if has_copy})
