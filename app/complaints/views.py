@@ -3,7 +3,7 @@ progress lookup — no login) and the regulators' 投诉举报 list (/complaints
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from flask import (Blueprint, Response, abort, current_app, redirect, render_template, request, session,
                    url_for)
@@ -13,7 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from ..cases.services import paginate
 from ..cases.widgets import option_provider
-from ..core.clock import DISPLAY_TZ, to_local
+from ..core.clock import on_local_days, to_local
 from ..core.excel import stream_xlsx
 from ..core.models import Attachment, Equipment
 from ..core.params import contains, date_arg, int_arg, region_arg, text_arg
@@ -233,10 +233,6 @@ class ComplaintFilter:
                                 self.date_to) if v])
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=DISPLAY_TZ)
-
-
 def complaint_query(user, f: ComplaintFilter):
     query = (select(Complaint).where(complaint_scope(user))
              .options(joinedload(Complaint.equipment), joinedload(Complaint.hazard_case)))
@@ -251,10 +247,7 @@ def complaint_query(user, f: ComplaintFilter):
         query = query.where(Complaint.channel == f.channel)
     if f.region:
         query = query.where(in_region(Complaint.region_code, region_prefix(f.region)))
-    if f.date_from:
-        query = query.where(Complaint.created_at >= _day_start(f.date_from))
-    if f.date_to:
-        query = query.where(Complaint.created_at < _day_start(f.date_to + timedelta(days=1)))
+    query = query.where(*on_local_days(Complaint.created_at, f.date_from, f.date_to))
     return query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
 
 
