@@ -290,7 +290,9 @@ def test_platform_records_are_in_the_records_list_searchable_and_exported(app, p
     xn = web("xn_supervisor")
     maint_name = db.session.get(Organization, user("wb_qin").org_id).name
     site = f.site.split()[0]
-    today = utcnow().date().isoformat()
+    from app.core.clock import to_local
+    checked_in = db.session.scalar(select(WorkOrder.checkin_at).where(WorkOrder.order_no == order_no))
+    today = to_local(checked_in).date().isoformat()      # the list filters by the local day of check-in
     for query in (f"source=platform", f"maintenance_org={maint_name[:6]}", f"use_org={e.use_org.name[:4]}",
                   f"site={site}", "person=覃维保", "person=wb_qin", f"q={e.code}",
                   f"date_from={today}&date_to={today}&source=platform"):
