@@ -93,3 +93,30 @@ def _xlsx_text(data: bytes) -> bytes:
     from openpyxl import load_workbook
     wb = load_workbook(io.BytesIO(data), read_only=True)
     return "\n".join(str(c) for row in wb.active.iter_rows(values_only=True) for c in row).encode()
+
+
+def test_built_scope_follows_the_account_not_the_process(api, xn_case):
+    """Scope conditions and the statements using them are built once per (id, role, region, unit) and
+    reused (core/statements): an account moved to another county loses the case at once, and gets
+    it back when moved back — the same process, the same account id."""
+    from app.core.scope import case_scope
+    from app.extensions import db
+
+    from .conftest import user
+    case, _att, _hazard, task = xn_case
+    account, elsewhere = user("xn_supervisor"), user("qx_supervisor").region_code
+    home = account.region_code
+    client = api("xn_supervisor")
+    assert client.get(f"/api/v1/tasks/{task.id}").status_code == 200
+    assert case_scope(account) is case_scope(account)             # built once for this key
+    try:
+        account.region_code = elsewhere
+        db.session.commit()
+        assert client.get(f"/api/v1/tasks/{task.id}").status_code == 404
+        assert client.get(f"/api/v1/cases/{case.id}").status_code == 404
+        assert client.post(f"/api/v1/tasks/{task.id}/complete", json={"data": {}}).status_code == 404
+    finally:
+        account = user("xn_supervisor")
+        account.region_code = home
+        db.session.commit()
+    assert client.get(f"/api/v1/tasks/{task.id}").status_code == 200

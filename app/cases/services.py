@@ -14,8 +14,9 @@ from ..core.clock import as_utc, local_day_start, today_local, utcnow
 from ..core.models import Attachment, Equipment, Organization, User
 from ..core.regions import region_name, region_prefix
 from ..core.params import contains, int_arg, text_arg
-from ..core.scope import (acting_for_ids, built, case_read_scope, case_scope, equipment_scope, in_region, todo_condition,
+from ..core.scope import (acting_for_ids, case_read_scope, case_scope, equipment_scope, in_region, todo_condition,
                           todo_count_statement, user_key)
+from ..core.statements import built
 from ..engine.registry import version_forms
 from ..errors import Forbidden, NotFound
 from ..extensions import db
@@ -80,7 +81,7 @@ def _start_of_today_utc() -> datetime:
 
 def inbox_query(user: User, f: InboxFilter):
     """One indexed query over the task projection (todo/done), cases (started) or copies (抄送我的).
-    Built once per user and filter (core/scope.built): the 待办 key holds the ids the user acts for
+    Built once per user and filter (core/statements.built): the 待办 key holds the ids the user acts for
     today, a due-date filter's key today's date."""
     key = (*user_key(user), *(acting_for_ids(user) if f.box == "todo" else ()), "|",
            f.box, f.process, f.status, f.region, f.warning, f.overdue, f.due_within, f.q, f.sort, f.read,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import NamedTuple
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
@@ -168,10 +168,6 @@ def token_row(token: str) -> LiveToken:
     if as_utc(expires_at) < utcnow() or not user.is_active:
         raise Unauthorized("令牌已过期，请重新登录")
     return LiveToken(token_id, user)
-
-
-def user_from_token(token: str) -> User:
-    return token_row(token).user
 
 
 def api_login(username: str, password: str, otp: str | None) -> User:

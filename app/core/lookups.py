@@ -83,56 +83,46 @@ def search(name: str, user, q: str = "", limit: int = 20, offset: int = 0) -> di
     return {"items": items[offset:offset + limit], "total": len(items)}
 
 
-def _reference_fields(node) -> bool:
-    """Whether a schema has a field `annotate` fills in (a lookup widget without enum or x-lookup)."""
+def _fields(node):
+    """Every field of a form schema: its properties, theirs in turn, and those of allOf/anyOf/oneOf
+    and if/then/else branches."""
     if not isinstance(node, dict):
-        return False
+        return
     for prop in (node.get("properties") or {}).values():
-        if not isinstance(prop, dict):
-            continue
-        widget = prop.get("ui:widget")
-        target = prop["items"] if prop.get("type") == "array" and isinstance(prop.get("items"), dict) else prop
-        if widget and exists(widget) and "enum" not in target and "x-lookup" not in prop:
-            return True
-        if _reference_fields(prop):
-            return True
-    return any(_reference_fields(part) for key in ("allOf", "anyOf", "oneOf") for part in node.get(key, []) or []) \
-        or any(_reference_fields(node.get(key)) for key in ("if", "then", "else"))
+        if isinstance(prop, dict):
+            yield prop
+            yield from _fields(prop)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for part in node.get(key, []) or []:
+            yield from _fields(part)
+    for key in ("if", "then", "else"):
+        yield from _fields(node.get(key))
+
+
+def _unfilled(prop: dict):
+    """(widget, the schema that takes the enum) of a reference field without its choices yet, else None."""
+    widget = prop.get("ui:widget")
+    target = prop["items"] if prop.get("type") == "array" and isinstance(prop.get("items"), dict) else prop
+    if not widget or not exists(widget) or "enum" in target or "x-lookup" in prop:
+        return None
+    return widget, target
 
 
 def annotate(schema: dict, user) -> dict:
     """A form schema in which every reference field carries its choices (see above): a copy when
     there is one to fill in, else the schema itself (callers only serialise it)."""
-    if not _reference_fields(schema):
+    if not any(_unfilled(prop) for prop in _fields(schema)):
         return schema
     schema = copy.deepcopy(schema)
     cache: dict[str, list[dict] | None] = {}
-
-    def choices(widget: str) -> list[dict] | None:
+    for prop in _fields(schema):
+        unfilled = _unfilled(prop)
+        if unfilled is None:
+            continue
+        widget, target = unfilled
         if widget not in cache:
             cache[widget] = _provider_items(widget, user) if widget in _providers() else None
-        return cache[widget]
-
-    def visit(node):
-        if not isinstance(node, dict):
-            return
-        for prop in (node.get("properties") or {}).values():
-            field(prop)
-        for key in ("allOf", "anyOf", "oneOf"):
-            for part in node.get(key, []) or []:
-                visit(part)
-        for key in ("if", "then", "else"):
-            visit(node.get(key))
-
-    def field(prop):
-        if not isinstance(prop, dict):
-            return
-        widget = prop.get("ui:widget")
-        target = prop["items"] if prop.get("type") == "array" and isinstance(prop.get("items"), dict) else prop
-        if not widget or not exists(widget) or "enum" in target or "x-lookup" in prop:
-            visit(prop)
-            return
-        options = choices(widget)
+        options = cache[widget]
         if options and len(options) <= ENUM_MAX:
             values = [o["value"] for o in options]
             if target.get("type") == "integer":
@@ -141,9 +131,6 @@ def annotate(schema: dict, user) -> dict:
             target["ui:enumNames"] = [o["label"] for o in options]
         else:
             prop["x-lookup"] = LOOKUP_PATH.format(name=widget)
-        visit(prop)
-
-    visit(schema)
     return schema
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from ..cases.models import Case, CaseParty, Task
 from .models import Equipment, Organization, User
 from .roles import ROLES
+from .statements import built, forget_built
 
 
 def in_region(column, prefix: str):
@@ -26,26 +27,8 @@ def in_region(column, prefix: str):
     return column.startswith(prefix, autoescape=True)
 
 
-# SQL expressions built from a user's id, role, region and organisation (and the ids they act for
-# today) are built once per process and reused: they are immutable, and building them — and
-# SQLAlchemy keying each new object for its statement cache — cost more CPU than most of the
-# statements take to run. Bounded: emptied when full.
-_BUILT: dict = {}
-BUILT_MAX = 20_000
-
-
-def built(kind: str, key: tuple, build: Callable[[], object]):
-    """The expression `build()` makes for (`kind`, `key`), made once; `key` must hold every input."""
-    value = _BUILT.get((kind, key))
-    if value is None:
-        if len(_BUILT) >= BUILT_MAX:
-            _BUILT.clear()
-        value = _BUILT[(kind, key)] = build()
-    return value
-
-
 def user_key(user: User) -> tuple:
-    """Everything about a user the scope conditions read."""
+    """Everything about a user the scope conditions read: they are built once per key (core/statements)."""
     return (user.id, user.role, user.region_code, user.org_id)
 
 
@@ -77,7 +60,7 @@ _READ_GRANTS: list[Callable[[User], object]] = []
 
 def read_grant(fn):
     _READ_GRANTS.append(fn)
-    _BUILT.clear()
+    forget_built()
     return fn
 
 

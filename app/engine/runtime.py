@@ -25,6 +25,7 @@ from ..core.regions import region_name
 from ..core.roles import role_label
 from ..core.scope import acts_for, is_candidate
 from ..core.sequences import next_value
+from ..core.statements import built
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..security.audit import GENESIS, chain_mac
@@ -390,25 +391,16 @@ def _next_timer(wf: BpmnWorkflow) -> datetime | None:
 
 # The case of a task, by its id (parameter task_id): the condition get_task_for_update locks by.
 _TASK_CASE = Case.id == select(Task.case_id).where(Task.id == bindparam("task_id")).scalar_subquery()
-_LOCK_STATEMENTS: dict = {}
 
 
 def _lock_statement(where, scope):
     """SELECT … FOR UPDATE of the case matching `where` (and `scope`), built once per pair: `where`
-    is a module-level condition with parameters; a scope is built once per user (core/scope.built)
-    and kept alive by this key."""
-    # Keyed by identity (a SQL expression's == builds SQL); the entry holds both objects, so their ids
-    # cannot be reused while it is there.
-    key = (id(where), id(scope))
-    entry = _LOCK_STATEMENTS.get(key)
-    if entry is None or entry[0] is not where or entry[1] is not scope:
-        if len(_LOCK_STATEMENTS) >= 20_000:
-            _LOCK_STATEMENTS.clear()
-        entry = _LOCK_STATEMENTS[key] = (where, scope, (
-            select(Case).where(where if scope is None else and_(where, scope))
-            .options(joinedload(Case.process_version))
-            .with_for_update(of=Case).execution_options(populate_existing=True)))
-    return entry[2]
+    is a module-level condition with parameters, a scope is built once per user (core/scope). Keyed
+    by identity: the statement holds both."""
+    return built("case_lock", (id(where), id(scope)), lambda: (
+        select(Case).where(where if scope is None else and_(where, scope))
+        .options(joinedload(Case.process_version))
+        .with_for_update(of=Case).execution_options(populate_existing=True)))
 
 
 @lru_cache(maxsize=8)

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from sqlalchemy import bindparam, select
 
+from ..core.statements import built
 from ..errors import DomainError
 from ..extensions import db
 
@@ -102,19 +103,12 @@ def call_registered_service(name: str, spiff_task, params: dict):
     return fn(ctx, **params)
 
 
-_CASE_ROW: dict = {}
-
-
 def case_row(model, ctx: ServiceContext, *options):
     """The domain row a service task works on (one per case, column `case_id`); `options`: loader
     options for the relations the step reads (one statement instead of a lazy load each) — give
     module-level constants: the statement is built once per (model, options) and reused."""
-    key = (model, options)
-    statement = _CASE_ROW.get(key)
-    if statement is None:
-        if len(_CASE_ROW) >= 256:        # options built per call would each add one
-            _CASE_ROW.clear()
-        statement = _CASE_ROW[key] = select(model).where(model.case_id == bindparam("case_id")).options(*options)
+    statement = built("case_row", (model, options),     # loader options compare by identity
+                      lambda: select(model).where(model.case_id == bindparam("case_id")).options(*options))
     row = db.session.scalar(statement, {"case_id": ctx.case.id})
     if row is None:
         raise RuntimeError(f"case {ctx.case.id} has no {model.__tablename__} row")

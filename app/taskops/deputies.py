@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Date, and_, bindparam, select
 
 from ..core import scope
 from ..core.clock import today_local, utcnow
@@ -24,8 +24,9 @@ MAX_DAYS = 366
 MAX_CHAIN = 5      # deputies followed from the absent user (A → B → C … ) before giving up
 
 
-def _active(day: date | None = None):
-    day = day or today_local()
+def _active(day=None):
+    """Deputy links in force on `day` (a date, or a bound parameter; today when None)."""
+    day = today_local() if day is None else day
     return and_(UserDeputy.revoked_at.is_(None), UserDeputy.starts_on <= day, UserDeputy.ends_on >= day)
 
 
@@ -44,9 +45,8 @@ def principals_query(deputy_id: int, day: date | None = None):
 
 
 # Every inbox request asks (one link of a chain per statement): built once, with parameters.
-_PRINCIPALS_OF = select(UserDeputy.user_id).where(
-    UserDeputy.deputy_id.in_(bindparam("deputies", expanding=True)), UserDeputy.revoked_at.is_(None),
-    UserDeputy.starts_on <= bindparam("day"), UserDeputy.ends_on >= bindparam("day"))
+_PRINCIPALS_OF = select(UserDeputy.user_id).where(UserDeputy.deputy_id.in_(bindparam("deputies", expanding=True)),
+                                                  _active(bindparam("day", type_=Date)))
 
 
 @scope.principals_provider
