@@ -332,7 +332,7 @@ async def run(base: str, accounts, levels: list[int], duration: int, burst: int,
         return ok
 
 
-def in_process(accounts, loops: int, profile: str | None = None) -> None:
+def in_process(accounts, loops: int, profile: str | None = None, show_sql: bool = False) -> None:
     """--in-process N: the same loop for one client through Flask's test client in this process (no
     HTTP, no other clients): the CPU one loop costs the server's Python and the database, and the SQL
     statements of each call. These hardly move with the machine's load, so code can be compared on a
@@ -355,6 +355,7 @@ def in_process(accounts, loops: int, profile: str | None = None) -> None:
         headers[name] = {"Authorization": f"Bearer {resp.get_json()['token']}"}
     data = forms(code)
     counted = {"statements": 0}
+    shown: list[str] | None = [] if show_sql else None
     backends: set[int] = set()
 
     def on_connect(dbapi_connection, _record):
@@ -363,8 +364,10 @@ def in_process(accounts, loops: int, profile: str | None = None) -> None:
             backends.add(cursor.fetchone()[0])
         dbapi_connection.rollback()        # hand the connection over outside a transaction, as the pool does
 
-    def on_statement(*_args):
+    def on_statement(_conn, _cursor, statement, *_args):
         counted["statements"] += 1
+        if shown is not None:
+            shown.append(" ".join(statement.split())[:160])
     with app.app_context():
         event.listen(db.engine, "connect", on_connect)
         event.listen(db.engine, "before_cursor_execute", on_statement)
@@ -373,6 +376,8 @@ def in_process(accounts, loops: int, profile: str | None = None) -> None:
 
     def call(kind: str, method: str, path: str, who: str, expect: int = 200, **kw):
         n0, c0, w0 = counted["statements"], time.process_time(), time.perf_counter()
+        if shown is not None:
+            shown.append(f"-- {kind} {method} {path}")
         resp = http.open(path, method=method, headers=headers[who], **kw)
         calls[kind].append((counted["statements"] - n0, time.process_time() - c0, time.perf_counter() - w0))
         if resp.status_code != expect:
@@ -395,7 +400,12 @@ def in_process(accounts, loops: int, profile: str | None = None) -> None:
             call("submit", "POST", f"/api/v1/tasks/{task['id']}/complete", who, json={"data": values})
 
     for _ in range(3):            # warm caches (specs, forms, prepared statements)
+        if shown:
+            shown.clear()
         loop()
+    if shown:
+        print("\n".join(shown))        # the statements of the last warm-up loop
+        shown = None
     calls.clear()
     database = lambda: sum(tree_cpu(pid) for pid in backends)   # noqa: E731
     profiler = None
@@ -435,11 +445,12 @@ def main() -> None:
     parser.add_argument("--in-process", type=int, default=0, metavar="LOOPS",
                         help="instead: LOOPS loops of one client through the test client, CPU and SQL per call")
     parser.add_argument("--profile", metavar="FILE", help="with --in-process: cProfile the measured loops into FILE")
+    parser.add_argument("--sql", action="store_true", help="with --in-process: print the SQL of one loop, call by call")
     args = parser.parse_args()
     levels = [int(x) for x in args.clients.split(",")]
     url = use_database("journey", create=True)
     if args.in_process:
-        in_process(prepare(1), args.in_process, args.profile)
+        in_process(prepare(1), args.in_process, args.profile, args.sql)
         return
     accounts = prepare(max(levels))
     server = start_gunicorn(args.port, *(["--worker-class", args.worker_class, "--workers", str(args.workers),

@@ -62,11 +62,11 @@ class Case(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    process_version: Mapped[ProcessVersion] = relationship()
-    region: Mapped[Region] = relationship()
-    org: Mapped[Organization | None] = relationship()
-    equipment: Mapped[Equipment | None] = relationship()
-    started_by: Mapped[User] = relationship()
+    process_version: Mapped[ProcessVersion] = relationship(viewonly=True)
+    region: Mapped[Region] = relationship(viewonly=True)
+    org: Mapped[Organization | None] = relationship(viewonly=True)
+    equipment: Mapped[Equipment | None] = relationship(viewonly=True)
+    started_by: Mapped[User] = relationship(viewonly=True)
 
     STATUS_LABELS = {"running": "办理中", "closed": "已办结", "cancelled": "已撤销"}
 
@@ -130,12 +130,12 @@ class Task(db.Model):
     draft: Mapped[str | None] = mapped_column(Text, deferred=True)
     draft_saved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case] = relationship()
-    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
-    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
-    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id])
-    deputy_for: Mapped[User | None] = relationship(foreign_keys=[deputy_for_id])
-    candidate_org: Mapped[Organization | None] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], viewonly=True)
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], viewonly=True)
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], viewonly=True)
+    deputy_for: Mapped[User | None] = relationship(foreign_keys=[deputy_for_id], viewonly=True)
+    candidate_org: Mapped[Organization | None] = relationship(viewonly=True)
 
     STATUS_LABELS = {"open": "待办理", "completed": "已办理", "cancelled": "已取消"}
 
@@ -162,6 +162,6 @@ class CaseEvent(db.Model):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    actor: Mapped[User | None] = relationship()
+    actor: Mapped[User | None] = relationship(viewonly=True)
 
     __table_args__ = (UniqueConstraint("case_id", "seq"),)

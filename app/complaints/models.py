@@ -43,8 +43,8 @@ class Complaint(EncryptedPhone, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case] = relationship(foreign_keys=[case_id])
-    hazard_case: Mapped[Case | None] = relationship(foreign_keys=[hazard_case_id])
+    case: Mapped[Case] = relationship(foreign_keys=[case_id], viewonly=True)
+    hazard_case: Mapped[Case | None] = relationship(foreign_keys=[hazard_case_id], viewonly=True)
     equipment: Mapped[Equipment | None] = relationship()
     region: Mapped[Region] = relationship()
     created_by: Mapped[User] = relationship()

@@ -299,7 +299,7 @@ class Attachment(db.Model):
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    uploaded_by: Mapped[User] = relationship()
+    uploaded_by: Mapped[User] = relationship(viewonly=True)
 
 
 class Counter(db.Model):

@@ -479,7 +479,7 @@ def start_case(process_key: str, user: User, raw: dict) -> Case:
                 process_version_id=version.id, title=ctx.title[:300], status="running",
                 region_code=ctx.region_code, org_id=ctx.org_id, equipment_id=ctx.equipment_id,
                 started_by_id=user.id, state="", serializer_version=SERIALIZER_VERSION, lock_version=0)
-    case.process_version = version     # loaded above: the response reads it without another statement
+    set_committed_value(case, "process_version", version)     # loaded above: read without another statement
     db.session.add(case)
     db.session.flush()
     db.session.info.setdefault(_CHAIN_HEADS, {})[case.id] = EMPTY_HEAD     # a new case: nothing to read
@@ -824,7 +824,7 @@ def migrate_case(case_id: int, target: ProcessVersion, actor: User) -> Case:
                        code="migration_refused")
     wf.process_version_id = target.id
     case.process_version_id = target.id
-    case.process_version = target
+    set_committed_value(case, "process_version", target)
     ready = {str(t.id): t for t in _ready_user_tasks(wf)}
     for row in db.session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")):
         spiff_task = ready.get(row.spiff_task_id)

@@ -103,7 +103,7 @@ class GeneralHazard(db.Model):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
     org: Mapped[Organization] = relationship()
     equipment: Mapped[Equipment | None] = relationship()
     check: Mapped[GeneralHazardCheck | None] = relationship()

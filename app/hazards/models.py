@@ -102,13 +102,13 @@ class Hazard(db.Model):
     # Deleted by its reporter before the bureau accepted it: kept for the record, out of every list.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case] = relationship()
-    equipment: Mapped[Equipment] = relationship()
-    use_org: Mapped[Organization] = relationship(foreign_keys=[use_org_id])
-    reporter_org: Mapped[Organization | None] = relationship(foreign_keys=[reporter_org_id])
-    reporter: Mapped[User] = relationship()
-    region: Mapped[Region] = relationship()
-    criterion: Mapped[HazardCriterion] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
+    equipment: Mapped[Equipment] = relationship(viewonly=True)
+    use_org: Mapped[Organization] = relationship(foreign_keys=[use_org_id], viewonly=True)
+    reporter_org: Mapped[Organization | None] = relationship(foreign_keys=[reporter_org_id], viewonly=True)
+    reporter: Mapped[User] = relationship(viewonly=True)
+    region: Mapped[Region] = relationship(viewonly=True)
+    criterion: Mapped[HazardCriterion] = relationship(viewonly=True)
 
     STATUS_LABELS = {
         "reported": "待派单", "rectifying": "整改中", "extension_pending": "延期审核中",

@@ -145,8 +145,8 @@ class Employment(db.Model):
 
     operator: Mapped[Operator] = relationship()
     org: Mapped[Organization] = relationship()
-    start_case: Mapped[Case | None] = relationship(foreign_keys=[start_case_id])
-    end_case: Mapped[Case | None] = relationship(foreign_keys=[end_case_id])
+    start_case: Mapped[Case | None] = relationship(foreign_keys=[start_case_id], viewonly=True)
+    end_case: Mapped[Case | None] = relationship(foreign_keys=[end_case_id], viewonly=True)
 
     STATUS_LABELS = {"active": "在职", "ended": "已离职"}
 
@@ -180,7 +180,7 @@ class EmploymentRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
     operator: Mapped[Operator] = relationship()
     org: Mapped[Organization] = relationship()
     certificate: Mapped[OperatorCertificate | None] = relationship()

@@ -44,7 +44,7 @@ class OverdueDisposal(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
     equipment: Mapped[Equipment] = relationship()
     use_org: Mapped[Organization] = relationship()
 
@@ -81,7 +81,7 @@ class OverdueAction(db.Model):
 
     equipment: Mapped[Equipment] = relationship()
     actor: Mapped[User | None] = relationship()
-    case: Mapped[Case | None] = relationship()
+    case: Mapped[Case | None] = relationship(viewonly=True)
 
     ACTION_LABELS = {
         "started": "发起处置", "measure": "选择措施", "letter_issued": "下达指令书", "auto_todo": "自动生成待办",
@@ -117,7 +117,7 @@ class Announcement(db.Model):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     equipment: Mapped[Equipment] = relationship()
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
 
     REASONS = {"long_stopped": "长期停用且未办理停用登记", "removed": "设备已拆除或灭失",
                "unit_dissolved": "使用单位已注销或被吊销", "unreachable": "使用单位无法联系", "other": "其他"}

@@ -136,7 +136,7 @@ class SmsMessage(EncryptedPhone, db.Model):
 
     template: Mapped[SmsTemplate] = relationship()
     org: Mapped[Organization | None] = relationship()
-    case: Mapped[Case | None] = relationship()
+    case: Mapped[Case | None] = relationship(viewonly=True)
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     @property

@@ -116,7 +116,7 @@ class SupervisionInspection(db.Model):
 
     org: Mapped[Organization] = relationship()
     inspector: Mapped[User] = relationship()
-    case: Mapped[Case | None] = relationship()
+    case: Mapped[Case | None] = relationship(viewonly=True)
     sections: Mapped[list["InspectionSection"]] = relationship(order_by="InspectionSection.id",
                                                                back_populates="inspection")
 
@@ -212,7 +212,7 @@ class Finding(db.Model):
 
     section: Mapped[InspectionSection] = relationship(back_populates="findings")
     item: Mapped[ChecklistItem | None] = relationship()
-    hazard_case: Mapped[Case | None] = relationship()
+    hazard_case: Mapped[Case | None] = relationship(viewonly=True)
 
     @property
     def photos(self) -> list[int]:
@@ -276,7 +276,7 @@ class Campaign(db.Model):
     supervisor_expert: Mapped[Expert | None] = relationship()
     template: Mapped[ChecklistTemplate | None] = relationship()
     creator: Mapped[User] = relationship()
-    case: Mapped[Case | None] = relationship()
+    case: Mapped[Case | None] = relationship(viewonly=True)
     units: Mapped[list[CampaignUnit]] = relationship(order_by="CampaignUnit.id", back_populates="campaign")
 
     STATUS_LABELS = {"draft": "草稿", "reviewing": "待审核", "rejected": "已驳回", "assigning": "待分配",

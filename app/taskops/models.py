@@ -30,9 +30,9 @@ class Notification(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case | None] = relationship()
-    task: Mapped[Task | None] = relationship()
-    sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
+    case: Mapped[Case | None] = relationship(viewonly=True)
+    task: Mapped[Task | None] = relationship(viewonly=True)
+    sender: Mapped[User | None] = relationship(foreign_keys=[sender_id], viewonly=True)
 
     KIND_LABELS = {"urge": "催办", "copy": "抄送", "delegate": "委派", "transfer": "转办", "sign": "加签",
                    "notice": "通知", "rework": "退回整改", "return": "退回", "decision": "审核结果", "closed": "办结"}
@@ -89,9 +89,9 @@ class CaseCopy(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    case: Mapped[Case] = relationship()
-    user: Mapped[User] = relationship(foreign_keys=[user_id])
-    sender: Mapped[User | None] = relationship(foreign_keys=[sender_id])
+    case: Mapped[Case] = relationship(viewonly=True)
+    user: Mapped[User] = relationship(foreign_keys=[user_id], viewonly=True)
+    sender: Mapped[User | None] = relationship(foreign_keys=[sender_id], viewonly=True)
 
 
 class UserDeputy(db.Model):

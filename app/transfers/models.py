@@ -36,7 +36,7 @@ class EquipmentTransfer(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case] = relationship(viewonly=True)
     property_org: Mapped[Organization] = relationship()
     applicant: Mapped[User] = relationship(foreign_keys=[applicant_id])
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
