@@ -45,6 +45,10 @@ def configure_extensions(app: Flask) -> None:
         from .core.pool import ping_after_idle
         with app.app_context():
             ping_after_idle(db.engine, app.config["DB_PING_IDLE_SECONDS"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        from .core.pool import commit_read_only_requests
+        with app.app_context():
+            commit_read_only_requests(app, db)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         from sqlalchemy import event
         with app.app_context():

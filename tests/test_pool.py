@@ -97,3 +97,50 @@ def test_a_pinged_connection_is_handed_over_outside_a_transaction(engine, monkey
         assert pings == [1] and raw.info.transaction_status.name == "IDLE"
         conn.execution_options(isolation_level="AUTOCOMMIT")      # what core/sequences.py does
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def _prepared_here(sql_fragment: str) -> int:
+    from app.extensions import db
+    return db.session.execute(text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE :f"),
+                              {"f": f"%{sql_fragment}%"}).scalar()
+
+
+def test_a_request_that_only_read_keeps_its_connections_prepared_statements(app):
+    """psycopg prepares a statement after five runs on a connection and forgets them all on ROLLBACK:
+    requests that only read end with COMMIT (core/pool.commit_read_only_requests), so the pool's
+    connections keep what they prepared."""
+    from app.extensions import db
+    connections = db.engine.pool.checkedin() + 1       # the pool hands them out in turn
+    for i in range(6 * connections):
+        with app.app_context():
+            assert db.session.execute(text("SELECT 40 + CAST(:x AS int)"), {"x": i}).scalar() == 40 + i
+    with app.app_context():
+        assert _prepared_here("SELECT 40 + CAST($1 AS int)") == 1
+
+
+def test_a_request_that_wrote_failed_or_left_changes_is_rolled_back(app):
+    from sqlalchemy import delete, insert
+
+    from app.core.models import Counter
+    from app.extensions import db
+
+    def taken() -> set:
+        with db.engine.connect() as conn:
+            return set(conn.execute(text("SELECT period FROM counter WHERE name = 'test:reads'")).scalars())
+    with app.app_context():
+        db.session.execute(insert(Counter).values(name="test:reads", period="wrote", value=1))
+        db.session.execute(text("SELECT 1")).scalar()          # a read after the write
+    with app.app_context():
+        db.session.execute(text("SELECT 1")).scalar()
+        db.session.add(Counter(name="test:reads", period="pending", value=1))     # never flushed
+    with pytest.raises(RuntimeError), app.app_context():
+        db.session.execute(text("SELECT 1")).scalar()
+        db.session.execute(insert(Counter).values(name="test:reads", period="failed", value=1))
+        raise RuntimeError("the request failed")
+    with app.app_context():
+        assert taken() == set()
+        db.session.execute(insert(Counter).values(name="test:reads", period="committed", value=1))
+        db.session.commit()
+        assert taken() == {"committed"}
+        db.session.execute(delete(Counter).where(Counter.name == "test:reads"))
+        db.session.commit()

@@ -36,3 +36,39 @@ def ping_after_idle(engine, idle_seconds: float) -> None:
             raise exc.DisconnectionError(f"idle connection failed its ping: {err}") from err
         if not alive:
             raise exc.DisconnectionError("idle connection failed its ping")
+
+
+def commit_read_only_requests(app, db) -> None:
+    """End a request that only read with COMMIT instead of the pool's ROLLBACK.
+
+    psycopg prepares a statement on a connection once it has run five times there (the server then
+    parses it once; `bench/journey.py --in-process` with log_min_duration_statement showed parsing
+    at a fifth of PostgreSQL's CPU), but it forgets every prepared statement of the connection on
+    ROLLBACK, since a rolled-back transaction may have dropped what they refer to. Every list and
+    detail request ended in the pool's ROLLBACK, so no connection ever reached five runs and nothing
+    was prepared. For a transaction that ran only SELECT statements and holds no pending ORM change,
+    COMMIT and ROLLBACK are the same; a request that wrote anything, failed, or left changes
+    unflushed is rolled back as before."""
+    @event.listens_for(db.engine, "begin")
+    def _began(connection):
+        connection.info["wrote"] = False
+
+    @event.listens_for(db.engine, "before_cursor_execute")
+    def _statement(connection, _cursor, statement, _parameters, _context, _executemany):
+        if not statement.lstrip()[:6].upper() == "SELECT":
+            connection.info["wrote"] = True
+
+    @app.teardown_appcontext     # runs before Flask-SQLAlchemy's session removal (registered earlier)
+    def _commit_reads(error):
+        session = db.session()      # the request's Session itself (db.session is its registry)
+        transaction = session.get_transaction()
+        if (error is not None or transaction is None or not transaction.is_active
+                or session.new or session.dirty or session.deleted):
+            return
+        connection = session.connection()
+        if connection.info.get("wrote", True) or not connection.in_transaction():
+            return
+        try:
+            session.commit()
+        except exc.SQLAlchemyError:
+            session.rollback()
