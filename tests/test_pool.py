@@ -4,7 +4,7 @@ import os
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 
 from app.core.pool import ping_after_idle
 
@@ -116,6 +116,9 @@ def test_a_request_that_only_read_keeps_its_connections_prepared_statements(app)
             assert db.session.execute(text("SELECT 40 + CAST(:x AS int)"), {"x": i}).scalar() == 40 + i
     with app.app_context():
         assert _prepared_here("SELECT 40 + CAST($1 AS int)") == 1
+        from app.core.models import User
+        user = db.session.scalars(select(User).order_by(User.id).limit(1)).one()
+    assert user.username      # what the request loaded stays loaded after the COMMIT, as after a ROLLBACK
 
 
 def test_a_request_that_wrote_failed_or_left_changes_is_rolled_back(app):

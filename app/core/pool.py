@@ -68,7 +68,12 @@ def commit_read_only_requests(app, db) -> None:
         connection = session.connection()
         if connection.info.get("wrote", True) or not connection.in_transaction():
             return
+        # What the session has loaded stays loaded, as after the rollback: code that keeps an object
+        # past its app context (a test, a CLI command) reads it as before.
+        expire, session.expire_on_commit = session.expire_on_commit, False
         try:
             session.commit()
         except exc.SQLAlchemyError:
             session.rollback()
+        finally:
+            session.expire_on_commit = expire
