@@ -32,20 +32,27 @@ class Config:
         self.DB_PING_IDLE_SECONDS = float(os.environ.get("DB_PING_IDLE_SECONDS", "10"))
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
-            # psycopg prepares a statement after 5 runs; PostgreSQL may then switch to a generic plan,
-            # which cannot use partial indexes whose predicate is a bound parameter (status = 'open'):
-            # the province inbox went from ~100 ms to ~350 ms p95 (bench/inbox.py). Always plan with values.
+            # psycopg prepares a statement after 5 runs (and keeps it: core/pool.commit_read_only_requests);
+            # PostgreSQL then reuses a generic plan where it costs no more than planning with the values,
+            # which saves the planning of every run (about a third of PostgreSQL's CPU on the hazard loop,
+            # docs/性能与规模.md 5.11). A generic plan can use a partial index only if the query states its
+            # predicate literally: the status columns partial indexes are built on write theirs as
+            # constants (core/columns.IndexedStatus). PG_PLAN_CACHE_MODE=force_custom_plan plans every run.
             # Parallel query spends a second process on a 20 ms inbox count: under 100 users on two
             # cores that CPU is what the other requests wait for (bench/web_load.py). Off by default
             # for the web and scheduler connections; PG_MAX_PARALLEL_WORKERS=2 for a reporting worker.
             parallel = int(os.environ.get("PG_MAX_PARALLEL_WORKERS", "0"))
+            plan_cache_mode = os.environ.get("PG_PLAN_CACHE_MODE", "auto")
+            if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
+                raise ValueError(f"PG_PLAN_CACHE_MODE={plan_cache_mode!r}: "
+                                 "auto | force_custom_plan | force_generic_plan")
             # Connections per process: a threaded web worker (gunicorn.conf.py: 8 threads) holds one per
             # request, and a case start briefly a second one (core/sequences.py).
             self.SQLALCHEMY_ENGINE_OPTIONS.update(pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
                                                   max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
                                                   pool_pre_ping=self.DB_PING_IDLE_SECONDS <= 0)
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
-                "options": f"-c plan_cache_mode=force_custom_plan -c max_parallel_workers_per_gather={parallel}"}
+                "options": f"-c plan_cache_mode={plan_cache_mode} -c max_parallel_workers_per_gather={parallel}"}
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_dir / "uploads"))
         self.MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
         # Whole request may carry several attachments.

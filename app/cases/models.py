@@ -7,6 +7,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
+from ..core.columns import IndexedStatus
 from ..core.models import Equipment, Organization, Region, User
 from ..engine.models import ProcessVersion
 from ..extensions import db
@@ -31,7 +32,8 @@ class Case(db.Model):
     process_key: Mapped[str] = mapped_column(String(64), index=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
     title: Mapped[str] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(16), default="running", index=True)  # running | closed | cancelled
+    status: Mapped[str] = mapped_column(IndexedStatus(16, ("running",)), default="running",
+                                        index=True)  # running | closed | cancelled
     outcome: Mapped[str | None] = mapped_column(String(32))
     current_step: Mapped[str | None] = mapped_column(String(200))
     region_code: Mapped[str] = mapped_column(String(6), ForeignKey("region.code"), index=True)
@@ -113,7 +115,8 @@ class Task(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     warning_level: Mapped[str] = mapped_column(String(8), default="none")
-    status: Mapped[str] = mapped_column(String(16), default="open")   # open | completed | cancelled
+    status: Mapped[str] = mapped_column(IndexedStatus(16, ("open", "completed")),
+                                        default="open")   # open | completed | cancelled
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)

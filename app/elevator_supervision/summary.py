@@ -30,6 +30,9 @@ DONE = ("finished", "submitted", "returned", "quality", "confirmed", "archived")
 REBUILD_DAYS = 40            # the nightly recompute: the last days (late records are caught by the ORM hook)
 DAY_LOCK = 0x53544154000000  # bigint advisory-lock space of the days ("STAT" << 24)
 UNIT = -1                    # maintainer_id of a daily row holding the unit's total (region tables read only these)
+# …compared as a constant in the SQL: the partial index ix_elevator_stats_day_unit (WHERE maintainer_id = -1)
+# then serves generic plans too (app/core/columns.py)
+UNIT_ROWS = literal(UNIT, literal_execute=True)
 ORDER_FIELDS = ("kind", "status", "checkin_at", "checkout_at", "region_code", "maintenance_org_id", "maintainer_id",
                 "maint_type")
 WARNING_FIELDS = ("status", "opened_at", "region_code", "maintenance_org_id", "maintainer_id", "rule")
@@ -113,7 +116,7 @@ def _replace_months(conn, day_from: date, day_to: date, org_ids=None) -> None:
     gone = delete(t).where(t.c.month >= first, t.c.month <= last)
     month = _month_of(d.c.day, conn.dialect.name)
     rows = select(month, d.c.region_code, d.c.maintenance_org_id, *[func.sum(d.c[n]) for n in SUM_COLUMNS]) \
-        .where(d.c.day >= first, d.c.day <= last, d.c.maintainer_id == UNIT) \
+        .where(d.c.day >= first, d.c.day <= last, d.c.maintainer_id == UNIT_ROWS) \
         .group_by(month, d.c.region_code, d.c.maintenance_org_id)
     if org_ids is not None:
         gone = gone.where(t.c.maintenance_org_id.in_(org_ids))
@@ -275,7 +278,7 @@ def _period_selects(day_from: date, day_to: date, names, cols_of, where_of) -> l
     days, months = _spans(day_from, day_to)
     d, m = ElevatorStatsDay, ElevatorStatsMonth
     parts = [select(*cols_of(d), *[getattr(d, n).label(n) for n in names])
-             .where(d.maintainer_id == UNIT, d.day >= a, d.day <= b, *where_of(d)) for a, b in days]
+             .where(d.maintainer_id == UNIT_ROWS, d.day >= a, d.day <= b, *where_of(d)) for a, b in days]
     if months:
         parts.append(select(*cols_of(m), *[getattr(m, n).label(n) for n in names])
                      .where(m.month >= months[0], m.month <= months[1], *where_of(m)))

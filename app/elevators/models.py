@@ -14,6 +14,7 @@ from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Index, Integ
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..core.clock import utcnow
+from ..core.columns import IndexedStatus
 from ..core.models import Attachment, Equipment, Organization, User
 from ..extensions import db
 
@@ -109,7 +110,7 @@ class MaintenancePlan(db.Model):
     maintenance_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     due_on: Mapped[date] = mapped_column(Date)
     maint_type: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(10), default="planned")   # planned | done
+    status: Mapped[str] = mapped_column(IndexedStatus(10, ("planned",)), default="planned")   # planned | done
     work_order_id: Mapped[int | None] = mapped_column(Integer)
     done_on: Mapped[date | None] = mapped_column(Date)
     edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
