@@ -1,7 +1,7 @@
 """Column types the models share."""
 from __future__ import annotations
 
-from sqlalchemy import String, TypeDecorator, literal
+from sqlalchemy import String, TypeDecorator, literal_column
 
 
 class IndexedStatus(TypeDecorator):
@@ -22,7 +22,8 @@ class IndexedStatus(TypeDecorator):
     class comparator_factory(TypeDecorator.Comparator):
         def __eq__(self, other):
             if isinstance(other, str) and other in self.expr.type.literal_values:
-                other = literal(other, String(), literal_execute=True)
+                # one of the constants named in the model (never a caller's text), quoted as SQL
+                other = literal_column("'" + other.replace("'", "''") + "'", String())
             return super().__eq__(other)
 
         __hash__ = TypeDecorator.Comparator.__hash__

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 
-from sqlalchemy import and_, case, delete, event, func, insert, inspect, literal, select, text, union_all
+from sqlalchemy import (Integer, and_, case, delete, event, func, insert, inspect, literal, literal_column, select, text,
+                        union_all)
 from sqlalchemy.orm import Session
 
 from ..core.clock import local_day_start, to_local
@@ -32,7 +33,7 @@ DAY_LOCK = 0x53544154000000  # bigint advisory-lock space of the days ("STAT" <<
 UNIT = -1                    # maintainer_id of a daily row holding the unit's total (region tables read only these)
 # …compared as a constant in the SQL: the partial index ix_elevator_stats_day_unit (WHERE maintainer_id = -1)
 # then serves generic plans too (app/core/columns.py)
-UNIT_ROWS = literal(UNIT, literal_execute=True)
+UNIT_ROWS = literal_column(str(UNIT), Integer())
 ORDER_FIELDS = ("kind", "status", "checkin_at", "checkout_at", "region_code", "maintenance_org_id", "maintainer_id",
                 "maint_type")
 WARNING_FIELDS = ("status", "opened_at", "region_code", "maintenance_org_id", "maintainer_id", "rule")

@@ -33,7 +33,8 @@ from . import assignment, decisions, forms, hooks
 from .models import ProcessVersion
 from .registry import ensure_spec_loaded, latest_version, version_forms, version_info
 from .scripting import SCRIPT_ENGINE
-from .serializer import SERIALIZER_VERSION, SPEC_REGISTRY, dump_workflow, load_workflow, track_removals
+from .serializer import (SERIALIZER_VERSION, SPEC_REGISTRY, dump_workflow, load_workflow, stored_task_data,
+                         track_removals)
 from .services import CURRENT, ServiceContext, get_start_hook
 
 WARNING_DECISION = "warning_level"
@@ -754,6 +755,9 @@ def refresh_warnings(chunk: int = 1000) -> int:
 
 def task_data(task: Task) -> dict:
     """The workflow data a READY task sees (for prefilling its form)."""
+    data = stored_task_data(task.case.state, task.spiff_task_id)
+    if data is not None:
+        return data
     wf = _load(task.case)
     spiff_task = wf.get_task_from_id(UUID(task.spiff_task_id))
     return dict(spiff_task.data) if spiff_task is not None else {}
