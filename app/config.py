@@ -35,7 +35,7 @@ class Config:
             # psycopg prepares a statement after 5 runs (and keeps it: core/pool.commit_read_only_requests);
             # PostgreSQL then reuses a generic plan where it costs no more than planning with the values,
             # which saves the planning of every run (about a third of PostgreSQL's CPU on the hazard loop,
-            # docs/性能与规模.md 5.11). A generic plan can use a partial index only if the query states its
+            # docs/性能与规模.md 5.12). A generic plan can use a partial index only if the query states its
             # predicate literally: the status columns partial indexes are built on write theirs as
             # constants (core/columns.IndexedStatus). PG_PLAN_CACHE_MODE=force_custom_plan plans every run.
             # Parallel query spends a second process on a 20 ms inbox count: under 100 users on two
