@@ -19,8 +19,14 @@ threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
-# Recycle a worker now and then (memory held by a rare large request goes back to the system).
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "20000"))
+# Workers are not recycled after a number of requests (0). A recycled worker closes its keep-alive
+# connections while clients are sending on them: bench/journey.py at 50 clients saw requests reset
+# mid-POST (a case start, an upload, a task completion the client cannot know happened or not) —
+# 15 in 30 s with a recycle every 800 requests, 2–3 in 45 s every 3,000 — where 20,000 would mean one
+# every few minutes at ~100 requests/s per worker. A new worker also starts with cold caches (parsed
+# processes, prepared statements and their plans). Set GUNICORN_MAX_REQUESTS only to contain a memory
+# leak, with a reverse proxy that retries what it may (docs/部署手册.md §4.4).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 # Password hashing (PBKDF2-HMAC-SM3, 0.25–2 s of CPU per login) runs in one low-priority process per

@@ -99,7 +99,21 @@ def prepare(max_clients: int) -> list[tuple[str, str, str]]:
                               next_inspection_date=date.today() + timedelta(days=180))])
                 db.session.commit()
             accounts.append((sup, unit_name, f"3110J{code}{n:05d}"))
+        vacuum_if_not_automatic(db.engine)
         return accounts
+
+
+def vacuum_if_not_automatic(engine) -> None:
+    """Every run updates each case four times and leaves the old row versions behind; with autovacuum
+    off (as on some development servers) they pile up run after run and every later run reads
+    through them (here 70,000 dead case rows beside 23,000 live ones: PostgreSQL's CPU per loop 47.7 ms, 28.2
+    after VACUUM). Do what autovacuum would have done before measuring."""
+    from sqlalchemy import text
+    with engine.connect() as conn:
+        if conn.execute(text("SHOW autovacuum")).scalar() == "on":
+            return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE)"))
 
 
 def forms(equipment_code: str) -> dict[str, dict]:
