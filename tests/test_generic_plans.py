@@ -1,5 +1,6 @@
 """Status constants that partial indexes are built on are written into the SQL (core/columns.py), so
 PostgreSQL's generic plans (plan_cache_mode=auto, app/config.py) can still use those indexes."""
+import itertools
 import os
 import re
 
@@ -32,8 +33,8 @@ def test_partial_index_statuses_are_constants_and_other_values_stay_parameters()
 def _generic_plan(sql: str, types: str, args: str) -> str:
     """EXPLAIN of the generic plan of `sql` (its parameters numbered in order), index scans preferred."""
     from app.extensions import db
-    names: list[str] = []
-    prepared = re.sub(r"%\((\w+)\)s", lambda m: f"${(names.append(m[1]) or len(names))}", sql)
+    numbers = itertools.count(1)
+    prepared = re.sub(r"%\((\w+)\)s", lambda _m: f"${next(numbers)}", sql)
     with db.engine.connect() as conn:
         conn.execute(text("SET plan_cache_mode = force_generic_plan"))
         conn.execute(text("SET enable_seqscan = off"))

@@ -105,16 +105,30 @@ def _prepared_here(sql_fragment: str) -> int:
                               {"f": f"%{sql_fragment}%"}).scalar()
 
 
+def _request(app, status: int = 200):
+    """A request context that answers `status` when it ends (the after-request hooks run as in Flask)."""
+    from contextlib import contextmanager
+
+    from flask import Response
+
+    @contextmanager
+    def context():
+        with app.test_request_context("/probe"):
+            yield
+            app.process_response(Response(status=status))
+    return context()
+
+
 def test_a_request_that_only_read_keeps_its_connections_prepared_statements(app):
     """psycopg prepares a statement after five runs on a connection and forgets them all on ROLLBACK:
-    requests that only read end with COMMIT (core/pool.commit_read_only_requests), so the pool's
-    connections keep what they prepared."""
+    requests that only read and answer with success end with COMMIT (core/pool.commit_read_only_requests),
+    so the pool's connections keep what they prepared."""
     from app.extensions import db
     connections = db.engine.pool.checkedin() + 1       # the pool hands them out in turn
     for i in range(6 * connections):
-        with app.app_context():
+        with _request(app):
             assert db.session.execute(text("SELECT 40 + CAST(:x AS int)"), {"x": i}).scalar() == 40 + i
-    with app.app_context():
+    with _request(app):
         assert _prepared_here("SELECT 40 + CAST($1 AS int)") == 1
         from app.core.models import User
         user = db.session.scalars(select(User).order_by(User.id).limit(1)).one()
@@ -130,16 +144,24 @@ def test_a_request_that_wrote_failed_or_left_changes_is_rolled_back(app):
     def taken() -> set:
         with db.engine.connect() as conn:
             return set(conn.execute(text("SELECT period FROM counter WHERE name = 'test:reads'")).scalars())
-    with app.app_context():
+    with _request(app):
         db.session.execute(insert(Counter).values(name="test:reads", period="wrote", value=1))
         db.session.execute(text("SELECT 1")).scalar()          # a read after the write
-    with app.app_context():
+    with _request(app):
         db.session.execute(text("SELECT 1")).scalar()
         db.session.add(Counter(name="test:reads", period="pending", value=1))     # never flushed
-    with pytest.raises(RuntimeError), app.app_context():
+    with _request(app, status=422):      # a handled error after a write on the driver's own cursor
+        db.session.execute(text("SELECT 1")).scalar()
+        db.session.connection().connection.driver_connection.execute(
+            "INSERT INTO counter (name, period, value) VALUES ('test:reads', 'raw', 1)")
+    with pytest.raises(RuntimeError), _request(app):
         db.session.execute(text("SELECT 1")).scalar()
         db.session.execute(insert(Counter).values(name="test:reads", period="failed", value=1))
         raise RuntimeError("the request failed")
+    with app.app_context():              # outside a request (CLI, scheduler): rolled back as before
+        db.session.execute(text("SELECT 1")).scalar()
+        db.session.connection().connection.driver_connection.execute(
+            "INSERT INTO counter (name, period, value) VALUES ('test:reads', 'cli', 1)")
     with app.app_context():
         assert taken() == set()
         db.session.execute(insert(Counter).values(name="test:reads", period="committed", value=1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from flask import g
 from sqlalchemy import event, exc
 
 
@@ -47,23 +48,32 @@ def commit_read_only_requests(app, db) -> None:
     ROLLBACK, since a rolled-back transaction may have dropped what they refer to. Every list and
     detail request ended in the pool's ROLLBACK, so no connection ever reached five runs and nothing
     was prepared. For a transaction that ran only SELECT statements and holds no pending ORM change,
-    COMMIT and ROLLBACK are the same; a request that wrote anything, failed, or left changes
-    unflushed is rolled back as before."""
+    COMMIT and ROLLBACK are the same. Only a request that answered with success is considered: one
+    that wrote anything through SQLAlchemy, answered with an error (a handled exception included —
+    writes made on the driver's own cursor, such as core/bulk's COPY, are not seen statement by
+    statement) or left changes unflushed is rolled back as before, and so is every app context
+    outside a request (CLI, scheduler)."""
     @event.listens_for(db.engine, "begin")
     def _began(connection):
         connection.info["wrote"] = False
 
     @event.listens_for(db.engine, "before_cursor_execute")
     def _statement(connection, _cursor, statement, _parameters, _context, _executemany):
-        if not statement.lstrip()[:6].upper() == "SELECT":
+        if not connection.info.get("wrote") and statement[:32].lstrip()[:6].upper() != "SELECT":
             connection.info["wrote"] = True
+
+    @app.after_request
+    def _note_success(response):
+        g.answered_ok = response.status_code < 400
+        return response
 
     @app.teardown_appcontext     # runs before Flask-SQLAlchemy's session removal (registered earlier)
     def _commit_reads(error):
+        if error is not None or not g.get("answered_ok"):     # set by a request that answered 2xx/3xx
+            return
         session = db.session()      # the request's Session itself (db.session is its registry)
         transaction = session.get_transaction()
-        if (error is not None or transaction is None or not transaction.is_active
-                or session.new or session.dirty or session.deleted):
+        if transaction is None or not transaction.is_active or session.new or session.dirty or session.deleted:
             return
         connection = session.connection()
         if connection.info.get("wrote", True) or not connection.in_transaction():
