@@ -1,8 +1,8 @@
 """Production gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app` (docs/部署手册.md §4.4).
 
-Threaded workers (gthread): a request spends most of its time waiting on PostgreSQL, and a waiting
-thread lets the other threads of its process run, so a few processes keep both the CPU and the
-database busy. The choice and its measurements (sync, gthread, process and thread counts, with
+Threaded workers (gthread) that share the keep-alive connections evenly (app/serving.py): a request
+spends part of its time waiting on PostgreSQL, and a waiting thread lets the other threads of its
+process run, so a few processes with a few threads each keep both the CPU and the database busy. The choice and its measurements (sync, gthread, process and thread counts, with
 bench/journey.py) are in docs/性能与规模.md. Every value can be overridden by the environment
 variable named beside it, or on the command line (`-b`, `--workers` … win over this file).
 """
@@ -10,11 +10,12 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
-# Processes: one per core (the GIL lets one thread of a process run Python at a time); threads:
-# enough requests in flight per process to cover their waits on the database.
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+worker_class = "app.serving.BalancedThreadWorker"
+# Processes: one per core and one more (the GIL lets one thread of a process run Python at a time);
+# threads: few, since every thread more in a process costs CPU in contention for the GIL. On 2 cores
+# 3 × 3 carried the most load for the least CPU (docs/性能与规模.md §5.14).
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", "3"))
 # Idle keep-alive connections are closed after 5 s; a reverse proxy's idle timeout must be shorter.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
@@ -32,3 +33,4 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 # Password hashing (PBKDF2-HMAC-SM3, 0.25–2 s of CPU per login) runs in one low-priority process per
 # worker (app/core/kdf_pool.py): a burst of logins waits for it instead of taking the CPU from pages.
 os.environ.setdefault("PASSWORD_POOL_PROCESSES", "1")
+
