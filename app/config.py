@@ -46,13 +46,15 @@ class Config:
             if plan_cache_mode not in ("auto", "force_custom_plan", "force_generic_plan"):
                 raise ValueError(f"PG_PLAN_CACHE_MODE={plan_cache_mode!r}: "
                                  "auto | force_custom_plan | force_generic_plan")
-            # Connections per process: a threaded web worker (gunicorn.conf.py: 8 threads) holds one per
+            # Connections per process: a threaded web worker (gunicorn.conf.py: 3 threads) holds one per
             # request, and a case start briefly a second one (core/sequences.py).
             self.SQLALCHEMY_ENGINE_OPTIONS.update(pool_size=int(os.environ.get("DB_POOL_SIZE", "10")),
                                                   max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "10")),
                                                   pool_pre_ping=self.DB_PING_IDLE_SECONDS <= 0)
+            from .core.pgcursor import LazyDescriptionCursor
             self.SQLALCHEMY_ENGINE_OPTIONS["connect_args"] = {
-                "options": f"-c plan_cache_mode={plan_cache_mode} -c max_parallel_workers_per_gather={parallel}"}
+                "options": f"-c plan_cache_mode={plan_cache_mode} -c max_parallel_workers_per_gather={parallel}",
+                "cursor_factory": LazyDescriptionCursor}
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance_dir / "uploads"))
         self.MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", 10 * 1024 * 1024))
         # Whole request may carry several attachments.
