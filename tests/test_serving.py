@@ -33,16 +33,22 @@ class Conn:
     def connect(self) -> None:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed by the server")
+        return chunk
+
     def get(self) -> tuple[int, bool]:
         """(the serving process id, whether the server closes this connection)."""
         self.sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         data = b""
         while b"\r\n\r\n" not in data:
-            data += self.sock.recv(4096)
+            data += self._recv()
         head, body = data.split(b"\r\n\r\n", 1)
         length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
         while len(body) < length:
-            body += self.sock.recv(4096)
+            body += self._recv()
         closes = b"connection: close" in head.lower()
         if closes:
             self.sock.close()
