@@ -13,10 +13,13 @@ BalancedThreadWorker keeps the connection counts level:
 - a worker listens for new connections only while it holds no more than the mean over the live
   workers (rounded down), unless no other worker is listening; one that does not listen looks
   again every 50 ms. Taking one connection then never lifts a worker above the new mean rounded up;
-- a worker holding more than the mean rounded up closes a keep-alive connection after the response
-  (``Connection: close``); the client reconnects and a worker at or below the mean takes it. A
-  worker added or restarted while the others hold every connection gets its share this way.
-The counts settle within one of each other, without connections moving back and forth.
+- a worker holding more than the mean rounded up plus one closes a keep-alive connection after the
+  response (``Connection: close``); the client reconnects and a worker at or below the mean takes it.
+  A worker added or restarted while the others hold every connection gets its share this way. The
+  margin of one keeps a worker that took one connection too many (its view of the others was a
+  moment old, as under heavy load) from sending it away again.
+No worker ends up holding more than the mean rounded up plus one, and connections do not move back
+and forth.
 
 It relies on two attributes of gunicorn's ThreadWorker that are read where the decisions are made
 (``nr_conns``, ``max_keepalived``) and on ``murder_keepalived`` running once per turn of its main
@@ -132,7 +135,7 @@ class BalancedThreadWorker(ThreadWorker):
     # gunicorn closes the connection after the response when len(self._keep) >= max_keepalived.
     @property
     def max_keepalived(self) -> int:
-        if self._slot is not None and self._open > shares()[1]:
+        if self._slot is not None and self._open > shares()[1] + 1:
             return 0
         return self._keep_limit
 
