@@ -49,6 +49,7 @@ def test_inspection_on_the_step_guide_with_a_hazard_and_phone_rectification(serv
     sup.wait_for_selector("[data-testid=sv-add-section]")
     assert sup.locator("[data-testid=sv-steps] .active").inner_text().endswith("单位检查")
     # 单位检查: choosing the type loads its checklist without reloading the page
+    sup.wait_for_load_state("load")      # supervision.js (end of the page) listens for the choice
     marker = sup.evaluate("window.__svMarker = Math.random()")
     sup.select_option("[data-testid=sv-template]", label="单位检查（重大违法行为情形）")
     sup.wait_for_selector("[data-sv-items] [data-testid=sv-item]")
@@ -63,6 +64,7 @@ def test_inspection_on_the_step_guide_with_a_hazard_and_phone_rectification(serv
     sup.wait_for_selector("[data-testid=sv-device]")
     lift = sup.locator("[data-testid=sv-device] option", has_text="曳引驱动乘客电梯").first.get_attribute("value")
     sup.select_option("[data-testid=sv-device]", lift)
+    sup.wait_for_load_state("load")
     sup.select_option("[data-testid=sv-template]", label="设备检查（严重事故隐患情形，各类设备通用）")
     sup.wait_for_selector("[data-sv-items] [data-testid=sv-item]")
     _check_all(sup, "[data-sv-items]")
