@@ -2,8 +2,9 @@
 
 Threaded workers (gthread) that share the keep-alive connections evenly (app/serving.py): a request
 spends part of its time waiting on PostgreSQL, and a waiting thread lets the other threads of its
-process run, so a few processes with a few threads each keep both the CPU and the database busy. The choice and its measurements (sync, gthread, process and thread counts, with
-bench/journey.py) are in docs/性能与规模.md. Every value can be overridden by the environment
+process run, so a few processes with a few threads each keep both the CPU and the database busy.
+The choice and its measurements (sync, gthread, process and thread counts, with bench/journey.py)
+are in docs/性能与规模.md. Every value can be overridden by the environment
 variable named beside it, or on the command line (`-b`, `--workers` … win over this file).
 """
 import multiprocessing
@@ -13,7 +14,8 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "app.serving.BalancedThreadWorker"
 # Processes: one per core and one more (the GIL lets one thread of a process run Python at a time);
 # threads: few, since every thread more in a process costs CPU in contention for the GIL. On 2 cores
-# 3 × 3 carried the most load for the least CPU (docs/性能与规模.md §5.14).
+# 3 × 2 carried about 8% more of the API loop than 3 × 3, but an Excel export or a document runs in
+# its request thread for seconds, and two of them would stop a 2-thread process (docs/性能与规模.md §5.14).
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "3"))
 # Idle keep-alive connections are closed after 5 s; a reverse proxy's idle timeout must be shorter.
@@ -33,4 +35,3 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 # Password hashing (PBKDF2-HMAC-SM3, 0.25–2 s of CPU per login) runs in one low-priority process per
 # worker (app/core/kdf_pool.py): a burst of logins waits for it instead of taking the CPU from pages.
 os.environ.setdefault("PASSWORD_POOL_PROCESSES", "1")
-

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import math
 import multiprocessing
 import os
 import selectors
@@ -113,11 +112,14 @@ class BalancedThreadWorker(ThreadWorker):
         self._open = 0
         super().__init__(*args, **kwargs)
 
-    def init_process(self):
-        self._slot = claim_slot(os.getpid())
+    def run(self):
+        # Counted only from here, once the application is loaded: a worker still importing it must
+        # not draw connections the others shed toward it while it cannot accept them.
         self._acceptors: list | None = None
+        self._slot = claim_slot(os.getpid())
         try:
-            super().init_process()
+            self.poller = _WakingSelector(self.poller, self)
+            super().run()
         finally:
             release_slot(self._slot)
 
@@ -142,10 +144,6 @@ class BalancedThreadWorker(ThreadWorker):
     @max_keepalived.setter
     def max_keepalived(self, value: int) -> None:
         self._keep_limit = value
-
-    def run(self):
-        self.poller = _WakingSelector(self.poller, self)
-        super().run()
 
     def murder_keepalived(self):
         super().murder_keepalived()

@@ -7,7 +7,9 @@ came back and takes the column layout from its cache. Those Column objects were 
 process's CPU on the hazard loop (bench/journey.py --in-process --profile: 125 per request).
 
 `LazyDescriptionCursor.description` answers the same question (None when the statement returned
-no rows) with a sequence that builds the Columns of that result only when it is read.
+no rows) with a sequence that builds the Columns of that result only when it is read. The Columns
+are psycopg's own, made from the result the statement returned (they read the cursor's encoding and
+type adapters, psycopg-internal names: psycopg is pinned and tests/test_pgcursor.py compares them).
 """
 from __future__ import annotations
 
