@@ -12,12 +12,20 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "app.serving.BalancedThreadWorker"
-# Processes: one per core and one more (the GIL lets one thread of a process run Python at a time);
-# threads: few, since every thread more in a process costs CPU in contention for the GIL. On 2 cores
-# 3 × 2 carried about 8% more of the API loop than 3 × 3, but an Excel export or a document runs in
-# its request thread for seconds, and two of them would stop a 2-thread process (docs/性能与规模.md §5.14).
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))
-threads = int(os.environ.get("GUNICORN_THREADS", "3"))
+# Processes: one per core. Threads: 8, of which one runs a request at a time (GUNICORN_RUNNING, read by
+# app/serving.py): requests running side by side in one process fight over the GIL and, on the
+# machine, over the cores with their PostgreSQL backends. On 2 cores, with one running per process
+# 2 processes carried about 10–15% more of the API loop than 3 × 3 with every thread running
+# (docs/性能与规模.md §5.15). The other threads take over while a request runs longer than
+# GUNICORN_RUNNING_BUDGET_MS (200: an export, a document) or waits without CPU (a login's password
+# hash, a call to an external system): waiting costs a thread nothing but its place, so there are
+# enough for a burst of logins not to stop a process's other connections. With PostgreSQL on another
+# machine requests wait longer on the network: measure with bench/journey.py before raising
+# GUNICORN_WORKERS or GUNICORN_RUNNING (docs/部署手册.md §4.4).
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+os.environ.setdefault("GUNICORN_RUNNING", "1")
+os.environ.setdefault("GUNICORN_RUNNING_BUDGET_MS", "200")
 # Idle keep-alive connections are closed after 5 s; a reverse proxy's idle timeout must be shorter.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -21,6 +21,21 @@ BalancedThreadWorker keeps the connection counts level:
 No worker ends up holding more than the mean rounded up plus one, and connections do not move back
 and forth.
 
+Within a process, RunningLimit lets only GUNICORN_RUNNING requests (default 1) run at once; the
+process's other threads wait for their turn before they start. Requests that run side by side in
+one process fight over the GIL, and more of them in flight on the machine means more PostgreSQL
+backends sharing the cores: on 2 cores with PostgreSQL beside it, 2 processes × 3 threads served the
+API loop of bench/journey.py at 264.6 requests/s with every thread running and at 305–307 with one
+running per process, and PostgreSQL spent 12.7 instead of 16.5–18 ms of CPU per loop
+(docs/性能与规模.md §5.15). The spare threads are still there for what takes long: a request stops
+counting once it has run GUNICORN_RUNNING_BUDGET_MS (default 200: an export, a large page) or when it
+announces a wait that uses no CPU here (app/core/waits.py: a password hash in the KDF process, a call
+to an external system), and the next request starts.
+
+Each worker also freezes the objects of the loaded application (gc.freeze) before it serves: they
+live as long as the process, and left in the collector's oldest generation a full collection walked
+all ~300,000 of them while holding the GIL, about 100 ms in which no thread of the process ran.
+
 It relies on two attributes of gunicorn's ThreadWorker that are read where the decisions are made
 (``nr_conns``, ``max_keepalived``) and on ``murder_keepalived`` running once per turn of its main
 loop; gunicorn is pinned (requirements.lock) and tests/test_serving.py checks the behaviour.
@@ -30,10 +45,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import multiprocessing
+import gc
 import os
 import selectors
+import threading
+import time
 
 from gunicorn.workers.gthread import ThreadWorker
+
+from .core import waits
 
 SLOTS = 256
 _pids = multiprocessing.RawArray(ctypes.c_long, SLOTS)           # 0: a free slot
@@ -104,8 +124,50 @@ class _WakingSelector:
         return getattr(self._selector, name)
 
 
+class RunningLimit:
+    """At most `limit` requests of a process run at once (0: no limit); the others wait in `enter`.
+
+    A request stops counting once it has run `budget` seconds, or when its thread calls `leave`
+    early (a wait announced through app/core/waits.py); then the next waiting request starts.
+    A waiting request has not started: it holds no database connection and no lock, and a request
+    that started never waits here again. So nothing a counted request waits for can be waiting
+    here, and no request waits here longer than `budget` after the one before it started."""
+
+    def __init__(self, limit: int, budget: float):
+        self.limit, self.budget = limit, budget
+        self._changed = threading.Condition()
+        self._started: dict[int, float] = {}       # thread -> when its request started, while counted
+
+    def enter(self) -> None:
+        if not self.limit:
+            return
+        me = threading.get_ident()
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                counted = [t for t in self._started.values() if now - t < self.budget]
+                if len(counted) < self.limit:
+                    self._started[me] = now
+                    return
+                self._changed.wait(min(counted) + self.budget - now)
+
+    def leave(self) -> None:
+        """The calling thread's request no longer counts (it ended, or it waits without CPU)."""
+        if not self.limit:
+            return
+        with self._changed:
+            if self._started.pop(threading.get_ident(), None) is not None:
+                self._changed.notify()
+
+
+def running_limit_from_env() -> RunningLimit:
+    return RunningLimit(int(os.environ.get("GUNICORN_RUNNING", "1")),
+                        int(os.environ.get("GUNICORN_RUNNING_BUDGET_MS", "200")) / 1000)
+
+
 class BalancedThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker that takes and keeps only its fair share of the connections."""
+    """gunicorn's gthread worker that takes and keeps only its fair share of the connections and runs
+    only a few of its requests at once."""
 
     def __init__(self, *args, **kwargs):
         self._slot: int | None = None
@@ -113,6 +175,10 @@ class BalancedThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
 
     def run(self):
+        self.running = running_limit_from_env()
+        waits.on_long_wait(self.running.leave)
+        gc.collect()
+        gc.freeze()
         # Counted only from here, once the application is loaded: a worker still importing it must
         # not draw connections the others shed toward it while it cannot accept them.
         self._acceptors: list | None = None
@@ -122,6 +188,13 @@ class BalancedThreadWorker(ThreadWorker):
             super().run()
         finally:
             release_slot(self._slot)
+
+    def handle_request(self, req, conn):
+        self.running.enter()
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            self.running.leave()
 
     # Every change of the count is published (gunicorn changes it on accept, close and keep-alive timeout).
     @property

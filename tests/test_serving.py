@@ -8,10 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from app.serving import RunningLimit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = "app.serving.BalancedThreadWorker"
@@ -60,12 +65,12 @@ class Conn:
 def gunicorn():
     procs = []
 
-    def start(workers: int, threads: int = 2, worker_class: str = WORKER):
+    def start(workers: int, threads: int = 2, worker_class: str = WORKER, **env: str):
         port = _free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--chdir", ROOT, "-k", worker_class, "-w", str(workers),
              "--threads", str(threads), "--keep-alive", "30", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-             "tests.serving_app:app"], start_new_session=True)
+             "tests.serving_app:app"], start_new_session=True, env={**os.environ, **env})
         procs.append(proc)
         _wait_for_workers(proc.pid, workers)
         return proc, port
@@ -124,3 +129,94 @@ def test_a_new_worker_gets_its_share_of_the_existing_connections(gunicorn):
     served, closed = _settle(conns)
     assert len(served) == 2 and max(served.values()) <= 12 // 2 + 1, served
     assert 5 <= closed <= 24, closed                    # five had to move (7 / 5); on a busy machine a few twice
+
+
+# ------------------------------------------------------------------ requests running at once per process
+
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+        return resp.read().decode()
+
+
+def test_a_worker_runs_one_request_at_a_time_and_a_long_wait_lets_the_next_run(gunicorn):
+    # budget far above the test's timings: only an announced wait may let the next request in
+    _proc, port = gunicorn(1, threads=4, GUNICORN_RUNNING="1", GUNICORN_RUNNING_BUDGET_MS="60000")
+    assert int(_get(port, "/frozen")) > 1000         # the loaded application is out of the collector's way
+    with ThreadPoolExecutor(4) as pool:
+        assert max(int(n) for n in pool.map(lambda _: _get(port, "/busy"), range(4))) == 1
+        waiting = pool.submit(_get, port, "/wait")     # announces a long wait, then sleeps 3 s
+        time.sleep(0.3)
+        started = time.monotonic()
+        _get(port, "/busy")
+        assert time.monotonic() - started < 2.0         # ran while the other request slept
+        assert not waiting.done()
+        assert waiting.result() == "waited"
+    # the same requests on plain threads (no limit) overlap: the check above can fail
+    _proc, port = gunicorn(1, threads=4, GUNICORN_RUNNING="0")
+    with ThreadPoolExecutor(4) as pool:
+        assert max(int(n) for n in pool.map(lambda _: _get(port, "/busy"), range(4))) > 1
+
+
+class _Request(threading.Thread):
+    """A request in a thread: enters the limit, notes when, and holds its place until `finish` is set."""
+
+    def __init__(self, limit: RunningLimit, step_aside: bool = False):
+        super().__init__(daemon=True)
+        self.limit, self.step_aside = limit, step_aside
+        self.entered, self.finish = threading.Event(), threading.Event()
+        self.entered_at = None
+        self.start()
+
+    def run(self):
+        self.limit.enter()
+        self.entered_at = time.monotonic()
+        self.entered.set()
+        if self.step_aside:
+            self.limit.leave()          # announced a long wait; the request itself goes on
+        self.finish.wait(30)
+        self.limit.leave()
+
+
+def test_running_limit_waits_for_the_running_request_to_end():
+    limit = RunningLimit(1, budget=60)
+    a = _Request(limit)
+    assert a.entered.wait(5)
+    b = _Request(limit)
+    assert not b.entered.wait(0.3)      # a still runs
+    a.finish.set()
+    assert b.entered.wait(5)
+    b.finish.set()
+
+
+def test_a_request_running_past_the_budget_no_longer_counts():
+    limit = RunningLimit(1, budget=0.3)
+    a = _Request(limit)
+    assert a.entered.wait(5)
+    b = _Request(limit)
+    assert b.entered.wait(5)
+    assert b.entered_at - a.entered_at >= 0.28      # not before the budget ran out
+    assert not a.finish.is_set()                     # while a still runs
+    a.finish.set()
+    b.finish.set()
+
+
+def test_a_request_that_steps_aside_lets_the_next_one_run_and_frees_no_second_place():
+    limit = RunningLimit(1, budget=60)
+    a = _Request(limit, step_aside=True)
+    assert a.entered.wait(5)
+    b = _Request(limit)
+    assert b.entered.wait(5)            # a stepped aside
+    c = _Request(limit)
+    a.finish.set()                      # a ends: it no longer counted, so b still holds the place
+    assert not c.entered.wait(0.3)
+    b.finish.set()
+    assert c.entered.wait(5)
+    c.finish.set()
+
+
+def test_no_limit_lets_everyone_run():
+    limit = RunningLimit(0, budget=60)
+    requests = [_Request(limit) for _ in range(3)]
+    assert all(r.entered.wait(5) for r in requests)
+    for r in requests:
+        r.finish.set()

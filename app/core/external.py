@@ -37,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import DomainError
 from ..extensions import db
+from . import waits
 from .clock import utcnow
 from .gm import constant_time_equal, hmac_sm3_hex, sm3_hex
 
@@ -166,6 +167,7 @@ class JsonHttpClient:
                           headers=headers)
         started = time.perf_counter()
         status, text, response_headers = None, "", {}
+        waits.long_wait()           # up to `timeout` seconds without CPU: another request may run meanwhile
         try:
             with urlopen(request, timeout=self.timeout) as response:
                 status, text = response.status, response.read().decode("utf-8", "replace")

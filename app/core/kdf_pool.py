@@ -15,6 +15,8 @@ import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
+from . import waits
+
 _settings = {"processes": 0, "nice": 10}
 _pool: dict[int, ProcessPoolExecutor] = {}     # pid -> pool: a forked web worker makes its own
 _lock = threading.Lock()
@@ -42,7 +44,10 @@ def _executor() -> ProcessPoolExecutor | None:
 def run(fn, *args):
     """fn(*args) in the pool when one is configured, else here. `fn` must be a module-level function."""
     executor = _executor()
-    return fn(*args) if executor is None else executor.submit(fn, *args).result()
+    if executor is None:
+        return fn(*args)
+    waits.long_wait()           # the hash takes this process no CPU: another request may run meanwhile
+    return executor.submit(fn, *args).result()
 
 
 def shutdown() -> None:
