@@ -26,7 +26,7 @@ process's other threads wait for their turn before they start. Requests that run
 one process fight over the GIL, and more of them in flight on the machine means more PostgreSQL
 backends sharing the cores: on 2 cores with PostgreSQL beside it, 2 processes × 3 threads served the
 API loop of bench/journey.py at 264.6 requests/s with every thread running and at 305–307 with one
-running per process, and PostgreSQL spent 12.7 instead of 16.5–18 ms of CPU per loop
+running per process, and PostgreSQL spent 12.6–12.8 instead of 16.5 ms of CPU per loop
 (docs/性能与规模.md §5.15). The spare threads are still there for what takes long: a request stops
 counting once it has run GUNICORN_RUNNING_BUDGET_MS (default 200: an export, a large page) or when it
 announces a wait that uses no CPU here (app/core/waits.py: a password hash in the KDF process, a call

@@ -95,7 +95,7 @@ def _wait_for_workers(master: int, count: int) -> None:
         except OSError:
             pass
         time.sleep(0.1)
-    time.sleep(1.0)          # the workers import the application and start listening
+    time.sleep(2.0)          # the workers import the application, freeze it (gc) and start listening
 
 
 def _settle(conns: list[Conn], rounds: int = 20) -> tuple[Counter, int]:
@@ -177,11 +177,14 @@ class _Request(threading.Thread):
         self.limit.leave()
 
 
-def test_running_limit_waits_for_the_running_request_to_end():
-    limit = RunningLimit(1, budget=60)
-    a = _Request(limit)
+def _one_running_one_more(limit: RunningLimit, step_aside: bool = False) -> tuple[_Request, _Request]:
+    a = _Request(limit, step_aside)
     assert a.entered.wait(5)
-    b = _Request(limit)
+    return a, _Request(limit)
+
+
+def test_running_limit_waits_for_the_running_request_to_end():
+    a, b = _one_running_one_more(RunningLimit(1, budget=60))
     assert not b.entered.wait(0.3)      # a still runs
     a.finish.set()
     assert b.entered.wait(5)
@@ -189,10 +192,7 @@ def test_running_limit_waits_for_the_running_request_to_end():
 
 
 def test_a_request_running_past_the_budget_no_longer_counts():
-    limit = RunningLimit(1, budget=0.3)
-    a = _Request(limit)
-    assert a.entered.wait(5)
-    b = _Request(limit)
+    a, b = _one_running_one_more(RunningLimit(1, budget=0.3))
     assert b.entered.wait(5)
     assert b.entered_at - a.entered_at >= 0.28      # not before the budget ran out
     assert not a.finish.is_set()                     # while a still runs
@@ -202,9 +202,7 @@ def test_a_request_running_past_the_budget_no_longer_counts():
 
 def test_a_request_that_steps_aside_lets_the_next_one_run_and_frees_no_second_place():
     limit = RunningLimit(1, budget=60)
-    a = _Request(limit, step_aside=True)
-    assert a.entered.wait(5)
-    b = _Request(limit)
+    a, b = _one_running_one_more(limit, step_aside=True)
     assert b.entered.wait(5)            # a stepped aside
     c = _Request(limit)
     a.finish.set()                      # a ends: it no longer counted, so b still holds the place
