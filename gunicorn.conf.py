@@ -1,10 +1,9 @@
 """Production gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app` (docs/部署手册.md §4.4).
 
-Threaded workers (gthread) that share the keep-alive connections evenly (app/serving.py): a request
-spends part of its time waiting on PostgreSQL, and a waiting thread lets the other threads of its
-process run, so a few processes with a few threads each keep both the CPU and the database busy.
-The choice and its measurements (sync, gthread, process and thread counts, with bench/journey.py)
-are in docs/性能与规模.md. Every value can be overridden by the environment
+Threaded workers (app/serving.py) that share the keep-alive connections evenly over the processes
+and run one request per process at a time; the other threads are places to wait. The choice and its
+measurements (sync, gthread, process and thread counts, requests running at once, with
+bench/journey.py) are in docs/性能与规模.md §5. Every value can be overridden by the environment
 variable named beside it, or on the command line (`-b`, `--workers` … win over this file).
 """
 import multiprocessing
@@ -12,20 +11,18 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = "app.serving.BalancedThreadWorker"
-# Processes: one per core. Threads: 8, of which one runs a request at a time (GUNICORN_RUNNING, read by
-# app/serving.py): requests running side by side in one process fight over the GIL and, on the
-# machine, over the cores with their PostgreSQL backends. On 2 cores, with one running per process
-# 2 processes carried about 10–15% more of the API loop than 3 × 3 with every thread running
-# (docs/性能与规模.md §5.15). The other threads take over while a request runs longer than
-# GUNICORN_RUNNING_BUDGET_MS (200: an export, a document) or waits without CPU (a login's password
-# hash, a call to an external system): waiting costs a thread nothing but its place, so there are
-# enough for a burst of logins not to stop a process's other connections. With PostgreSQL on another
-# machine requests wait longer on the network: measure with bench/journey.py before raising
-# GUNICORN_WORKERS or GUNICORN_RUNNING (docs/部署手册.md §4.4).
+# Processes: one per core. Threads: 8, of which one runs a request at a time (GUNICORN_RUNNING,
+# default 1, and GUNICORN_RUNNING_BUDGET_MS, default 200, both read by app/serving.py): requests
+# running side by side in one process fight over the GIL and, on the machine, over the cores with
+# their PostgreSQL backends. On 2 cores this carried about 23% more of the API loop than 3 × 3 with
+# every thread running (docs/性能与规模.md §5.15). The other threads take over while a request runs
+# longer than the budget (an export, a document) or waits without CPU (a login's password hash, a
+# call to an external system): waiting costs a thread nothing but its place, so there are enough for
+# a burst of logins not to stop a process's other connections. With PostgreSQL on another machine
+# requests wait longer on the network: measure with bench/journey.py before raising GUNICORN_WORKERS
+# or GUNICORN_RUNNING (docs/部署手册.md §4.4).
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
-os.environ.setdefault("GUNICORN_RUNNING", "1")
-os.environ.setdefault("GUNICORN_RUNNING_BUDGET_MS", "200")
 # Idle keep-alive connections are closed after 5 s; a reverse proxy's idle timeout must be shorter.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))

@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import multiprocessing
 import gc
+import multiprocessing
 import os
 import selectors
 import threading

@@ -17,6 +17,7 @@ from urllib.request import Request, urlopen
 
 from flask import current_app
 
+from ..core import waits
 from ..core.clock import utcnow
 from ..core.pii import mask_phone
 from ..errors import DomainError
@@ -125,6 +126,7 @@ class AliyunProvider(SmsProvider):
         request = Request(cfg["SMS_ENDPOINT"], data=body, method="POST",
                           headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
                                    "Accept": "application/json"})
+        waits.long_wait()           # the gateway's answer takes this process no CPU: another request may run
         try:
             with urlopen(request, timeout=cfg["SMS_TIMEOUT_SECONDS"]) as response:
                 status, text = response.status, response.read().decode("utf-8", "replace")
