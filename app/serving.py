@@ -104,6 +104,11 @@ def shares() -> tuple[int, int]:
     return total // workers, -(-total // workers)
 
 
+def taking_part() -> int:
+    """How many workers have joined the table: loaded, serving and sharing the connections."""
+    return sum(1 for i in range(_used.value) if _pids[i])
+
+
 def another_listening(slot: int, low: int) -> bool:
     return any(_pids[i] and _listening[i] and _conns[i] <= low for i in range(_used.value) if i != slot)
 

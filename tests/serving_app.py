@@ -3,12 +3,14 @@
     /        the id of the worker process that served it
     /busy    spins 100 ms of CPU, then answers how many requests of this process ran at once at most
     /wait    announces a long wait (app/core/waits.py), then sleeps 3 s without CPU
-    /frozen  how many objects the worker froze out of the garbage collector (gc.freeze)"""
+    /frozen  how many objects the worker froze out of the garbage collector (gc.freeze)
+    /workers how many workers share the connections (app/serving.py's table)"""
 import gc
 import os
 import threading
 import time
 
+from app import serving
 from app.core import waits
 
 _lock = threading.Lock()
@@ -37,6 +39,8 @@ def app(environ, start_response):
         waits.long_wait()
         time.sleep(3.0)
         body = "waited"
+    elif path == "/workers":
+        body = str(serving.taking_part())
     elif path == "/frozen":
         body = str(gc.get_freeze_count())
     else:

@@ -72,7 +72,7 @@ def gunicorn():
              "--threads", str(threads), "--keep-alive", "30", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
              "tests.serving_app:app"], start_new_session=True, env={**os.environ, **env})
         procs.append(proc)
-        _wait_for_workers(proc.pid, workers)
+        _wait_for_workers(port, workers)
         return proc, port
     yield start
     for proc in procs:
@@ -80,22 +80,24 @@ def gunicorn():
         proc.wait(timeout=30)
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+        return resp.read().decode()
 
 
-def _wait_for_workers(master: int, count: int) -> None:
-    """Until `count` workers run and a fresh connection gets an answer."""
-    deadline = time.time() + 30
+def _wait_for_workers(port: int, count: int) -> None:
+    """Until `count` workers have loaded the application and joined the connection table (asked on
+    connections that close after the answer, so they leave no count behind)."""
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if len(_children(master)) >= count:
-                break
+            if int(_get(port, "/workers")) >= count:
+                time.sleep(0.2)          # the newest one is entering its main loop
+                return
         except OSError:
             pass
         time.sleep(0.1)
-    time.sleep(2.0)          # the workers import the application, freeze it (gc) and start listening
+    raise AssertionError(f"{count} workers did not come up")
 
 
 def _settle(conns: list[Conn], rounds: int = 20) -> tuple[Counter, int]:
@@ -125,18 +127,13 @@ def test_a_new_worker_gets_its_share_of_the_existing_connections(gunicorn):
     first = {conn.get()[0] for conn in conns}
     assert len(first) == 1                              # one worker: it holds all twelve
     os.kill(proc.pid, signal.SIGTTIN)                   # the master starts a second worker
-    _wait_for_workers(proc.pid, 2)
+    _wait_for_workers(port, 2)
     served, closed = _settle(conns)
     assert len(served) == 2 and max(served.values()) <= 12 // 2 + 1, served
     assert 5 <= closed <= 24, closed                    # five had to move (7 / 5); on a busy machine a few twice
 
 
 # ------------------------------------------------------------------ requests running at once per process
-
-def _get(port: int, path: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
-        return resp.read().decode()
-
 
 def test_a_worker_runs_one_request_at_a_time_and_a_long_wait_lets_the_next_run(gunicorn):
     # budget far above the test's timings: only an announced wait may let the next request in
